@@ -1,0 +1,163 @@
+"""Camera geometry: world <-> camera transforms, Human3.6M projection with distortion, screen normalisation.
+
+Conventions: positions in metres; a camera maps a world point P to camera coordinates
+R @ (P - T); image coordinates are pixels with the origin at the top-left corner. The functions
+accept NumPy arrays or torch tensors of shape (..., 3) / (..., 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bonelift.errors import DataError, require_file
+
+# Image sizes used for screen-coordinate normalisation of the four Human3.6M cameras.
+H36M_IMAGE_SIZE = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000), "60457274": (1000, 1002)}
+H36M_CAMERA_IDS = tuple(H36M_IMAGE_SIZE)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole camera with the Human3.6M radial (k1..k3) and tangential (p1, p2) distortion model."""
+
+    id: str
+    R: np.ndarray  # (3, 3) world -> camera rotation
+    T: np.ndarray  # (3,) camera centre in world coordinates, metres
+    f: np.ndarray  # (2,) focal lengths, pixels
+    c: np.ndarray  # (2,) principal point, pixels
+    k: np.ndarray  # (3,) radial distortion
+    p: np.ndarray  # (2,) tangential distortion
+    width: int
+    height: int
+
+    def world_to_camera(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points) - self.T) @ self.R.T
+
+    def camera_to_world(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points) @ self.R + self.T
+
+    def project(self, points_cam, distort: bool = True):
+        """Pixel coordinates of camera-frame points (NumPy or torch), with lens distortion by default."""
+        return project(points_cam, self.f, self.c, self.k if distort else None, self.p if distort else None)
+
+    def back_project(self, pixels: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Camera-frame points at the given depths (z) whose distorted projection is `pixels`."""
+        xy = undistort((np.asarray(pixels) - self.c) / self.f, self.k, self.p)
+        d = np.asarray(depth)[..., None]
+        return np.concatenate([xy * d, d], axis=-1)
+
+    def normalize(self, pixels):
+        return normalize_screen(pixels, self.width, self.height)
+
+
+def _distort(xy, k, p):
+    """Apply the Human3.6M distortion to normalised image coordinates (x/z, y/z)."""
+    x, y = xy[..., 0:1], xy[..., 1:2]
+    r2 = x * x + y * y
+    radial = 1 + k[0] * r2 + k[1] * r2**2 + k[2] * r2**3
+    tan = p[0] * y + p[1] * x
+    return xy * (radial + tan) + r2 * _stack_like(xy, p[1], p[0])
+
+
+def _stack_like(ref, a, b):
+    if isinstance(ref, np.ndarray):
+        return np.array([a, b], dtype=ref.dtype)
+    import torch
+
+    return torch.stack([torch.as_tensor(a), torch.as_tensor(b)]).to(ref)
+
+
+def project(points_cam, f, c, k=None, p=None):
+    """Perspective projection to pixels; distortion applied when k and p are given."""
+    xy = points_cam[..., :2] / points_cam[..., 2:3]
+    if k is not None and p is not None:
+        xy = _distort(xy, k, p)
+    return xy * f + c
+
+
+def undistort(xy_distorted: np.ndarray, k: np.ndarray, p: np.ndarray, iterations: int = 20) -> np.ndarray:
+    """Invert `_distort` by fixed-point iteration (converges for the mild Human3.6M lenses)."""
+    xy = xy_distorted.copy()
+    for _ in range(iterations):
+        xy = xy + (xy_distorted - _distort(xy, k, p))
+    return xy
+
+
+def normalize_screen(pixels, width: int, height: int):
+    """Map pixels to [-1, 1] along x keeping the aspect ratio (the VideoPose3D convention)."""
+    return pixels / width * 2 - _stack_like(pixels, 1.0, height / width)
+
+
+def unnormalize_screen(screen, width: int, height: int):
+    return (screen + _stack_like(screen, 1.0, height / width)) * width / 2
+
+
+def load_h36m_cameras(path: str | Path) -> dict[str, dict[str, Camera]]:
+    """Read Human3.6M `cameras.h5` into {subject: {camera_id: Camera}}, translations in metres.
+
+    The file stores the rotation transposed: the world -> camera rotation is `R.T`.
+    """
+    import h5py
+
+    path = require_file(path, "camera file")
+    cams: dict[str, dict[str, Camera]] = {}
+    try:
+        with h5py.File(path, "r") as fh:
+            for group in fh:
+                if not group.startswith("subject"):
+                    continue
+                subject = "S" + group[len("subject"):]
+                cams[subject] = {}
+                for cam_key in fh[group]:
+                    g = fh[group][cam_key]
+                    cam_id = "".join(chr(int(v)) for v in np.asarray(g["Name"]).ravel())
+                    width, height = H36M_IMAGE_SIZE.get(cam_id, (1000, 1000))
+                    cams[subject][cam_id] = Camera(
+                        id=cam_id,
+                        R=np.asarray(g["R"], dtype=np.float64).T,
+                        T=np.asarray(g["T"], dtype=np.float64).ravel() / 1000.0,
+                        f=np.asarray(g["f"], dtype=np.float64).ravel(),
+                        c=np.asarray(g["c"], dtype=np.float64).ravel(),
+                        k=np.asarray(g["k"], dtype=np.float64).ravel(),
+                        p=np.asarray(g["p"], dtype=np.float64).ravel(),
+                        width=width,
+                        height=height,
+                    )
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(path, f"cannot read Human3.6M cameras ({exc})") from exc
+    if not cams:
+        raise DataError(path, "no 'subject*' groups: not a Human3.6M cameras.h5 file")
+    return cams
+
+
+def calibrate_dlt(points_world: np.ndarray, pixels: np.ndarray, cam_id: str, width: int, height: int) -> Camera:
+    """Recover an undistorted pinhole camera from 3D-2D correspondences (direct linear transform).
+
+    Used for HumanEva-I, whose VideoPose3D files carry ground-truth 2D projections but no cameras.
+    """
+    X = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
+    u = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+    n = len(X)
+    Xh = np.concatenate([X, np.ones((n, 1))], axis=1)
+    A = np.zeros((2 * n, 12))
+    A[0::2, 0:4] = Xh
+    A[0::2, 8:12] = -u[:, :1] * Xh
+    A[1::2, 4:8] = Xh
+    A[1::2, 8:12] = -u[:, 1:] * Xh
+    P = np.linalg.svd(A, full_matrices=False)[2][-1].reshape(3, 4)
+    M = P[:, :3]
+    # RQ decomposition of M into an upper-triangular K and a rotation R.
+    q, r = np.linalg.qr(np.flipud(M).T)
+    K = np.flipud(np.fliplr(r.T))
+    R = np.flipud(q.T)
+    signs = np.diag(np.sign(np.diag(K)))
+    K, R = K @ signs, signs @ R
+    if np.linalg.det(R) < 0:
+        R, P = -R, -P
+    K = K / K[2, 2]
+    centre = -np.linalg.solve(P[:, :3], P[:, 3])
+    zero3, zero2 = np.zeros(3), np.zeros(2)
+    return Camera(cam_id, R, centre, np.array([K[0, 0], K[1, 1]]), K[:2, 2].copy(), zero3, zero2, width, height)

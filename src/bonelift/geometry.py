@@ -1,0 +1,109 @@
+"""Skeleton geometry shared by metrics, losses and models: bones, lengths, joint-angle legality.
+
+Functions take NumPy arrays or torch tensors of shape (..., J, 3) and return the same kind, so a
+metric and the loss that optimises it use one definition.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bonelift.skeletons import Layout
+
+
+def _is_numpy(x) -> bool:
+    return isinstance(x, np.ndarray)
+
+
+def bone_vectors(pose, layout: Layout):
+    """(..., B, 3) child minus parent for every bone of `layout`, in `layout.bones` order."""
+    parents = [p for p, _ in layout.bones]
+    children = [c for _, c in layout.bones]
+    return pose[..., children, :] - pose[..., parents, :]
+
+
+def bone_lengths(pose, layout: Layout):
+    """(..., B) lengths of `bone_vectors`."""
+    v = bone_vectors(pose, layout)
+    return np.linalg.norm(v, axis=-1) if _is_numpy(v) else v.norm(dim=-1)
+
+
+def joints_from_bones(bones, layout: Layout, root=None):
+    """Rebuild joints from bone vectors by walking the tree from the root (inverse of `bone_vectors`)."""
+    child_to_bone = {c: b for b, (_, c) in enumerate(layout.bones)}
+    shape = bones.shape[:-2] + (layout.num_joints, 3)
+    if _is_numpy(bones):
+        joints = [None] * layout.num_joints
+        joints[layout.root] = np.zeros(shape[:-2] + (3,), bones.dtype) if root is None else root
+    else:
+        import torch
+
+        joints = [None] * layout.num_joints
+        joints[layout.root] = bones.new_zeros(shape[:-2] + (3,)) if root is None else root
+    for j in _topological_order(layout):
+        if j != layout.root:
+            joints[j] = joints[layout.parents[j]] + bones[..., child_to_bone[j], :]
+    if _is_numpy(bones):
+        return np.stack(joints, axis=-2)
+    return torch.stack(joints, dim=-2)
+
+
+def _topological_order(layout: Layout) -> list[int]:
+    order, seen = [], set()
+
+    def visit(j: int) -> None:
+        if j in seen:
+            return
+        if layout.parents[j] >= 0:
+            visit(layout.parents[j])
+        seen.add(j)
+        order.append(j)
+
+    for j in range(layout.num_joints):
+        visit(j)
+    return order
+
+
+# Joint triples for the illegal-angle test of method 4 (eq. 1): (base, proximal, middle, distal, sign).
+# The collar bone (or pelvis-hip bone) and the upper limb span a plane with normal n = v_base × v_upper;
+# a legal bend has sign * (n · v_lower) >= 0. The sign flips between left and right limbs and between
+# arms and legs (right-hand rule); the signs below are those for which Human3.6M ground truth in
+# camera coordinates (x right, y down, z forward) is legal.
+ANGLE_TRIPLES = (
+    ("Thorax", "RShoulder", "RElbow", "RWrist", 1.0),
+    ("Thorax", "LShoulder", "LElbow", "LWrist", -1.0),
+    ("Hip", "RHip", "RKnee", "RFoot", -1.0),
+    ("Hip", "LHip", "LKnee", "LFoot", 1.0),
+)
+
+
+def bend_components(pose, layout: Layout, normalized: bool = True):
+    """(..., 4) signed components sign * n · v_lower for right elbow, left elbow, right knee, left knee.
+
+    Negative values are illegal bends (elbow or knee bent backwards). With `normalized` the
+    components are divided by the product of the three bone lengths, so they are scale-free;
+    without it they are the raw triple products of the paper's loss.
+    """
+    outs = []
+    for base, prox, mid, dist, sign in ANGLE_TRIPLES:
+        b, p, m, d = (layout.index(n) for n in (base, prox, mid, dist))
+        v_base = pose[..., p, :] - pose[..., b, :]
+        v_up = pose[..., m, :] - pose[..., p, :]
+        v_low = pose[..., d, :] - pose[..., m, :]
+        if _is_numpy(pose):
+            n = np.cross(v_base, v_up)
+            dot = (n * v_low).sum(-1)
+            scale = np.linalg.norm(v_base, axis=-1) * np.linalg.norm(v_up, axis=-1) * np.linalg.norm(v_low, axis=-1)
+            outs.append(sign * dot / np.maximum(scale, 1e-9) if normalized else sign * dot)
+        else:
+            import torch
+
+            n = torch.linalg.cross(v_base, v_up, dim=-1)
+            dot = (n * v_low).sum(-1)
+            scale = v_base.norm(dim=-1) * v_up.norm(dim=-1) * v_low.norm(dim=-1)
+            outs.append(sign * dot / scale.clamp_min(1e-9) if normalized else sign * dot)
+    if _is_numpy(pose):
+        return np.stack(outs, axis=-1)
+    import torch
+
+    return torch.stack(outs, dim=-1)

@@ -1,0 +1,129 @@
+"""What every lifting network shares: its configuration, input/target normalisation, and max-norm layers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bonelift.skeletons import H36M17, Layout, get_layout
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a lifting network; stored in every checkpoint so it can be rebuilt."""
+
+    name: str = "baseline"
+    input_layout: str = "h36m17"  # layout of the 2D keypoints fed to the network
+    output_layout: str = "h36m17"  # layout of the 3D output (root joint predicted as zero)
+    hidden: int = 1024
+    blocks: int = 2
+    dropout: float = 0.5
+    max_norm: bool = True
+    options: dict[str, Any] = field(default_factory=dict)  # model-specific switches
+
+    @property
+    def in_layout(self) -> Layout:
+        return get_layout(self.input_layout)
+
+    @property
+    def out_layout(self) -> Layout:
+        return get_layout(self.output_layout)
+
+    @property
+    def out_joints(self) -> list[int]:
+        """Indices (in `out_layout`) of the joints the network regresses: all but the root."""
+        lay = self.out_layout
+        return [j for j in range(lay.num_joints) if j != lay.root]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MaxNormLinear(nn.Linear):
+    """Linear layer whose weight matrix is rescaled to norm <= 1 when used (Martinez et al.'s max-norm)."""
+
+    def __init__(self, in_features: int, out_features: int, max_norm: bool = True) -> None:
+        super().__init__(in_features, out_features)
+        self.max_norm = max_norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        if self.max_norm:
+            w = w * torch.clamp(1.0 / w.norm().clamp_min(1e-12), max=1.0)
+        return nn.functional.linear(x, w, self.bias)
+
+
+class Normalizer(nn.Module):
+    """Z-score statistics of inputs and targets computed on training data, kept as buffers."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("in_mean", torch.zeros(in_dim))
+        self.register_buffer("in_std", torch.ones(in_dim))
+        self.register_buffer("out_mean", torch.zeros(out_dim))
+        self.register_buffer("out_std", torch.ones(out_dim))
+
+    def fit(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+        """Set statistics from (N, J, 2) inputs and (N, J', 3) targets."""
+        x = inputs.reshape(len(inputs), -1).astype(np.float64)
+        y = targets.reshape(len(targets), -1).astype(np.float64)
+        self.in_mean.copy_(torch.from_numpy(x.mean(0)))
+        self.in_std.copy_(torch.from_numpy(np.maximum(x.std(0), 1e-6)))
+        self.out_mean.copy_(torch.from_numpy(y.mean(0)))
+        self.out_std.copy_(torch.from_numpy(np.maximum(y.std(0), 1e-6)))
+
+    def norm_in(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.flatten(-2) - self.in_mean) / self.in_std
+
+    def norm_out(self, y: torch.Tensor) -> torch.Tensor:
+        return (y.flatten(-2) - self.out_mean) / self.out_std
+
+    def denorm_out(self, y: torch.Tensor) -> torch.Tensor:
+        return (y * self.out_std + self.out_mean).unflatten(-1, (-1, 3))
+
+
+class LiftingModel(nn.Module):
+    """Base of single-frame lifters: normalised 2D in, normalised non-root 3D joints out.
+
+    Subclasses implement `forward(x) -> dict` with at least "pose" (B, 3 * J_out) in normalised
+    units, and may override `loss` to add the terms of their paper.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.in_dim = 2 * config.in_layout.num_joints
+        self.out_dim = 3 * len(config.out_joints)
+        self.normalizer = Normalizer(self.in_dim, self.out_dim)
+
+    def loss(self, outputs: dict[str, torch.Tensor], target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Default objective: mean squared error of the final pose in normalised units."""
+        mse = ((outputs["pose"] - target) ** 2).mean()
+        return {"total": mse, "pose": mse}
+
+    def predict(self, screen: torch.Tensor) -> torch.Tensor:
+        """(B, J_in, 2) screen coordinates -> (B, J_out_layout, 3) root-relative metres, root at zero."""
+        pose = self.normalizer.denorm_out(self(self.normalizer.norm_in(screen))["pose"])
+        lay = self.config.out_layout
+        full = pose.new_zeros(pose.shape[:-2] + (lay.num_joints, 3))
+        full[..., self.config.out_joints, :] = pose
+        return full
+
+    def target(self, root_relative: torch.Tensor) -> torch.Tensor:
+        """Normalised regression target from (B, J, 3) root-relative metres."""
+        return self.normalizer.norm_out(root_relative[..., self.config.out_joints, :])
+
+
+def out_joint_mask(config: ModelConfig, joints: tuple[int, ...] | list[int]) -> torch.Tensor:
+    """Boolean mask over the 3 * J_out output units that selects `joints` (indices in out_layout)."""
+    mask = torch.zeros(len(config.out_joints), 3, dtype=torch.bool)
+    for j in joints:
+        mask[config.out_joints.index(j)] = True
+    return mask.flatten()
+
+
+__all__ = ["H36M17", "LiftingModel", "MaxNormLinear", "ModelConfig", "Normalizer", "out_joint_mask"]
