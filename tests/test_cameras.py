@@ -1,0 +1,73 @@
+import numpy as np
+import torch
+
+from bonelift.cameras import Camera, calibrate_dlt, load_h36m_cameras, normalize_screen, unnormalize_screen
+from tests.conftest import write_cameras
+
+
+def _camera() -> Camera:
+    return Camera(
+        "cam", np.eye(3), np.zeros(3), np.array([1000.0, 990.0]), np.array([500.0, 510.0]),
+        np.array([-0.2, 0.24, -0.003]), np.array([-0.0014, -0.001]), 1000, 1000,
+    )
+
+
+def test_distortion_matches_hand_computed_value():
+    cam = _camera()
+    # x/z = 0.2, y/z = -0.1: r2 = 0.05; radial = 1 - 0.2*0.05 + 0.24*0.0025 - 0.003*0.000125 = 0.990599625
+    # tangential term = p1*y + p2*x = -0.0014*(-0.1) + (-0.001)*0.2 = -0.00006
+    # x' = 0.2*(0.990599625 - 0.00006) + p2*r2 = 0.198107925 - 0.00005 = 0.198057925
+    # y' = -0.1*(0.990539625) + p1*r2 = -0.0990539625 - 0.00007 = -0.0991239625
+    pix = cam.project(np.array([0.4, -0.2, 2.0]))
+    expected = np.array([0.198057925 * 1000 + 500, -0.0991239625 * 990 + 510])
+    np.testing.assert_allclose(pix, expected, atol=1e-9)
+
+
+def test_projection_numpy_and_torch_agree():
+    cam = _camera()
+    pts = np.random.default_rng(0).normal([0, 0, 4], [0.5, 0.5, 0.3], (10, 3))
+    t = torch.from_numpy(pts)
+    f, c, k, p = (torch.from_numpy(a) for a in (cam.f, cam.c, cam.k, cam.p))
+    from bonelift.cameras import project
+
+    np.testing.assert_allclose(project(t, f, c, k, p).numpy(), cam.project(pts), atol=1e-9)
+
+
+def test_project_back_project_round_trip(tmp_path):
+    write_cameras(tmp_path / "cameras.h5", ["S1"])
+    cam = load_h36m_cameras(tmp_path / "cameras.h5")["S1"]["54138969"]
+    rng = np.random.default_rng(1)
+    world = rng.normal([0, 0, 1.0], [0.5, 0.5, 0.5], (50, 3))
+    cam_pts = cam.world_to_camera(world)
+    np.testing.assert_allclose(cam.camera_to_world(cam_pts), world, atol=1e-12)
+    back = cam.back_project(cam.project(cam_pts), cam_pts[:, 2])
+    np.testing.assert_allclose(back, cam_pts, atol=1e-7)
+
+
+def test_h36m_camera_file_rotation_is_transposed_and_units_metres(tmp_path):
+    write_cameras(tmp_path / "cameras.h5", ["S1"])
+    cam = load_h36m_cameras(tmp_path / "cameras.h5")["S1"]["55011271"]
+    # the fixture camera looks at (0, 0, 1) from 4.5 m away: that point is on the optical axis
+    target = cam.world_to_camera(np.array([0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(target[:2], 0, atol=1e-9)
+    assert 4.0 < target[2] < 5.0
+    assert (cam.width, cam.height) == (1000, 1000)
+
+
+def test_screen_normalisation_round_trip():
+    px = np.array([[0.0, 0.0], [1000.0, 1002.0], [500.0, 501.0]])
+    s = normalize_screen(px, 1000, 1002)
+    np.testing.assert_allclose(s[0], [-1, -1.002])
+    np.testing.assert_allclose(s[2], [0, 0], atol=1e-12)
+    np.testing.assert_allclose(unnormalize_screen(s, 1000, 1002), px)
+
+
+def test_dlt_recovers_camera():
+    cam = Camera("c", np.eye(3), np.array([0.1, -0.2, -4.0]), np.array([900.0, 905.0]), np.array([320.0, 240.0]),
+                 np.zeros(3), np.zeros(2), 640, 480)
+    world = np.random.default_rng(2).normal(0, 0.7, (200, 3))
+    pix = cam.project(cam.world_to_camera(world), distort=False)
+    est = calibrate_dlt(world, pix, "c", 640, 480)
+    np.testing.assert_allclose(est.f, cam.f, rtol=1e-6)
+    np.testing.assert_allclose(est.T, cam.T, atol=1e-6)
+    np.testing.assert_allclose(est.world_to_camera(world), cam.world_to_camera(world), atol=1e-6)
