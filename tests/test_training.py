@@ -79,3 +79,16 @@ def test_max_norm_and_normalizer():
     h = torch.randn(4, 16)
     out = lin(h) - lin.bias
     assert out.norm(dim=1).max() <= h.norm(dim=1).max() * 1.0001
+
+
+def test_fine_tune_from_checkpoint_with_noise(full_root, tmp_path):
+    base = train(_config(full_root, tmp_path / "base", epochs=1), progress=False)
+    cfg = _config(full_root, tmp_path / "tuned", epochs=1)
+    cfg.init_from, cfg.noise_px, cfg.flip = str(tmp_path / "base" / "last.pt"), 5.0, True
+    tuned = train(cfg, progress=False)
+    torch.testing.assert_close(tuned.model.normalizer.in_mean, base.model.normalizer.in_mean)
+    assert tuned.history[0]["epoch"] == 1
+    bad = _config(full_root, tmp_path / "bad", keypoints="sh", epochs=1)
+    bad.init_from = str(tmp_path / "base" / "last.pt")
+    with pytest.raises(Exception, match="cannot start"):
+        train(bad, progress=False)

@@ -58,6 +58,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device)
     p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tuning)")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -74,6 +75,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         keypoints=args.keypoints, stride=args.stride, eval_stride=args.eval_stride, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_decay_samples=args.lr_decay_samples,
         noise_px=args.noise_px, flip=args.flip, seed=args.seed, device=args.device, out_dir=args.out,
+        init_from=args.init,
     )
     if args.dataset == "humaneva":
         config.train_subjects = config.test_subjects = ("S1", "S2", "S3")

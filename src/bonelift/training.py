@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     out_dir: str = "runs/baseline"
+    init_from: str = ""  # checkpoint whose weights (and normalisation) start this run: fine-tuning
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +188,12 @@ class Trainer:
 
         self.model = build_model(config.model)
         self.model.normalizer.fit(frames["inputs"], frames["targets"][:, config.model.out_joints])
+        if config.init_from:
+            init, _ = model_from_checkpoint(config.init_from)
+            if init.config.name != config.model.name or init.config.input_layout != config.model.input_layout:
+                raise BoneliftError(f"{config.init_from}: model {init.config.name}/{init.config.input_layout} cannot start a "
+                                    f"{config.model.name}/{config.model.input_layout} run")
+            self.model.load_state_dict(init.state_dict())
         self.model.to(self.device)
         self.net: torch.nn.Module = self.model
         if self.world > 1:
