@@ -101,18 +101,56 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {paths[0]} and {paths[1]}")
 
 
+def _add_lift(sub: argparse._SubParsersAction) -> None:
+    for name, helptext in (("lift", "video, image folder or 2D keypoint file -> 3D joints, BVH, pictures (offline)"),
+                           ("demo", "run `lift` on the bundled demo clip")):
+        p = sub.add_parser(name, help=helptext)
+        if name == "lift":
+            p.add_argument("input", nargs="?", default=None,
+                           help="video, image folder, or keypoint file (.json/.npz/.csv); default: the demo clip")
+        p.add_argument("-o", "--out", default="bonelift_out", help="output folder (default: bonelift_out)")
+        p.add_argument("--model", default=None, help="lifter checkpoint (default: the shipped weights)")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--max-side", type=int, default=640, help="downscale frames to this longer side before detection (0: off)")
+        p.add_argument("--max-gap", type=int, default=None, help="longest detection gap (frames) to interpolate")
+        p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
+        p.add_argument("--layout", default=None, help="joint layout of a keypoint file (coco17, mediapipe33, h36m17)")
+        p.add_argument("--size", default=None, metavar="WxH", help="image size of a keypoint file")
+        p.add_argument("--fps", type=float, default=None, help="frame rate (image folders, keypoint files)")
+        p.add_argument("--no-pictures", action="store_true", help="skip the MP4/GIF rendering")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _cmd_lift(args: argparse.Namespace) -> None:
+    from bonelift.pipeline import lift
+
+    size = None
+    if args.size:
+        w, sep, h = args.size.lower().partition("x")
+        if not sep or not w.isdigit() or not h.isdigit():
+            raise BoneliftError(f"--size expects WIDTHxHEIGHT, got {args.size!r}")
+        size = (int(w), int(h))
+    summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
+                   max_side=args.max_side or None, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
+                   image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet)
+    print(summary)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
     sub.add_parser("models", help="list the network names")
+    _add_lift(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             _cmd_train(args)
         elif args.command == "evaluate":
             _cmd_evaluate(args)
+        elif args.command in ("lift", "demo"):
+            _cmd_lift(args)
         elif args.command == "models":
             from bonelift.models import MODELS
 

@@ -167,7 +167,29 @@ MEDIAPIPE33 = Layout(
     ),
 )
 
-LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (H36M17, H36M16, MPII16, HUMANEVA15, COCO17, MEDIAPIPE33)}
+# OpenPose's BODY_25 and COCO-18 outputs (its JSON `pose_keypoints_2d` order); ankles are "Foot" as elsewhere.
+OPENPOSE25 = Layout(
+    "openpose_body25",
+    (
+        "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
+        "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "REye", "LEye", "REar", "LEar",
+        "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+    ),
+    (1, 8, 1, 2, 3, 1, 5, 6, -1, 8, 9, 10, 8, 12, 13, 0, 0, 15, 16, 14, 14, 14, 11, 11, 11),
+)
+
+OPENPOSE18 = Layout(
+    "openpose_coco18",
+    (
+        "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+        "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "REye", "LEye", "REar", "LEar",
+    ),
+    (1, -1, 1, 2, 3, 1, 5, 6, 1, 8, 9, 1, 11, 12, 0, 0, 14, 15),
+)
+
+LAYOUTS: dict[str, Layout] = {
+    lay.name: lay for lay in (H36M17, H36M16, MPII16, HUMANEVA15, COCO17, MEDIAPIPE33, OPENPOSE25, OPENPOSE18)
+}
 
 
 def get_layout(name: str, source: str | None = None) -> Layout:
@@ -191,7 +213,9 @@ _DERIVED: dict[str, dict[str, dict[str, float]]] = {
         "Head": {"LEar": 0.75, "REar": 0.75, "LShoulder": -0.25, "RShoulder": -0.25},
     },
 }
-_DERIVED["mediapipe33"] = _DERIVED["coco17"]
+# Every detector layout derives the Human3.6M-only joints the same way (OpenPose's own Neck and
+# MidHip are not used, so the pelvis means the same thing whichever detector produced the 2D).
+_DERIVED["mediapipe33"] = _DERIVED["openpose_body25"] = _DERIVED["openpose_coco18"] = _DERIVED["coco17"]
 _DERIVED["mpii16"] = {}
 _DERIVED["humaneva15"] = {
     "Spine": {"Hip": 0.5, "Thorax": 0.5},

@@ -1,0 +1,242 @@
+"""BVH export of lifted Human3.6M-17 poses: hierarchy, offsets from median bone lengths, rotations from positions.
+
+Coordinates: BVH files are conventionally Y-up, so camera-frame points (x right, y down, z forward)
+are written as (x, -y, -z) (a 180-degree turn about x; right-handed, the subject's left is +x in the
+rest pose) in centimetres. The root carries no translation: poses are root-relative.
+
+Hierarchy: the 17 Human3.6M joints with their Human3.6M parents, plus four zero-length joints
+(RPelvis, LPelvis at the hip centre; LCollar, RCollar at the thorax) like the coincident anchor
+joints of the 32-joint Human3.6M mocap skeleton. They let each hip and shoulder swing on its own:
+a joint with three children and one rotation could not follow three independently predicted bone
+directions. "Neck/Nose" is written as "Neck" (a slash is not a safe BVH token).
+
+Rotations: the pelvis and thorax get a full orientation from their primary bone (to spine / to neck)
+and the left-right axis (hips / shoulders); every other joint takes the smallest rotation that turns
+its rest bone onto the predicted bone in its parent's frame. With offsets set to the median bone
+lengths, forward kinematics then reproduces the predicted bone *directions* exactly, i.e. the
+predicted skeleton refitted to constant bone lengths (`fit_bone_lengths`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bonelift.geometry import bone_lengths
+from bonelift.skeletons import H36M17
+
+CM_PER_M = 100.0
+_FLIP = np.array([1.0, -1.0, -1.0])  # camera frame (y down, z forward) <-> BVH frame (y up)
+_UP, _DOWN, _LEFT, _RIGHT = (0.0, 1.0, 0.0), (0.0, -1.0, 0.0), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class _Joint:
+    name: str
+    parent: int  # index into BVH_JOINTS, -1 for the root
+    h36m: int | None  # index into H36M17, None for the zero-length helpers
+    rest: tuple[float, float, float]  # rest direction of the bone that ends at this joint (BVH frame)
+    aim: str | None  # H36M joint this joint's rotation points its bone at (None: leaf)
+
+
+def _build() -> tuple[_Joint, ...]:
+    spec = [  # (bvh name, bvh parent, H36M name or None, rest dir, aim child); depth-first order
+        ("Hip", None, "Hip", (0.0, 0.0, 0.0), "Spine"),
+        ("RPelvis", "Hip", None, (0.0, 0.0, 0.0), "RHip"),
+        ("RHip", "RPelvis", "RHip", _RIGHT, "RKnee"),
+        ("RKnee", "RHip", "RKnee", _DOWN, "RFoot"),
+        ("RFoot", "RKnee", "RFoot", _DOWN, None),
+        ("LPelvis", "Hip", None, (0.0, 0.0, 0.0), "LHip"),
+        ("LHip", "LPelvis", "LHip", _LEFT, "LKnee"),
+        ("LKnee", "LHip", "LKnee", _DOWN, "LFoot"),
+        ("LFoot", "LKnee", "LFoot", _DOWN, None),
+        ("Spine", "Hip", "Spine", _UP, "Thorax"),
+        ("Thorax", "Spine", "Thorax", _UP, "Neck/Nose"),
+        ("Neck", "Thorax", "Neck/Nose", _UP, "Head"),
+        ("Head", "Neck", "Head", _UP, None),
+        ("LCollar", "Thorax", None, (0.0, 0.0, 0.0), "LShoulder"),
+        ("LShoulder", "LCollar", "LShoulder", _LEFT, "LElbow"),
+        ("LElbow", "LShoulder", "LElbow", _LEFT, "LWrist"),
+        ("LWrist", "LElbow", "LWrist", _LEFT, None),
+        ("RCollar", "Thorax", None, (0.0, 0.0, 0.0), "RShoulder"),
+        ("RShoulder", "RCollar", "RShoulder", _RIGHT, "RElbow"),
+        ("RElbow", "RShoulder", "RElbow", _RIGHT, "RWrist"),
+        ("RWrist", "RElbow", "RWrist", _RIGHT, None),
+    ]
+    names = [s[0] for s in spec]
+    return tuple(
+        _Joint(n, -1 if p is None else names.index(p), None if h is None else H36M17.index(h), r, a) for n, p, h, r, a in spec
+    )
+
+
+BVH_JOINTS = _build()
+_REST_DIR = {j.h36m: np.array(j.rest) for j in BVH_JOINTS if j.h36m is not None}
+# Joints whose orientation also uses a left-right axis: (joint, left H36M joint, right H36M joint).
+_TWIST = {"Hip": ("LHip", "RHip"), "Thorax": ("LShoulder", "RShoulder")}
+
+
+def _unit(v: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.where(n > 1e-9, v / np.maximum(n, 1e-12), fallback)
+
+
+def median_bone_lengths(joints: np.ndarray) -> np.ndarray:
+    """(B,) median length of each H36M17 bone over the frames that have a pose."""
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    return np.median(bone_lengths(joints[ok], H36M17), axis=0)
+
+
+def fit_bone_lengths(joints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Rebuild (T, 17, 3) joints from the root with each bone's predicted direction and the given length."""
+    out = np.zeros_like(joints)
+    out[:, H36M17.root] = joints[:, H36M17.root]
+    for b, (p, c) in enumerate(H36M17.bones):  # bones are in child order; parents come first in H36M17
+        d = _unit(joints[:, c] - joints[:, p], _REST_DIR[c] * _FLIP)
+        out[:, c] = out[:, p] + lengths[b] * d
+    return out
+
+
+def _hold_missing(joints: np.ndarray) -> np.ndarray:
+    """Replace frames without a pose by the nearest frame with one (BVH has no way to say 'missing')."""
+    ok = np.flatnonzero(np.isfinite(joints).all(axis=(1, 2)))
+    nearest = ok[np.clip(np.searchsorted(ok, np.arange(len(joints))), 0, len(ok) - 1)]
+    prev = ok[np.clip(np.searchsorted(ok, np.arange(len(joints))) - 1, 0, len(ok) - 1)]
+    t = np.arange(len(joints))
+    pick = np.where(np.abs(prev - t) <= np.abs(nearest - t), prev, nearest)
+    return joints[pick]
+
+
+def _min_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) smallest rotations taking unit vectors a onto unit vectors b (Rodrigues)."""
+    axis = np.cross(a, b)
+    s = np.linalg.norm(axis, axis=-1)
+    c = np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)
+    # Opposite vectors: any axis perpendicular to a works.
+    perp = np.cross(a, np.array([0.0, 0.0, 1.0]))
+    perp = np.where(np.linalg.norm(perp, axis=-1, keepdims=True) < 1e-6, np.cross(a, np.array([1.0, 0.0, 0.0])), perp)
+    axis = np.where((s < 1e-9)[:, None], perp, axis)
+    k = _unit(axis, np.array([1.0, 0.0, 0.0]))
+    angle = np.arctan2(s, c)[:, None, None]
+    cross = np.zeros(k.shape[:-1] + (3, 3))
+    cross[..., 0, 1], cross[..., 0, 2], cross[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
+    cross = cross - np.swapaxes(cross, -1, -2)
+    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+
+
+def _frame(primary: np.ndarray, lateral: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rotation whose y axis is `primary` and x axis the part of `lateral` orthogonal to it."""
+    y = primary
+    x = _unit(lateral - np.sum(lateral * y, -1, keepdims=True) * y, np.array([1.0, 0.0, 0.0]))
+    x = _unit(x - np.sum(x * y, -1, keepdims=True) * y, np.array([0.0, 0.0, 1.0]))
+    return np.stack([x, y, np.cross(x, y)], axis=-1)
+
+
+def solve_rotations(fitted_bvh: np.ndarray) -> np.ndarray:
+    """(T, len(BVH_JOINTS), 3, 3) local rotations from (T, 17, 3) joints in the BVH frame."""
+    t = len(fitted_bvh)
+    glob = np.zeros((t, len(BVH_JOINTS), 3, 3))
+    local = np.zeros_like(glob)
+    for i, j in enumerate(BVH_JOINTS):
+        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if j.parent < 0 else glob[:, j.parent]
+        start = fitted_bvh[:, j.h36m if j.h36m is not None else H36M17.parents[H36M17.index(j.aim)]]
+        if j.aim is None:
+            g = parent
+        else:
+            aim = H36M17.index(j.aim)
+            target = _unit(fitted_bvh[:, aim] - start, _REST_DIR[aim])
+            if j.name in _TWIST:
+                left, right = (H36M17.index(n) for n in _TWIST[j.name])
+                g = _frame(target, fitted_bvh[:, left] - fitted_bvh[:, right])
+                # The rest frame has its bone along +y and its left-right axis along +x: identity.
+            else:
+                rest = np.broadcast_to(_REST_DIR[aim], (t, 3))
+                in_parent = np.einsum("tji,tj->ti", parent, target)
+                g = parent @ _min_arc(rest, in_parent)
+        glob[:, i] = g
+        local[:, i] = np.swapaxes(parent, -1, -2) @ g
+    return local
+
+
+def euler_zxy(rot: np.ndarray) -> np.ndarray:
+    """(..., 3) angles in degrees (z, x, y) with rot = Rz @ Rx @ Ry: the BVH channel order "Zrotation Xrotation Yrotation".
+
+    Near gimbal lock (x = +-90 degrees) y is set to 0 and z takes the whole turn, which gives the same matrix.
+    """
+    x = np.arcsin(np.clip(rot[..., 2, 1], -1.0, 1.0))
+    locked = np.abs(rot[..., 2, 1]) > 1 - 1e-9
+    z = np.where(locked, np.arctan2(rot[..., 1, 0], rot[..., 0, 0]), np.arctan2(-rot[..., 0, 1], rot[..., 1, 1]))
+    y = np.where(locked, 0.0, np.arctan2(-rot[..., 2, 0], rot[..., 2, 2]))
+    return np.degrees(np.stack([z, x, y], axis=-1))
+
+
+def offsets(lengths_cm: np.ndarray) -> np.ndarray:
+    """(len(BVH_JOINTS), 3) rest offsets: median bone length along each bone's rest direction."""
+    bone_of = {c: b for b, (_, c) in enumerate(H36M17.bones)}
+    out = np.zeros((len(BVH_JOINTS), 3))
+    for i, j in enumerate(BVH_JOINTS):
+        if j.h36m is not None and j.parent >= 0:
+            out[i] = np.array(j.rest) * lengths_cm[bone_of[j.h36m]]
+    return out
+
+
+def forward_kinematics(local: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """(T, len(BVH_JOINTS), 3) joint positions of the BVH skeleton (root at the origin)."""
+    t = len(local)
+    glob = np.zeros_like(local)
+    pos = np.zeros((t, len(BVH_JOINTS), 3))
+    for i, j in enumerate(BVH_JOINTS):
+        if j.parent < 0:
+            glob[:, i] = local[:, i]
+            continue
+        glob[:, i] = glob[:, j.parent] @ local[:, i]
+        pos[:, i] = pos[:, j.parent] + glob[:, j.parent] @ offs[i]
+    return pos
+
+
+def h36m_rows() -> list[int]:
+    """Row in BVH_JOINTS of each H36M17 joint (to compare BVH positions with lifted joints)."""
+    return [next(i for i, j in enumerate(BVH_JOINTS) if j.h36m == k) for k in range(H36M17.num_joints)]
+
+
+def write_bvh(joints: np.ndarray, fps: float, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Write (T, 17, 3) camera-frame metres (NaN frames allowed) as BVH; returns (fitted joints, bone lengths m).
+
+    The fitted joints (camera frame, metres, missing frames held) are what the file reproduces.
+    """
+    held = _hold_missing(joints)
+    lengths = median_bone_lengths(joints)
+    fitted = fit_bone_lengths(held - held[:, :1], lengths)
+    local = solve_rotations(fitted * _FLIP * CM_PER_M)
+    euler = euler_zxy(local)
+    offs = offsets(lengths * CM_PER_M)
+    children = {i: [k for k, j in enumerate(BVH_JOINTS) if j.parent == i] for i in range(len(BVH_JOINTS))}
+    lines = ["HIERARCHY"]
+
+    def emit(i: int, depth: int) -> None:
+        pad = "  " * depth
+        j = BVH_JOINTS[i]
+        lines.append(f"{pad}{'ROOT' if j.parent < 0 else 'JOINT'} {j.name}")
+        lines.append(f"{pad}{{")
+        lines.append(f"{pad}  OFFSET {offs[i, 0]:.6f} {offs[i, 1]:.6f} {offs[i, 2]:.6f}")
+        if j.parent < 0:
+            lines.append(f"{pad}  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation")
+        else:
+            lines.append(f"{pad}  CHANNELS 3 Zrotation Xrotation Yrotation")
+        for k in children[i]:
+            emit(k, depth + 1)
+        if not children[i]:
+            end = np.array(j.rest) * 0.1 * max(float(np.linalg.norm(offs[i])), 1.0)
+            lines.append(f"{pad}  End Site")
+            lines.append(f"{pad}  {{")
+            lines.append(f"{pad}    OFFSET {end[0]:.6f} {end[1]:.6f} {end[2]:.6f}")
+            lines.append(f"{pad}  }}")
+        lines.append(f"{pad}}}")
+
+    emit(0, 0)
+    lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {1.0 / fps:.8f}"]
+    for t in range(len(joints)):
+        lines.append("0.000000 0.000000 0.000000 " + " ".join(f"{v:.6f}" for v in euler[t].ravel()))
+    path.write_text("\n".join(lines) + "\n")
+    return fitted, lengths

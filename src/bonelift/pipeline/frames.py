@@ -1,0 +1,100 @@
+"""Frame sources: a video file or a folder of images, read lazily with OpenCV.
+
+Opening checks happen before any work starts, so a broken input fails fast with a DataError
+that names the file instead of an OpenCV traceback half-way through a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bonelift.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as exc:
+        raise DataError(None, "reading videos needs OpenCV: pip install 'bonelift[video]'") from exc
+    return cv2
+
+
+@dataclass
+class FrameSource:
+    """A video or image folder with its size and frame rate; iterate to get RGB uint8 frames."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    num_frames: int
+    images: tuple[Path, ...] = ()
+
+    def frames(self, max_side: int | None = None) -> Iterator[np.ndarray]:
+        """RGB frames, downscaled (aspect kept) so the longer side is at most `max_side` pixels."""
+        cv2 = _cv2()
+        scale = 1.0 if not max_side else min(1.0, max_side / max(self.width, self.height))
+        size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+        for bgr in self._bgr_frames(cv2):
+            if bgr.shape[1] != self.width or bgr.shape[0] != self.height:
+                raise DataError(self.path, f"frame size changes from {self.width}x{self.height} to {bgr.shape[1]}x{bgr.shape[0]}")
+            if scale < 1.0:
+                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def _bgr_frames(self, cv2) -> Iterator[np.ndarray]:
+        if self.images:
+            for p in self.images:
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if img is None:
+                    raise DataError(p, "not a readable image")
+                yield img
+            return
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            while True:
+                ok, img = cap.read()
+                if not ok:
+                    break
+                yield img
+        finally:
+            cap.release()
+
+
+def open_frames(path: str | Path, fps: float | None = None) -> FrameSource:
+    """Open a video file or a folder of images; `fps` overrides (or, for images, sets) the frame rate."""
+    cv2 = _cv2()
+    path = Path(path)
+    if path.is_dir():
+        images = tuple(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        if not images:
+            raise DataError(path, f"folder has no images ({', '.join(IMAGE_SUFFIXES)})")
+        first = cv2.imread(str(images[0]), cv2.IMREAD_COLOR)
+        if first is None:
+            raise DataError(images[0], "not a readable image")
+        return FrameSource(path, first.shape[1], first.shape[0], float(fps or 30.0), len(images), images)
+    if not path.is_file():
+        raise DataError(path, "input not found")
+    if path.stat().st_size == 0:
+        raise DataError(path, "video file is empty (0 bytes)")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok, first = cap.read() if cap.isOpened() else (False, None)
+        if not cap.isOpened():
+            raise DataError(path, "not a readable video (OpenCV could not open or decode it)")
+        if not ok or first is None:
+            raise DataError(path, "video has no decodable frames")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        rate = float(fps or cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        cap.release()
+    if not np.isfinite(rate) or rate <= 0:
+        rate = 30.0
+    return FrameSource(path, first.shape[1], first.shape[0], rate, max(count, 1))

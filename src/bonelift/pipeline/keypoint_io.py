@@ -1,0 +1,260 @@
+"""Readers for 2D keypoints that users already have: COCO-style JSON, npz and CSV.
+
+Supported JSON flavours (one person per frame is kept: the highest-scoring one):
+- OpenPose (BODY_25 or COCO-18): `{"people": [{"pose_keypoints_2d": [x, y, c, ...]}]}`, one file per
+  frame (pass the folder); undetected joints (0, 0, 0) make the frame missing;
+- AlphaPose / COCO results: `[{"image_id": ..., "keypoints": [x, y, c, ...], "score": s}, ...]`;
+- COCO dataset: `{"images": [...], "annotations": [{"image_id", "keypoints"}]}` (image size read from it);
+- MMPose: `[{"frame_id": i, "instances": [{"keypoints": [[x, y], ...], "keypoint_scores": [...]}]}]`,
+  optionally wrapped as `{"instance_info": [...]}`.
+npz: `keypoints` (T, J, 2 or 3), optional `confidence` (T, J), `layout`, `width`, `height`, `fps`.
+CSV: a header of `<joint>_x, <joint>_y[, <joint>_conf]` columns (an optional leading `frame`
+column); joint names of a known layout select it, otherwise the joint count does. Empty cells and
+NaN mark joints that were not found; so do (0, 0) keypoints in every format.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from bonelift.errors import DataError
+from bonelift.pipeline.track import Track2D
+from bonelift.skeletons import COCO17, LAYOUTS, MEDIAPIPE33, OPENPOSE18, OPENPOSE25, Layout, get_layout
+
+KEYPOINT_SUFFIXES = (".json", ".npz", ".csv")
+# Layout assumed from the number of joints when a file does not say (COCO-style tools write COCO17).
+DEFAULT_LAYOUTS: dict[int, Layout] = {17: COCO17, 18: OPENPOSE18, 25: OPENPOSE25, 33: MEDIAPIPE33}
+_CONF_SUFFIXES = ("conf", "confidence", "score", "c", "visibility", "v")
+
+
+def is_keypoint_input(path: Path) -> bool:
+    """True for a keypoint file, or a folder of OpenPose per-frame JSON files."""
+    if path.is_dir():
+        return any(path.glob("*.json"))
+    return path.suffix.lower() in KEYPOINT_SUFFIXES
+
+
+def _layout_for(num_joints: int, source: Path, layout: str | None) -> Layout:
+    if layout is not None:
+        lay = get_layout(layout, str(source))
+        if lay.num_joints != num_joints:
+            raise DataError(source, f"has {num_joints} joints per frame but layout {lay.name} has {lay.num_joints}")
+        return lay
+    if num_joints not in DEFAULT_LAYOUTS:
+        known = ", ".join(f"{n} ({lay.name})" for n, lay in DEFAULT_LAYOUTS.items())
+        raise DataError(source, f"has {num_joints} joints per frame; supported joint counts: {known} (or pass a layout)")
+    return DEFAULT_LAYOUTS[num_joints]
+
+
+def _frame_size(points: np.ndarray, source: Path) -> tuple[int, int]:
+    """Guess the image size when a file does not store it: the keypoints' extent with equal margins."""
+    finite = points[np.isfinite(points).all(-1)]
+    lo, hi = finite.min(0), finite.max(0)
+    w, h = (int(np.ceil(v)) for v in np.maximum(hi + np.maximum(lo, 0), 1.0))
+    warnings.warn(f"{source}: image size unknown, assuming {w}x{h} from the keypoint extent (pass image_size / --size)",
+                  stacklevel=3)
+    return w, h
+
+
+def _people_to_frames(per_frame: list[list[tuple[np.ndarray, float]]], source: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Pick the best-scoring person of each frame; (T, J, 2) points (NaN if nobody) and (T, J) scores."""
+    counts = {len(p) for people in per_frame for p, _ in people}
+    if not counts:
+        raise DataError(source, "no person in any frame")
+    if len(counts) > 1:
+        raise DataError(source, f"people have different joint counts {sorted(counts)}")
+    j = counts.pop()
+    kp = np.full((len(per_frame), j, 2), np.nan)
+    conf = np.zeros((len(per_frame), j))
+    for t, people in enumerate(per_frame):
+        if people:
+            best = max(people, key=lambda item: item[1])[0]
+            kp[t], conf[t] = best[:, :2], best[:, 2]
+    return kp, conf
+
+
+def _flat_to_points(flat, source: Path, dims: int = 3) -> np.ndarray:
+    arr = np.asarray(flat, dtype=np.float64)
+    if arr.ndim != 1 or len(arr) % dims:
+        raise DataError(source, f"keypoint list of length {arr.size} is not a multiple of {dims} (x, y, score)")
+    return arr.reshape(-1, dims)
+
+
+def _person(points: np.ndarray, score: float | None = None) -> tuple[np.ndarray, float]:
+    return points, float(points[:, 2].mean() if score is None else score)
+
+
+def _openpose_frame(data: dict, source: Path) -> list[tuple[np.ndarray, float]]:
+    return [_person(_flat_to_points(p["pose_keypoints_2d"], source)) for p in data.get("people", [])]
+
+
+def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
+    """(T, J, 2), (T, J) and the image size if the file states it."""
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        frames = []
+        for f in files:
+            data = _load_json(f)
+            if not isinstance(data, dict) or "people" not in data:
+                raise DataError(f, "not an OpenPose frame file (no 'people' list)")
+            frames.append(_openpose_frame(data, f))
+        return (*_people_to_frames(frames, path), None)
+    data = _load_json(path)
+    try:
+        if isinstance(data, dict) and "people" in data:
+            return (*_people_to_frames([_openpose_frame(data, path)], path), None)
+        if isinstance(data, dict) and "annotations" in data:
+            images = {im["id"]: im for im in data.get("images", [])}
+            ids = sorted(images) or sorted({a["image_id"] for a in data["annotations"]})
+            per = {i: [] for i in ids}
+            for a in data["annotations"]:
+                per.setdefault(a["image_id"], []).append(_person(_flat_to_points(a["keypoints"], path), a.get("score")))
+            size = None
+            if images:
+                first = images[ids[0]]
+                size = (int(first["width"]), int(first["height"])) if "width" in first else None
+            return (*_people_to_frames([per[i] for i in per], path), size)
+        if isinstance(data, dict) and "instance_info" in data:
+            data = data["instance_info"]
+        if isinstance(data, list) and data and "instances" in data[0]:
+            frames = []
+            for fr in sorted(data, key=lambda f: f.get("frame_id", 0)):
+                people = []
+                for inst in fr["instances"]:
+                    xy = np.asarray(inst["keypoints"], dtype=np.float64).reshape(-1, 2)
+                    sc = np.asarray(inst.get("keypoint_scores", np.ones(len(xy))), dtype=np.float64).reshape(-1, 1)
+                    people.append(_person(np.hstack([xy, sc]), inst.get("bbox_score")))
+                frames.append(people)
+            return (*_people_to_frames(frames, path), None)
+        if isinstance(data, list) and data and "keypoints" in data[0]:
+            order: dict = {}
+            for det in data:
+                order.setdefault(det.get("image_id", len(order)), []).append(
+                    _person(_flat_to_points(det["keypoints"], path), det.get("score")))
+            keys = sorted(order, key=_natural_key)
+            return (*_people_to_frames([order[k] for k in keys], path), None)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(path, f"malformed keypoint JSON ({type(exc).__name__}: {exc})") from exc
+    raise DataError(path, "unrecognised JSON: expected OpenPose, AlphaPose/COCO results, COCO annotations or MMPose output")
+
+
+def _natural_key(key) -> tuple:
+    """Sort image ids like '10.jpg' after '9.jpg'."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(key)))
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"not a readable JSON file ({exc})") from exc
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None, float | None, str | None]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"not a readable npz file ({exc})") from exc
+    key = next((k for k in ("keypoints", "keypoints_2d", "positions_2d") if k in data), None)
+    if key is None:
+        raise DataError(path, f"no 'keypoints' array (found {sorted(data)})")
+    kp = np.asarray(data[key], dtype=np.float64)
+    if kp.ndim != 3 or kp.shape[-1] not in (2, 3):
+        raise DataError(path, f"{key} has shape {kp.shape}, expected (T, J, 2) or (T, J, 3)")
+    conf = data.get("confidence", kp[..., 2] if kp.shape[-1] == 3 else np.ones(kp.shape[:2]))
+    conf = np.asarray(conf, dtype=np.float64)
+    if conf.shape != kp.shape[:2]:
+        raise DataError(path, f"confidence has shape {conf.shape}, expected {kp.shape[:2]}")
+    size = (int(data["width"]), int(data["height"])) if "width" in data and "height" in data else None
+    fps = float(data["fps"]) if "fps" in data else None
+    layout = str(data["layout"]) if "layout" in data else None
+    return kp[..., :2], conf, size, fps, layout
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Layout | None]:
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"not a readable CSV file ({exc})") from exc
+    if len(rows) < 2:
+        raise DataError(path, "CSV needs a header row and at least one frame")
+    header = [h.strip() for h in rows[0]]
+    cols: dict[str, dict[str, int]] = {}
+    for i, name in enumerate(header):
+        base, _, suffix = name.rpartition("_")
+        if suffix.lower() in ("x", "y") or suffix.lower() in _CONF_SUFFIXES:
+            kind = suffix.lower() if suffix.lower() in ("x", "y") else "c"
+            cols.setdefault(base, {})[kind] = i
+    joints = [j for j, c in cols.items() if "x" in c and "y" in c]
+    if not joints:
+        raise DataError(path, "CSV header has no '<joint>_x, <joint>_y' columns")
+    t = len(rows) - 1
+    kp = np.full((t, len(joints), 2), np.nan)
+    conf = np.ones((t, len(joints)))
+    for r, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise DataError(path, f"row {r + 2} has {len(row)} cells, header has {len(header)}")
+        for j, name in enumerate(joints):
+            c = cols[name]
+            for d, kind in enumerate("xy"):
+                kp[r, j, d] = _cell(row[c[kind]], path, r + 2)
+            if "c" in c:
+                conf[r, j] = _cell(row[c["c"]], path, r + 2)
+    conf = np.nan_to_num(conf, nan=0.0)
+    lower = [j.lower() for j in joints]
+    for lay in LAYOUTS.values():
+        names = [n.lower() for n in lay.joints]
+        if len(names) == len(lower) and set(names) == set(lower):
+            order = [lower.index(n) for n in names]
+            return kp[:, order], conf[:, order], lay
+    return kp, conf, None
+
+
+def _cell(text: str, path: Path, line: int) -> float:
+    if not text.strip():
+        return np.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(path, f"line {line}: {text!r} is not a number") from None
+
+
+def read_keypoints(
+    path: str | Path, layout: str | None = None, image_size: tuple[int, int] | None = None, fps: float | None = None
+) -> Track2D:
+    """Read a 2D keypoint file (or OpenPose folder) into a `Track2D`, checking its joint count."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "input not found")
+    file_size = file_fps = None
+    lay: Layout | None = None
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix == ".json":
+        kp, conf, file_size = _read_json(path)
+    elif suffix == ".npz":
+        kp, conf, file_size, file_fps, file_layout = _read_npz(path)
+        layout = layout or file_layout
+    elif suffix == ".csv":
+        kp, conf, lay = _read_csv(path)
+    else:
+        raise DataError(path, f"unknown keypoint file type {suffix!r} (expected {', '.join(KEYPOINT_SUFFIXES)})")
+    if layout is not None or lay is None:
+        lay = _layout_for(kp.shape[1], path, layout)
+    kp[(kp == 0).all(axis=-1)] = np.nan  # OpenPose / COCO write undetected joints as (0, 0, 0)
+    if not np.isfinite(kp).all(axis=-1).any():
+        raise DataError(path, f"no keypoint in any of its {len(kp)} frames")
+    w, h = image_size or file_size or _frame_size(kp, path)
+    return Track2D(kp, np.clip(conf, 0.0, 1.0), lay, int(w), int(h), float(fps or file_fps or 30.0), str(path))
+
+
+__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints"]

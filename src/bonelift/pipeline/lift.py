@@ -1,0 +1,238 @@
+"""`lift()`: video / image folder / 2D keypoint file in, 3D joints + BVH + pictures out, offline.
+
+Stages: 2D (MediaPipe detection, or a keypoint file) -> gap filling (per joint) -> detector layout
+to Human3.6M-17 -> lifting with a bonelift checkpoint -> exports (npz, json, csv, bvh) -> pictures
+(mp4, gif, html). Everything is written into a temporary folder beside OUTDIR and moved into place
+only when all stages succeeded, so a failed run leaves no partial outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bonelift.cameras import normalize_screen
+from bonelift.errors import DataError
+from bonelift.pipeline import bvh, export, render, viewer
+from bonelift.pipeline.gaps import fill_gaps
+from bonelift.pipeline.keypoint_io import is_keypoint_input, read_keypoints
+from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
+from bonelift.skeletons import H36M17, convert
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_WEIGHTS = PACKAGE_DIR / "weights" / "lifter_h36m17.pt"
+DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
+OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "viewer.html", "overlay.mp4", "overlay.gif")
+
+
+@dataclass
+class LiftSummary:
+    """What a run produced and how fast each stage was (seconds are wall-clock)."""
+
+    out_dir: Path
+    frames: int
+    detected: int
+    interpolated: int
+    missing: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # process CPU time (all threads) per stage
+    files: list[Path] = field(default_factory=list)
+    max_side: int | None = None
+
+    def fps(self, stage: str) -> float:
+        return self.frames / self.seconds[stage] if self.seconds.get(stage) else float("inf")
+
+    def __str__(self) -> str:
+        lines = [
+            f"frames: {self.frames}  detected: {self.detected}  interpolated: {self.interpolated}  no person: {self.missing}",
+        ]
+        for stage, sec in self.seconds.items():
+            cpu = self.cpu_seconds.get(stage)
+            extra = f"  ({1000 * cpu / max(self.frames, 1):.1f} CPU ms/frame)" if cpu is not None else ""
+            lines.append(f"  {stage:<10} {sec:8.2f} s  {self.fps(stage):9.1f} frames/s{extra}")
+        two_d = self.seconds.get("detect 2D", self.seconds.get("read 2D", 0.0))
+        lifted = two_d + self.seconds.get("lift", 0.0)
+        if lifted > 0:
+            share = 100 * self.seconds.get("lift", 0.0) / lifted
+            lines.append(f"  2D + lift: {self.frames / lifted:.1f} frames/s (lifting {share:.1f} % of it)")
+        if self.max_side:
+            lines.append(f"  (frames downscaled to at most {self.max_side} px before detection)")
+        lines.append(f"outputs in {self.out_dir}: " + ", ".join(p.name for p in self.files))
+        return "\n".join(lines)
+
+
+class _Stages:
+    """Wall-clock and process-CPU seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        w, c = time.perf_counter(), time.process_time()
+        yield
+        self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - w
+        self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
+
+
+def _load_lifter(path: Path, device: torch.device):
+    from bonelift.training import model_from_checkpoint
+
+    if not path.is_file():
+        if path == DEFAULT_WEIGHTS:
+            raise DataError(path, "the pretrained lifter is not installed (this copy of bonelift ships no weights); "
+                                  "train one with `bonelift train` and pass it with --model CHECKPOINT")
+        raise DataError(path, "checkpoint not found")
+    model, _ = model_from_checkpoint(path, device)
+    if model.config.in_layout != H36M17 or model.config.out_layout != H36M17:
+        raise DataError(path, f"the lifter must map h36m17 2D to h36m17 3D; this one maps {model.config.input_layout} "
+                              f"to {model.config.output_layout}")
+    return model
+
+
+def _to_h36m(track: Track2D) -> Track2D:
+    if track.layout == H36M17:
+        return track
+    try:
+        kp, conf = convert(track.keypoints, track.layout, H36M17, track.confidence)
+    except DataError as exc:
+        raise DataError(track.source, exc.problem) from None
+    return Track2D(kp, conf, H36M17, track.width, track.height, track.fps, track.source, track.status)
+
+
+@torch.no_grad()
+def lift_track(model, track: Track2D, batch_size: int = 4096, progress: bool = True) -> np.ndarray:
+    """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose."""
+    device = next(model.parameters()).device
+    out = np.full(track.keypoints.shape[:2] + (3,), np.nan)
+    rows = np.flatnonzero(track.status != MISSING)
+    screen = torch.as_tensor(normalize_screen(track.keypoints[rows], track.width, track.height), dtype=torch.float32)
+    for s in tqdm(range(0, len(rows), batch_size), desc="lift 3D", unit="batch", disable=not progress):
+        batch = screen[s : s + batch_size].to(device)
+        out[rows[s : s + batch_size]] = model.predict(batch).double().cpu().numpy()
+    return out
+
+
+def _two_d(
+    src: Path, layout: str | None, image_size: tuple[int, int] | None, fps: float | None, max_side: int | None,
+    max_frames: int | None, progress: bool,
+):
+    """The 2D track of `src` (keypoint file or detection) and its frame source (None for keypoint files)."""
+    if is_keypoint_input(src):
+        track = read_keypoints(src, layout=layout, image_size=image_size, fps=fps)
+        if max_frames is not None:
+            track = Track2D(track.keypoints[:max_frames], track.confidence[:max_frames], track.layout, track.width,
+                            track.height, track.fps, track.source, track.status[:max_frames])
+        return track, None
+    from bonelift.pipeline.detect import detect
+    from bonelift.pipeline.frames import open_frames
+
+    frame_source = open_frames(src, fps)
+    return detect(frame_source, max_side=max_side, max_frames=max_frames, progress=progress)[0], frame_source
+
+
+def _prepare_out_dir(out_dir: Path) -> Path:
+    """Make a temporary folder beside `out_dir` (same filesystem, so the final move is a rename)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(out_dir, "output path exists and is not a folder")
+    if out_dir.is_dir() and not os.access(out_dir, os.W_OK | os.X_OK):
+        raise DataError(out_dir, "output folder is not writable")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    except OSError as exc:
+        raise DataError(out_dir, f"cannot write the output folder ({exc.strerror or exc})") from exc
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the final folder should look like any other
+    return tmp
+
+
+def _commit(tmp: Path, out_dir: Path) -> list[Path]:
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+    else:
+        for f in tmp.iterdir():
+            os.replace(f, out_dir / f.name)
+        tmp.rmdir()
+    return [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
+
+
+def lift(
+    input: str | Path | None = None,
+    out_dir: str | Path = "bonelift_out",
+    model: str | Path | None = None,
+    device: str = "auto",
+    max_side: int | None = 640,
+    max_gap: int | None = None,
+    max_frames: int | None = None,
+    layout: str | None = None,
+    image_size: tuple[int, int] | None = None,
+    fps: float | None = None,
+    pictures: bool = True,
+    progress: bool = True,
+) -> LiftSummary:
+    """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D.
+
+    max_side: frames are downscaled so their longer side is at most this many pixels before
+    detection (speed; MediaPipe works at 256 px internally). max_gap: longest run of missing frames
+    filled by interpolation (default: a third of a second). layout / image_size / fps describe
+    keypoint files that do not say so themselves. Returns a `LiftSummary`; raises DataError on bad input.
+    """
+    from bonelift.training import resolve_device
+
+    src = Path(input) if input is not None else DEMO_CLIP
+    out_dir = Path(out_dir).absolute()
+    if not src.exists():
+        raise DataError(src, "input not found")
+    lifter = _load_lifter(Path(model) if model is not None else DEFAULT_WEIGHTS, resolve_device(device))
+    if pictures:
+        try:
+            import cv2  # noqa: F401
+            import PIL  # noqa: F401
+        except ImportError as exc:
+            raise DataError(None, "pictures (MP4/GIF) need OpenCV and Pillow: pip install 'bonelift[video]', "
+                                  "or pass pictures=False (--no-pictures)") from exc
+    stage = _Stages()
+    tmp = _prepare_out_dir(out_dir)  # before the slow stages: an unwritable OUTDIR fails at once
+    try:
+        with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
+            track, frame_source = _two_d(src, layout, image_size, fps, max_side, max_frames, progress)
+        gap = max_gap if max_gap is not None else max(1, round(track.fps / 3))
+        track = _to_h36m(fill_gaps(track, gap))  # fill per joint before derived joints mix them
+        if not (track.status != MISSING).any():
+            raise DataError(track.source, f"no frame with a complete person, even after filling gaps of up to {gap} frames")
+        with stage("lift"):
+            joints = lift_track(lifter, track, progress=progress)
+        poses = export.Poses3D(joints, track.keypoints, track.confidence, track.status, track.fps, track.width,
+                               track.height, track.source)
+        with stage("export"):
+            export.write_npz(poses, tmp / "poses3d.npz")
+            export.write_json(poses, tmp / "poses3d.json")
+            export.write_csv(poses, tmp / "poses3d.csv")
+            bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh")
+            viewer.write_html(poses, tmp / "viewer.html")
+        if pictures:
+            with stage("render"):
+                frames = frame_source.frames(max_side) if frame_source is not None else None
+                render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=progress)
+        files = _commit(tmp, out_dir)
+    except OSError as exc:
+        raise DataError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    status = track.status
+    return LiftSummary(out_dir, len(status), int((status == DETECTED).sum()), int((status == INTERPOLATED).sum()),
+                       int((status == MISSING).sum()), stage.wall, stage.cpu, files, max_side if frame_source is not None else None)

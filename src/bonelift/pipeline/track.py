@@ -1,0 +1,48 @@
+"""The 2D track every input becomes: keypoints in pixels, per-joint confidence, per-frame status.
+
+Videos, image folders and keypoint files all end up as a `Track2D`, so gap filling, lifting and
+export see one shape of data whatever the source was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bonelift.skeletons import Layout
+
+# Per-frame status codes kept in every output, so users can tell measured poses from filled ones.
+DETECTED, INTERPOLATED, MISSING = 0, 1, 2
+STATUS_NAMES = {DETECTED: "detected", INTERPOLATED: "interpolated", MISSING: "missing"}
+
+
+@dataclass
+class Track2D:
+    """One person's 2D keypoints over time.
+
+    keypoints: (T, J, 2) pixels, NaN where the person was not found; confidence: (T, J) in [0, 1]
+    (MediaPipe visibility, or the score column of a keypoint file), 0 where not found.
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    layout: Layout
+    width: int
+    height: int
+    fps: float
+    source: str
+    status: np.ndarray = field(default=None)  # (T,) int8 of DETECTED / INTERPOLATED / MISSING
+
+    def __post_init__(self) -> None:
+        if self.status is None:
+            found = np.isfinite(self.keypoints).all(axis=(1, 2))
+            self.status = np.where(found, DETECTED, MISSING).astype(np.int8)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.keypoints)
+
+    @property
+    def detected(self) -> np.ndarray:
+        return self.status == DETECTED
