@@ -198,3 +198,12 @@ def test_anatomical_objective_warmup_weak_batch_and_gradients():
     assert model.net.head.weight.grad.abs().sum() > 0
     with pytest.raises(BoneliftError):
         AnatomicalObjective({"bogus": 1.0}, 0, canonical_bone_lengths(poses, H36M17), None)
+
+
+def test_cli_validity_command(tmp_path, capsys):
+    from bonelift.cli import main
+
+    np.savez(tmp_path / "pred.npz", walk=np.repeat(STANDING[None], 4, axis=0) * 1000.0, layout="h36m17")
+    assert main(["validity", str(tmp_path / "pred.npz"), "--unit", "mm"]) == 0
+    assert "Illegal bends" in capsys.readouterr().out
+    assert main(["validity", str(tmp_path / "missing.npz")]) == 2
