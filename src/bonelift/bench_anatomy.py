@@ -45,7 +45,7 @@ DEFAULT_WEIGHTS = {"geometry": 0.1, "angle": 0.1, "symmetry": 10.0, "reprojectio
 @dataclass
 class AnatomyBench:
     data_root: str = ""
-    epochs: int = 20
+    epochs: int = 10
     stride: int = 4
     eval_stride: int = 1
     batch_size: int = 256
@@ -54,8 +54,8 @@ class AnatomyBench:
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     weak_3d_subjects: tuple[str, ...] = ("S1",)
     weak_2d_subjects: tuple[str, ...] = ("S5", "S6", "S7", "S8")
-    tpnet_epochs: int = 5
-    tpnet_sample_stride: int = 10
+    tpnet_epochs: int = 3
+    tpnet_sample_stride: int = 20
     tpnet_hidden: int = 4096
     seed: int = 0
     device: str = "auto"

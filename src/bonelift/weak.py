@@ -51,6 +51,8 @@ class AnatomicalObjective:
             from bonelift.datasets import flatten_frames
             from bonelift.training import load_split
 
+            if trainer.world > 1:
+                raise BoneliftError("weak supervision runs a second forward pass per step, which DDP does not allow; train on one process")
             overlap = set(cfg.weak_subjects) & set(cfg.train_subjects)
             if overlap:
                 raise BoneliftError(f"subjects {sorted(overlap)} are both 3D-labelled and 2D-only")

@@ -146,7 +146,7 @@ class TPNetStream:
 
 
 def train_tpnet(
-    preds: list[np.ndarray], gts: list[np.ndarray], config: TPNetConfig, epochs: int = 30, lr: float = 1e-4,
+    preds: list[np.ndarray], gts: list[np.ndarray], config: TPNetConfig, epochs: int = 30, lr: float = 3e-4,
     batch_size: int = 256, sample_stride: int = 1, seed: int = 0, device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> TPNet:
