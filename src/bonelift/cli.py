@@ -59,6 +59,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--train-subjects", default=None, help="comma-separated 3D-labelled subjects (default: S1,S5,S6,S7,S8)")
+    p.add_argument("--weak-subjects", default="", help="comma-separated 2D-only subjects (weak supervision, method 4)")
+    p.add_argument("--loss", action="append", default=[], metavar="NAME=WEIGHT",
+                   help="anatomical loss weight: geometry, angle, symmetry, reprojection (weak samples)")
+    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="3D-only epochs before --loss terms switch on")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -76,7 +81,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_decay_samples=args.lr_decay_samples,
         noise_px=args.noise_px, flip=args.flip, seed=args.seed, device=args.device, out_dir=args.out,
         init_from=args.init,
+        losses=_parse_options(args.loss), warmup_epochs=args.warmup_epochs,
+        weak_subjects=tuple(x for x in args.weak_subjects.split(",") if x),
     )
+    if args.train_subjects:
+        config.train_subjects = tuple(args.train_subjects.split(","))
     if args.dataset == "humaneva":
         config.train_subjects = config.test_subjects = ("S1", "S2", "S3")
     train(config, resume=args.resume)
@@ -101,11 +110,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {paths[0]} and {paths[1]}")
 
 
+def _add_anatomy(sub: argparse._SubParsersAction) -> None:
+    from bonelift import bench_anatomy
+
+    p = sub.add_parser("validity", help="structural validity of a prediction file (method 4, Table 6)")
+    p.add_argument("predictions", help="npz with one (T, J, 3) array per sequence")
+    p.add_argument("--layout", default=None, help="joint layout (default: from the file or the joint count)")
+    p.add_argument("--unit", default="m", choices=["m", "mm"])
+    p.add_argument("--out", default=None, help="also write <out>.json and <out>.md")
+    bench = sub.add_parser("bench", help="benchmarks that write a Markdown section under docs/")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    bench_anatomy.add_arguments(bench_sub.add_parser("anatomy", help="method 4: Table 3, Table 6, weak supervision, TP-Net"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_anatomy(sub)
     sub.add_parser("models", help="list the network names")
     args = parser.parse_args(argv)
     try:
@@ -113,6 +136,14 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_train(args)
         elif args.command == "evaluate":
             _cmd_evaluate(args)
+        elif args.command == "validity":
+            from bonelift.validity import validity_file
+
+            print(validity_file(args.predictions, args.layout, args.unit, args.out)[1])
+        elif args.command == "bench" and args.bench == "anatomy":
+            from bonelift import bench_anatomy
+
+            bench_anatomy.main(args, _parse_options)
         elif args.command == "models":
             from bonelift.models import MODELS
 

@@ -53,6 +53,9 @@ class TrainConfig:
     device: str = "auto"
     out_dir: str = "runs/baseline"
     init_from: str = ""  # checkpoint whose weights (and normalisation) start this run: fine-tuning
+    losses: dict[str, float] = field(default_factory=dict)  # anatomical loss weights (bonelift.weak)
+    warmup_epochs: int = 0  # epochs on 3D data only before `losses` and weak supervision switch on
+    weak_subjects: tuple[str, ...] = ()  # 2D-only training subjects (their 3D is never used)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +65,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
         kwargs["model"] = ModelConfig(**d["model"]) if isinstance(d.get("model"), dict) else d.get("model", ModelConfig())
-        for key in ("train_subjects", "test_subjects"):
+        for key in ("train_subjects", "test_subjects", "weak_subjects"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
@@ -195,6 +198,9 @@ class Trainer:
                                     f"{config.model.name}/{config.model.input_layout} run")
             self.model.load_state_dict(init.state_dict())
         self.model.to(self.device)
+        from bonelift.weak import AnatomicalObjective
+
+        self.anatomy = AnatomicalObjective.from_trainer(self, frames["targets"])
         self.net: torch.nn.Module = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -254,6 +260,8 @@ class Trainer:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             out = self.net(self.model.normalizer.norm_in(x))
             losses = self.model.loss(out, self.model.target(y))
+            if self.anatomy is not None:
+                losses = self.anatomy.add(self, out, x, losses)
             self.optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             self.optimizer.step()
