@@ -3,7 +3,7 @@ ECCV 2018, Sec. 4.1) and the geometric loss of Zhou et al. (ICCV 2017) it builds
 
 All losses take metric-space poses (B, J, 3) in metres (root-relative, camera frame) as torch
 tensors and return a scalar averaged over the batch, so they apply to any lifting network's output
-after `pose_from_output`. They share their geometry with the metrics in `bonelift.metrics`
+after `LiftingModel.to_metric`. They share their geometry with the metrics in `bonelift.metrics`
 (`bend_components`, `Layout.limbs`), so what is optimised is what is reported.
 """
 
@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from bonelift.geometry import bend_components, bone_lengths
-from bonelift.models.base import LiftingModel
 from bonelift.skeletons import Layout
 
 # Zhou et al.'s bone groups whose length ratios to the canonical skeleton should agree (their
@@ -26,15 +25,6 @@ GEOMETRY_GROUPS: tuple[tuple[tuple[str, str], ...], ...] = (
 )
 
 LOSS_NAMES = ("geometry", "angle", "symmetry", "reprojection")
-
-
-def pose_from_output(model: LiftingModel, pose_norm: torch.Tensor) -> torch.Tensor:
-    """(B, 3 * J_out) normalised network output -> (B, J, 3) metres with the root at zero (as `predict`)."""
-    pose = model.normalizer.denorm_out(pose_norm)
-    lay = model.config.out_layout
-    full = pose.new_zeros(pose.shape[:-2] + (lay.num_joints, 3))
-    full[..., model.config.out_joints, :] = pose
-    return full
 
 
 def illegal_angle_loss(pose: torch.Tensor, layout: Layout) -> torch.Tensor:

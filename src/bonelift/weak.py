@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bonelift.errors import BoneliftError
-from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_lengths, pose_from_output, weak_pose
+from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_lengths, weak_pose
 
 if TYPE_CHECKING:
     from bonelift.training import Trainer
@@ -75,7 +75,7 @@ class AnatomicalObjective:
         canonical = self.canonical.to(screen.device)
         losses = dict(losses)
         total = losses["total"]
-        pose = pose_from_output(model, outputs["pose"])
+        pose = model.to_metric(outputs["pose"])
         for name, value in anatomical_losses(pose, layout, self.weights, canonical).items():
             losses["anat_" + name] = value
             total = total + self.weights[name] * value
@@ -83,7 +83,7 @@ class AnatomicalObjective:
             idx = torch.randint(len(self.weak_inputs), (len(screen),))
             xw = self.weak_inputs[idx].to(screen.device, non_blocking=True)
             out_w = trainer.net(model.normalizer.norm_in(xw))
-            pose_w, residual = weak_pose(pose_from_output(model, out_w["pose"]), xw, layout)
+            pose_w, residual = weak_pose(model.to_metric(out_w["pose"]), xw, layout)
             terms = anatomical_losses(pose_w, layout, self.weights, canonical)
             if self.weights.get("reprojection"):
                 terms["reprojection"] = (residual**2).sum(-1).mean()
