@@ -78,8 +78,14 @@ def test_non_bone_pairs_excludes_exactly_the_bones() -> None:
 
 def test_augmentation_keeps_directions_and_changes_lengths() -> None:
     rng = np.random.default_rng(2)
-    seq = _sequences(1, 20)[0]
-    x, rel, new_len = augment_bone_lengths(seq.poses_3d, seq.camera, H36M17, H36M17, rng, spread=0.2)
+    seq, other = _sequences(2, 20)
+    x, rel, new_len = augment_bone_lengths(np.stack([seq.poses_3d, other.poses_3d]), [seq.camera, other.camera],
+                                           H36M17, H36M17, rng, spread=0.2)
+    ratios = new_len / np.stack([geometry.bone_lengths(s.root_relative, H36M17).mean(0) for s in (seq, other)])
+    assert not np.allclose(ratios[0], ratios[1])  # new lengths are drawn per video
+    x16, _, _ = augment_bone_lengths(seq.poses_3d[None], [seq.camera], H36M17, H36M16, rng)
+    assert x16.shape == (1, 20, 16, 2)  # re-projected 2D in the network's input layout
+    x, rel, new_len = x[0], rel[0], new_len[0]
     d_old, l_old = geometry.bone_directions(seq.root_relative, H36M17)
     d_new, l_new = geometry.bone_directions(rel, H36M17)
     np.testing.assert_allclose(d_new, d_old, atol=1e-5)

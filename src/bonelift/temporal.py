@@ -131,15 +131,18 @@ class WindowData:
 class VideoTrainer:
     """Owns the model, optimiser and data of one video run; `fit()` trains, evaluating each epoch."""
 
-    def __init__(self, config: VideoTrainConfig, resume: bool = False, progress: bool = True) -> None:
+    def __init__(self, config: VideoTrainConfig, resume: bool = False, progress: bool = True,
+                 splits: tuple[list[PoseSequence], list[PoseSequence]] | None = None) -> None:
+        """`splits` (train, test) reuses sequences already loaded (the benchmark trains several rows)."""
         self.config = config
         self.device = resolve_device(config.device)
         self.progress = progress
         self.out_dir = Path(config.out_dir)
         _seed_everything(config.seed)
         self.rng = np.random.default_rng(config.seed)
-        train_seqs = load_split(config, config.train_subjects)  # type: ignore[arg-type]
-        self.test_seqs = load_split(config, config.test_subjects)  # type: ignore[arg-type]
+        if splits is None:
+            splits = (load_split(config, config.train_subjects), load_split(config, config.test_subjects))  # type: ignore[arg-type]
+        train_seqs, self.test_seqs = splits
         mc = config.model
         mc.input_layout = train_seqs[0].layout.name
         mc.output_layout = train_seqs[0].layout_3d.name
@@ -204,14 +207,12 @@ class VideoTrainer:
     def augmented(self, count: int, frames: int, spread: float) -> dict[str, torch.Tensor]:
         """`count` bone-length-augmented samples of `frames` random frames from random training videos."""
         mc = self.config.model
-        xs, ls = [], []
-        for i in self.rng.integers(len(self.data.seqs), size=count):
-            s = self.data.seqs[i]
-            pick = self.rng.integers(len(s), size=frames)
-            x, _, new_len = augment_bone_lengths(s.poses_3d[pick], s.camera, mc.out_layout, mc.in_layout, self.rng, spread)
-            xs.append(x)
-            ls.append(new_len)
-        return {"aug_inputs": torch.from_numpy(np.stack(xs)), "aug_lengths": torch.from_numpy(np.stack(ls).astype(np.float32))}
+        seqs = self.rng.integers(len(self.data.seqs), size=count)
+        picks = (self.rng.random((count, frames)) * self.data.lengths.numpy()[seqs, None]).astype(np.int64)
+        poses = np.stack([self.data.seqs[i].poses_3d[p] for i, p in zip(seqs, picks)])
+        cams = [self.data.seqs[i].camera for i in seqs]
+        x, _, new_len = augment_bone_lengths(poses, cams, mc.out_layout, mc.in_layout, self.rng, spread)
+        return {"aug_inputs": torch.from_numpy(x), "aug_lengths": torch.from_numpy(new_len.astype(np.float32))}
 
     def train_epoch(self) -> float:
         cfg = self.config

@@ -249,27 +249,36 @@ def joint_shifts(joints: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Te
 
 
 def augment_bone_lengths(
-    poses_cam: np.ndarray, camera: Camera, layout: Layout, in_layout: Layout, rng: np.random.Generator,
+    poses_cam: np.ndarray, cameras: list[Camera], layout: Layout, in_layout: Layout, rng: np.random.Generator,
     spread: float = 0.2,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bone-length augmentation of method 5 (Sec. 3.3) for frames of one video.
+    """Bone-length augmentation of method 5 (Sec. 3.3) for frames of V videos at once.
 
-    (T, J, 3) absolute camera-frame joints -> (screen 2D (T, J_in, 2), new joints (T, J, 3) root
-    relative, new bone lengths (bones,)). New lengths are the video's mean lengths times a factor
-    in [1 - spread, 1 + spread] per bone (mirror bones share it); every frame keeps its bone
-    directions and root position and is re-projected with the video's real camera.
+    (V, T, J, 3) absolute camera-frame joints of T frames of each video, with the V videos' cameras
+    -> (screen 2D (V, T, J_in, 2), new joints (V, T, J, 3) root relative, new bone lengths (V, bones)).
+    A video's new lengths are its mean lengths times a factor in [1 - spread, 1 + spread] per bone
+    (mirror bones share it); every frame keeps its bone directions and root position and is
+    re-projected with its video's real camera (with distortion).
     """
-    root = poses_cam[:, layout.root : layout.root + 1]
+    root = poses_cam[..., layout.root : layout.root + 1, :]
     dirs, lengths = geometry.bone_directions(poses_cam - root, layout)
     flip = layout.flip_permutation
-    factor = np.empty(len(layout.bones))
     child_bone = {c: b for b, (_, c) in enumerate(layout.bones)}
+    factor = rng.uniform(1 - spread, 1 + spread, (len(poses_cam), len(layout.bones)))
     for b, (_, child) in enumerate(layout.bones):
         mirror = child_bone[int(flip[child])]
-        factor[b] = factor[mirror] if mirror < b else rng.uniform(1 - spread, 1 + spread)
-    new_len = (lengths.mean(axis=0) * factor).astype(poses_cam.dtype)
-    rel = geometry.joints_from_directions(dirs, np.broadcast_to(new_len, lengths.shape), layout)
-    pixels = camera.project(rel + root)
-    if in_layout != layout:
-        pixels, _ = convert(pixels, layout, in_layout)
-    return camera.normalize(pixels).astype(np.float32), rel.astype(np.float32), new_len
+        if mirror < b:
+            factor[:, b] = factor[:, mirror]
+    new_len = (lengths.mean(axis=1) * factor).astype(poses_cam.dtype)
+    rel = geometry.joints_from_directions(dirs, np.broadcast_to(new_len[:, None], lengths.shape), layout)
+    screen = np.empty(poses_cam.shape[:2] + (in_layout.num_joints, 2), np.float32)
+    groups: dict[int, list[int]] = {}
+    for v, cam in enumerate(cameras):
+        groups.setdefault(id(cam), []).append(v)
+    for members in groups.values():  # one projection per distinct camera
+        cam = cameras[members[0]]
+        pixels = cam.project(rel[members] + root[members])
+        if in_layout != layout:
+            pixels, _ = convert(pixels, layout, in_layout)
+        screen[members] = cam.normalize(pixels)
+    return screen, rel.astype(np.float32), new_len
