@@ -190,7 +190,7 @@ class VideoTrainer:
             out["length_inputs"] = self.data.frame_screen(seq_l, frames)
             out["length_targets"] = self.data.target(seq_l, frames)
             if opt["aug"] and opt["bone_att"]:
-                out.update(self.augmented(len(rows), int(opt["length_frames"]), float(opt["aug_range"])))
+                out.update(self.augmented(int(opt["aug_batch"]) or len(rows), int(opt["length_frames"]), float(opt["aug_range"])))
         if self.config.flip:
             half = torch.rand(len(rows)) < 0.5
             lay_in, lay_out = mc.in_layout, mc.out_layout

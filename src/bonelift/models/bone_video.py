@@ -16,7 +16,8 @@ bone lengths (frames sampled from the whole video), eq. 1. Every part is switcha
 - `bone_att` (True): bone-length self-attention (eq. 6) with `gamma` (10) instead of averaging,
   trained by the bone-length loss only.
 - `aug` (True): bone-length augmentation batches (Sec. 3.3) train the attention module; the batches
-  are built by the trainer with `augment_bone_lengths`.
+  are built by the trainer with `augment_bone_lengths`: `aug_batch` augmented videos per step (0: as
+  many as the batch size, as in the paper), new lengths within `aug_range` (0.2) of the video's.
 - `jsl` (True): joint shift loss (eq. 2) over all joint pairs not connected by a bone, updating only
   the direction network.
 - `score_att` (True, only when the config says the inputs carry confidences): visibility scores
@@ -32,6 +33,9 @@ not in eq. 7 but the fc fusion layers need a target; L_J and L_JS are averaged (
 VideoPose3D, mean over pairs) instead of squared/summed, so the published weights keep the terms
 commensurate with metres; with `ml` the sampled frames' joints are computed without gradient and
 only the chosen frame is re-run with gradient (the same maths, far less memory).
+Interpretation of Fig. 3 (not shown in the text): an upper sub-network's expand layer is a 1x1
+convolution over the repeated directions, so its features have the temporal length of the lower
+sub-network's and each level can be concatenated.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from bonelift.skeletons import Layout, convert
 
 DEFAULTS: dict[str, Any] = {
     "lsc": True, "subnets": 2, "ml": True, "bone_att": True, "aug": True, "jsl": True, "score_att": True,
-    "fusion": "fc", "length_frames": 50, "gamma": 10.0, "aug_range": 0.2,
+    "fusion": "fc", "length_frames": 50, "gamma": 10.0, "aug_range": 0.2, "aug_batch": 0,
     "lambda_d": 0.015, "lambda_l": 0.05, "lambda_j": 1.0, "lambda_js": 0.1, "lambda_pose": 1.0,
 }
 
