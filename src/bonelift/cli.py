@@ -121,6 +121,67 @@ def _add_anatomy(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks that write a Markdown section under docs/")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bench_anatomy.add_arguments(bench_sub.add_parser("anatomy", help="method 4: Table 3, Table 6, weak supervision, TP-Net"))
+def _add_video(sub: argparse._SubParsersAction) -> None:
+    from bonelift.temporal import VideoTrainConfig
+
+    d = VideoTrainConfig()
+    for name, help_ in (("train-video", "train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)"),
+                        ("bench-video", "TCN vs method 5 (+ablation, causal) under one budget -> Markdown")):
+        p = sub.add_parser(name, help=help_)
+        if name == "train-video":
+            p.add_argument("--model", default=d.model.name, choices=["tcn", "bone"])
+            p.add_argument("--causal", action="store_true", help="past and current frames only")
+            p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
+            p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+        else:
+            p.add_argument("--rows", default="tcn,bone,tcn-causal,bone-causal",
+                           help="comma-separated rows, or 'all' (tcn, af, ml, boneatt, aug, jsl, bone, tcn-causal, bone-causal)")
+            p.add_argument("--out", default="runs/bench_video", help="folder for the rows' run directories")
+            p.add_argument("--report", default="docs/bench_video.md", help="Markdown report (JSON beside it)")
+            p.add_argument("--test-stride", type=int, default=1, help="score every N-th test frame (protocol: 1)")
+        p.add_argument("--data", default=None, help="Human3.6M folder (default: <shared data>/h36m)")
+        p.add_argument("--keypoints", default=d.keypoints, help="2D input: gt or sh")
+        p.add_argument("--receptive-field", type=int, default=d.model.receptive_field, help="27, 81 or 243 frames")
+        p.add_argument("--channels", type=int, default=d.model.channels)
+        p.add_argument("--dropout", type=float, default=d.model.dropout)
+        p.add_argument("--epochs", type=int, default=d.epochs)
+        p.add_argument("--batch-size", type=int, default=d.batch_size)
+        p.add_argument("--lr", type=float, default=d.lr)
+        p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="per epoch")
+        p.add_argument("--stride", type=int, default=d.stride, help="train on the window of every N-th frame")
+        p.add_argument("--eval-stride", type=int, default=d.eval_stride, help="per-epoch monitoring")
+        p.add_argument("--no-flip", action="store_true", help="no flip augmentation (train or test)")
+        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method 5 switch (see models/bone_video.py)")
+        p.add_argument("--seed", type=int, default=d.seed)
+        p.add_argument("--device", default=d.device)
+
+
+def _video_config(args: argparse.Namespace, name: str, causal: bool, out: str):
+    from bonelift.datasets import default_data_root
+    from bonelift.models.tcn import VideoModelConfig
+    from bonelift.temporal import VideoTrainConfig
+
+    model = VideoModelConfig(name=name, receptive_field=args.receptive_field, channels=args.channels, dropout=args.dropout,
+                             causal=causal, confidence=True, options=_parse_options(args.option))
+    return VideoTrainConfig(
+        model=model, data_root=str(args.data or default_data_root() / "h36m"), keypoints=args.keypoints, stride=args.stride,
+        eval_stride=args.eval_stride, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+        flip=not args.no_flip, test_flip=not args.no_flip, seed=args.seed, device=args.device, out_dir=out,
+    )
+
+
+def _cmd_video(args: argparse.Namespace, argv: list[str]) -> None:
+    if args.command == "train-video":
+        from bonelift.temporal import train_video
+
+        train_video(_video_config(args, args.model, args.causal, args.out), resume=args.resume)
+        return
+    from bonelift.bench_video import ROWS, command_line, run_benchmark
+
+    rows = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
+    base = _video_config(args, "tcn", False, args.out)
+    run_benchmark(base, rows, Path(args.report), command_line(argv), eval_stride=args.test_stride)
+    print(Path(args.report).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_train(sub)
     _add_evaluate(sub)
     _add_anatomy(sub)
+    _add_video(sub)
     sub.add_parser("models", help="list the network names")
     args = parser.parse_args(argv)
     try:
@@ -144,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             from bonelift import bench_anatomy
 
             bench_anatomy.main(args, _parse_options)
+        elif args.command in ("train-video", "bench-video"):
+            _cmd_video(args, sys.argv[1:] if argv is None else argv)
         elif args.command == "models":
             from bonelift.models import MODELS
 
