@@ -76,7 +76,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
         noise_px=args.noise_px, flip=args.flip, seed=args.seed, device=args.device, out_dir=args.out,
     )
     if args.dataset == "humaneva":
-        config.train_subjects = config.test_subjects = ("S1", "S2", "S3")
+        from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
+
+        config.train_subjects, config.test_subjects = HUMANEVA_TRAIN_SUBJECTS, HUMANEVA_TEST_SUBJECTS
     train(config, resume=args.resume)
 
 
@@ -99,11 +101,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {paths[0]} and {paths[1]}")
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from bonelift import bench
+
+    p = sub.add_parser("bench", help="train and score a suite of models under one budget, write a report")
+    suites = p.add_subparsers(dest="suite", required=True)
+    bench.add_parser(suites)
+
+
+def _cmd_bench(args: argparse.Namespace, argv: list[str] | None) -> None:
+    if args.suite == "single-frame":
+        from bonelift.bench import main_single_frame
+
+        main_single_frame(args, argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_bench(sub)
     sub.add_parser("models", help="list the network names")
     args = parser.parse_args(argv)
     try:
@@ -111,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_train(args)
         elif args.command == "evaluate":
             _cmd_evaluate(args)
+        elif args.command == "bench":
+            _cmd_bench(args, argv)
         elif args.command == "models":
             from bonelift.models import MODELS
 
