@@ -298,9 +298,10 @@ def _humaneva_tables(results: list[dict[str, Any]]) -> list[str]:
     lines = []
     for proto, label in (("p2", "P2 (after rigid alignment, the protocol of Table 5)"), ("p1", "P1 (root-aligned)")):
         lines += [f"### {label}, mm", ""]
-        rows = [[f"{r['label']} ({r['keypoints'].upper()})", *(_fmt(r["groups"][proto].get(g)) for g in HUMANEVA_GROUPS)] for r in results]
+        rows = [[f"{r['label']} ({r['keypoints'].upper()})", *(_fmt(r["groups"][proto].get(g), 2) for g in HUMANEVA_GROUPS)]
+                for r in results]
         if proto == "p2":
-            rows += [[f"*{name}* (GT)", *(_fmt(vals.get(g)) for g in HUMANEVA_GROUPS)] for name, vals in PUBLISHED_HUMANEVA.items()]
+            rows += [[f"*{name}* (GT)", *(_fmt(vals.get(g), 2) for g in HUMANEVA_GROUPS)] for name, vals in PUBLISHED_HUMANEVA.items()]
         lines += _table(["Model", *HUMANEVA_GROUPS], rows)
     lines += ["### Hard joints and bone lengths (all test frames, mm)", ""]
     rows = [[f"{r['label']} ({r['keypoints'].upper()})", _fmt(r["p1"]["average"], 2), _fmt(r["p2"]["average"], 2),
