@@ -226,7 +226,7 @@ def test_training_smoke_and_state_dict_round_trip(name: str, options: dict) -> N
     first = None
     for _ in range(60):
         loss = model.loss(model(x), y)["total"]
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
