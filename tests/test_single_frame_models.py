@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from bonelift.errors import BoneliftError
 from bonelift.models import MODELS, ModelConfig, build_model
 from bonelift.models.asn import ASN, AttentionModule, RandomEnhancement
 from bonelift.models.hsn import HSN
@@ -201,6 +202,11 @@ def test_multi_root_head_round_trip() -> None:
     assert torch.allclose(head.relative(raw, model.normalizer)[:, 2], gt - gt[:, 12:13], atol=1e-5)
     assert head.loss(raw, target, model.normalizer) < 1e-10
     assert torch.allclose(head.pose(raw, model.normalizer), target, atol=1e-4)
+
+
+def test_multi_root_rejected_on_hsn() -> None:
+    with pytest.raises(BoneliftError, match="multi_root"):
+        build_model(_config("hsn-dual", multi_root=True))
 
 
 def test_multi_root_on_asn_uses_head_loss() -> None:

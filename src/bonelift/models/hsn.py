@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import torch
 
+from bonelift.errors import BoneliftError
 from bonelift.models.base import LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
 from bonelift.models.refinement import RefinementBranch, hard_mask, joints_by_name, masked_sq_error
@@ -42,6 +43,8 @@ class HSN(LiftingModel):
 
     def __init__(self, config: ModelConfig, dual: bool = True, residual: bool = True) -> None:
         super().__init__(config)
+        if config.options.get("multi_root"):
+            raise BoneliftError("option multi_root is available on 'baseline' and the method-2 models, not on HSN")
         self.dual, self.residual = dual, residual
         self.net = ResidualMLP(self.in_dim, self.out_dim, config.hidden, config.blocks, config.dropout, config.max_norm)
         lay = config.out_layout
