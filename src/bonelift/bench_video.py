@@ -1,4 +1,4 @@
-"""`bonelift bench-video`: the VideoPose3D baseline, method 5, its Table 4 ablation rows and the causal
+"""`bonelift bench video`: the VideoPose3D baseline, method 5, its Table 4 ablation rows and the causal
 variants, trained under one budget (same receptive field, width, epochs, stride, seed) in one run,
 scored on every test frame and written as one Markdown section (plus JSON) atomically.
 """
@@ -55,7 +55,7 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
             model.options = {}
         cfg = replace(base, model=model, out_dir=str(Path(base.out_dir) / name))
         if progress:
-            print(f"[bench-video] {name}: {label}", file=sys.stderr)
+            print(f"[bench video] {name}: {label}", file=sys.stderr)
         t0 = time.time()
         trainer = VideoTrainer(cfg, progress=progress, splits=(train_seqs, test_seqs))
         trainer.fit()

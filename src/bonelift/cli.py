@@ -87,7 +87,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.train_subjects:
         config.train_subjects = tuple(args.train_subjects.split(","))
     if args.dataset == "humaneva":
-        config.train_subjects = config.test_subjects = ("S1", "S2", "S3")
+        from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
+
+        config.train_subjects, config.test_subjects = HUMANEVA_TRAIN_SUBJECTS, HUMANEVA_TEST_SUBJECTS
     train(config, resume=args.resume)
 
 
@@ -110,24 +112,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"wrote {paths[0]} and {paths[1]}")
 
 
-def _add_anatomy(sub: argparse._SubParsersAction) -> None:
-    from bonelift import bench_anatomy
-
+def _add_validity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validity", help="structural validity of a prediction file (method 4, Table 6)")
     p.add_argument("predictions", help="npz with one (T, J, 3) array per sequence")
     p.add_argument("--layout", default=None, help="joint layout (default: from the file or the joint count)")
     p.add_argument("--unit", default="m", choices=["m", "mm"])
     p.add_argument("--out", default=None, help="also write <out>.json and <out>.md")
-    bench = sub.add_parser("bench", help="benchmarks that write a Markdown section under docs/")
-    bench_sub = bench.add_subparsers(dest="bench", required=True)
-    bench_anatomy.add_arguments(bench_sub.add_parser("anatomy", help="method 4: Table 3, Table 6, weak supervision, TP-Net"))
-def _add_video(sub: argparse._SubParsersAction) -> None:
+
+
+def _add_video(sub: argparse._SubParsersAction, suites: argparse._SubParsersAction) -> None:
+    """`train-video` and the `bench video` suite share their options."""
     from bonelift.temporal import VideoTrainConfig
 
     d = VideoTrainConfig()
-    for name, help_ in (("train-video", "train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)"),
-                        ("bench-video", "TCN vs method 5 (+ablation, causal) under one budget -> Markdown")):
-        p = sub.add_parser(name, help=help_)
+    for name, parent, help_ in (("train-video", sub, "train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)"),
+                                ("video", suites, "TCN vs method 5 (+ablation, causal) under one budget -> Markdown")):
+        p = parent.add_parser(name, help=help_)
         if name == "train-video":
             p.add_argument("--model", default=d.model.name, choices=["tcn", "bone"])
             p.add_argument("--causal", action="store_true", help="past and current frames only")
@@ -182,6 +182,27 @@ def _cmd_video(args: argparse.Namespace, argv: list[str]) -> None:
     base = _video_config(args, "tcn", False, args.out)
     run_benchmark(base, rows, Path(args.report), command_line(argv), eval_stride=args.test_stride)
     print(Path(args.report).read_text())
+def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    from bonelift import bench, bench_anatomy
+
+    p = sub.add_parser("bench", help="train and score a suite of models under one budget, write a report")
+    suites = p.add_subparsers(dest="suite", required=True)
+    bench.add_parser(suites)
+    bench_anatomy.add_arguments(suites.add_parser("anatomy", help="method 4: Table 3, Table 6, weak supervision, TP-Net"))
+    return suites
+
+
+def _cmd_bench(args: argparse.Namespace, argv: list[str] | None) -> None:
+    if args.suite == "single-frame":
+        from bonelift.bench import main_single_frame
+
+        main_single_frame(args, argv)
+    elif args.suite == "anatomy":
+        from bonelift import bench_anatomy
+
+        bench_anatomy.main(args, _parse_options)
+    elif args.suite == "video":
+        _cmd_video(args, sys.argv[1:] if argv is None else argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
-    _add_anatomy(sub)
-    _add_video(sub)
+    _add_validity(sub)
+    _add_video(sub, _add_bench(sub))
     sub.add_parser("models", help="list the network names")
     args = parser.parse_args(argv)
     try:
@@ -202,12 +223,10 @@ def main(argv: list[str] | None = None) -> int:
             from bonelift.validity import validity_file
 
             print(validity_file(args.predictions, args.layout, args.unit, args.out)[1])
-        elif args.command == "bench" and args.bench == "anatomy":
-            from bonelift import bench_anatomy
-
-            bench_anatomy.main(args, _parse_options)
-        elif args.command in ("train-video", "bench-video"):
+        elif args.command == "train-video":
             _cmd_video(args, sys.argv[1:] if argv is None else argv)
+        elif args.command == "bench":
+            _cmd_bench(args, argv)
         elif args.command == "models":
             from bonelift.models import MODELS
 

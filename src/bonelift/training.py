@@ -104,8 +104,17 @@ def load_split(config: TrainConfig, subjects: tuple[str, ...]) -> list[PoseSeque
     elif config.dataset == "humaneva":
         from bonelift.datasets import load_humaneva
 
-        split = "Train" if subjects == config.train_subjects else "Validate"
-        seqs = load_humaneva(config.data_root, split, tuple(s.split("/")[-1] for s in subjects))
+        # HumanEva subjects name their split ("Train/S1", "Validate/S1"): the protocol trains and
+        # tests on the same subjects, so the split cannot be inferred from the subject list.
+        splits = {s.partition("/")[0] for s in subjects}
+        if "" in {s.partition("/")[2] for s in subjects} or not splits <= {"Train", "Validate"}:
+            raise BoneliftError(f"HumanEva subjects must be 'Train/S<n>' or 'Validate/S<n>', got {list(subjects)}")
+        seqs = [
+            seq
+            for split in ("Train", "Validate")
+            if split in splits
+            for seq in load_humaneva(config.data_root, split, tuple(s.partition("/")[2] for s in subjects if s.startswith(split + "/")))
+        ]
     else:
         raise BoneliftError(f"unknown dataset {config.dataset!r} (known: h36m, humaneva)")
     return prepare_inputs(seqs)[0]
@@ -171,7 +180,10 @@ def _flip(inputs: torch.Tensor, targets: torch.Tensor, in_layout: Layout, out_la
 class Trainer:
     """Owns the model, optimiser and data of one run; `fit()` trains, `evaluate()` measures."""
 
-    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self, config: TrainConfig, resume: bool = False, progress: bool = True,
+        splits: tuple[list[PoseSequence], list[PoseSequence]] | None = None,
+    ) -> None:
         self.config = config
         self.rank, self.world = _distributed()
         self.device = resolve_device(config.device)
@@ -181,8 +193,8 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         _seed_everything(config.seed)
 
-        train_seqs = load_split(config, config.train_subjects)
-        self.test_seqs = load_split(config, config.test_subjects)
+        # `splits` lets a caller training several models on the same data load it once.
+        train_seqs, self.test_seqs = splits or (load_split(config, config.train_subjects), load_split(config, config.test_subjects))
         config.model.input_layout = train_seqs[0].layout.name
         config.model.output_layout = train_seqs[0].layout_3d.name
         frames = flatten_frames(train_seqs, config.stride)
@@ -321,8 +333,11 @@ class Trainer:
             writer.writerows(self.history)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Trainer:
+def train(
+    config: TrainConfig, resume: bool = False, progress: bool = True,
+    splits: tuple[list[PoseSequence], list[PoseSequence]] | None = None,
+) -> Trainer:
     """Python API of `bonelift train`: build a trainer, fit it, return it (model in `.model`)."""
-    trainer = Trainer(config, resume=resume, progress=progress)
+    trainer = Trainer(config, resume=resume, progress=progress, splits=splits)
     trainer.fit()
     return trainer
