@@ -205,12 +205,20 @@ def _cmd_bench(args: argparse.Namespace, argv: list[str] | None) -> None:
         _cmd_video(args, sys.argv[1:] if argv is None else argv)
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="strip a checkpoint to deployable weights (float16 by default)")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
     _add_validity(sub)
+    _add_export(sub)
     _add_video(sub, _add_bench(sub))
     sub.add_parser("models", help="list the network names")
     args = parser.parse_args(argv)
@@ -223,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             from bonelift.validity import validity_file
 
             print(validity_file(args.predictions, args.layout, args.unit, args.out)[1])
+        elif args.command == "export":
+            from bonelift.training import export_checkpoint
+
+            out = export_checkpoint(args.checkpoint, args.out, half=not args.full_precision)
+            print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
         elif args.command == "train-video":
             _cmd_video(args, sys.argv[1:] if argv is None else argv)
         elif args.command == "bench":

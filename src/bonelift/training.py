@@ -168,6 +168,19 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") 
     return model.to(device).eval(), ckpt
 
 
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+    """Write a deployable copy of a checkpoint: weights (float16 when `half`) and configuration only.
+
+    Drops the optimiser, scheduler and random state (two thirds of a training checkpoint); the
+    result loads with `model_from_checkpoint` like any other.
+    """
+    ckpt = load_checkpoint(src)
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    keep = {k: ckpt[k] for k in ("format", "kind", "train_config", "epoch", "step", "history") if k in ckpt}
+    save_checkpoint(Path(dst), {**keep, "model": weights})
+    return Path(dst)
+
+
 def _flip(inputs: torch.Tensor, targets: torch.Tensor, in_layout: Layout, out_layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror screen x and camera x, swapping left and right joints."""
     x = inputs[:, in_layout.flip_permutation].clone()
