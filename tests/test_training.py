@@ -92,3 +92,14 @@ def test_fine_tune_from_checkpoint_with_noise(full_root, tmp_path):
     bad.init_from = str(tmp_path / "base" / "last.pt")
     with pytest.raises(Exception, match="cannot start"):
         train(bad, progress=False)
+
+
+def test_export_keeps_predictions(full_root, tmp_path):
+    train(_config(full_root, tmp_path / "run", epochs=1), progress=False)
+    assert main(["export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "lifter.pt")]) == 0
+    full, _ = model_from_checkpoint(tmp_path / "run" / "last.pt")
+    small, ckpt = model_from_checkpoint(tmp_path / "lifter.pt")
+    assert "optimizer" not in ckpt
+    assert (tmp_path / "lifter.pt").stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size / 3
+    x = torch.randn(5, 17, 2) * 0.3
+    torch.testing.assert_close(small.predict(x), full.predict(x), atol=2e-3, rtol=0)

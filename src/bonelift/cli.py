@@ -59,6 +59,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--train-subjects", default=None, help="comma-separated 3D-labelled subjects (default: S1,S5,S6,S7,S8)")
+    p.add_argument("--weak-subjects", default="", help="comma-separated 2D-only subjects (weak supervision, method 4)")
+    p.add_argument("--loss", action="append", default=[], metavar="NAME=WEIGHT",
+                   help="anatomical loss weight: geometry, angle, symmetry, reprojection (weak samples)")
+    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="3D-only epochs before --loss terms switch on")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -76,9 +81,15 @@ def _cmd_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_decay_samples=args.lr_decay_samples,
         noise_px=args.noise_px, flip=args.flip, seed=args.seed, device=args.device, out_dir=args.out,
         init_from=args.init,
+        losses=_parse_options(args.loss), warmup_epochs=args.warmup_epochs,
+        weak_subjects=tuple(x for x in args.weak_subjects.split(",") if x),
     )
+    if args.train_subjects:
+        config.train_subjects = tuple(args.train_subjects.split(","))
     if args.dataset == "humaneva":
-        config.train_subjects = config.test_subjects = ("S1", "S2", "S3")
+        from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
+
+        config.train_subjects, config.test_subjects = HUMANEVA_TRAIN_SUBJECTS, HUMANEVA_TEST_SUBJECTS
     train(config, resume=args.resume)
 
 
@@ -136,11 +147,114 @@ def _cmd_lift(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _add_validity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validity", help="structural validity of a prediction file (method 4, Table 6)")
+    p.add_argument("predictions", help="npz with one (T, J, 3) array per sequence")
+    p.add_argument("--layout", default=None, help="joint layout (default: from the file or the joint count)")
+    p.add_argument("--unit", default="m", choices=["m", "mm"])
+    p.add_argument("--out", default=None, help="also write <out>.json and <out>.md")
+
+
+def _add_video(sub: argparse._SubParsersAction, suites: argparse._SubParsersAction) -> None:
+    """`train-video` and the `bench video` suite share their options."""
+    from bonelift.temporal import VideoTrainConfig
+
+    d = VideoTrainConfig()
+    for name, parent, help_ in (("train-video", sub, "train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)"),
+                                ("video", suites, "TCN vs method 5 (+ablation, causal) under one budget -> Markdown")):
+        p = parent.add_parser(name, help=help_)
+        if name == "train-video":
+            p.add_argument("--model", default=d.model.name, choices=["tcn", "bone"])
+            p.add_argument("--causal", action="store_true", help="past and current frames only")
+            p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
+            p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+        else:
+            p.add_argument("--rows", default="tcn,bone,tcn-causal,bone-causal",
+                           help="comma-separated rows, or 'all' (tcn, af, ml, boneatt, aug, jsl, bone, tcn-causal, bone-causal)")
+            p.add_argument("--out", default="runs/bench_video", help="folder for the rows' run directories")
+            p.add_argument("--report", default="docs/bench_video.md", help="Markdown report (JSON beside it)")
+            p.add_argument("--test-stride", type=int, default=1, help="score every N-th test frame (protocol: 1)")
+        p.add_argument("--data", default=None, help="Human3.6M folder (default: <shared data>/h36m)")
+        p.add_argument("--keypoints", default=d.keypoints, help="2D input: gt or sh")
+        p.add_argument("--receptive-field", type=int, default=d.model.receptive_field, help="27, 81 or 243 frames")
+        p.add_argument("--channels", type=int, default=d.model.channels)
+        p.add_argument("--dropout", type=float, default=d.model.dropout)
+        p.add_argument("--epochs", type=int, default=d.epochs)
+        p.add_argument("--batch-size", type=int, default=d.batch_size)
+        p.add_argument("--lr", type=float, default=d.lr)
+        p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="per epoch")
+        p.add_argument("--stride", type=int, default=d.stride, help="train on the window of every N-th frame")
+        p.add_argument("--eval-stride", type=int, default=d.eval_stride, help="per-epoch monitoring")
+        p.add_argument("--no-flip", action="store_true", help="no flip augmentation (train or test)")
+        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method 5 switch (see models/bone_video.py)")
+        p.add_argument("--seed", type=int, default=d.seed)
+        p.add_argument("--device", default=d.device)
+
+
+def _video_config(args: argparse.Namespace, name: str, causal: bool, out: str):
+    from bonelift.datasets import default_data_root
+    from bonelift.models.tcn import VideoModelConfig
+    from bonelift.temporal import VideoTrainConfig
+
+    model = VideoModelConfig(name=name, receptive_field=args.receptive_field, channels=args.channels, dropout=args.dropout,
+                             causal=causal, confidence=True, options=_parse_options(args.option))
+    return VideoTrainConfig(
+        model=model, data_root=str(args.data or default_data_root() / "h36m"), keypoints=args.keypoints, stride=args.stride,
+        eval_stride=args.eval_stride, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
+        flip=not args.no_flip, test_flip=not args.no_flip, seed=args.seed, device=args.device, out_dir=out,
+    )
+
+
+def _cmd_video(args: argparse.Namespace, argv: list[str]) -> None:
+    if args.command == "train-video":
+        from bonelift.temporal import train_video
+
+        train_video(_video_config(args, args.model, args.causal, args.out), resume=args.resume)
+        return
+    from bonelift.bench_video import ROWS, command_line, run_benchmark
+
+    rows = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
+    base = _video_config(args, "tcn", False, args.out)
+    run_benchmark(base, rows, Path(args.report), command_line(argv), eval_stride=args.test_stride)
+    print(Path(args.report).read_text())
+def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    from bonelift import bench, bench_anatomy
+
+    p = sub.add_parser("bench", help="train and score a suite of models under one budget, write a report")
+    suites = p.add_subparsers(dest="suite", required=True)
+    bench.add_parser(suites)
+    bench_anatomy.add_arguments(suites.add_parser("anatomy", help="method 4: Table 3, Table 6, weak supervision, TP-Net"))
+    return suites
+
+
+def _cmd_bench(args: argparse.Namespace, argv: list[str] | None) -> None:
+    if args.suite == "single-frame":
+        from bonelift.bench import main_single_frame
+
+        main_single_frame(args, argv)
+    elif args.suite == "anatomy":
+        from bonelift import bench_anatomy
+
+        bench_anatomy.main(args, _parse_options)
+    elif args.suite == "video":
+        _cmd_video(args, sys.argv[1:] if argv is None else argv)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="strip a checkpoint to deployable weights (float16 by default)")
+    p.add_argument("checkpoint")
+    p.add_argument("out")
+    p.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_validity(sub)
+    _add_export(sub)
+    _add_video(sub, _add_bench(sub))
     sub.add_parser("models", help="list the network names")
     _add_lift(sub)
     args = parser.parse_args(argv)
@@ -151,6 +265,19 @@ def main(argv: list[str] | None = None) -> int:
             _cmd_evaluate(args)
         elif args.command in ("lift", "demo"):
             _cmd_lift(args)
+        elif args.command == "validity":
+            from bonelift.validity import validity_file
+
+            print(validity_file(args.predictions, args.layout, args.unit, args.out)[1])
+        elif args.command == "export":
+            from bonelift.training import export_checkpoint
+
+            out = export_checkpoint(args.checkpoint, args.out, half=not args.full_precision)
+            print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+        elif args.command == "train-video":
+            _cmd_video(args, sys.argv[1:] if argv is None else argv)
+        elif args.command == "bench":
+            _cmd_bench(args, argv)
         elif args.command == "models":
             from bonelift.models import MODELS
 

@@ -120,8 +120,12 @@ def evaluate(
     out_prefix: str | Path | None = None, device: str = "auto", progress: bool = True,
 ) -> tuple[dict[str, Any], tuple[Path, Path]]:
     """Python API of `bonelift evaluate`: score a checkpoint on its test split and write JSON + Markdown."""
-    from bonelift.training import load_split, model_from_checkpoint, resolve_device
+    from bonelift.training import load_checkpoint, load_split, model_from_checkpoint, resolve_device
 
+    if load_checkpoint(checkpoint).get("kind") == "video":  # temporal lifters (bonelift.temporal)
+        from bonelift.temporal import evaluate_video
+
+        return evaluate_video(checkpoint, data_root, keypoints, stride, out_prefix, device, progress)
     dev = resolve_device(device)
     model, ckpt = model_from_checkpoint(checkpoint, dev)
     from bonelift.training import TrainConfig

@@ -107,3 +107,28 @@ def bend_components(pose, layout: Layout, normalized: bool = True):
     import torch
 
     return torch.stack(outs, dim=-1)
+
+
+def bone_directions(pose, layout: Layout, eps: float = 1e-8):
+    """(unit directions (..., B, 3), lengths (..., B)): the decomposition of method 5, eq. 1.
+
+    A zero-length bone gets a zero direction (its length carries the information).
+    """
+    v = bone_vectors(pose, layout)
+    if _is_numpy(v):
+        length = np.linalg.norm(v, axis=-1)
+        return v / np.maximum(length, eps)[..., None], length
+    length = v.norm(dim=-1)
+    return v / length.clamp_min(eps)[..., None], length
+
+
+def joints_from_directions(directions, lengths, layout: Layout, root=None):
+    """Joints from bone directions and lengths (method 5, eq. 1: J_k = sum over the root path of D_b L_b)."""
+    return joints_from_bones(directions * lengths[..., None], layout, root)
+
+
+def non_bone_pairs(layout: Layout) -> list[tuple[int, int]]:
+    """Joint pairs (k1 < k2) not directly connected by a bone: the set P of method 5's joint shift loss (eq. 2)."""
+    bones = {tuple(sorted(b)) for b in layout.bones}
+    n = layout.num_joints
+    return [(a, b) for a in range(n) for b in range(a + 1, n) if (a, b) not in bones]

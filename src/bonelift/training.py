@@ -53,6 +53,9 @@ class TrainConfig:
     device: str = "auto"
     out_dir: str = "runs/baseline"
     init_from: str = ""  # checkpoint whose weights (and normalisation) start this run: fine-tuning
+    losses: dict[str, float] = field(default_factory=dict)  # anatomical loss weights (bonelift.weak)
+    warmup_epochs: int = 0  # epochs on 3D data only before `losses` and weak supervision switch on
+    weak_subjects: tuple[str, ...] = ()  # 2D-only training subjects (their 3D is never used)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +65,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
         kwargs["model"] = ModelConfig(**d["model"]) if isinstance(d.get("model"), dict) else d.get("model", ModelConfig())
-        for key in ("train_subjects", "test_subjects"):
+        for key in ("train_subjects", "test_subjects", "weak_subjects"):
             if key in kwargs:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
@@ -101,8 +104,17 @@ def load_split(config: TrainConfig, subjects: tuple[str, ...]) -> list[PoseSeque
     elif config.dataset == "humaneva":
         from bonelift.datasets import load_humaneva
 
-        split = "Train" if subjects == config.train_subjects else "Validate"
-        seqs = load_humaneva(config.data_root, split, tuple(s.split("/")[-1] for s in subjects))
+        # HumanEva subjects name their split ("Train/S1", "Validate/S1"): the protocol trains and
+        # tests on the same subjects, so the split cannot be inferred from the subject list.
+        splits = {s.partition("/")[0] for s in subjects}
+        if "" in {s.partition("/")[2] for s in subjects} or not splits <= {"Train", "Validate"}:
+            raise BoneliftError(f"HumanEva subjects must be 'Train/S<n>' or 'Validate/S<n>', got {list(subjects)}")
+        seqs = [
+            seq
+            for split in ("Train", "Validate")
+            if split in splits
+            for seq in load_humaneva(config.data_root, split, tuple(s.partition("/")[2] for s in subjects if s.startswith(split + "/")))
+        ]
     else:
         raise BoneliftError(f"unknown dataset {config.dataset!r} (known: h36m, humaneva)")
     return prepare_inputs(seqs)[0]
@@ -156,6 +168,19 @@ def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") 
     return model.to(device).eval(), ckpt
 
 
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+    """Write a deployable copy of a checkpoint: weights (float16 when `half`) and configuration only.
+
+    Drops the optimiser, scheduler and random state (two thirds of a training checkpoint); the
+    result loads with `model_from_checkpoint` like any other.
+    """
+    ckpt = load_checkpoint(src)
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    keep = {k: ckpt[k] for k in ("format", "kind", "train_config", "epoch", "step", "history") if k in ckpt}
+    save_checkpoint(Path(dst), {**keep, "model": weights})
+    return Path(dst)
+
+
 def _flip(inputs: torch.Tensor, targets: torch.Tensor, in_layout: Layout, out_layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
     """Mirror screen x and camera x, swapping left and right joints."""
     x = inputs[:, in_layout.flip_permutation].clone()
@@ -168,7 +193,10 @@ def _flip(inputs: torch.Tensor, targets: torch.Tensor, in_layout: Layout, out_la
 class Trainer:
     """Owns the model, optimiser and data of one run; `fit()` trains, `evaluate()` measures."""
 
-    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self, config: TrainConfig, resume: bool = False, progress: bool = True,
+        splits: tuple[list[PoseSequence], list[PoseSequence]] | None = None,
+    ) -> None:
         self.config = config
         self.rank, self.world = _distributed()
         self.device = resolve_device(config.device)
@@ -178,8 +206,8 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         _seed_everything(config.seed)
 
-        train_seqs = load_split(config, config.train_subjects)
-        self.test_seqs = load_split(config, config.test_subjects)
+        # `splits` lets a caller training several models on the same data load it once.
+        train_seqs, self.test_seqs = splits or (load_split(config, config.train_subjects), load_split(config, config.test_subjects))
         config.model.input_layout = train_seqs[0].layout.name
         config.model.output_layout = train_seqs[0].layout_3d.name
         frames = flatten_frames(train_seqs, config.stride)
@@ -195,6 +223,9 @@ class Trainer:
                                     f"{config.model.name}/{config.model.input_layout} run")
             self.model.load_state_dict(init.state_dict())
         self.model.to(self.device)
+        from bonelift.weak import AnatomicalObjective
+
+        self.anatomy = AnatomicalObjective.from_trainer(self, frames["targets"])
         self.net: torch.nn.Module = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -254,6 +285,8 @@ class Trainer:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             out = self.net(self.model.normalizer.norm_in(x))
             losses = self.model.loss(out, self.model.target(y))
+            if self.anatomy is not None:
+                losses = self.anatomy.add(self, out, x, losses)
             self.optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             self.optimizer.step()
@@ -313,8 +346,11 @@ class Trainer:
             writer.writerows(self.history)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> Trainer:
+def train(
+    config: TrainConfig, resume: bool = False, progress: bool = True,
+    splits: tuple[list[PoseSequence], list[PoseSequence]] | None = None,
+) -> Trainer:
     """Python API of `bonelift train`: build a trainer, fit it, return it (model in `.model`)."""
-    trainer = Trainer(config, resume=resume, progress=progress)
+    trainer = Trainer(config, resume=resume, progress=progress, splits=splits)
     trainer.fit()
     return trainer

@@ -230,3 +230,15 @@ def test_mp4_falls_back_to_opencv_without_ffmpeg(tmp_path: Path, monkeypatch: py
     cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"mp4v", b"FMP4") and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
     cap.release()
+
+
+def test_deployable_float16_checkpoint(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """The shipped weights may be a `bonelift export` (float16) file: it lifts like the original."""
+    from bonelift.training import export_checkpoint
+
+    half = export_checkpoint(tiny_checkpoint, tmp_path / "half.pt")
+    kp_file = _keypoint_file(tmp_path / "walk.npz", frames=8, drop=())
+    lift(kp_file, tmp_path / "a", model=tiny_checkpoint, pictures=False, progress=False)
+    lift(kp_file, tmp_path / "b", model=half, pictures=False, progress=False)
+    a, b = read_npz(tmp_path / "a" / "poses3d.npz"), read_npz(tmp_path / "b" / "poses3d.npz")
+    np.testing.assert_allclose(a.joints, b.joints, atol=2e-3)

@@ -20,6 +20,9 @@ from bonelift.skeletons import HUMANEVA15
 
 HUMANEVA_ACTIONS = ("Walking", "Jog", "Box", "Gestures", "ThrowCatch")
 HUMANEVA_IMAGE_SIZE = (640, 480)
+# The usual protocol: train on the Train chunks, test on the Validate chunks of S1-S3.
+HUMANEVA_TRAIN_SUBJECTS = ("Train/S1", "Train/S2", "Train/S3")
+HUMANEVA_TEST_SUBJECTS = ("Validate/S1", "Validate/S2", "Validate/S3")
 _MAX_CALIBRATION_ERROR_PX = 2.0
 
 

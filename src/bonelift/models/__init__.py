@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from bonelift.errors import BoneliftError
+from bonelift.models.asn import ASN
 from bonelift.models.base import LiftingModel, ModelConfig
-from bonelift.models.baseline import Baseline
+from bonelift.models.hsn import HSN
+from bonelift.models.multiroot import baseline
 
 MODELS: dict[str, Callable[[ModelConfig], LiftingModel]] = {
-    "baseline": Baseline,
+    "baseline": baseline,  # options={"multi_root": True}: method 3's multi-root head
+    # Method 1 (human structure-aware network), Table 1 variants.
+    "hsn-single": partial(HSN, dual=False, residual=True),
+    "hsn-dual-nores": partial(HSN, dual=True, residual=False),
+    "hsn-dual": partial(HSN, dual=True, residual=True),
+    # Method 2 (articulated structure-aware network), Table 2 ablation.
+    "basic-ref": partial(ASN, fusion="none", rem=False),
+    "basic-ref-amstar": partial(ASN, fusion="plain", rem=False),
+    "basic-ref-am": partial(ASN, fusion="attention", rem=False),
+    "asn": partial(ASN, fusion="attention", rem=True),
 }
 
 

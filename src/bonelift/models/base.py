@@ -107,7 +107,11 @@ class LiftingModel(nn.Module):
 
     def predict(self, screen: torch.Tensor) -> torch.Tensor:
         """(B, J_in, 2) screen coordinates -> (B, J_out_layout, 3) root-relative metres, root at zero."""
-        pose = self.normalizer.denorm_out(self(self.normalizer.norm_in(screen))["pose"])
+        return self.to_metric(self(self.normalizer.norm_in(screen))["pose"])
+
+    def to_metric(self, pose_norm: torch.Tensor) -> torch.Tensor:
+        """(B, 3 * J_out) normalised output -> (B, J_out_layout, 3) metres with the root joint at zero."""
+        pose = self.normalizer.denorm_out(pose_norm)
         lay = self.config.out_layout
         full = pose.new_zeros(pose.shape[:-2] + (lay.num_joints, 3))
         full[..., self.config.out_joints, :] = pose

@@ -1,0 +1,120 @@
+"""Anatomical losses of method 4 (Dabral et al., "Learning 3D Human Pose from Structure and Motion",
+ECCV 2018, Sec. 4.1) and the geometric loss of Zhou et al. (ICCV 2017) it builds on.
+
+All losses take metric-space poses (B, J, 3) in metres (root-relative, camera frame) as torch
+tensors and return a scalar averaged over the batch, so they apply to any lifting network's output
+after `LiftingModel.to_metric`. They share their geometry with the metrics in `bonelift.metrics`
+(`bend_components`, `Layout.limbs`), so what is optimised is what is reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bonelift.geometry import bend_components, bone_lengths
+from bonelift.skeletons import Layout
+
+# Zhou et al.'s bone groups whose length ratios to the canonical skeleton should agree (their
+# skeleton reference: legs, arms, pelvis-hip bones, collar bones), by (parent, child) joint names.
+GEOMETRY_GROUPS: tuple[tuple[tuple[str, str], ...], ...] = (
+    (("RHip", "RKnee"), ("RKnee", "RFoot"), ("LHip", "LKnee"), ("LKnee", "LFoot")),
+    (("RShoulder", "RElbow"), ("RElbow", "RWrist"), ("LShoulder", "LElbow"), ("LElbow", "LWrist")),
+    (("Hip", "RHip"), ("Hip", "LHip")),
+    (("Thorax", "RShoulder"), ("Thorax", "LShoulder")),
+)
+
+LOSS_NAMES = ("geometry", "angle", "symmetry", "reprojection")
+
+
+def illegal_angle_loss(pose: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Eq. 1: sum over elbows and knees of -E exp(-E) with E = min(sign * n · v_lower, 0).
+
+    `bend_components` already folds the right-hand-rule signs of eq. 1 into each component (negative
+    = bent backwards), so every limb uses the form of the right elbow's term. Deviation: the
+    components are normalised by the three bone lengths (the sine-like, unit-free measure of the
+    metric) instead of the raw triple product, whose size in metres (~1e-3) would make the
+    exponential a no-op and the weight depend on the unit.
+    """
+    e = bend_components(pose, layout, normalized=True).clamp(max=0.0)
+    return (-e * torch.exp(-e)).sum(-1).mean()
+
+
+def _limb_pairs(layout: Layout) -> list[tuple[int, int]]:
+    """(left bone, right bone) indices into `layout.bones` for the limb pairs of `Layout.limbs`."""
+    bone_index = {bone: b for b, bone in enumerate(layout.bones)}
+    by_name = {name: bone_index[(p, c)] for name, p, c in layout.limbs}
+    return [(b, by_name["right " + name[5:]]) for name, b in by_name.items() if name.startswith("left ")]
+
+
+def symmetry_loss(pose: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """Eq. 2: sum over left/right limb pairs (upper/lower arms and legs) of the squared length difference.
+
+    The paper's set B is the right-side bones except torso and head, i.e. the four limbs of
+    `Layout.limbs`, the same pairs `metrics.symmetry_error` reports. The squared norm keeps the loss
+    smooth at the symmetric optimum.
+    """
+    lengths = bone_lengths(pose, layout)
+    pairs = _limb_pairs(layout)
+    left = lengths[..., [lb for lb, _ in pairs]]
+    right = lengths[..., [rb for _, rb in pairs]]
+    return ((left - right) ** 2).sum(-1).mean()
+
+
+def geometry_groups(layout: Layout) -> list[list[int]]:
+    """Zhou et al.'s bone groups as indices into `layout.bones` (groups missing in the layout dropped)."""
+    bone_index = {(layout.joints[p], layout.joints[c]): b for b, (p, c) in enumerate(layout.bones)}
+    groups = [[bone_index[bone] for bone in group if bone in bone_index] for group in GEOMETRY_GROUPS]
+    return [g for g in groups if len(g) > 1]
+
+
+def canonical_bone_lengths(poses: np.ndarray, layout: Layout) -> np.ndarray:
+    """(B,) mean length of every bone over training poses (N, J, 3): Zhou et al.'s canonical skeleton."""
+    return bone_lengths(np.asarray(poses, np.float64), layout).mean(axis=0)
+
+
+def geometry_loss(pose: torch.Tensor, layout: Layout, canonical: torch.Tensor) -> torch.Tensor:
+    """Zhou et al.'s geometric loss: per group, the variance of the ratios l_e / canonical_e, summed.
+
+    L_geo = sum_i 1/|R_i| sum_{e in R_i} (l_e / l̄_e - r̄_i)^2 with r̄_i the mean ratio of group R_i.
+    """
+    ratios = bone_lengths(pose, layout) / canonical.to(pose.dtype)
+    total = pose.new_zeros(())
+    for group in geometry_groups(layout):
+        r = ratios[..., group]
+        total = total + ((r - r.mean(-1, keepdim=True)) ** 2).mean(-1).mean()
+    return total
+
+
+def weak_pose(pose: torch.Tensor, screen: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine the given 2D joints with the predicted depths, as Zhou et al.'s L_g(P̃^z, P̂^xy).
+
+    A lifting network predicts x, y and z; for a 2D-only sample its x, y are replaced by the input
+    2D joints (root-relative screen coordinates) under weak perspective, scaled to metres by the
+    per-sample least-squares factor s = <xy_pred, xy_2d> / <xy_2d, xy_2d> (detached, so the network
+    cannot shrink the pose to reduce the losses). The weak-perspective approximation errs by the
+    body's depth extent over its distance (~10 % at the Human3.6M cameras) and needs no camera, like
+    in-the-wild 2D data. Returns the pose (B, J, 3) and the reprojection residual (B, J, 2)
+    xy_pred - s * xy_2d, the lifter's counterpart of the paper's 2D heatmap loss on 2D-only data.
+    """
+    xy2d = screen - screen[..., layout.root : layout.root + 1, :]
+    xy = pose[..., :2]
+    s = ((xy * xy2d).sum((-2, -1)) / (xy2d * xy2d).sum((-2, -1)).clamp_min(1e-12)).detach()
+    xy_weak = s[..., None, None] * xy2d
+    return torch.cat([xy_weak, pose[..., 2:]], dim=-1), xy - xy_weak
+
+
+def anatomical_losses(
+    pose: torch.Tensor, layout: Layout, weights: dict[str, float], canonical: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Eq. 3: the weighted terms named in `weights` ("geometry", "angle", "symmetry"), unweighted values."""
+    out: dict[str, torch.Tensor] = {}
+    if weights.get("geometry", 0.0):
+        if canonical is None:
+            raise ValueError("the geometry loss needs canonical bone lengths")
+        out["geometry"] = geometry_loss(pose, layout, canonical)
+    if weights.get("angle", 0.0):
+        out["angle"] = illegal_angle_loss(pose, layout)
+    if weights.get("symmetry", 0.0):
+        out["symmetry"] = symmetry_loss(pose, layout)
+    return out

@@ -1,0 +1,66 @@
+"""Pieces shared by the hard-joint refinement networks of method 1 (HSN) and method 2 (ASN).
+
+Both papers cascade a refinement MLP after the Martinez et al. basic network: the refinement reads
+the basic network's 3D output, re-predicts the output vector, and only its hard joints are kept
+and supervised (indicator q of method 1 Eq. 2 / method 2 Eq. 2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bonelift.models.base import MaxNormLinear, ModelConfig, out_joint_mask
+from bonelift.models.baseline import DenseBlock
+from bonelift.skeletons import Layout
+
+
+def joints_by_name(layout: Layout, names: tuple[str, ...]) -> list[int]:
+    """Indices in `layout` of the named joints it has, in layout order; absent names are skipped.
+
+    Channel and root membership is defined by name so the same definitions hold for the 17-joint
+    Human3.6M layout, the 16-joint Stacked Hourglass one (no Neck/Nose) and HumanEva's 15 joints.
+    """
+    wanted = set(names)
+    return [j for j, n in enumerate(layout.joints) if n in wanted]
+
+
+def hard_mask(config: ModelConfig, joints: list[int] | None = None) -> torch.Tensor:
+    """Indicator q over the 3 * J_out output units: hard joints (of `joints`, if given) are 1."""
+    hard = config.out_layout.hard_joints
+    if joints is not None:
+        hard = tuple(j for j in hard if j in joints)
+    return out_joint_mask(config, hard)
+
+
+class RefinementBranch(nn.Module):
+    """Two dense layers of `width` units and a linear head (method 1 Fig. 3, method 2 Sec. 2.2).
+
+    `skip`, when given, is added after the first layer: method 1's residual connection that
+    fuses basic-network features into the refinement. Method 2 instead fuses at the last hidden
+    feature, so it calls `features` and `head` separately.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, width: int, dropout: float, max_norm: bool) -> None:
+        super().__init__()
+        self.layer1 = DenseBlock(in_dim, width, dropout, max_norm)
+        self.layer2 = DenseBlock(width, width, dropout, max_norm)
+        self.head = MaxNormLinear(width, out_dim, max_norm)
+
+    def features(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.layer1(x)
+        if skip is not None:
+            h = h + skip
+        return self.layer2(h)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x, skip))
+
+
+def masked_sq_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of q_i * squared error, divided by the number of all output units (method 1 Eq. 2-4).
+
+    Dividing by all units (not only the masked ones) keeps the papers' relative weight between
+    the all-joint term L1 and the hard-joint terms, which are sums over the same joints.
+    """
+    return ((pred - target) ** 2 * mask).sum() / target.numel()

@@ -1,0 +1,94 @@
+"""Structure-aware training of any lifter (method 4, Sec. 4.1 and 4.3): anatomical losses on the
+predicted poses and weak supervision from 2D-only samples, switched on after a 3D warm start.
+
+`Trainer` calls `AnatomicalObjective.add` after the model's own loss; nothing here depends on the
+model type. Configuration (`TrainConfig`): `losses` maps "geometry", "angle", "symmetry",
+"reprojection" to weights, `warmup_epochs` delays them (the paper trains on 3D data only before
+weak supervision "so that it learns to output reasonable poses"), and `weak_subjects` names the
+subjects used as 2D-only data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from bonelift.errors import BoneliftError
+from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_lengths, weak_pose
+
+if TYPE_CHECKING:
+    from bonelift.training import Trainer
+
+
+class AnatomicalObjective:
+    """Adds the weighted anatomical terms, and the 2D-only batch's terms, to a training step's losses.
+
+    2D-only samples are consumed in equal number to the 3D samples of each step, as the paper's
+    schedule does (a separate forward pass, so any model works unchanged). Their ground-truth 3D
+    is dropped when loaded and never reaches the loss: only their screen coordinates are kept.
+    """
+
+    def __init__(self, weights: dict[str, float], warmup_epochs: int, canonical: np.ndarray,
+                 weak_inputs: np.ndarray | None) -> None:
+        unknown = set(weights) - set(LOSS_NAMES)
+        if unknown:
+            raise BoneliftError(f"unknown loss name(s) {sorted(unknown)} (known: {', '.join(LOSS_NAMES)})")
+        self.weights = {k: float(v) for k, v in weights.items() if v}
+        self.warmup_epochs = warmup_epochs
+        self.canonical = torch.as_tensor(canonical, dtype=torch.float32)
+        self.weak_inputs = None if weak_inputs is None else torch.from_numpy(np.ascontiguousarray(weak_inputs))
+
+    @classmethod
+    def from_trainer(cls, trainer: Trainer, train_targets: np.ndarray) -> AnatomicalObjective | None:
+        """Build from the trainer's config; None when no anatomical loss or weak subject is configured."""
+        cfg = trainer.config
+        if not any(cfg.losses.values()) and not cfg.weak_subjects:
+            return None
+        weak_inputs = None
+        if cfg.weak_subjects:
+            from bonelift.datasets import flatten_frames
+            from bonelift.training import load_split
+
+            if trainer.world > 1:
+                raise BoneliftError("weak supervision runs a second forward pass per step, which DDP does not allow; train on one process")
+            overlap = set(cfg.weak_subjects) & set(cfg.train_subjects)
+            if overlap:
+                raise BoneliftError(f"subjects {sorted(overlap)} are both 3D-labelled and 2D-only")
+            if trainer.model.config.in_layout != trainer.model.config.out_layout:
+                raise BoneliftError("weak supervision needs 2D keypoints in the 3D output layout (e.g. --keypoints gt)")
+            weak_inputs = flatten_frames(load_split(cfg, cfg.weak_subjects), cfg.stride)["inputs"]
+        layout = trainer.model.config.out_layout
+        return cls(cfg.losses, cfg.warmup_epochs, canonical_bone_lengths(train_targets, layout), weak_inputs)
+
+    def active(self, epoch: int) -> bool:
+        return epoch >= self.warmup_epochs
+
+    def add(self, trainer: Trainer, outputs: dict[str, torch.Tensor], screen: torch.Tensor,
+            losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Return `losses` with the anatomical terms (prefixed "anat_", "weak_") added to "total"."""
+        if not self.active(trainer.epoch):
+            return losses
+        model = trainer.model
+        layout = model.config.out_layout
+        canonical = self.canonical.to(screen.device)
+        losses = dict(losses)
+        total = losses["total"]
+        pose = model.to_metric(outputs["pose"])
+        for name, value in anatomical_losses(pose, layout, self.weights, canonical).items():
+            losses["anat_" + name] = value
+            total = total + self.weights[name] * value
+        if self.weak_inputs is not None:
+            idx = torch.randint(len(self.weak_inputs), (len(screen),))
+            xw = self.weak_inputs[idx].to(screen.device, non_blocking=True)
+            out_w = trainer.net(model.normalizer.norm_in(xw))
+            pose_w, residual = weak_pose(model.to_metric(out_w["pose"]), xw, layout)
+            terms = anatomical_losses(pose_w, layout, self.weights, canonical)
+            if self.weights.get("reprojection"):
+                terms["reprojection"] = (residual**2).sum(-1).mean()
+            for name, value in terms.items():
+                losses["weak_" + name] = value
+                total = total + self.weights[name] * value
+        losses["total"] = total
+        return losses

@@ -1,0 +1,296 @@
+"""Video lifters: bone geometry, method 5's parts, causality, streaming, training round trip (synthetic data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bonelift import geometry
+from bonelift.cameras import Camera
+from bonelift.datasets import PoseSequence
+from bonelift.models.bone_video import BoneVideoLifter, augment_bone_lengths, joint_shifts, sample_frames
+from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig, filter_widths_for
+from bonelift.skeletons import H36M16, H36M17
+
+torch.set_num_threads(1)
+
+
+def _camera() -> Camera:
+    return Camera("cam", np.eye(3), np.zeros(3), np.array([1000.0, 1000.0]), np.array([500.0, 500.0]),
+                  np.array([-0.2, 0.24, -0.003]), np.array([-0.0014, -0.001]), 1000, 1000)
+
+
+def _skeletons(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, 17, 3) random skeletons: random bone directions and lengths, placed 4-5 m in front of the camera."""
+    dirs = rng.normal(size=(n, 16, 3))
+    dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
+    lengths = rng.uniform(0.1, 0.5, (n, 16))
+    joints = geometry.joints_from_directions(dirs, lengths, H36M17)
+    return joints + np.array([0.0, 0.0, 4.5]) + rng.normal(0, 0.1, (n, 1, 3))
+
+
+def _sequences(n_seq: int = 3, frames: int = 30, seed: int = 0) -> list[PoseSequence]:
+    rng = np.random.default_rng(seed)
+    cam = _camera()
+    out = []
+    for i in range(n_seq):
+        base = _skeletons(rng, 1)
+        poses = (base + rng.normal(0, 0.01, (frames, 17, 3)).cumsum(0)).astype(np.float32)
+        kp = cam.project(poses).astype(np.float32)
+        out.append(PoseSequence("S1", "Walking", f"Walking {i}", cam, kp, H36M17, poses, H36M17))
+    return out
+
+
+def _config(name: str, causal: bool = False, **options) -> VideoModelConfig:
+    return VideoModelConfig(name=name, receptive_field=9, channels=16, dropout=0.0, causal=causal, options=options)
+
+
+# ----- geometry -------------------------------------------------------------------------------
+
+def test_bone_joint_conversions_are_exact_inverses() -> None:
+    rng = np.random.default_rng(1)
+    joints = _skeletons(rng, 50)
+    rel = joints - joints[:, :1]
+    np.testing.assert_allclose(geometry.joints_from_bones(geometry.bone_vectors(rel, H36M17), H36M17), rel, atol=1e-12)
+    dirs, lengths = geometry.bone_directions(rel, H36M17)
+    np.testing.assert_allclose(np.linalg.norm(dirs, axis=-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(geometry.joints_from_directions(dirs, lengths, H36M17), rel, atol=1e-12)
+    t = torch.from_numpy(rel)
+    d, n = geometry.bone_directions(t, H36M17)
+    torch.testing.assert_close(geometry.joints_from_directions(d, n, H36M17), t)
+    # Bones -> joints -> bones too, and for a layout with a different tree.
+    bones = rng.normal(size=(7, 15, 3))
+    np.testing.assert_allclose(geometry.bone_vectors(geometry.joints_from_bones(bones, H36M16), H36M16), bones, atol=1e-12)
+
+
+def test_non_bone_pairs_excludes_exactly_the_bones() -> None:
+    pairs = geometry.non_bone_pairs(H36M17)
+    assert len(pairs) == 17 * 16 // 2 - 16
+    assert not {tuple(sorted(b)) for b in H36M17.bones} & set(pairs)
+    x = torch.randn(2, 17, 3)
+    shifts = joint_shifts(x, pairs)
+    a, b = pairs[5]
+    torch.testing.assert_close(shifts[:, 5], x[:, b] - x[:, a])
+
+
+# ----- augmentation ---------------------------------------------------------------------------
+
+def test_augmentation_keeps_directions_and_changes_lengths() -> None:
+    rng = np.random.default_rng(2)
+    seq, other = _sequences(2, 20)
+    x, rel, new_len = augment_bone_lengths(np.stack([seq.poses_3d, other.poses_3d]), [seq.camera, other.camera],
+                                           H36M17, H36M17, rng, spread=0.2)
+    ratios = new_len / np.stack([geometry.bone_lengths(s.root_relative, H36M17).mean(0) for s in (seq, other)])
+    assert not np.allclose(ratios[0], ratios[1])  # new lengths are drawn per video
+    x16, _, _ = augment_bone_lengths(seq.poses_3d[None], [seq.camera], H36M17, H36M16, rng)
+    assert x16.shape == (1, 20, 16, 2)  # re-projected 2D in the network's input layout
+    x, rel, new_len = x[0], rel[0], new_len[0]
+    d_old, l_old = geometry.bone_directions(seq.root_relative, H36M17)
+    d_new, l_new = geometry.bone_directions(rel, H36M17)
+    np.testing.assert_allclose(d_new, d_old, atol=1e-5)
+    np.testing.assert_allclose(l_new, np.broadcast_to(new_len, l_new.shape), rtol=1e-5)
+    ratio = new_len / l_old.mean(0)
+    assert np.all(np.abs(ratio - 1) <= 0.2 + 1e-6) and np.abs(ratio - 1).max() > 0.01
+    # Mirror bones share their factor; the 2D is the real camera's projection of the new skeleton.
+    child_bone = {c: b for b, (_, c) in enumerate(H36M17.bones)}
+    for b, (_, c) in enumerate(H36M17.bones):
+        assert ratio[b] == pytest.approx(ratio[child_bone[int(H36M17.flip_permutation[c])]], rel=1e-5)
+    root = seq.poses_3d[:, :1]
+    np.testing.assert_allclose(x, seq.camera.normalize(seq.camera.project(rel + root)), atol=1e-5)
+    assert not np.allclose(x, seq.screen, atol=1e-4)
+
+
+# ----- model structure ------------------------------------------------------------------------
+
+def test_filter_widths() -> None:
+    assert filter_widths_for(27) == (3, 3, 3) and filter_widths_for(243) == (3,) * 5
+    with pytest.raises(Exception, match="power of 3"):
+        filter_widths_for(50)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_tcn_sequence_mode_equals_windowed_mode(causal: bool) -> None:
+    torch.manual_seed(0)
+    model = TemporalConvLifter(_config("tcn", causal)).eval()
+    seq = torch.randn(25, 17, 2)
+    dense = model.infer(seq, chunk=7)
+    left, _ = model.config.pad
+    from bonelift.models.tcn import pad_edges
+
+    padded = pad_edges(seq, *model.config.pad)
+    windows = padded.unfold(0, 9, 1).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        windowed = model(windows)["pose"][:, 0]
+    torch.testing.assert_close(dense, windowed, atol=1e-5, rtol=1e-4)
+    assert torch.all(dense[:, 0] == 0)  # root at the origin
+
+
+def test_gradients_do_not_cross_subnetworks() -> None:
+    torch.manual_seed(0)
+    model = BoneVideoLifter(_config("bone", subnets=2))
+    window = torch.randn(4, 9, 17, 2)
+    dirs = model.directions(window)
+    dirs[1].sum().backward()
+    bottom, top = model.direction
+    assert all(p.grad is None for p in bottom.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in top.parameters())
+    model.zero_grad(set_to_none=True)
+    model.directions(window)[0].sum().backward()
+    assert all(p.grad is None for p in top.parameters())
+
+
+def test_joint_shift_and_pose_losses_update_only_the_direction_network() -> None:
+    torch.manual_seed(0)
+    model = BoneVideoLifter(_config("bone", lambda_d=0.0, lambda_l=0.0, lambda_j=0.0))
+    seq = _sequences(1, 20)[0]
+    target = torch.from_numpy(seq.root_relative[:4])
+    batch = {"window": torch.randn(4, 9, 17, 2), "target": target, "length_inputs": torch.randn(4, 6, 17, 2),
+             "length_targets": target[:, None].expand(4, 6, 17, 3)}
+    model.training_loss(batch)["total"].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.length.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.attention.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.direction[-1].parameters())
+
+
+def test_attention_weights_sum_to_one_per_bone() -> None:
+    torch.manual_seed(0)
+    model = BoneVideoLifter(_config("bone"))
+    joints = torch.randn(3, 50, 51)
+    w = model.attention.weights(joints)
+    assert w.shape == (3, 50, 16)
+    torch.testing.assert_close(w.sum(dim=1), torch.ones(3, 16))
+    assert model.attention.gamma == 10.0
+    lengths = torch.rand(3, 50, 16)
+    pooled = model.attention(joints, lengths)
+    assert torch.all(pooled >= lengths.min(1).values - 1e-6) and torch.all(pooled <= lengths.max(1).values + 1e-6)
+
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_causal_output_ignores_future_frames(name: str) -> None:
+    torch.manual_seed(0)
+    model = (TemporalConvLifter if name == "tcn" else BoneVideoLifter)(_config(name, causal=True)).eval()
+    seq = torch.randn(30, 17, 2)
+    changed = seq.clone()
+    t = 17
+    changed[t + 1 :] += torch.randn_like(changed[t + 1 :])
+    a = model.infer(seq, generator=torch.Generator().manual_seed(3))
+    b = model.infer(changed, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a[: t + 1], b[: t + 1])
+    assert not torch.allclose(a[t + 1 :], b[t + 1 :])
+
+
+def test_causal_length_sampling_uses_only_past_frames() -> None:
+    t = torch.arange(0, 40)
+    idx = sample_frames(t, 40, 50, causal=True)
+    assert torch.all(idx <= t[:, None])
+    full = sample_frames(t, 40, 50, causal=False)
+    assert full.max() > 30 and full.min() >= 0
+
+
+def test_visibility_score_branch_uses_confidences() -> None:
+    torch.manual_seed(0)
+    cfg = _config("bone")
+    cfg.confidence = True
+    model = BoneVideoLifter(cfg).eval()
+    assert model.direction[0].score is not None
+    window, length_inputs = torch.randn(2, 9, 17, 2), torch.randn(2, 5, 17, 2)
+    a = model(window, length_inputs, torch.ones(2, 9, 17))["pose"]
+    b = model(window, length_inputs, torch.zeros(2, 9, 17))["pose"]
+    assert not torch.allclose(a, b)
+    off = BoneVideoLifter(_config("bone"))
+    assert off.direction[0].score is None
+
+
+@pytest.mark.parametrize("options", [{}, {"ml": False, "bone_att": False, "aug": False, "jsl": False, "lsc": False},
+                                     {"fusion": "analytic"}])
+def test_bone_training_loss_is_finite_and_backpropagates(options: dict) -> None:
+    torch.manual_seed(0)
+    model = BoneVideoLifter(_config("bone", **options))
+    seq = _sequences(1, 20)[0]
+    target = torch.from_numpy(seq.root_relative[:4])
+    batch = {"window": torch.randn(4, 9, 17, 2), "target": target, "length_inputs": torch.randn(4, 6, 17, 2),
+             "length_targets": target[:, None].expand(4, 6, 17, 3),
+             "aug_inputs": torch.randn(3, 6, 17, 2), "aug_lengths": torch.rand(3, 16)}
+    losses = model.training_loss(batch)
+    assert torch.isfinite(losses["total"])
+    losses["total"].backward()
+    assert any(p.grad is not None for p in model.length.parameters())
+
+
+# ----- streaming and training round trip ------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_streaming_matches_offline_causal_inference(name: str) -> None:
+    from bonelift.temporal import StreamingLifter
+
+    torch.manual_seed(0)
+    opts = {"length_frames": 1000} if name == "bone" else {}  # reservoir holds every frame: same pooled set
+    model = (TemporalConvLifter if name == "tcn" else BoneVideoLifter)(_config(name, causal=True, **opts)).eval()
+    seq = torch.randn(20, 17, 2)
+    lifter = StreamingLifter(model)
+    streamed = np.stack([lifter.push(f.numpy()) for f in seq])
+    assert len(lifter.buffer) == 9
+    if name == "tcn":
+        np.testing.assert_allclose(streamed, model.infer(seq).numpy(), atol=1e-5)
+    else:
+        assert len(lifter.reservoir) == 20
+        with torch.no_grad():
+            att, lengths = model.frame_estimates(seq)
+            pooled = model.pool_lengths(att[None], lengths[None])
+            from bonelift.models.tcn import pad_edges
+
+            window = pad_edges(seq, 8, 0)[-9:][None]
+            last = model.fuse(model.directions(window)[-1], pooled)[0][0]
+        np.testing.assert_allclose(streamed[-1], last.numpy(), atol=1e-5)
+
+
+def test_noncausal_streaming_lags_by_half_window() -> None:
+    from bonelift.temporal import StreamingLifter
+
+    model = TemporalConvLifter(_config("tcn")).eval()
+    lifter = StreamingLifter(model)
+    outs = [lifter.push(np.zeros((17, 2), np.float32)) for _ in range(6)]
+    assert outs[:4] == [None] * 4 and outs[4] is not None
+
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_video_training_round_trip(name: str, tmp_path, monkeypatch) -> None:
+    from bonelift import temporal
+    from bonelift.evaluation import evaluate
+
+    train_seqs, test_seqs = _sequences(3, 30, seed=0), _sequences(2, 25, seed=1)
+    monkeypatch.setattr(temporal, "load_split", lambda cfg, subjects: train_seqs if subjects == cfg.train_subjects else test_seqs)
+    import bonelift.training as training
+
+    monkeypatch.setattr(training, "load_split", temporal.load_split)
+    cfg = temporal.VideoTrainConfig(model=_config(name, length_frames=5), epochs=2, batch_size=16, stride=2, eval_stride=1,
+                                    out_dir=str(tmp_path / "run"), device="cpu")
+    trainer = temporal.train_video(cfg, progress=False)
+    assert len(trainer.history) == 2 and np.isfinite(trainer.history[-1]["p1_mm"])
+    # Resume continues from last.pt; `bonelift evaluate` routes by the checkpoint kind.
+    cfg.epochs = 3
+    resumed = temporal.VideoTrainer(cfg, resume=True, progress=False)
+    assert resumed.epoch == 2
+    resumed.fit()
+    results, paths = evaluate(tmp_path / "run" / "last.pt", stride=1, device="cpu", progress=False)
+    assert results["frames"] == 50 and results["model"] == name and paths[1].is_file()
+    assert "bone_std" in results and results["p1"]["average"] > 0
+
+
+def test_bench_video_writes_report(tmp_path, monkeypatch) -> None:
+    from bonelift import bench_video
+    from bonelift.temporal import VideoTrainConfig
+
+    train_seqs, test_seqs = _sequences(3, 30, seed=0), _sequences(2, 25, seed=1)
+    monkeypatch.setattr(bench_video, "load_split", lambda cfg, subjects: train_seqs if subjects == cfg.train_subjects else test_seqs)
+    base = VideoTrainConfig(model=_config("tcn", length_frames=5), epochs=1, batch_size=16, stride=3, out_dir=str(tmp_path / "runs"),
+                            device="cpu")
+    report = tmp_path / "bench.md"
+    rows = bench_video.run_benchmark(base, ["tcn", "af", "bone-causal"], report, "bonelift bench video ...", latency_frames=20,
+                                     progress=False)
+    text = report.read_text()
+    assert "| AF |" in text and "bonelift bench video ..." in text and report.with_suffix(".json").is_file()
+    assert rows["bone-causal"]["latency_ms"] > 0 and "latency_ms" not in rows["tcn"]
+    with pytest.raises(Exception, match="unknown benchmark row"):
+        bench_video.run_benchmark(base, ["nope"], report, "x")
