@@ -39,16 +39,20 @@ def _chromium() -> str | None:
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (apt-get install -y chromium); viewer not rendered")
 def test_page_draws_the_skeleton_in_headless_chromium(tmp_path: Path) -> None:
     page = _page(tmp_path)
-    shot = tmp_path / "shot.png"
-    cmd = [
-        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=800,700", "--virtual-time-budget=1500", f"--screenshot={shot}", page.as_uri(),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-    from PIL import Image
 
-    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    for colour in (LEFT_RGB, RIGHT_RGB):
-        near = (np.abs(img - np.array(colour)).sum(-1) < 60).sum()
-        assert near > 200, f"only {near} pixels of bone colour {colour}"
+    def bone_pixels(frame: int) -> list[int]:
+        shot = tmp_path / f"shot{frame}.png"
+        cmd = [
+            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=800,700", "--virtual-time-budget=1000", f"--screenshot={shot}", f"{page.as_uri()}#frame={frame}",
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        from PIL import Image
+
+        img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+        return [int((np.abs(img - np.array(c)).sum(-1) < 60).sum()) for c in (LEFT_RGB, RIGHT_RGB)]
+
+    left, right = bone_pixels(0)
+    assert left > 200 and right > 200, f"bone pixels left {left}, right {right}"
+    assert bone_pixels(5) == [0, 0]  # frame 5 has no person: nothing bone-coloured anywhere on the page

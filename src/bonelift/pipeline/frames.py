@@ -37,21 +37,21 @@ class FrameSource:
     num_frames: int
     images: tuple[Path, ...] = ()
 
-    def frames(self, max_side: int | None = None) -> Iterator[np.ndarray]:
-        """RGB frames, downscaled (aspect kept) so the longer side is at most `max_side` pixels."""
+    def frames(self, max_side: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """RGB frames start..stop-1, downscaled (aspect kept) so the longer side is at most `max_side` pixels."""
         cv2 = _cv2()
         scale = 1.0 if not max_side else min(1.0, max_side / max(self.width, self.height))
         size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
-        for bgr in self._bgr_frames(cv2):
+        for bgr in self._bgr_frames(cv2, start, stop):
             if bgr.shape[1] != self.width or bgr.shape[0] != self.height:
                 raise DataError(self.path, f"frame size changes from {self.width}x{self.height} to {bgr.shape[1]}x{bgr.shape[0]}")
             if scale < 1.0:
                 bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
             yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-    def _bgr_frames(self, cv2) -> Iterator[np.ndarray]:
+    def _bgr_frames(self, cv2, start: int, stop: int | None) -> Iterator[np.ndarray]:
         if self.images:
-            for p in self.images:
+            for p in self.images[start:stop]:
                 img = cv2.imread(str(p), cv2.IMREAD_COLOR)
                 if img is None:
                     raise DataError(p, "not a readable image")
@@ -59,10 +59,15 @@ class FrameSource:
             return
         cap = cv2.VideoCapture(str(self.path))
         try:
-            while True:
+            # Skip by decoding (grab): seeking by frame index is not exact for every codec.
+            if any(not cap.grab() for _ in range(start)):
+                return
+            index = start
+            while stop is None or index < stop:
                 ok, img = cap.read()
                 if not ok:
                     break
+                index += 1
                 yield img
         finally:
             cap.release()

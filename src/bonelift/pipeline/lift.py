@@ -45,7 +45,7 @@ class LiftSummary:
     interpolated: int
     missing: int
     seconds: dict[str, float] = field(default_factory=dict)
-    cpu_seconds: dict[str, float] = field(default_factory=dict)  # process CPU time (all threads) per stage
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU time (all threads and workers) per stage
     files: list[Path] = field(default_factory=list)
     max_side: int | None = None
 
@@ -78,12 +78,22 @@ class _Stages:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
 
+    @staticmethod
+    def _cpu() -> float:
+        """CPU seconds of this process and its finished children (the detection workers)."""
+        try:
+            import resource
+        except ImportError:  # not on Unix: this process only
+            return time.process_time()
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        w, c = time.perf_counter(), time.process_time()
+        w, c = time.perf_counter(), self._cpu()
         yield
         self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - w
-        self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - c
+        self.cpu[name] = self.cpu.get(name, 0.0) + self._cpu() - c
 
 
 def _load_lifter(path: Path, device: torch.device):

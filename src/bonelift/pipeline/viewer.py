@@ -1,7 +1,8 @@
 """A self-contained HTML page with an interactive 3D skeleton viewer (no network, no libraries).
 
 The poses are embedded as JSON; a small canvas renderer draws them with an orthographic camera the
-user rotates by dragging, plus play/pause and a frame slider. Colours match the MP4.
+user rotates by dragging, plus play/pause and a frame slider. Colours match the MP4; only the bones
+use them (the slider is grey). `viewer.html#frame=N` opens paused at frame N.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from bonelift.pipeline.export import Poses3D
 from bonelift.pipeline.render import bone_colours
 from bonelift.skeletons import H36M17
 
-_PAGE = """<!DOCTYPE html>
+_PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bonelift 3D poses: __TITLE__</title>
 <style>
 body{margin:0;background:#191919;color:#ddd;font:14px sans-serif}
 #bar{display:flex;gap:10px;align-items:center;padding:8px}
-#scrub{flex:1}
+#scrub{flex:1;accent-color:#888}
 canvas{display:block;cursor:grab;background:#191919}
 button{font:inherit;padding:2px 12px}
 </style></head><body>
@@ -35,6 +36,9 @@ const scrub = document.getElementById('scrub'), label = document.getElementById(
 const play = document.getElementById('play');
 scrub.max = D.frames.length - 1;
 let t = 0, playing = true, az = 0.6, el = 0.25, zoom = 1.0, last = null, drag = null;
+// viewer.html#frame=N opens paused at frame N (for links and screenshots)
+const start = /frame=(\d+)/.exec(location.hash);
+if (start) { t = Math.min(+start[1], D.frames.length - 1); playing = false; }
 const status = ['detected', 'interpolated', 'no person'];
 function project(p) {
   // camera frame: x right, y down, z forward; turn about the vertical (az) then tilt (el)
@@ -73,6 +77,7 @@ function tick(now) {
   }
   requestAnimationFrame(tick);
 }
+play.textContent = playing ? 'Pause' : 'Play';
 play.onclick = () => { playing = !playing; play.textContent = playing ? 'Pause' : 'Play'; };
 scrub.oninput = () => { t = +scrub.value; playing = false; play.textContent = 'Play'; draw(); };
 cv.onmousedown = e => { drag = [e.clientX, e.clientY]; };
