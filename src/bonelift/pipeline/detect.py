@@ -76,6 +76,9 @@ _COUNTER = None  # frames done, shared with worker processes (set by _init_worke
 def _init_worker(counter) -> None:
     global _COUNTER
     _COUNTER = counter
+    import cv2
+
+    cv2.setNumThreads(1)  # do not rely on a thread pool inherited through fork
 
 
 def _count_one() -> None:
