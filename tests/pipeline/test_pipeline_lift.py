@@ -189,6 +189,9 @@ def test_rerun_replaces_outputs_in_existing_folder(tmp_path: Path, tiny_checkpoi
 
 
 def test_cli_lift_reports_errors_and_summary(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
+    import bonelift
+
+    assert bonelift.lift is lift  # the Python entry point of the issue: bonelift.lift(...)
     kp_file = _keypoint_file(tmp_path / "walk.npz", frames=10, drop=())
     assert main(["lift", str(kp_file), "-o", str(tmp_path / "o"), "--model", str(tiny_checkpoint), "--no-pictures", "--quiet"]) == 0
     assert "frames: 10" in capsys.readouterr().out
