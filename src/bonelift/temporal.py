@@ -10,9 +10,6 @@ of bone-length-augmented videos.
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
@@ -25,11 +22,11 @@ from torch import nn
 from tqdm import tqdm
 
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, PoseSequence
-from bonelift.errors import BoneliftError, DataError, atomic_path
+from bonelift.errors import BoneliftError, DataError
 from bonelift.models.bone_video import BoneVideoLifter, augment_bone_lengths, bone_options
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig, pad_edges
 from bonelift.skeletons import Layout
-from bonelift.training import CHECKPOINT_FORMAT, _seed_everything, load_checkpoint, load_split, resolve_device, save_checkpoint
+from bonelift.training import CheckpointedRun, _seed_everything, load_checkpoint, load_split, resolve_device
 
 CHECKPOINT_KIND = "video"
 VIDEO_MODELS = {"tcn": TemporalConvLifter, "bone": BoneVideoLifter}
@@ -128,8 +125,10 @@ class WindowData:
         return self.targets[self.target_starts[seq] + t]
 
 
-class VideoTrainer:
+class VideoTrainer(CheckpointedRun):
     """Owns the model, optimiser and data of one video run; `fit()` trains, evaluating each epoch."""
+
+    kind = CHECKPOINT_KIND
 
     def __init__(self, config: VideoTrainConfig, resume: bool = False, progress: bool = True,
                  splits: tuple[list[PoseSequence], list[PoseSequence]] | None = None) -> None:
@@ -152,26 +151,7 @@ class VideoTrainer:
         self.model = build_video_model(mc).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, amsgrad=True)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, config.lr_decay)
-        self.epoch, self.step, self.history, self.best = 0, 0, [], math.inf
-        if resume:
-            self._resume()
-
-    def _resume(self) -> None:
-        ckpt = load_checkpoint(self.out_dir / "last.pt", self.device)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.epoch, self.step = ckpt["epoch"], ckpt["step"]
-        self.history, self.best = ckpt["history"], ckpt["best"]
-        torch.set_rng_state(ckpt["rng"])
-
-    def _payload(self) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT, "kind": CHECKPOINT_KIND, "train_config": self.config.to_dict(),
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "step": self.step,
-            "history": self.history, "best": self.best, "rng": torch.get_rng_state(),
-        }
+        self._start_state(resume)
 
     def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training tensors for samples `rows` of `self.samples`, flipped at random when configured."""
@@ -236,32 +216,14 @@ class VideoTrainer:
 
     def fit(self) -> list[dict[str, Any]]:
         cfg = self.config
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.out_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+        self._write_config()
         while self.epoch < cfg.epochs:
             t0 = time.time()
             loss = self.train_epoch()
             train_s = time.time() - t0
             self.epoch += 1
             res = evaluate_video_model(self.model, self.test_seqs, cfg, stride=cfg.eval_stride, device=self.device, progress=False)
-            row = {"epoch": self.epoch, "step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0],
-                   "p1_mm": res["p1"]["average"], "p2_mm": res["p2"]["average"], "train_seconds": train_s}
-            self.history.append(row)
-            improved = row["p1_mm"] < self.best
-            self.best = min(self.best, row["p1_mm"])
-            payload = self._payload()
-            save_checkpoint(self.out_dir / "last.pt", payload)
-            if improved:
-                save_checkpoint(self.out_dir / "best.pt", payload)
-            with atomic_path(self.out_dir / "log.json") as tmp:
-                tmp.write_text(json.dumps(self.history, indent=2))
-            with atomic_path(self.out_dir / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(self.history[0]))
-                writer.writeheader()
-                writer.writerows(self.history)
-            if self.progress:
-                tqdm.write(f"epoch {self.epoch}: loss {loss:.4f}  P1 {row['p1_mm']:.2f} mm  P2 {row['p2_mm']:.2f} mm  ({train_s:.0f} s)")
+            self._record_epoch(loss, train_s, res, self.scheduler.get_last_lr()[0])
         return self.history
 
 

@@ -142,8 +142,10 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a bonelift checkpoint with `weights_only=True`; a corrupt or foreign file is a DataError."""
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", fmt: str = CHECKPOINT_FORMAT, what: str = "bonelift checkpoint"
+) -> dict[str, Any]:
+    """Load a checkpoint with `weights_only=True`; a missing, corrupt or foreign file is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "checkpoint not found")
@@ -151,8 +153,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
         raise DataError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(path, "not a bonelift checkpoint (missing format tag)")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        raise DataError(path, f"not a {what} (missing format tag)")
     return ckpt
 
 
@@ -190,7 +192,70 @@ def _flip(inputs: torch.Tensor, targets: torch.Tensor, in_layout: Layout, out_la
     return x, y
 
 
-class Trainer:
+class CheckpointedRun:
+    """Checkpoint, resume and log bookkeeping shared by the single-frame and video trainers.
+
+    Subclasses set `config`, `model`, `optimizer`, `scheduler`, `device`, `out_dir`, `progress` and
+    call `_start_state(resume)`; `_record_epoch` then logs a row and writes last/best checkpoints.
+    """
+
+    kind: str | None = None  # stored in checkpoints so `evaluate` can route them
+
+    def _start_state(self, resume: bool) -> None:
+        self.epoch, self.step, self.history, self.best = 0, 0, [], math.inf
+        if resume:
+            ckpt = load_checkpoint(self.out_dir / "last.pt", self.device)
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.epoch, self.step = ckpt["epoch"], ckpt["step"]
+            self.history, self.best = ckpt["history"], ckpt["best"]
+            torch.set_rng_state(ckpt["rng"])
+
+    def _payload(self) -> dict[str, Any]:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "train_config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": self.history,
+            "best": self.best,
+            "rng": torch.get_rng_state(),
+        }
+        if self.kind:
+            payload["kind"] = self.kind
+        return payload
+
+    def _write_config(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.out_dir / "config.json") as tmp:
+            tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
+
+    def _record_epoch(self, loss: float, train_s: float, results: dict[str, Any], lr: float) -> None:
+        """Log the epoch's monitoring scores; checkpoint `last.pt`, and `best.pt` when P1 improved."""
+        row = {"epoch": self.epoch, "step": self.step, "loss": loss, "lr": lr, "p1_mm": results["p1"]["average"],
+               "p2_mm": results["p2"]["average"], "train_seconds": train_s}
+        self.history.append(row)
+        improved = row["p1_mm"] < self.best
+        self.best = min(self.best, row["p1_mm"])
+        payload = self._payload()
+        save_checkpoint(self.out_dir / "last.pt", payload)
+        if improved:
+            save_checkpoint(self.out_dir / "best.pt", payload)
+        with atomic_path(self.out_dir / "log.json") as tmp:
+            tmp.write_text(json.dumps(self.history, indent=2))
+        with atomic_path(self.out_dir / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            writer.writeheader()
+            writer.writerows(self.history)
+        if self.progress:
+            tqdm.write(f"epoch {self.epoch}: loss {loss:.4f}  P1 {row['p1_mm']:.2f} mm  P2 {row['p2_mm']:.2f} mm  ({train_s:.0f} s)")
+
+
+class Trainer(CheckpointedRun):
     """Owns the model, optimiser and data of one run; `fit()` trains, `evaluate()` measures."""
 
     def __init__(
@@ -234,33 +299,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: config.lr_decay ** (step / steps_per_decay)
         )
-        self.epoch, self.step, self.history, self.best = 0, 0, [], math.inf
-        if resume:
-            self._resume()
-
-    def _resume(self) -> None:
-        path = self.out_dir / "last.pt"
-        ckpt = load_checkpoint(path, self.device)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.epoch, self.step = ckpt["epoch"], ckpt["step"]
-        self.history, self.best = ckpt["history"], ckpt["best"]
-        torch.set_rng_state(ckpt["rng"])
-
-    def _payload(self) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "train_config": self.config.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "history": self.history,
-            "best": self.best,
-            "rng": torch.get_rng_state(),
-        }
+        self._start_state(resume)
 
     def train_epoch(self) -> float:
         """One pass over this process's shard of the (shuffled) training frames; mean loss."""
@@ -301,9 +340,7 @@ class Trainer:
         """Train for the configured epochs, evaluating after each and checkpointing last and best."""
         cfg = self.config
         if self.rank == 0:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.out_dir / "config.json") as tmp:
-                tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
+            self._write_config()
         while self.epoch < cfg.epochs:
             t0 = time.time()
             loss = self.train_epoch()
@@ -314,36 +351,8 @@ class Trainer:
             from bonelift.evaluation import evaluate_sequences
 
             res = evaluate_sequences(self.model, self.test_seqs, stride=cfg.eval_stride, device=self.device, progress=False)
-            row = {
-                "epoch": self.epoch,
-                "step": self.step,
-                "loss": loss,
-                "lr": self.scheduler.get_last_lr()[0],
-                "p1_mm": res["p1"]["average"],
-                "p2_mm": res["p2"]["average"],
-                "train_seconds": train_s,
-            }
-            self.history.append(row)
-            improved = row["p1_mm"] < self.best
-            self.best = min(self.best, row["p1_mm"])
-            payload = self._payload()
-            save_checkpoint(self.out_dir / "last.pt", payload)
-            if improved:
-                save_checkpoint(self.out_dir / "best.pt", payload)
-            self._write_logs()
-            if self.progress:
-                tqdm.write(
-                    f"epoch {self.epoch}: loss {loss:.4f}  P1 {row['p1_mm']:.2f} mm  P2 {row['p2_mm']:.2f} mm  ({train_s:.0f} s)"
-                )
+            self._record_epoch(loss, train_s, res, self.scheduler.get_last_lr()[0])
         return self.history
-
-    def _write_logs(self) -> None:
-        with atomic_path(self.out_dir / "log.json") as tmp:
-            tmp.write_text(json.dumps(self.history, indent=2))
-        with atomic_path(self.out_dir / "log.csv") as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.history[0]))
-            writer.writeheader()
-            writer.writerows(self.history)
 
 
 def train(

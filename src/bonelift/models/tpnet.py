@@ -203,15 +203,9 @@ def save_tpnet(model: TPNet, path: str | Path) -> None:
 
 
 def load_tpnet(path: str | Path, device: str | torch.device = "cpu") -> TPNet:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "TP-Net checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise DataError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != TPNET_FORMAT:
-        raise DataError(path, "not a TP-Net checkpoint (missing format tag)")
+    from bonelift.training import load_checkpoint
+
+    ckpt = load_checkpoint(path, device, fmt=TPNET_FORMAT, what="TP-Net checkpoint")
     model = TPNet(TPNetConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval()
