@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from bonelift import metrics
-from bonelift.datasets import CANONICAL_ACTIONS, PoseSequence
+from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence
 from bonelift.errors import atomic_path
 from bonelift.evaluation import MM, predict_sequences, score
 from bonelift.models import ModelConfig
@@ -280,7 +280,7 @@ def render_report(results: list[dict[str, Any]], args: argparse.Namespace, argv:
     lines += ["### Protocol 1 per action (mm)", ""]
     rows = [_row(f"{r['label']} ({r['keypoints'].upper()})", r["p1"], actions) for r in results]
     rows += [_row(f"*{name}* (SH)", vals, actions) for name, vals in PUBLISHED_ACTIONS.items()]
-    lines += _table(["Model", *(a[:8] for a in actions), "Avg"], rows)
+    lines += _table(["Model", *(ACTION_ABBREVIATIONS[a] for a in actions), "Avg"], rows)
 
     hard = [k for k in results[0]["hard_joints"] if k != "average"] if results else []
     lines += ["### Hard-joint errors, Protocol 1 (mm; the papers show these only as bar charts, Fig. 5)", ""]

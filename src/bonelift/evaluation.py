@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from bonelift import metrics
-from bonelift.datasets import CANONICAL_ACTIONS, PoseSequence
+from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence
 from bonelift.errors import atomic_path
 from bonelift.models import LiftingModel
 
@@ -82,7 +82,7 @@ def _row(values: dict[str, float], keys: list[str]) -> str:
 def markdown_report(results: dict[str, Any], title: str) -> str:
     """The papers' tables for one model: per-action P1/P2, hard joints, limb lengths, validity."""
     actions = [a for a in CANONICAL_ACTIONS if a in results["p1"]]
-    short = [a[:6] for a in actions]
+    short = [ACTION_ABBREVIATIONS.get(a, a) for a in actions]
     lines = [f"### {title}", ""]
     lines += ["| Protocol | " + " | ".join(short) + " | Avg |", "|---" * (len(actions) + 2) + "|"]
     for proto, label in (("p1", "P1 (MPJPE)"), ("p2", "P2 (P-MPJPE)")):

@@ -6,6 +6,7 @@ from bonelift.datasets.common import (
     flatten_frames,
 )
 from bonelift.datasets.h36m import (
+    ACTION_ABBREVIATIONS,
     CANONICAL_ACTIONS,
     TEST_SUBJECTS,
     TRAIN_SUBJECTS,
@@ -15,6 +16,7 @@ from bonelift.datasets.h36m import (
 from bonelift.datasets.humaneva import load_humaneva
 
 __all__ = [
+    "ACTION_ABBREVIATIONS",
     "CANONICAL_ACTIONS",
     "PoseSequence",
     "TEST_SUBJECTS",
