@@ -94,3 +94,16 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
         load_checkpoint(foreign)
     with pytest.raises(DataError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_atomic_write_leaves_nothing_on_failure_and_normal_permissions(tmp_path):
+    from bonelift.errors import atomic_path
+
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("whole")
+    assert (tmp_path / "out.txt").read_text() == "whole"
+    assert (tmp_path / "out.txt").stat().st_mode & 0o044  # group/other readable under the usual umask
