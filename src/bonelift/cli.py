@@ -130,6 +130,8 @@ def _add_lift(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--fps", type=float, default=None, help="frame rate (image folders, keypoint files)")
         p.add_argument("--workers", type=int, default=None, help="detection processes (default: 2 on Linux with 2+ cores)")
         p.add_argument("--no-pictures", action="store_true", help="skip the MP4/GIF rendering")
+        p.add_argument("--no-reframe", action="store_true",
+                       help="lift the 2D as it is, without scaling the clip like the training data")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -145,7 +147,7 @@ def _cmd_lift(args: argparse.Namespace) -> None:
     summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
                    max_side=args.max_side or None, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
                    image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
-                   workers=args.workers)
+                   workers=args.workers, reframe=not args.no_reframe)
     print(summary)
 
 

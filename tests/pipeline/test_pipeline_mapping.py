@@ -92,3 +92,26 @@ def test_fill_gaps_per_joint_like_openpose_misses() -> None:
     np.testing.assert_allclose(filled.keypoints, truth)
     assert list(filled.status) == [d, INTERPOLATED, INTERPOLATED, INTERPOLATED, INTERPOLATED, d]
     assert filled.confidence[2, 9] == 0 and filled.confidence[2, 0] == 0.9  # only filled joints lose confidence
+
+
+def test_reframing_matches_training_size_and_keeps_motion():
+
+    from bonelift.models import ModelConfig, build_model
+    from bonelift.pipeline.lift import frame_like_training
+    from bonelift.skeletons import H36M17
+
+    rng = np.random.default_rng(0)
+    model = build_model(ModelConfig(hidden=8))
+    train = rng.normal(0, 0.05, (200, 17, 2)) + np.linspace(-0.3, 0.3, 17)[None, :, None] * np.array([0.2, 1.0])
+    model.normalizer.fit(train.astype(np.float32), rng.normal(size=(200, 16, 3)).astype(np.float32))
+    mean = model.normalizer.in_mean.view(-1, 2).numpy()
+    head, feet = H36M17.index("Head"), H36M17.indices(["LFoot", "RFoot"])
+    ref = np.linalg.norm(mean[head] - mean[feet].mean(0))
+    clip = train[:50] * 0.3 + np.array([0.5, 0.2])  # the same people, small and off-centre
+    out = frame_like_training(model, clip)
+    height = np.median(np.linalg.norm(out[:, head] - out[:, feet].mean(1), axis=-1))
+    assert height == pytest.approx(ref, rel=1e-6)
+    np.testing.assert_allclose(np.median(out[:, 0], axis=0), mean[0], atol=1e-9)
+    # one similarity for the clip: frame-to-frame differences only scale
+    scale = ref / np.median(np.linalg.norm(clip[:, head] - clip[:, feet].mean(1), axis=-1))
+    np.testing.assert_allclose(np.diff(out, axis=0), np.diff(clip, axis=0) * scale, atol=1e-9)
