@@ -14,7 +14,7 @@ from bonelift.cli import main
 from bonelift.errors import DataError
 from bonelift.pipeline import bvh, lift
 from bonelift.pipeline.export import read_npz
-from bonelift.pipeline.lift import DEFAULT_WEIGHTS, OUTPUT_FILES
+from bonelift.pipeline.lift import OUTPUT_FILES
 from bonelift.skeletons import H36M17
 
 FPS = 25.0
@@ -133,9 +133,10 @@ def test_bvh_solver_on_awkward_poses(tmp_path: Path) -> None:
     assert 1000 * np.abs(_bvhio_positions(tmp_path / "a.bvh") - fitted).max() < 1.0
 
 
-def test_missing_shipped_weights_is_a_clear_error(tmp_path: Path) -> None:
-    if DEFAULT_WEIGHTS.exists():
-        pytest.skip("the pretrained lifter is installed")
+def test_missing_shipped_weights_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bonelift.pipeline.lift as lift_module
+
+    monkeypatch.setattr(lift_module, "DEFAULT_WEIGHTS", tmp_path / "absent" / "lifter_h36m17.pt")
     kp_file = _keypoint_file(tmp_path / "walk.npz")
     with pytest.raises(DataError, match="pretrained lifter is not installed"):
         lift(kp_file, tmp_path / "out", progress=False)
