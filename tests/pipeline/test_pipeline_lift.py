@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 from pathlib import Path
 
@@ -134,8 +135,7 @@ def test_bvh_solver_on_awkward_poses(tmp_path: Path) -> None:
 
 
 def test_missing_shipped_weights_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bonelift.pipeline.lift as lift_module
-
+    lift_module = importlib.import_module("bonelift.pipeline.lift")  # the package re-exports `lift`, the function
     monkeypatch.setattr(lift_module, "DEFAULT_WEIGHTS", tmp_path / "absent" / "lifter_h36m17.pt")
     kp_file = _keypoint_file(tmp_path / "walk.npz")
     with pytest.raises(DataError, match="pretrained lifter is not installed"):
