@@ -13,6 +13,7 @@ from pipeline_fixtures import walking_poses
 
 from bonelift.cli import main
 from bonelift.errors import DataError
+from bonelift.fitting import fit_skeleton, subject_bone_lengths
 from bonelift.pipeline import bvh, lift
 from bonelift.pipeline.export import read_npz
 from bonelift.pipeline.lift import OUTPUT_FILES
@@ -111,8 +112,8 @@ def test_bvh_round_trip_within_a_millimetre(lifted) -> None:
     poses = read_npz(out / "poses3d.npz")
     text = (out / "poses3d.bvh").read_text()
     assert f"Frames: {poses.num_frames}" in text and f"Frame Time: {1 / FPS:.8f}" in text
-    lengths = bvh.median_bone_lengths(poses.joints)
-    fitted = bvh.fit_bone_lengths(poses.joints, lengths)
+    lengths = subject_bone_lengths(poses.joints, H36M17)
+    fitted = fit_skeleton(poses.joints, lengths, H36M17)
     read_back = _bvhio_positions(out / "poses3d.bvh")
     error_mm = 1000 * np.abs(read_back - fitted).max()
     assert error_mm < 1.0, f"BVH round trip error {error_mm:.4f} mm"

@@ -14,7 +14,7 @@ Rotations: the pelvis and thorax get a full orientation from their primary bone 
 and the left-right axis (hips / shoulders); every other joint takes the smallest rotation that turns
 its rest bone onto the predicted bone in its parent's frame. With offsets set to the median bone
 lengths, forward kinematics then reproduces the predicted bone *directions* exactly, i.e. the
-predicted skeleton refitted to constant bone lengths (`fit_bone_lengths`).
+predicted skeleton refitted to its median bone lengths (`bonelift.fitting.fit_skeleton`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bonelift.geometry import bone_lengths
+from bonelift.fitting import fit_skeleton, subject_bone_lengths
 from bonelift.skeletons import H36M17
 
 CM_PER_M = 100.0
@@ -80,22 +80,6 @@ _TWIST = {"Hip": ("LHip", "RHip"), "Thorax": ("LShoulder", "RShoulder")}
 def _unit(v: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.where(n > 1e-9, v / np.maximum(n, 1e-12), fallback)
-
-
-def median_bone_lengths(joints: np.ndarray) -> np.ndarray:
-    """(B,) median length of each H36M17 bone over the frames that have a pose."""
-    ok = np.isfinite(joints).all(axis=(1, 2))
-    return np.median(bone_lengths(joints[ok], H36M17), axis=0)
-
-
-def fit_bone_lengths(joints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Rebuild (T, 17, 3) joints from the root with each bone's predicted direction and the given length."""
-    out = np.zeros_like(joints)
-    out[:, H36M17.root] = joints[:, H36M17.root]
-    for b, (p, c) in enumerate(H36M17.bones):  # bones are in child order; parents come first in H36M17
-        d = _unit(joints[:, c] - joints[:, p], _REST_DIR[c] * _FLIP)
-        out[:, c] = out[:, p] + lengths[b] * d
-    return out
 
 
 def _hold_missing(joints: np.ndarray) -> np.ndarray:
@@ -206,8 +190,8 @@ def write_bvh(joints: np.ndarray, fps: float, path: Path) -> tuple[np.ndarray, n
     The fitted joints (camera frame, metres, missing frames held) are what the file reproduces.
     """
     held = _hold_missing(joints)
-    lengths = median_bone_lengths(joints)
-    fitted = fit_bone_lengths(held - held[:, :1], lengths)
+    lengths = subject_bone_lengths(joints[np.isfinite(joints).all(axis=(1, 2))], H36M17)
+    fitted = fit_skeleton(held - held[:, :1], lengths, H36M17)
     local = solve_rotations(fitted * _FLIP * CM_PER_M)
     euler = euler_zxy(local)
     offs = offsets(lengths * CM_PER_M)
