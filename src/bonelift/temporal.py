@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from bonelift.errors import BoneliftError, DataError
 from bonelift.models.bone_video import BoneVideoLifter, augment_bone_lengths, bone_options
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig, pad_edges
 from bonelift.skeletons import Layout
-from bonelift.training import CheckpointedRun, _seed_everything, load_checkpoint, load_split, resolve_device
+from bonelift.training import CheckpointedRun, _seed_everything, config_from_dict, load_checkpoint, load_split, resolve_device
 
 CHECKPOINT_KIND = "video"
 VIDEO_MODELS = {"tcn": TemporalConvLifter, "bone": BoneVideoLifter}
@@ -67,13 +67,7 @@ class VideoTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VideoTrainConfig:
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in d.items() if k in known}
-        kwargs["model"] = VideoModelConfig(**d["model"]) if isinstance(d.get("model"), dict) else d.get("model", VideoModelConfig())
-        for key in ("train_subjects", "test_subjects"):
-            if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])
-        return cls(**kwargs)
+        return config_from_dict(cls, d, VideoModelConfig)
 
 
 def _flip_points(x: torch.Tensor, layout: Layout) -> torch.Tensor:

@@ -62,13 +62,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in d.items() if k in known}
-        kwargs["model"] = ModelConfig(**d["model"]) if isinstance(d.get("model"), dict) else d.get("model", ModelConfig())
-        for key in ("train_subjects", "test_subjects", "weak_subjects"):
-            if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])
-        return cls(**kwargs)
+        return config_from_dict(cls, d, ModelConfig)
+
+
+def config_from_dict(cls: type, d: dict[str, Any], model_cls: type) -> Any:
+    """Rebuild a run configuration saved by `to_dict`; unknown keys are ignored so older checkpoints load."""
+    known = {f.name for f in fields(cls)}
+    kwargs = {k: v for k, v in d.items() if k in known}
+    kwargs["model"] = model_cls(**d["model"]) if isinstance(d.get("model"), dict) else d.get("model", model_cls())
+    for key in ("train_subjects", "test_subjects", "weak_subjects"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
+    return cls(**kwargs)
 
 
 def resolve_device(name: str) -> torch.device:

@@ -12,8 +12,23 @@ from torch import nn
 from bonelift.skeletons import H36M17, Layout, get_layout
 
 
+class LayoutsMixin:
+    """`in_layout` / `out_layout` for configurations that name their input and output joint layouts."""
+
+    input_layout: str
+    output_layout: str
+
+    @property
+    def in_layout(self) -> Layout:
+        return get_layout(self.input_layout)
+
+    @property
+    def out_layout(self) -> Layout:
+        return get_layout(self.output_layout)
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(LayoutsMixin):
     """Architecture of a lifting network; stored in every checkpoint so it can be rebuilt."""
 
     name: str = "baseline"
@@ -24,14 +39,6 @@ class ModelConfig:
     dropout: float = 0.5
     max_norm: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # model-specific switches
-
-    @property
-    def in_layout(self) -> Layout:
-        return get_layout(self.input_layout)
-
-    @property
-    def out_layout(self) -> Layout:
-        return get_layout(self.output_layout)
 
     @property
     def out_joints(self) -> list[int]:

@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from bonelift.errors import BoneliftError
-from bonelift.skeletons import Layout, get_layout
+from bonelift.models.base import LayoutsMixin
+from bonelift.skeletons import Layout
 
 
 def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
@@ -39,7 +40,7 @@ def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
 
 
 @dataclass
-class VideoModelConfig:
+class VideoModelConfig(LayoutsMixin):
     """Architecture of a temporal lifter; stored in every video checkpoint so it can be rebuilt."""
 
     name: str = "tcn"  # "tcn" (VideoPose3D) or "bone" (method 5)
@@ -56,13 +57,6 @@ class VideoModelConfig:
     def filter_widths(self) -> tuple[int, ...]:
         return filter_widths_for(self.receptive_field)
 
-    @property
-    def in_layout(self) -> Layout:
-        return get_layout(self.input_layout)
-
-    @property
-    def out_layout(self) -> Layout:
-        return get_layout(self.output_layout)
 
     @property
     def pad(self) -> tuple[int, int]:
