@@ -88,3 +88,28 @@ def test_report_names_models_inputs_and_published_numbers(tmp_path) -> None:
 def test_cli_rejects_unknown_bench_model(capsys) -> None:
     assert main(["bench", "single-frame", "--models", "nope"]) == 2
     assert "unknown bench models" in capsys.readouterr().err
+
+
+def test_resume_reuses_scored_runs_without_training(tmp_path, monkeypatch) -> None:
+    import json
+
+    import bonelift.training
+
+    args = _args(epochs=2, models="basic,asn", runs=tmp_path / "runs", report=tmp_path / "r.md")
+    args.resume = True
+    poses = np.zeros((4, 17, 3))
+    for entry in bench._suite(args):
+        config = bench._train_config(args, entry)
+        res = score([poses + 0.01], [_seq("S9", "Walking", poses)])
+        res.update(key=entry.key, label=entry.label, model=entry.model, options=entry.options, keypoints="sh", epochs=2,
+                   train_seconds=60.0, eval_seconds=1.0, run_dir=config.out_dir)
+        (tmp_path / "runs" / entry.key).mkdir(parents=True)
+        (tmp_path / "runs" / entry.key / "bench_eval.json").write_text(json.dumps(res))
+
+    def no_training(*a, **k):
+        raise AssertionError("a scored run was trained again")
+
+    monkeypatch.setattr(bonelift.training, "train", no_training)
+    monkeypatch.setattr(bonelift.training, "load_split", no_training)
+    report = bench.run_bench(args, ["bonelift", "bench", "single-frame"])
+    assert "M2 ASN" in report.read_text()

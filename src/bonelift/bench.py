@@ -4,7 +4,7 @@ Every model of methods 1-3 is trained by `bonelift.training.train` into its own 
 with identical options (epochs, stride, batch, learning rate, seed), evaluated on every test frame
 (stride 1) with its final-epoch weights, and reported as one Markdown section beside the
 published numbers. `--dataset humaneva` runs method 2's Table 5 (basic vs ASN, GT 2D input).
-A bench interrupted part-way is continued with `--resume`: finished runs are only re-scored.
+A bench interrupted part-way is continued with `--resume`: finished, scored runs are reused as they are.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def add_parser(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device)
     p.add_argument("--runs", default="runs/bench_single_frame", help="parent of the per-model run directories")
     p.add_argument("--report", default=None, help="Markdown output (default: docs/bench_single_frame[_humaneva].md)")
-    p.add_argument("--resume", action="store_true", help="continue unfinished runs; finished ones are only re-scored")
+    p.add_argument("--resume", action="store_true", help="continue unfinished runs; finished, scored ones are reused")
 
 
 def _suite(args: argparse.Namespace) -> tuple[Entry, ...]:
@@ -198,6 +198,13 @@ def run_bench(args: argparse.Namespace, argv: list[str]) -> Path:
     splits = None
     for entry in _suite(args):
         config = _train_config(args, entry)
+        cached = Path(config.out_dir) / "bench_eval.json"
+        if args.resume and cached.is_file():  # finished and scored by an earlier (or parallel) bench run
+            res = json.loads(cached.read_text())
+            if res.get("epochs") == config.epochs:
+                print(f"{entry.label}: P1 {res['p1']['average']:.2f} mm (scored earlier)", flush=True)
+                results.append(res)
+                continue
         if splits is None:  # same data for every model: load it once
             splits = (load_split(config, config.train_subjects), load_split(config, config.test_subjects))
         resume = args.resume and (Path(config.out_dir) / "last.pt").is_file()
