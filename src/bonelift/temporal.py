@@ -26,7 +26,14 @@ from bonelift.errors import BoneliftError, DataError
 from bonelift.models.bone_video import BoneVideoLifter, augment_bone_lengths, bone_options
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig, pad_edges
 from bonelift.skeletons import Layout
-from bonelift.training import CheckpointedRun, _seed_everything, config_from_dict, load_checkpoint, load_split, resolve_device
+from bonelift.training import (
+    CheckpointedRun,
+    _seed_everything,
+    config_from_dict,
+    load_split,
+    rebuild_from_checkpoint,
+    resolve_device,
+)
 
 CHECKPOINT_KIND = "video"
 VIDEO_MODELS = {"tcn": TemporalConvLifter, "bone": BoneVideoLifter}
@@ -262,16 +269,7 @@ def evaluate_video_model(model: nn.Module, seqs: list[PoseSequence], config: Vid
 
 
 def video_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    ckpt = load_checkpoint(path, device)
-    if ckpt.get("kind") != CHECKPOINT_KIND:
-        raise DataError(path, "not a video-model checkpoint")
-    config = VideoTrainConfig.from_dict(ckpt["train_config"])
-    model = build_video_model(config.model)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise DataError(path, f"weights do not match video model {config.model.name!r}: {exc}") from exc
-    return model.to(device).eval(), ckpt
+    return rebuild_from_checkpoint(path, device, VideoTrainConfig, build_video_model, CHECKPOINT_KIND)
 
 
 def evaluate_video(checkpoint: str | Path, data_root: str | None = None, keypoints: str | None = None, stride: int = 1,

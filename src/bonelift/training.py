@@ -163,16 +163,25 @@ def load_checkpoint(
     return ckpt
 
 
-def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[LiftingModel, dict[str, Any]]:
-    """Rebuild the network saved in a checkpoint, in eval mode, and return it with the checkpoint."""
+def rebuild_from_checkpoint(
+    path: str | Path, device: str | torch.device, config_cls: type, build: Any, kind: str | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the network a checkpoint of `kind` holds, in eval mode; wrong kind or weights are DataErrors."""
     ckpt = load_checkpoint(path, device)
-    config = TrainConfig.from_dict(ckpt["train_config"])
-    model = build_model(config.model)
+    if ckpt.get("kind") != kind:
+        raise DataError(path, f"holds a {ckpt.get('kind') or 'single-frame'} model, not a {kind or 'single-frame'} one")
+    config = config_cls.from_dict(ckpt["train_config"])
+    model = build(config.model)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
         raise DataError(path, f"weights do not match model {config.model.name!r}: {exc}") from exc
     return model.to(device).eval(), ckpt
+
+
+def model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[LiftingModel, dict[str, Any]]:
+    """Rebuild the single-frame network saved in a checkpoint, in eval mode, and return it with the checkpoint."""
+    return rebuild_from_checkpoint(path, device, TrainConfig, build_model)
 
 
 def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> Path:
