@@ -80,26 +80,31 @@ def _row(values: dict[str, float], keys: list[str]) -> str:
 
 
 def markdown_report(results: dict[str, Any], title: str) -> str:
-    """The papers' tables for one model: per-action P1/P2, hard joints, limb lengths, validity."""
+    """The papers' tables for one model: per-action P1/P2, hard joints, limb lengths, validity.
+
+    Every row names the model and its 2D input, so a row copied out of the table keeps its meaning.
+    """
+    who = f"{results.get('model', 'model')} ({str(results.get('keypoints', '?')).upper()} 2D)"
     actions = [a for a in CANONICAL_ACTIONS if a in results["p1"]]
     short = [ACTION_ABBREVIATIONS.get(a, a) for a in actions]
     lines = [f"### {title}", ""]
-    lines += ["| Protocol | " + " | ".join(short) + " | Avg |", "|---" * (len(actions) + 2) + "|"]
+    lines += ["| Model, protocol | " + " | ".join(short) + " | Avg |", "|---" * (len(actions) + 2) + "|"]
     for proto, label in (("p1", "P1 (MPJPE)"), ("p2", "P2 (P-MPJPE)")):
-        lines.append(f"| {label} | " + _row(results[proto], actions) + f" | **{results[proto]['average']:.1f}** |")
-    lines += ["", f"Frames: {results['frames']} in {results['sequences']} sequences; frame-averaged P1 "
+        lines.append(f"| {who} {label} | " + _row(results[proto], actions) + f" | **{results[proto]['average']:.1f}** |")
+    lines += ["", f"{who}: {results['frames']} frames in {results['sequences']} sequences; frame-averaged P1 "
               f"{results['p1']['frame_average']:.1f} mm; N-MPJPE {results['n_mpjpe']:.1f} mm; MPJVE {results['mpjve']:.2f} mm; "
               f"PCK@150 {results['pck150']:.1f} %; AUC {results['auc']:.1f}.", ""]
     hard = [k for k in results["hard_joints"] if k != "average"]
     lines += ["| Hard joints (mm) | " + " | ".join(hard) + " | Avg |", "|---" * (len(hard) + 2) + "|"]
-    lines.append("| MPJPE | " + _row(results["hard_joints"], hard) + f" | {results['hard_joints']['average']:.1f} |")
+    lines.append(f"| {who} MPJPE | " + _row(results["hard_joints"], hard) + f" | {results['hard_joints']['average']:.1f} |")
     limbs = [k for k in results["bone_rmse"] if k != "average"]
     lines += ["", "| Limbs (mm) | " + " | ".join(limbs) + " | Avg |", "|---" * (len(limbs) + 2) + "|"]
-    lines.append("| bone-length RMSE | " + _row(results["bone_rmse"], limbs) + f" | {results['bone_rmse']['average']:.1f} |")
-    lines.append("| bone-length std over frames | " + _row(results["bone_std"], limbs) + f" | {results['bone_std']['average']:.1f} |")
+    lines.append(f"| {who} bone-length RMSE | " + _row(results["bone_rmse"], limbs) + f" | {results['bone_rmse']['average']:.1f} |")
+    lines.append(f"| {who} bone-length std over frames | " + _row(results["bone_std"], limbs)
+                 + f" | {results['bone_std']['average']:.1f} |")
     ill = results["illegal_angles_pct"]
     sym = results["symmetry"]
-    lines += ["", "Left/right asymmetry (mm): " + ", ".join(f"{k} {v:.1f}" for k, v in sym.items())
+    lines += ["", f"{who}: left/right asymmetry (mm): " + ", ".join(f"{k} {v:.1f}" for k, v in sym.items())
               + ". Illegal bends (% frames): " + ", ".join(f"{k} {v:.2f}" for k, v in ill.items()) + ".", ""]
     return "\n".join(lines)
 
