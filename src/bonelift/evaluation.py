@@ -125,7 +125,7 @@ def evaluate(
     out_prefix: str | Path | None = None, device: str = "auto", progress: bool = True,
 ) -> tuple[dict[str, Any], tuple[Path, Path]]:
     """Python API of `bonelift evaluate`: score a checkpoint on its test split and write JSON + Markdown."""
-    from bonelift.training import load_checkpoint, load_split, model_from_checkpoint, resolve_device
+    from bonelift.training import load_checkpoint, model_from_checkpoint, resolve_device, test_split_for
 
     if load_checkpoint(checkpoint).get("kind") == "video":  # temporal lifters (bonelift.temporal)
         from bonelift.temporal import evaluate_video
@@ -136,11 +136,7 @@ def evaluate(
     from bonelift.training import TrainConfig
 
     config = TrainConfig.from_dict(ckpt["train_config"])
-    if data_root:
-        config.data_root = data_root
-    if keypoints:
-        config.keypoints = keypoints
-    seqs = load_split(config, config.test_subjects)
+    seqs = test_split_for(config, data_root, keypoints)
     results = evaluate_sequences(model, seqs, stride=stride, device=dev, progress=progress)
     results["checkpoint"] = str(checkpoint)
     results["model"] = config.model.name

@@ -33,6 +33,7 @@ from bonelift.training import (
     load_split,
     rebuild_from_checkpoint,
     resolve_device,
+    test_split_for,
 )
 
 CHECKPOINT_KIND = "video"
@@ -215,17 +216,9 @@ class VideoTrainer(CheckpointedRun):
         self.scheduler.step()
         return total / n_batches
 
-    def fit(self) -> list[dict[str, Any]]:
+    def _monitor(self) -> dict[str, Any]:
         cfg = self.config
-        self._write_config()
-        while self.epoch < cfg.epochs:
-            t0 = time.time()
-            loss = self.train_epoch()
-            train_s = time.time() - t0
-            self.epoch += 1
-            res = evaluate_video_model(self.model, self.test_seqs, cfg, stride=cfg.eval_stride, device=self.device, progress=False)
-            self._record_epoch(loss, train_s, res, self.scheduler.get_last_lr()[0])
-        return self.history
+        return evaluate_video_model(self.model, self.test_seqs, cfg, stride=cfg.eval_stride, device=self.device, progress=False)
 
 
 def train_video(config: VideoTrainConfig, resume: bool = False, progress: bool = True) -> VideoTrainer:
@@ -280,11 +273,7 @@ def evaluate_video(checkpoint: str | Path, data_root: str | None = None, keypoin
     dev = resolve_device(device)
     model, ckpt = video_model_from_checkpoint(checkpoint, dev)
     config = VideoTrainConfig.from_dict(ckpt["train_config"])
-    if data_root:
-        config.data_root = data_root
-    if keypoints:
-        config.keypoints = keypoints
-    seqs = load_split(config, config.test_subjects)  # type: ignore[arg-type]
+    seqs = test_split_for(config, data_root, keypoints)
     results = evaluate_video_model(model, seqs, config, stride=stride, device=dev, progress=progress)
     results.update(checkpoint=str(checkpoint), model=config.model.name, keypoints=config.keypoints,
                    receptive_field=config.model.receptive_field, causal=config.model.causal)

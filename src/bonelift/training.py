@@ -125,6 +125,15 @@ def load_split(config: TrainConfig, subjects: tuple[str, ...]) -> list[PoseSeque
     return prepare_inputs(seqs)[0]
 
 
+def test_split_for(config: Any, data_root: str | None = None, keypoints: str | None = None) -> list[PoseSequence]:
+    """Test sequences of a saved run configuration, optionally on another data folder or 2D source."""
+    if data_root:
+        config.data_root = data_root
+    if keypoints:
+        config.keypoints = keypoints
+    return load_split(config, config.test_subjects)
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size), initialising torch.distributed when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -248,6 +257,20 @@ class CheckpointedRun:
         with atomic_path(self.out_dir / "config.json") as tmp:
             tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
 
+    def fit(self) -> list[dict[str, Any]]:
+        """Train for the configured epochs, evaluating after each and checkpointing last and best."""
+        lead = getattr(self, "rank", 0) == 0
+        if lead:
+            self._write_config()
+        while self.epoch < self.config.epochs:
+            t0 = time.time()
+            loss = self.train_epoch()
+            train_s = time.time() - t0
+            self.epoch += 1
+            if lead:  # other data-parallel processes only train
+                self._record_epoch(loss, train_s, self._monitor(), self.scheduler.get_last_lr()[0])
+        return self.history
+
     def _record_epoch(self, loss: float, train_s: float, results: dict[str, Any], lr: float) -> None:
         """Log the epoch's monitoring scores; checkpoint `last.pt`, and `best.pt` when P1 improved."""
         row = {"epoch": self.epoch, "step": self.step, "loss": loss, "lr": lr, "p1_mm": results["p1"]["average"],
@@ -350,23 +373,11 @@ class Trainer(CheckpointedRun):
                 bar.set_postfix(loss=f"{float(losses['total'].detach()):.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
         return total / max(n_batches, 1)
 
-    def fit(self) -> list[dict[str, Any]]:
-        """Train for the configured epochs, evaluating after each and checkpointing last and best."""
-        cfg = self.config
-        if self.rank == 0:
-            self._write_config()
-        while self.epoch < cfg.epochs:
-            t0 = time.time()
-            loss = self.train_epoch()
-            train_s = time.time() - t0
-            self.epoch += 1
-            if self.rank != 0:
-                continue
-            from bonelift.evaluation import evaluate_sequences
+    def _monitor(self) -> dict[str, Any]:
+        """Per-epoch scores on every `eval_stride`-th test frame."""
+        from bonelift.evaluation import evaluate_sequences
 
-            res = evaluate_sequences(self.model, self.test_seqs, stride=cfg.eval_stride, device=self.device, progress=False)
-            self._record_epoch(loss, train_s, res, self.scheduler.get_last_lr()[0])
-        return self.history
+        return evaluate_sequences(self.model, self.test_seqs, stride=self.config.eval_stride, device=self.device, progress=False)
 
 
 def train(
