@@ -97,3 +97,22 @@ def test_illegal_angles_detect_reversed_limbs(limb, joints):
     assert bad[limb] == 100
     assert bad["any"] == 100
     assert sum(v for k, v in bad.items() if k not in (limb, "any")) == 0
+
+
+def test_scored_frame_pairs_keep_mpjve_consecutive():
+    from types import SimpleNamespace
+
+    from bonelift.evaluation import score, scored_frames
+    from bonelift.skeletons import H36M17
+
+    assert scored_frames(11, 5).tolist() == [0, 1, 5, 6]
+    assert scored_frames(4, 1).tolist() == [0, 1, 2, 3]
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(11, 17, 3)) * 0.2
+    gt -= gt[:, :1]
+    seq = SimpleNamespace(action="Walking", layout_3d=H36M17, root_relative=gt)  # what scoring reads of a sequence
+    frames = scored_frames(11, 5)
+    pred = gt[frames] + rng.normal(size=(len(frames), 17, 3)) * 0.01
+    res = score([pred], [seq], frames=[frames])
+    expected = np.mean([metrics.mpjve(pred[i : i + 2], gt[frames[i : i + 2]]).mean() for i in (0, 2)]) * 1000
+    assert res["frames"] == 4 and abs(res["mpjve"] - expected) < 1e-6

@@ -292,5 +292,9 @@ def test_bench_video_writes_report(tmp_path, monkeypatch) -> None:
     text = report.read_text()
     assert "| AF |" in text and "bonelift bench video ..." in text and report.with_suffix(".json").is_file()
     assert rows["bone-causal"]["latency_ms"] > 0 and "latency_ms" not in rows["tcn"]
+    # A second invocation (e.g. the collecting one after parallel runs) reuses scored rows without training.
+    monkeypatch.setattr(bench_video, "VideoTrainer", None)
+    again = bench_video.run_benchmark(base, ["tcn", "af"], tmp_path / "again.md", "collect", progress=False)
+    assert again["af"] == rows["af"] and "| AF |" in (tmp_path / "again.md").read_text()
     with pytest.raises(Exception, match="unknown benchmark row"):
         bench_video.run_benchmark(base, ["nope"], report, "x")

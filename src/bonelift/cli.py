@@ -177,7 +177,7 @@ def _add_video(sub: argparse._SubParsersAction, suites: argparse._SubParsersActi
                            help="comma-separated rows, or 'all' (tcn, af, ml, boneatt, aug, jsl, bone, tcn-causal, bone-causal)")
             p.add_argument("--out", default="runs/bench_video", help="folder for the rows' run directories")
             p.add_argument("--report", default="docs/bench_video.md", help="Markdown report (JSON beside it)")
-            p.add_argument("--test-stride", type=int, default=1, help="score every N-th test frame (protocol: 1)")
+            p.add_argument("--test-stride", type=int, default=1, help="score frame pairs (t, t+1) of every N-th test frame t (protocol: 1)")
         p.add_argument("--data", default=None, help="Human3.6M folder (default: <shared data>/h36m)")
         p.add_argument("--keypoints", default=d.keypoints, help="2D input: gt or sh")
         p.add_argument("--receptive-field", type=int, default=d.model.receptive_field, help="27, 81 or 243 frames")

@@ -37,17 +37,34 @@ def predict_sequences(
     return out
 
 
-def score(preds: list[np.ndarray], sequences: list[PoseSequence], stride: int = 1) -> dict[str, Any]:
-    """Every bonelift metric for predictions aligned with `sequences`; distances in millimetres."""
+def scored_frames(length: int, stride: int) -> np.ndarray:
+    """Frames scored in a sequence of `length` when only every `stride`-th is affordable: pairs
+    (t, t + 1) for every stride-th t, so velocity errors (MPJVE) still compare consecutive frames."""
+    if stride <= 1:
+        return np.arange(length)
+    starts = np.arange(0, max(length - 1, 1), stride)
+    return np.unique(np.concatenate([starts, np.minimum(starts + 1, length - 1)]))
+
+
+def score(preds: list[np.ndarray], sequences: list[PoseSequence], stride: int = 1,
+          frames: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """Every bonelift metric for predictions aligned with `sequences`; distances in millimetres.
+
+    Predictions are of every `stride`-th frame, or of the given `frames` of each sequence; MPJVE
+    only uses predictions of consecutive frames.
+    """
     layout = sequences[0].layout_3d
-    gts = [s.root_relative[::stride] for s in sequences]
+    if frames is None:
+        frames = [np.arange(0, len(s), stride) for s in sequences]
+    gts = [s.root_relative[f] for s, f in zip(sequences, frames)]
     pred, gt = np.concatenate(preds), np.concatenate(gts)
     actions = np.concatenate([np.full(len(p), s.action) for p, s in zip(preds, sequences)])
     p1 = metrics.mpjpe(pred, gt) * MM
     p2 = metrics.p_mpjpe(pred, gt) * MM
     per_action_p1 = metrics.group_mean(p1, actions)
     per_action_p2 = metrics.group_mean(p2, actions)
-    velocity = np.concatenate([metrics.mpjve(p, g) for p, g in zip(preds, gts) if len(p) > 1]) * MM
+    velocity = [metrics.mpjve(p, g)[np.diff(f) == 1] for p, g, f in zip(preds, gts, frames) if len(p) > 1]
+    velocity = np.concatenate(velocity) * MM if velocity else np.zeros(0)
     scale_mm = lambda d: {k: v * MM for k, v in d.items()}  # noqa: E731
     return {
         "frames": int(len(pred)),

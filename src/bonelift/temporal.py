@@ -232,8 +232,8 @@ def train_video(config: VideoTrainConfig, resume: bool = False, progress: bool =
 
 @torch.no_grad()
 def predict_sequence(model: nn.Module, screen: np.ndarray, conf: np.ndarray | None = None, test_flip: bool = True,
-                     device: str | torch.device = "cpu", seed: int = 0, stride: int = 1) -> np.ndarray:
-    """(T, J, 2) screen keypoints of one video -> (T, J_out, 3) root-relative metres (every `stride`-th frame).
+                     device: str | torch.device = "cpu", seed: int = 0, frames: np.ndarray | None = None) -> np.ndarray:
+    """(T, J, 2) screen keypoints of one video -> (T, J_out, 3) root-relative metres (or only `frames`).
 
     With `test_flip` the prediction is averaged with the un-mirrored prediction of the mirrored input
     (VideoPose3D's test-time augmentation); both passes draw the same bone-length frames.
@@ -242,23 +242,26 @@ def predict_sequence(model: nn.Module, screen: np.ndarray, conf: np.ndarray | No
     mc: VideoModelConfig = model.config
     x = torch.from_numpy(np.ascontiguousarray(screen, dtype=np.float32)).to(device)
     c = torch.from_numpy(conf.astype(np.float32)).to(device) if conf is not None and mc.confidence else None
-    pred = model.infer(x, c, generator=torch.Generator().manual_seed(seed), stride=stride)
+    f = torch.from_numpy(frames) if frames is not None else None
+    pred = model.infer(x, c, generator=torch.Generator().manual_seed(seed), frames=f)
     if test_flip:
         xf = _flip_points(x, mc.in_layout)
         cf = c[:, mc.in_layout.flip_permutation] if c is not None else None
-        mirrored = model.infer(xf, cf, generator=torch.Generator().manual_seed(seed), stride=stride)
+        mirrored = model.infer(xf, cf, generator=torch.Generator().manual_seed(seed), frames=f)
         pred = 0.5 * (pred + _flip_points(mirrored, mc.out_layout))
     return pred.cpu().numpy()
 
 
 def evaluate_video_model(model: nn.Module, seqs: list[PoseSequence], config: VideoTrainConfig, stride: int = 1,
                          device: str | torch.device = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Score every `stride`-th frame of every test sequence (the whole sequence is always predicted)."""
-    from bonelift.evaluation import score
+    """Score every frame of every test sequence, or with `stride` > 1 the frame pairs (t, t + 1) of
+    every stride-th t (`evaluation.scored_frames`), so MPJVE stays a consecutive-frame measure."""
+    from bonelift.evaluation import score, scored_frames
 
-    preds = [predict_sequence(model, s.screen, s.confidence, config.test_flip, device, seed=i, stride=stride)
-             for i, s in enumerate(tqdm(seqs, desc="predict", disable=not progress, leave=False))]
-    return score(preds, seqs, stride)
+    frames = [scored_frames(len(s), stride) for s in seqs]
+    preds = [predict_sequence(model, s.screen, s.confidence, config.test_flip, device, seed=i, frames=f)
+             for i, (s, f) in enumerate(zip(tqdm(seqs, desc="predict", disable=not progress, leave=False), frames))]
+    return score(preds, seqs, frames=frames)
 
 
 def video_model_from_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -207,9 +207,9 @@ class BoneVideoLifter(nn.Module):
 
     @torch.no_grad()
     def infer(self, screen: torch.Tensor, conf: torch.Tensor | None = None, chunk: int = 1024,
-              generator: torch.Generator | None = None, stride: int = 1) -> torch.Tensor:
-        """(T, J, 2) one sequence -> (T, J_out, 3) for every `stride`-th frame: windows batched `chunk`
-        at a time (memory bounded by the chunk).
+              generator: torch.Generator | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """(T, J, 2) one sequence -> (T, J_out, 3) (or only `frames`): windows batched `chunk` at a
+        time (memory bounded by the chunk).
 
         Per-frame length estimates are computed once for the sequence; each frame then pools l frames
         drawn at random from the whole video (causal: from frames <= t), as in training (Sec. 3.4).
@@ -227,7 +227,7 @@ class BoneVideoLifter(nn.Module):
         c = pad_edges(conf, left, right) if conf is not None else None
         rf = self.config.receptive_field
         outs = []
-        frames = torch.arange(0, n, stride, device=dev)
+        frames = torch.arange(n, device=dev) if frames is None else frames.to(dev)
         for t in frames.split(chunk):
             idx = sample_frames(t, n, count, self.config.causal, generator)
             pooled = self.pool_lengths(att_all[idx], len_all[idx])

@@ -194,9 +194,9 @@ class TemporalConvLifter(nn.Module):
 
     @torch.no_grad()
     def infer(self, screen: torch.Tensor, conf: torch.Tensor | None = None, chunk: int = 4096,
-              generator: torch.Generator | None = None, stride: int = 1) -> torch.Tensor:
-        """(T, J, 2) one whole sequence -> (T, J_out, 3) (every `stride`-th frame), in sequence mode
-        over edge-padded chunks.
+              generator: torch.Generator | None = None, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """(T, J, 2) one whole sequence -> (T, J_out, 3) (or only `frames`), in sequence mode over
+        edge-padded chunks.
 
         Memory is bounded by `chunk` + RF frames however long the video (VideoPose3D pads the
         sequence ends by replicating the first and last frames).
@@ -210,7 +210,8 @@ class TemporalConvLifter(nn.Module):
             e = min(n, s + chunk)
             sub_c = c[None, s : e + rf - 1] if c is not None else None
             outs.append(self(x[None, s : e + rf - 1], sub_c, dense=True)["pose"][0])
-        return torch.cat(outs)[::stride]
+        pose = torch.cat(outs)
+        return pose if frames is None else pose[frames]
 
 
 def pad_edges(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
