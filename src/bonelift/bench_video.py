@@ -47,8 +47,7 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise BoneliftError(f"unknown benchmark row(s) {unknown} (known: {', '.join(ROWS)})")
-    train_seqs = load_split(base, base.train_subjects)  # type: ignore[arg-type]
-    test_seqs = load_split(base, base.test_subjects)  # type: ignore[arg-type]
+    splits: tuple[list, list] | None = None  # loaded on the first row that needs training
     results: dict[str, Any] = {}
     for name in rows:
         label, model_name, options, causal = ROWS[name]
@@ -65,8 +64,11 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
                 continue
         if progress:
             print(f"[bench video] {name}: {label}", file=sys.stderr)
+        if splits is None:
+            splits = (load_split(base, base.train_subjects), load_split(base, base.test_subjects))  # type: ignore[arg-type]
+        test_seqs = splits[1]
         t0 = time.time()
-        trainer = VideoTrainer(cfg, progress=progress, splits=(train_seqs, test_seqs))
+        trainer = VideoTrainer(cfg, progress=progress, splits=splits)
         trainer.fit()
         train_s = time.time() - t0
         res = evaluate_video_model(trainer.model, test_seqs, cfg, stride=eval_stride, device=trainer.device, progress=False)
