@@ -185,14 +185,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"weights {cfg['weights']}. TP-Net: {cfg['tpnet_epochs']} epochs on every {cfg['tpnet_sample_stride']}-th frame of the "
         f"training predictions, hidden {cfg['tpnet_hidden']}. Scored on every {cfg['eval_stride']}-th test frame; last checkpoints.", "",
         "### Table 3: ablation (Protocol 1, MPJPE mm, mean over actions)", "",
-        "| Method | P1 | P2 | MPJVE |", "|---|---|---|---|",
+        "| Method | 2D input | P1 | P2 | MPJVE |", "|---|---|---|---|---|",
     ]
     for name, res in t3.items():
-        lines.append(f"| {name} | {res['p1']['average']:.1f} | {res['p2']['average']:.1f} | {res['mpjve']:.2f} |")
-    lines += ["", "### Table 6: structural validity (S9/S11 predictions)", "", markdown_validity(results["validity"])]
-    lines += ["### Weak supervision (Protocol 1 on S9/S11)", "", "| Training data | P1 | P2 |", "|---|---|---|"]
+        lines.append(f"| {name} | GT 2D | {res['p1']['average']:.1f} | {res['p2']['average']:.1f} | {res['mpjve']:.2f} |")
+    validity_cols = {f"{name} (GT 2D)": rows for name, rows in results["validity"].items()}
+    lines += ["", "### Table 6: structural validity (S9/S11 predictions)", "", markdown_validity(validity_cols)]
+    lines += ["### Weak supervision (Protocol 1 on S9/S11)", "", "| Training data | 2D input | P1 | P2 |", "|---|---|---|---|"]
     for name, res in results["weak"].items():
-        lines.append(f"| {name} | {res['p1']['average']:.1f} | {res['p2']['average']:.1f} |")
+        lines.append(f"| {name} | GT 2D | {res['p1']['average']:.1f} | {res['p2']['average']:.1f} |")
     (a, ra), (b, rb) = results["weak"].items()
     diff = rb["p1"]["average"] - ra["p1"]["average"]
     lines += ["", f"Difference (second minus first): {diff:+.1f} mm P1.", ""]

@@ -108,16 +108,17 @@ def _write(report: Path, base: VideoTrainConfig, results: dict[str, Any], comman
         f"- Test: Human3.6M {'/'.join(base.test_subjects)}, {scored} of every sequence present "
         "(sequence ends edge-padded); P1/P2 averaged over actions, MPJVE and bone-length std over frames in mm. "
         "Streaming latency: `StreamingLifter.push` per frame on CPU, batch 1.", "",
-        "| Row | P1 (mm) | P2 (mm) | MPJVE (mm) | bone-length std (mm) | bone RMSE (mm) | train (s) | stream (ms/frame) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Row | 2D input | P1 (mm) | P2 (mm) | MPJVE (mm) | bone-length std (mm) | bone RMSE (mm) | train (s) | stream (ms/frame) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    inp = f"{base.keypoints.upper()} 2D"
     for r in results.values():
         lat = f"{r['latency_ms']:.2f}" if "latency_ms" in r else "–"
-        lines.append(f"| {r['label']} | {r['p1']:.1f} | {r['p2']:.1f} | {r['mpjve']:.2f} | {r['bone_std']:.1f} | "
+        lines.append(f"| {r['label']} | {inp} | {r['p1']:.1f} | {r['p2']:.1f} | {r['mpjve']:.2f} | {r['bone_std']:.1f} | "
                      f"{r['bone_rmse']:.1f} | {r['train_seconds']:.0f} | {lat} |")
     if "tcn" in results and "bone" in results:
         d = results["tcn"]["p1"] - results["bone"]["p1"]
-        lines += ["", f"Method 5 vs TCN (same run): P1 {'-' if d >= 0 else '+'}{abs(d):.1f} mm; bone-length std "
+        lines += ["", f"Method 5 vs TCN ({inp}, same run): P1 {'-' if d >= 0 else '+'}{abs(d):.1f} mm; bone-length std "
                   f"{results['tcn']['bone_std']:.1f} -> {results['bone']['bone_std']:.1f} mm."]
     report = Path(report)
     with atomic_path(report) as tmp:
