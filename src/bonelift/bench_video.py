@@ -58,7 +58,7 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
         done = Path(cfg.out_dir) / "bench_row.json"
         if done.is_file():  # scored by an earlier (or parallel) invocation with the same budget
             saved = json.loads(done.read_text())
-            if saved["config"] == _comparable(cfg) and saved["eval_stride"] == eval_stride:
+            if _comparable(saved["config"]) == _comparable(cfg.to_dict()) and saved["eval_stride"] == eval_stride:
                 results[name] = saved["row"]
                 _write(report, base, results, command, eval_stride)
                 continue
@@ -80,16 +80,17 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
             row["latency_ms"] = streaming_latency_ms(cpu_model, test_seqs[0].screen, latency_frames)
         results[name] = row
         with atomic_path(done) as tmp:
-            tmp.write_text(json.dumps({"config": _comparable(cfg), "eval_stride": eval_stride, "row": row}, indent=2))
+            tmp.write_text(json.dumps({"config": _comparable(cfg.to_dict()), "eval_stride": eval_stride, "row": row}, indent=2))
         _write(report, base, results, command, eval_stride)
     return results
 
 
-def _comparable(cfg: VideoTrainConfig) -> dict[str, Any]:
-    """The run's config as JSON types, without fields that do not change its result."""
-    d = json.loads(json.dumps(cfg.to_dict()))
-    d.pop("device")
-    d["model"].pop("confidence")  # resolved from the data when training starts
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as JSON types, without the fields that do not change its result."""
+    d = json.loads(json.dumps(config))
+    d.pop("device", None)
+    for key in ("confidence", "input_layout", "output_layout"):  # resolved from the data when training starts
+        d["model"].pop(key, None)
     return d
 
 
