@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from bonelift.errors import BoneliftError, atomic_path
+from bonelift.evaluation import input_label
 from bonelift.models.tcn import VideoModelConfig
 from bonelift.temporal import VideoTrainConfig, VideoTrainer, evaluate_video_model, streaming_latency_ms
 from bonelift.training import load_split
@@ -60,7 +61,6 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
             saved = json.loads(done.read_text())
             if _comparable(saved["config"]) == _comparable(cfg.to_dict()) and saved["eval_stride"] == eval_stride:
                 results[name] = saved["row"]
-                _write(report, base, results, command, eval_stride)
                 continue
         if progress:
             print(f"[bench video] {name}: {label}", file=sys.stderr)
@@ -81,6 +81,8 @@ def run_benchmark(base: VideoTrainConfig, rows: list[str], report: Path, command
         results[name] = row
         with atomic_path(done) as tmp:
             tmp.write_text(json.dumps({"config": _comparable(cfg.to_dict()), "eval_stride": eval_stride, "row": row}, indent=2))
+        _write(report, base, results, command, eval_stride)  # after every trained row: partial results survive
+    if results:
         _write(report, base, results, command, eval_stride)
     return results
 
@@ -98,7 +100,7 @@ def _write(report: Path, base: VideoTrainConfig, results: dict[str, Any], comman
     m = base.model
     scored = "every frame" if eval_stride == 1 else f"frame pairs (t, t+1) for every {eval_stride}-th t"
     lines = [
-        f"## Video lifters: TCN baseline vs method 5 ({base.keypoints.upper()} 2D, {m.receptive_field} frames)", "",
+        f"## Video lifters: TCN baseline vs method 5 ({input_label(base.keypoints)}, {m.receptive_field} frames)", "",
         f"- Command: `{command}`",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch thread(s), "
         f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() and base.device != 'cpu' else 'CPU'}; "
@@ -112,7 +114,7 @@ def _write(report: Path, base: VideoTrainConfig, results: dict[str, Any], comman
         "| Row | 2D input | P1 (mm) | P2 (mm) | MPJVE (mm) | bone-length std (mm) | bone RMSE (mm) | train (s) | stream (ms/frame) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    inp = f"{base.keypoints.upper()} 2D"
+    inp = input_label(base.keypoints)
     for r in results.values():
         lat = f"{r['latency_ms']:.2f}" if "latency_ms" in r else "–"
         lines.append(f"| {r['label']} | {inp} | {r['p1']:.1f} | {r['p2']:.1f} | {r['mpjve']:.2f} | {r['bone_std']:.1f} | "

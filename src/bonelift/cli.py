@@ -221,6 +221,8 @@ def _cmd_video(args: argparse.Namespace, argv: list[str]) -> None:
     base = _video_config(args, "tcn", False, args.out)
     run_benchmark(base, rows, Path(args.report), command_line(argv), eval_stride=args.test_stride)
     print(Path(args.report).read_text())
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     from bonelift import bench, bench_anatomy
 

@@ -22,6 +22,11 @@ from bonelift.models import LiftingModel
 MM = 1000.0
 
 
+def input_label(keypoints: str) -> str:
+    """How reports name a 2D input source on every row: "GT 2D", "SH 2D"."""
+    return f"{keypoints.upper()} 2D"
+
+
 @torch.no_grad()
 def predict_sequences(
     model: LiftingModel, sequences: list[PoseSequence], stride: int = 1, device: str | torch.device = "cpu",
@@ -101,7 +106,7 @@ def markdown_report(results: dict[str, Any], title: str) -> str:
 
     Every row names the model and its 2D input, so a row copied out of the table keeps its meaning.
     """
-    who = f"{results.get('model', 'model')} ({str(results.get('keypoints', '?')).upper()} 2D)"
+    who = f"{results.get('model', 'model')} ({input_label(str(results.get('keypoints', '?')))})"
     actions = [a for a in CANONICAL_ACTIONS if a in results["p1"]]
     short = [ACTION_ABBREVIATIONS.get(a, a) for a in actions]
     lines = [f"### {title}", ""]
@@ -159,5 +164,5 @@ def evaluate(
     results["model"] = config.model.name
     results["keypoints"] = config.keypoints
     prefix = out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
-    title = f"{config.model.name}, {config.keypoints.upper()} 2D input, {config.dataset} {'/'.join(config.test_subjects)}"
+    title = f"{config.model.name}, {input_label(config.keypoints)} input, {config.dataset} {'/'.join(config.test_subjects)}"
     return results, write_report(results, prefix, title)

@@ -271,7 +271,7 @@ def video_model_from_checkpoint(path: str | Path, device: str | torch.device = "
 def evaluate_video(checkpoint: str | Path, data_root: str | None = None, keypoints: str | None = None, stride: int = 1,
                    out_prefix: str | Path | None = None, device: str = "auto", progress: bool = True):
     """`bonelift evaluate` for video checkpoints: every frame of the test split, JSON + Markdown report."""
-    from bonelift.evaluation import write_report
+    from bonelift.evaluation import input_label, write_report
 
     dev = resolve_device(device)
     model, ckpt = video_model_from_checkpoint(checkpoint, dev)
@@ -282,7 +282,7 @@ def evaluate_video(checkpoint: str | Path, data_root: str | None = None, keypoin
                    receptive_field=config.model.receptive_field, causal=config.model.causal)
     prefix = out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
     title = (f"{config.model.name} ({config.model.receptive_field} frames{', causal' if config.model.causal else ''}), "
-             f"{config.keypoints.upper()} 2D input, {config.dataset} {'/'.join(config.test_subjects)}")
+             f"{input_label(config.keypoints)} input, {config.dataset} {'/'.join(config.test_subjects)}")
     return results, write_report(results, prefix, title)
 
 

@@ -57,7 +57,6 @@ class VideoModelConfig(LayoutsMixin):
     def filter_widths(self) -> tuple[int, ...]:
         return filter_widths_for(self.receptive_field)
 
-
     @property
     def pad(self) -> tuple[int, int]:
         """Frames of context (before, after) the current frame that a window needs."""
