@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from bonelift.config import TPNetTrainConfig
 from bonelift.errors import DataError
+from bonelift.evaluation import refine_sequence
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
 from bonelift.geometry import ANGLE_TRIPLES, bend_components, bone_lengths, bone_vectors
 from bonelift.losses import (
@@ -16,8 +18,10 @@ from bonelift.losses import (
     symmetry_loss,
     weak_pose,
 )
-from bonelift.models.tpnet import TPNet, TPNetConfig, TPNetStream, refine_sequence, train_tpnet
+from bonelift.models.tpnet import TPNet, TPNetConfig
 from bonelift.skeletons import H36M17
+from bonelift.streaming import TPNetStream
+from bonelift.training import train_tpnet
 from bonelift.validity import load_predictions, validity_file
 
 # A standing person facing the camera (x right, y down, z forward): elbows flexed forward, knees bent.
@@ -145,7 +149,8 @@ def test_train_tpnet_reduces_noise():
     noisy = gt + 0.03 * rng.standard_normal(gt.shape)
     noisy[:, 0] = 0
     config = TPNetConfig(past=4, future=0, hidden=256, joints=4)
-    model = train_tpnet([noisy], [gt], config, epochs=30, lr=1e-3, batch_size=32, progress=False)
+    run = TPNetTrainConfig(model=config, stride=1, epochs=30, lr=1e-3, batch_size=32, device="cpu", out_dir="")
+    model = train_tpnet(run, [noisy], [gt], progress=False)
     refined = refine_sequence(model, noisy)
     assert np.abs(refined - gt).mean() < 0.7 * np.abs(noisy - gt).mean()
 
@@ -173,7 +178,7 @@ def test_anatomical_objective_warmup_weak_batch_and_gradients():
 
     from bonelift.errors import BoneliftError
     from bonelift.models import ModelConfig, build_model
-    from bonelift.weak import AnatomicalObjective
+    from bonelift.training.anatomy import AnatomicalObjective
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(hidden=16, blocks=1, dropout=0.0))

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from bonelift.checkpoints import load as load_checkpoint
 from bonelift.datasets import load_h36m
 from bonelift.errors import DataError
-from bonelift.training import load_checkpoint
 from tests.conftest import make_h36m
 
 
@@ -97,7 +97,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
 
 
 def test_atomic_write_leaves_nothing_on_failure_and_normal_permissions(tmp_path):
-    from bonelift.errors import atomic_path
+    from bonelift.io import atomic_path
 
     with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.txt") as tmp:
         tmp.write_text("half")

@@ -1,20 +1,22 @@
-"""`bonelift bench single-frame`: suite selection, HumanEva grouping, report rendering, split naming."""
+"""`bonelift bench single-frame`: suite selection, one budget, seeds, results JSON, row reuse, report rendering."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
 
-from bonelift import bench
+from bonelift.bench import single_frame
+from bonelift.bench.common import metrics_row
 from bonelift.cameras import Camera
 from bonelift.cli import main
-from bonelift.datasets import PoseSequence
+from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, PoseSequence, load_split
 from bonelift.errors import BoneliftError
-from bonelift.evaluation import score
+from bonelift.evaluation import score, subject_action_errors
 from bonelift.skeletons import H36M17, HUMANEVA15
-from bonelift.training import TrainConfig, load_split
+from tests.conftest import make_h36m
 
 
 def _camera() -> Camera:
@@ -27,62 +29,79 @@ def _seq(subject: str, action: str, poses: np.ndarray, layout=H36M17) -> PoseSeq
     return PoseSequence(subject, action, action, _camera(), kps, layout, poses.astype(np.float32), layout)
 
 
-def _args(**kw) -> argparse.Namespace:
+def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    bench.add_parser(parser.add_subparsers())
-    return parser.parse_args(["single-frame", *sum(([f"--{k}", str(v)] for k, v in kw.items()), [])])
+    single_frame.add_parser(parser.add_subparsers())
+    return parser.parse_args(["single-frame", *argv])
 
 
-def test_suite_selection_and_budget_is_shared() -> None:
-    args = _args(epochs=3, stride=7, models="basic,asn")
-    suite = bench._suite(args)
-    assert [e.key for e in suite] == ["basic", "asn"]
-    configs = [bench._train_config(args, e) for e in bench._suite(_args(epochs=3, stride=7))]
-    assert len(configs) == 9 and len({c.out_dir for c in configs}) == 9
-    assert {(c.epochs, c.stride, c.batch_size, c.seed, c.keypoints, c.model.hidden) for c in configs} == {(3, 7, 256, 0, "sh", 1024)}
-    assert [c.model.options for c in configs].count({"multi_root": True}) == 1
+def test_suite_selection_and_dataset_defaults() -> None:
+    assert [e.key for e in single_frame.suite_entries("h36m", "basic,asn")] == ["basic", "asn"]
+    assert len(single_frame.suite_entries("h36m", None)) == 9
     with pytest.raises(BoneliftError, match="unknown bench models"):
-        bench._suite(_args(models="basic,nope"))
-    he = bench._train_config(_args(dataset="humaneva"), bench.HUMANEVA_SUITE[1])
+        single_frame.suite_entries("h36m", "basic,nope")
+    base = single_frame.base_config(_args("--epochs", "3", "--stride", "7"))
+    assert (base.epochs, base.stride, base.batch_size, base.keypoints, base.model.hidden) == (3, 7, 256, "sh", 1024)
+    he = single_frame.base_config(_args("--dataset", "humaneva"))
     assert he.keypoints == "gt" and he.train_subjects[0] == "Train/S1" and he.test_subjects[0] == "Validate/S1"
 
 
 def test_humaneva_subjects_must_name_split() -> None:
-    config = TrainConfig(dataset="humaneva", data_root="/nonexistent", train_subjects=("S1",))
     with pytest.raises(BoneliftError, match="Train/S<n>"):
-        load_split(config, config.train_subjects)
+        load_split("humaneva", "/nonexistent", "gt", ("S1",))
 
 
 def test_subject_action_errors_groups_by_subject_and_action() -> None:
     rng = np.random.default_rng(0)
     gt = [rng.normal(size=(n, 15, 3)) for n in (4, 6, 5)]
-    seqs = [_seq("Validate/S1", "Walking", gt[0], HUMANEVA15), _seq("Validate/S1", "Jog", gt[1], HUMANEVA15),
-            _seq("Validate/S3", "Walking", gt[2], HUMANEVA15)]
+    seqs = [
+        _seq("Validate/S1", "Walking", gt[0], HUMANEVA15),
+        _seq("Validate/S1", "Jog", gt[1], HUMANEVA15),
+        _seq("Validate/S3", "Walking", gt[2], HUMANEVA15),
+    ]
     preds = [s.root_relative + np.array([0.01, 0.0, 0.0]) * (i + 1) for i, s in enumerate(seqs)]
-    out = bench.subject_action_errors(preds, seqs)
+    out = subject_action_errors(preds, seqs)
     assert set(out["p1"]) == {"S1 Walking", "S1 Jog", "S3 Walking"}
     assert out["p1"]["S1 Jog"] == pytest.approx(20.0)  # every joint shifted by 2 cm
     assert out["p1"]["S3 Walking"] == pytest.approx(30.0)
     assert out["p2"]["S1 Jog"] == pytest.approx(0.0, abs=1e-3)  # a translation is removed by Procrustes
 
 
-def test_report_names_models_inputs_and_published_numbers(tmp_path) -> None:
+def test_report_names_models_inputs_seeds_and_published_numbers() -> None:
     rng = np.random.default_rng(1)
     seqs = [_seq("S9", a, rng.normal(size=(5, 17, 3))) for a in ("Walking", "Eating")]
-    preds = [s.root_relative + rng.normal(scale=0.02, size=s.root_relative.shape) for s in seqs]
-    results = []
-    for entry in bench.H36M_SUITE[:2]:
-        res = score(preds, seqs)
-        res.update(key=entry.key, label=entry.label, model=entry.model, options=entry.options, keypoints="sh",
-                   train_seconds=120.0)
-        results.append(res)
-    text = bench.render_report(results, _args(epochs=2), ["bench", "single-frame", "--epochs", "2"])
+    rows = []
+    for seed in (0, 1):
+        preds = [s.root_relative + rng.normal(scale=0.02, size=s.root_relative.shape) for s in seqs]
+        for entry in single_frame.H36M_SUITE[:2]:
+            rows.append(
+                {
+                    "model": entry.model,
+                    "variant": entry.key,
+                    "label": entry.label,
+                    "options": entry.options,
+                    "input": "sh",
+                    "seed": seed,
+                    **metrics_row(score(preds, seqs)),
+                    "train_seconds": 120.0,
+                }
+            )
+    budget = {**single_frame.budget_of(single_frame.base_config(_args("--epochs", "2"))), "seeds": 2, "test_stride": 1}
+    doc = {
+        "command": "bonelift bench single-frame --epochs 2",
+        "machine": "m",
+        "date": "d",
+        "budget": budget,
+        "rows": rows,
+    }
+    text = single_frame.render(doc)
     assert "`bonelift bench single-frame --epochs 2`" in text
-    assert "| basic (Martinez et al.) | `baseline` | SH |" in text
-    assert "M1 HSN single-channel (SH)" in text
+    assert "| basic (Martinez et al.) | `baseline` | SH |" in text and "M1 HSN single-channel (SH)" in text
+    p1 = [r["p1_mm"] for r in rows if r["variant"] == "basic"]
+    assert f"{np.mean(p1):.2f} ± {np.std(p1, ddof=1):.2f} (2)" in text
     for published in ("66.55", "65.51", "68.66", "22.45", "18.72", "18.53"):
         assert published in text
-    assert f"{results[0]['bone_rmse']['average']:.2f}" in text and "right lower leg" in text
+    assert "right lower leg" in text
 
 
 def test_cli_rejects_unknown_bench_model(capsys) -> None:
@@ -90,26 +109,68 @@ def test_cli_rejects_unknown_bench_model(capsys) -> None:
     assert "unknown bench models" in capsys.readouterr().err
 
 
-def test_resume_reuses_scored_runs_without_training(tmp_path, monkeypatch) -> None:
-    import json
+def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_path) -> None:
+    root = tmp_path / "h36m"
+    make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)
+    args = _args(
+        "--data",
+        str(root),
+        "--keypoints",
+        "gt",
+        "--epochs",
+        "1",
+        "--stride",
+        "2",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "64",
+        "--eval-stride",
+        "5",
+    )
+    base = single_frame.base_config(args)
+    entries = single_frame.suite_entries("h36m", "basic,asn")
+    report = tmp_path / "results" / "single_frame_h36m.md"
+    doc = single_frame.run_bench(base, entries, tmp_path / "runs", report, "bonelift bench single-frame", seeds=2)
+    saved = json.loads(report.with_suffix(".json").read_text())
+    assert saved["suite"] == "single_frame_h36m" and {"command", "machine", "date", "budget"} <= set(saved)
+    assert [(r["model"], r["input"], r["seed"]) for r in saved["rows"]] == [
+        ("baseline", "gt", 0),
+        ("baseline", "gt", 1),
+        ("asn", "gt", 0),
+        ("asn", "gt", 1),
+    ]
+    assert all(np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) for r in saved["rows"])
+    assert saved["rows"][0]["p1_mm"] != saved["rows"][1]["p1_mm"]  # two seeds, two models
 
-    import bonelift.training
+    def no_data(config):
+        raise AssertionError("a scored row was trained again")
 
-    args = _args(epochs=2, models="basic,asn", runs=tmp_path / "runs", report=tmp_path / "r.md")
-    args.resume = True
-    poses = np.zeros((4, 17, 3))
-    for entry in bench._suite(args):
-        config = bench._train_config(args, entry)
-        res = score([poses + 0.01], [_seq("S9", "Walking", poses)])
-        res.update(key=entry.key, label=entry.label, model=entry.model, options=entry.options, keypoints="sh", epochs=2,
-                   train_seconds=60.0, eval_seconds=1.0, run_dir=config.out_dir)
-        (tmp_path / "runs" / entry.key).mkdir(parents=True)
-        (tmp_path / "runs" / entry.key / "bench_eval.json").write_text(json.dumps(res))
+    again = single_frame.run_bench(base, entries, tmp_path / "runs", report, "again", seeds=2, data=no_data)
+    assert [r["p1_mm"] for r in again["rows"]] == [r["p1_mm"] for r in doc["rows"]]
+    # a changed budget is not the same row: it needs training (and refuses to clobber the old run)
+    with pytest.raises(BoneliftError, match="holds a run already"):
+        single_frame.run_bench(
+            single_frame.base_config(_args(*_argv(args), "--lr", "0.002")),
+            entries[:1],
+            tmp_path / "runs",
+            report,
+            "changed",
+        )
 
-    def no_training(*a, **k):
-        raise AssertionError("a scored run was trained again")
 
-    monkeypatch.setattr(bonelift.training, "train", no_training)
-    monkeypatch.setattr(bonelift.training, "load_split", no_training)
-    report = bench.run_bench(args, ["bonelift", "bench", "single-frame"])
-    assert "M2 ASN" in report.read_text()
+def _argv(args: argparse.Namespace) -> list[str]:
+    return [
+        "--data",
+        args.data_root,
+        "--keypoints",
+        "gt",
+        "--epochs",
+        "1",
+        "--stride",
+        "2",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "64",
+    ]

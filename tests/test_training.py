@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from bonelift.checkpoints import rebuild
 from bonelift.cli import main
+from bonelift.config import TrainConfig
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS
-from bonelift.evaluation import evaluate
+from bonelift.evaluate import evaluate
 from bonelift.models import ModelConfig, build_model
-from bonelift.training import TrainConfig, model_from_checkpoint, train
+from bonelift.training import train
 from tests.conftest import make_h36m
 
 
@@ -36,12 +38,12 @@ def test_train_resume_evaluate(full_root, tmp_path):
     assert not list(out.glob("*.tmp"))
     resumed = train(_config(full_root, out, epochs=3), resume=True, progress=False)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
-    results, (js, md) = evaluate(out / "last.pt", progress=False)
+    results, (js, md) = evaluate(out / "last.pt", data_root=str(full_root), progress=False)
     assert results["model"] == "baseline" and results["frames"] == 2 * 3 * 4 * 24
     assert json.loads(js.read_text())["p1"]["average"] == pytest.approx(results["p1"]["average"])
     assert "P1 (MPJPE)" in md.read_text()
     # the saved checkpoint reproduces the model's predictions exactly
-    model, _ = model_from_checkpoint(out / "last.pt")
+    model = rebuild(out / "last.pt")[0]
     x = torch.zeros(2, 17, 2)
     torch.testing.assert_close(model.predict(x), resumed.model.eval().predict(x))
 
@@ -58,7 +60,7 @@ def test_cli_train_and_evaluate(full_root, tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--data", str(full_root), "--epochs", "1", "--hidden", "16", "--stride", "2",
                  "--batch-size", "32", "--out", str(out)]) == 0
-    assert main(["evaluate", str(out / "last.pt")]) == 0
+    assert main(["evaluate", str(out / "last.pt"), "--data", str(full_root)]) == 0
     assert "P2 (P-MPJPE)" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "missing.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err
@@ -97,8 +99,8 @@ def test_fine_tune_from_checkpoint_with_noise(full_root, tmp_path):
 def test_export_keeps_predictions(full_root, tmp_path):
     train(_config(full_root, tmp_path / "run", epochs=1), progress=False)
     assert main(["export", str(tmp_path / "run" / "last.pt"), str(tmp_path / "lifter.pt")]) == 0
-    full, _ = model_from_checkpoint(tmp_path / "run" / "last.pt")
-    small, ckpt = model_from_checkpoint(tmp_path / "lifter.pt")
+    full = rebuild(tmp_path / "run" / "last.pt")[0]
+    small, _, ckpt = rebuild(tmp_path / "lifter.pt")
     assert "optimizer" not in ckpt
     assert (tmp_path / "lifter.pt").stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size / 3
     x = torch.randn(5, 17, 2) * 0.3

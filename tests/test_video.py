@@ -9,9 +9,12 @@ import torch
 from bonelift import geometry
 from bonelift.cameras import Camera
 from bonelift.datasets import PoseSequence
-from bonelift.models.bone_video import BoneVideoLifter, augment_bone_lengths, joint_shifts, sample_frames
+from bonelift.geometry import pad_edges
+from bonelift.models.bone_video import BoneVideoLifter, joint_shifts, sample_frames
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig, filter_widths_for
 from bonelift.skeletons import H36M16, H36M17
+from bonelift.streaming import StreamingLifter
+from bonelift.training import augment_bone_lengths
 
 torch.set_num_threads(1)
 
@@ -116,8 +119,6 @@ def test_tcn_sequence_mode_equals_windowed_mode(causal: bool) -> None:
     seq = torch.randn(25, 17, 2)
     dense = model.infer(seq, chunk=7)
     left, _ = model.config.pad
-    from bonelift.models.tcn import pad_edges
-
     padded = pad_edges(seq, *model.config.pad)
     windows = padded.unfold(0, 9, 1).permute(0, 3, 1, 2)
     with torch.no_grad():
@@ -222,8 +223,6 @@ def test_bone_training_loss_is_finite_and_backpropagates(options: dict) -> None:
 
 @pytest.mark.parametrize("name", ["tcn", "bone"])
 def test_streaming_matches_offline_causal_inference(name: str) -> None:
-    from bonelift.temporal import StreamingLifter
-
     torch.manual_seed(0)
     opts = {"length_frames": 1000} if name == "bone" else {}  # reservoir holds every frame: same pooled set
     model = (TemporalConvLifter if name == "tcn" else BoneVideoLifter)(_config(name, causal=True, **opts)).eval()
@@ -238,16 +237,12 @@ def test_streaming_matches_offline_causal_inference(name: str) -> None:
         with torch.no_grad():
             att, lengths = model.frame_estimates(seq)
             pooled = model.pool_lengths(att[None], lengths[None])
-            from bonelift.models.tcn import pad_edges
-
             window = pad_edges(seq, 8, 0)[-9:][None]
             last = model.fuse(model.directions(window)[-1], pooled)[0][0]
         np.testing.assert_allclose(streamed[-1], last.numpy(), atol=1e-5)
 
 
 def test_noncausal_streaming_lags_by_half_window() -> None:
-    from bonelift.temporal import StreamingLifter
-
     model = TemporalConvLifter(_config("tcn")).eval()
     lifter = StreamingLifter(model)
     outs = [lifter.push(np.zeros((17, 2), np.float32)) for _ in range(6)]
@@ -255,46 +250,52 @@ def test_noncausal_streaming_lags_by_half_window() -> None:
 
 
 @pytest.mark.parametrize("name", ["tcn", "bone"])
-def test_video_training_round_trip(name: str, tmp_path, monkeypatch) -> None:
-    from bonelift import temporal
-    from bonelift.evaluation import evaluate
+def test_video_training_round_trip(name: str, tmp_path) -> None:
+    from bonelift.config import VideoTrainConfig
+    from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS
+    from bonelift.evaluate import evaluate
+    from bonelift.training import VideoTrainer, train_video
+    from tests.conftest import make_h36m
 
-    train_seqs, test_seqs = _sequences(3, 30, seed=0), _sequences(2, 25, seed=1)
-    monkeypatch.setattr(temporal, "load_split", lambda cfg, subjects: train_seqs if subjects == cfg.train_subjects else test_seqs)
-    import bonelift.training as training
-
-    monkeypatch.setattr(training, "load_split", temporal.load_split)
-    cfg = temporal.VideoTrainConfig(model=_config(name, length_frames=5), epochs=2, batch_size=16, stride=2, eval_stride=1,
-                                    out_dir=str(tmp_path / "run"), device="cpu")
-    trainer = temporal.train_video(cfg, progress=False)
+    root = tmp_path / "h36m"
+    make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)
+    opts = {"length_frames": 5} if name == "bone" else {}
+    cfg = VideoTrainConfig(model=_config(name, **opts), data_root=str(root), epochs=2, batch_size=64, stride=4,
+                           eval_stride=1, out_dir=str(tmp_path / "run"), device="cpu")
+    trainer = train_video(cfg, progress=False)
     assert len(trainer.history) == 2 and np.isfinite(trainer.history[-1]["p1_mm"])
+    assert cfg.model.input_layout == "h36m17" and cfg.epochs == 2  # the caller's configuration is not changed
     # Resume continues from last.pt; `bonelift evaluate` routes by the checkpoint kind.
     cfg.epochs = 3
-    resumed = temporal.VideoTrainer(cfg, resume=True, progress=False)
+    resumed = VideoTrainer(cfg, resume=True, progress=False)
     assert resumed.epoch == 2
     resumed.fit()
-    results, paths = evaluate(tmp_path / "run" / "last.pt", stride=1, device="cpu", progress=False)
-    assert results["frames"] == 50 and results["model"] == name and paths[1].is_file()
+    results, paths = evaluate(tmp_path / "run" / "last.pt", data_root=str(root), stride=1, device="cpu", progress=False)
+    assert results["frames"] == len(trainer.test_seqs) * 12 and results["model"] == name and paths[1].is_file()
     assert "bone_std" in results and results["p1"]["average"] > 0
 
 
-def test_bench_video_writes_report(tmp_path, monkeypatch) -> None:
-    from bonelift import bench_video
-    from bonelift.temporal import VideoTrainConfig
+def test_bench_video_writes_results_and_reuses_rows(tmp_path) -> None:
+    from bonelift.bench import video
+    from bonelift.config import VideoTrainConfig
 
     train_seqs, test_seqs = _sequences(3, 30, seed=0), _sequences(2, 25, seed=1)
-    monkeypatch.setattr(bench_video, "load_split", lambda cfg, subjects: train_seqs if subjects == cfg.train_subjects else test_seqs)
-    base = VideoTrainConfig(model=_config("tcn", length_frames=5), epochs=1, batch_size=16, stride=3, out_dir=str(tmp_path / "runs"),
-                            device="cpu")
-    report = tmp_path / "bench.md"
-    rows = bench_video.run_benchmark(base, ["tcn", "af", "bone-causal"], report, "bonelift bench video ...", latency_frames=20,
-                                     progress=False)
+    base = VideoTrainConfig(model=_config("tcn"), epochs=1, batch_size=16, stride=3, device="cpu")
+    report = tmp_path / "video_h36m.md"
+    doc = video.run_benchmark(base, ["tcn", "af", "bone-causal"], tmp_path / "runs", report, "bonelift bench video ...",
+                              latency_frames=20, progress=False, data=lambda c: (train_seqs, test_seqs))
     text = report.read_text()
-    assert "| AF |" in text and "bonelift bench video ..." in text and report.with_suffix(".json").is_file()
+    assert "| AF |" in text and "bonelift bench video ..." in text
+    rows = {r["variant"]: r for r in doc["rows"]}
     assert rows["bone-causal"]["latency_ms"] > 0 and "latency_ms" not in rows["tcn"]
-    # A second invocation (e.g. the collecting one after parallel runs) reuses scored rows without training.
-    monkeypatch.setattr(bench_video, "VideoTrainer", None)
-    again = bench_video.run_benchmark(base, ["tcn", "af"], tmp_path / "again.md", "collect", progress=False)
-    assert again["af"] == rows["af"] and "| AF |" in (tmp_path / "again.md").read_text()
+    assert {r["input"] for r in doc["rows"]} == {"gt"} and all("mpjve_mm" in r for r in doc["rows"])
+
+    def no_data(config):
+        raise AssertionError("a scored row was trained again")
+
+    # A second invocation (e.g. the collecting one after parallel runs) reuses scored rows without training,
+    # and keeps the rows of the first in the suite file.
+    again = video.run_benchmark(base, ["tcn", "af"], tmp_path / "runs", report, "collect", progress=False, data=no_data)
+    assert {r["variant"]: r for r in again["rows"]}["af"] == rows["af"] and len(again["rows"]) == 3
     with pytest.raises(Exception, match="unknown benchmark row"):
-        bench_video.run_benchmark(base, ["nope"], report, "x")
+        video.run_benchmark(base, ["nope"], tmp_path / "runs", report, "x")

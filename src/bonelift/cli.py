@@ -1,4 +1,8 @@
-"""Command line: `bonelift train | evaluate | ...`; each command calls the Python API of the same name."""
+"""Command line: `bonelift train | evaluate | ...`; each command calls the Python API of the same name.
+
+Training flags are generated from the configuration dataclasses (`bonelift.config`), so the CLI and
+the Python API take the same options.
+"""
 
 from __future__ import annotations
 
@@ -9,102 +13,47 @@ from pathlib import Path
 from bonelift.errors import BoneliftError
 
 
-def _parse_options(items: list[str]) -> dict:
-    """`key=value` pairs; values parsed as int, float, bool or left as strings."""
-    out: dict = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise BoneliftError(f"--option expects key=value, got {item!r}")
-        value: object = raw
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    value = cast(raw)
-                    break
-                except ValueError:
-                    pass
-        out[key] = value
-    return out
-
-
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from bonelift.datasets import default_data_root
-    from bonelift.training import TrainConfig
+    from bonelift.bench.video import defaults as video_defaults
+    from bonelift.config import TrainConfig, add_arguments
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a lifting network on Human3.6M or HumanEva")
-    p.add_argument("--model", default=d.model.name, help="network name (see `bonelift models`)")
-    p.add_argument("--data", default=None, help=f"data folder (default: {default_data_root()}/<dataset>)")
-    p.add_argument("--dataset", default=d.dataset, choices=["h36m", "humaneva"])
-    p.add_argument("--keypoints", default=d.keypoints, help="2D input: gt, sh, or a detection npz")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--lr-decay", type=float, default=d.lr_decay)
-    p.add_argument("--lr-decay-samples", type=int, default=d.lr_decay_samples)
-    p.add_argument("--stride", type=int, default=d.stride, help="train on every N-th frame")
-    p.add_argument("--eval-stride", type=int, default=d.eval_stride)
-    p.add_argument("--hidden", type=int, default=d.model.hidden)
-    p.add_argument("--blocks", type=int, default=d.model.blocks)
-    p.add_argument("--dropout", type=float, default=d.model.dropout)
-    p.add_argument("--no-max-norm", action="store_true")
-    p.add_argument("--noise-px", type=float, default=d.noise_px, help="Gaussian 2D noise (px at 1000 px width)")
-    p.add_argument("--flip", action="store_true", help="horizontal flip augmentation")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="model-specific switch")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
+    p = sub.add_parser("train", help="train a single-frame lifting network on Human3.6M or HumanEva")
+    add_arguments(p, TrainConfig())
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--init", default="", help="start from this checkpoint's weights (fine-tuning)")
-    p.add_argument("--train-subjects", default=None, help="comma-separated 3D-labelled subjects (default: S1,S5,S6,S7,S8)")
-    p.add_argument("--weak-subjects", default="", help="comma-separated 2D-only subjects (weak supervision, method 4)")
-    p.add_argument("--loss", action="append", default=[], metavar="NAME=WEIGHT",
-                   help="anatomical loss weight: geometry, angle, symmetry, reprojection (weak samples)")
-    p.add_argument("--warmup-epochs", type=int, default=d.warmup_epochs, help="3D-only epochs before --loss terms switch on")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
+    p = sub.add_parser("train-video", help="train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)")
+    add_arguments(p, video_defaults(), skip=("model.name",))
+    p.add_argument("--model", dest="model.name", default="tcn", choices=["tcn", "bone"], help="video network")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from bonelift.datasets import default_data_root
-    from bonelift.models import ModelConfig
-    from bonelift.training import TrainConfig, train
+    from bonelift.config import TrainConfig, from_args
 
-    model = ModelConfig(
-        name=args.model, hidden=args.hidden, blocks=args.blocks, dropout=args.dropout,
-        max_norm=not args.no_max_norm, options=_parse_options(args.option),
-    )
-    config = TrainConfig(
-        model=model, data_root=str(args.data or default_data_root() / args.dataset), dataset=args.dataset,
-        keypoints=args.keypoints, stride=args.stride, eval_stride=args.eval_stride, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_decay_samples=args.lr_decay_samples,
-        noise_px=args.noise_px, flip=args.flip, seed=args.seed, device=args.device, out_dir=args.out,
-        init_from=args.init,
-        losses=_parse_options(args.loss), warmup_epochs=args.warmup_epochs,
-        weak_subjects=tuple(x for x in args.weak_subjects.split(",") if x),
-    )
-    if args.train_subjects:
-        config.train_subjects = tuple(args.train_subjects.split(","))
-    if args.dataset == "humaneva":
-        from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
+    if args.command == "train":
+        from bonelift.training import train
 
-        config.train_subjects, config.test_subjects = HUMANEVA_TRAIN_SUBJECTS, HUMANEVA_TEST_SUBJECTS
-    train(config, resume=args.resume)
+        train(from_args(TrainConfig(), args), resume=args.resume, overwrite=args.overwrite)
+    else:
+        from bonelift.bench.video import defaults as video_defaults
+        from bonelift.training import train_video
+
+        train_video(from_args(video_defaults(), args), resume=args.resume, overwrite=args.overwrite)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint under Protocols 1 and 2")
     p.add_argument("checkpoint")
-    p.add_argument("--data", default=None, help="data folder (default: the one used for training)")
+    p.add_argument("--data", default=None, help="data folder (default: <shared data>/<dataset>)")
     p.add_argument("--keypoints", default=None, help="2D input (default: the one used for training)")
-    p.add_argument("--stride", type=int, default=1, help="evaluate every N-th frame (protocol: 1)")
+    p.add_argument("--stride", type=int, default=1, help="score frame pairs of every N-th frame (protocol: 1)")
     p.add_argument("--out", default=None, help="report prefix (default: next to the checkpoint)")
     p.add_argument("--device", default="auto")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from bonelift.evaluation import evaluate
+    from bonelift.evaluate import evaluate
 
     results, paths = evaluate(args.checkpoint, data_root=args.data, keypoints=args.keypoints, stride=args.stride,
                               out_prefix=args.out, device=args.device)
@@ -159,91 +108,22 @@ def _add_validity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="also write <out>.json and <out>.md")
 
 
-def _add_video(sub: argparse._SubParsersAction, suites: argparse._SubParsersAction) -> None:
-    """`train-video` and the `bench video` suite share their options."""
-    from bonelift.temporal import VideoTrainConfig
-
-    d = VideoTrainConfig()
-    for name, parent, help_ in (("train-video", sub, "train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)"),
-                                ("video", suites, "TCN vs method 5 (+ablation, causal) under one budget -> Markdown")):
-        p = parent.add_parser(name, help=help_)
-        if name == "train-video":
-            p.add_argument("--model", default=d.model.name, choices=["tcn", "bone"])
-            p.add_argument("--causal", action="store_true", help="past and current frames only")
-            p.add_argument("--out", default=d.out_dir, help="run directory (checkpoints, logs)")
-            p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-        else:
-            p.add_argument("--rows", default="tcn,bone,tcn-causal,bone-causal",
-                           help="comma-separated rows, or 'all' (tcn, af, ml, boneatt, aug, jsl, bone, tcn-causal, bone-causal)")
-            p.add_argument("--out", default="runs/bench_video", help="folder for the rows' run directories")
-            p.add_argument("--report", default="docs/bench_video.md", help="Markdown report (JSON beside it)")
-            p.add_argument("--test-stride", type=int, default=1, help="score frame pairs (t, t+1) of every N-th test frame t (protocol: 1)")
-        p.add_argument("--data", default=None, help="Human3.6M folder (default: <shared data>/h36m)")
-        p.add_argument("--keypoints", default=d.keypoints, help="2D input: gt or sh")
-        p.add_argument("--receptive-field", type=int, default=d.model.receptive_field, help="27, 81 or 243 frames")
-        p.add_argument("--channels", type=int, default=d.model.channels)
-        p.add_argument("--dropout", type=float, default=d.model.dropout)
-        p.add_argument("--epochs", type=int, default=d.epochs)
-        p.add_argument("--batch-size", type=int, default=d.batch_size)
-        p.add_argument("--lr", type=float, default=d.lr)
-        p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="per epoch")
-        p.add_argument("--stride", type=int, default=d.stride, help="train on the window of every N-th frame")
-        p.add_argument("--eval-stride", type=int, default=d.eval_stride, help="per-epoch monitoring")
-        p.add_argument("--no-flip", action="store_true", help="no flip augmentation (train or test)")
-        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="method 5 switch (see models/bone_video.py)")
-        p.add_argument("--seed", type=int, default=d.seed)
-        p.add_argument("--device", default=d.device)
-
-
-def _video_config(args: argparse.Namespace, name: str, causal: bool, out: str):
-    from bonelift.datasets import default_data_root
-    from bonelift.models.tcn import VideoModelConfig
-    from bonelift.temporal import VideoTrainConfig
-
-    model = VideoModelConfig(name=name, receptive_field=args.receptive_field, channels=args.channels, dropout=args.dropout,
-                             causal=causal, confidence=True, options=_parse_options(args.option))
-    return VideoTrainConfig(
-        model=model, data_root=str(args.data or default_data_root() / "h36m"), keypoints=args.keypoints, stride=args.stride,
-        eval_stride=args.eval_stride, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-        flip=not args.no_flip, test_flip=not args.no_flip, seed=args.seed, device=args.device, out_dir=out,
-    )
-
-
-def _cmd_video(args: argparse.Namespace, argv: list[str]) -> None:
-    if args.command == "train-video":
-        from bonelift.temporal import train_video
-
-        train_video(_video_config(args, args.model, args.causal, args.out), resume=args.resume)
-        return
-    from bonelift.bench_video import ROWS, command_line, run_benchmark
-
-    rows = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
-    base = _video_config(args, "tcn", False, args.out)
-    run_benchmark(base, rows, Path(args.report), command_line(argv), eval_stride=args.test_stride)
-    print(Path(args.report).read_text())
-
-
-def _add_bench(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
-    from bonelift import bench, bench_anatomy
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from bonelift.bench import SUITES
 
     p = sub.add_parser("bench", help="train and score a suite of models under one budget, write a report")
     suites = p.add_subparsers(dest="suite", required=True)
-    bench.add_parser(suites)
-    bench_anatomy.add_arguments(suites.add_parser("anatomy", help="method 4: Table 3, Table 6, weak supervision, TP-Net"))
-    return suites
+    for module in SUITES.values():
+        module.add_parser(suites)
 
 
-def _cmd_bench(args: argparse.Namespace, argv: list[str] | None) -> None:
-    if args.suite == "single-frame":
-        from bonelift.bench import main_single_frame
+def _cmd_bench(args: argparse.Namespace, argv: list[str]) -> None:
+    from bonelift.bench import SUITES
+    from bonelift.bench.common import command_line
 
-        main_single_frame(args, argv)
-    elif args.suite == "anatomy":
-        from bonelift import bench_anatomy
-
-        bench_anatomy.main(args, _parse_options)
-    elif args.suite == "video":
-        _cmd_video(args, sys.argv[1:] if argv is None else argv)
+    report = SUITES[args.suite].main(args, command_line(argv))
+    print(report.read_text())
+    print(f"wrote {report} and {report.with_suffix('.json')}")
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -251,21 +131,32 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint")
     p.add_argument("out")
     p.add_argument("--full-precision", action="store_true", help="keep float32 weights")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+
+
+def _cmd_models() -> None:
+    from bonelift.models import MODELS
+
+    width = max(map(len, MODELS))
+    for name, spec in MODELS.items():
+        options = ", ".join(f"{k}={v}" for k, v in spec.options.items()) or "-"
+        print(f"{name:<{width}}  {spec.kind:<12}  {spec.summary}  [options: {options}]")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
     _add_validity(sub)
     _add_export(sub)
-    _add_video(sub, _add_bench(sub))
-    sub.add_parser("models", help="list the network names")
+    _add_bench(sub)
+    sub.add_parser("models", help="list every network (single-frame, video, TP-Net) with its options")
     _add_lift(sub)
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
+        if args.command in ("train", "train-video"):
             _cmd_train(args)
         elif args.command == "evaluate":
             _cmd_evaluate(args)
@@ -276,18 +167,14 @@ def main(argv: list[str] | None = None) -> int:
 
             print(validity_file(args.predictions, args.layout, args.unit, args.out)[1])
         elif args.command == "export":
-            from bonelift.training import export_checkpoint
+            from bonelift.checkpoints import export
 
-            out = export_checkpoint(args.checkpoint, args.out, half=not args.full_precision)
+            out = export(args.checkpoint, args.out, half=not args.full_precision, overwrite=args.overwrite)
             print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
-        elif args.command == "train-video":
-            _cmd_video(args, sys.argv[1:] if argv is None else argv)
         elif args.command == "bench":
             _cmd_bench(args, argv)
         elif args.command == "models":
-            from bonelift.models import MODELS
-
-            print("\n".join(sorted(MODELS)))
+            _cmd_models()
     except BoneliftError as exc:
         print(f"bonelift: error: {exc}", file=sys.stderr)
         return 2

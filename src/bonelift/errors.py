@@ -1,11 +1,8 @@
-"""Errors raised on bad input, and the atomic-write helper that keeps bad runs from leaving debris."""
+"""Errors raised on bad input: each names the file (or option) and the problem."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,26 +50,3 @@ def check_array(
         bad = int((~np.isfinite(arr)).sum())
         raise DataError(source, f"{name} contains {bad} NaN/inf values")
     return arr
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
-
-    Readers never see a half-written file, and a failure leaves nothing behind.
-    """
-    dst = Path(path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        if tmp_path.is_file():  # mkstemp creates 0600; give the result the usual umask-based mode
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp_path.chmod(0o666 & ~umask)
-        os.replace(tmp_path, dst)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()

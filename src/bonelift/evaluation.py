@@ -1,45 +1,26 @@
-"""Evaluation under the standard protocols and the papers' tables (per action, hard joints, limbs).
+"""Prediction and scoring under the standard protocols, for every kind of network (pure: no files, no CLI).
 
-Protocol 1 is MPJPE after root alignment, Protocol 2 after per-frame similarity Procrustes; both
-are averaged per action and the 'average' column is the mean over actions, as the papers report.
+Protocol 1 is MPJPE after root alignment, Protocol 2 after per-frame similarity Procrustes; both are
+averaged per action and the 'average' column is the mean over actions, as the papers report. One
+rule decides which test frames are scored when not all are affordable (`scored_frames`), for
+single-frame and video models alike, so velocity errors always compare consecutive frames.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from bonelift import metrics
-from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence
-from bonelift.errors import atomic_path
-from bonelift.models import LiftingModel
+from bonelift.datasets import PoseSequence
+from bonelift.geometry import edge_indices, mirror
+from bonelift.models import LiftingModel, TPNet
 
 MM = 1000.0
-
-
-def input_label(keypoints: str) -> str:
-    """How reports name a 2D input source on every row: "GT 2D", "SH 2D"."""
-    return f"{keypoints.upper()} 2D"
-
-
-@torch.no_grad()
-def predict_sequences(
-    model: LiftingModel, sequences: list[PoseSequence], stride: int = 1, device: str | torch.device = "cpu",
-    batch_size: int = 8192, progress: bool = True,
-) -> list[np.ndarray]:
-    """Root-relative 3D predictions (T, J, 3) in metres for every `stride`-th frame of each sequence."""
-    model.eval()
-    out = []
-    for seq in tqdm(sequences, desc="predict", disable=not progress, leave=False):
-        x = torch.from_numpy(seq.screen[::stride])
-        parts = [model.predict(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-        out.append(torch.cat(parts).numpy())
-    return out
 
 
 def scored_frames(length: int, stride: int) -> np.ndarray:
@@ -51,16 +32,96 @@ def scored_frames(length: int, stride: int) -> np.ndarray:
     return np.unique(np.concatenate([starts, np.minimum(starts + 1, length - 1)]))
 
 
-def score(preds: list[np.ndarray], sequences: list[PoseSequence], stride: int = 1,
-          frames: list[np.ndarray] | None = None) -> dict[str, Any]:
-    """Every bonelift metric for predictions aligned with `sequences`; distances in millimetres.
+@torch.no_grad()
+def predict_single_frame(
+    model: LiftingModel,
+    screen: np.ndarray,
+    frames: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 8192,
+) -> np.ndarray:
+    """(T, J, 2) screen keypoints -> (len(frames), J_out, 3) root-relative metres, each frame lifted alone."""
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(screen if frames is None else screen[frames], dtype=np.float32))
+    parts = [model.predict(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(parts).numpy() if parts else np.zeros((0, model.config.out_layout.num_joints, 3), np.float32)
 
-    Predictions are of every `stride`-th frame, or of the given `frames` of each sequence; MPJVE
-    only uses predictions of consecutive frames.
+
+@torch.no_grad()
+def predict_video(
+    model: nn.Module,
+    screen: np.ndarray,
+    conf: np.ndarray | None = None,
+    test_flip: bool = True,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    frames: np.ndarray | None = None,
+) -> np.ndarray:
+    """(T, J, 2) screen keypoints of one video -> (T, J_out, 3) root-relative metres (or only `frames`).
+
+    With `test_flip` the prediction is averaged with the un-mirrored prediction of the mirrored input
+    (VideoPose3D's test-time augmentation); both passes draw the same bone-length frames.
+    """
+    model.eval()
+    mc = model.config
+    x = torch.from_numpy(np.ascontiguousarray(screen, dtype=np.float32)).to(device)
+    c = torch.from_numpy(conf.astype(np.float32)).to(device) if conf is not None and mc.confidence else None
+    f = torch.from_numpy(frames) if frames is not None else None
+    pred = model.infer(x, c, generator=torch.Generator().manual_seed(seed), frames=f)
+    if test_flip:
+        cf = c[:, mc.in_layout.flip_permutation] if c is not None else None
+        mirrored = model.infer(mirror(x, mc.in_layout), cf, generator=torch.Generator().manual_seed(seed), frames=f)
+        pred = 0.5 * (pred + mirror(mirrored, mc.out_layout))
+    return pred.cpu().numpy()
+
+
+@torch.no_grad()
+def refine_sequence(
+    model: TPNet,
+    poses: np.ndarray,
+    centers: np.ndarray | None = None,
+    batch_size: int = 2048,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """TP-Net: refined poses (len(centers), J, 3) of one sequence of predictions (T, J, 3) at `centers` (all)."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    centers = np.arange(len(poses)) if centers is None else np.asarray(centers)
+    idx = edge_indices(len(poses), model.config.offsets, centers)
+    src = torch.from_numpy(np.asarray(poses, np.float32))
+    out = [model(src[idx[i : i + batch_size]].to(device)).cpu() for i in range(0, len(idx), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros((0,) + poses.shape[1:], np.float32)
+
+
+def predict_split(
+    model: nn.Module,
+    sequences: list[PoseSequence],
+    stride: int = 1,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    test_flip: bool = True,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Predictions of any lifter for the `scored_frames` of every sequence, and those frames."""
+    frames = [scored_frames(len(s), stride) for s in sequences]
+    preds = []
+    for i, (seq, f) in enumerate(zip(tqdm(sequences, desc="predict", disable=not progress, leave=False), frames)):
+        if isinstance(model, LiftingModel):
+            preds.append(predict_single_frame(model, seq.screen, f, device))
+        else:
+            preds.append(predict_video(model, seq.screen, seq.confidence, test_flip, device, seed=i, frames=f))
+    return preds, frames
+
+
+def score(
+    preds: list[np.ndarray], sequences: list[PoseSequence], frames: list[np.ndarray] | None = None
+) -> dict[str, Any]:
+    """Every bonelift metric for predictions of the given `frames` of each sequence (default: all); mm.
+
+    MPJVE only uses predictions of consecutive frames.
     """
     layout = sequences[0].layout_3d
     if frames is None:
-        frames = [np.arange(0, len(s), stride) for s in sequences]
+        frames = [np.arange(len(s)) for s in sequences]
     gts = [s.root_relative[f] for s, f in zip(sequences, frames)]
     pred, gt = np.concatenate(preds), np.concatenate(gts)
     actions = np.concatenate([np.full(len(p), s.action) for p, s in zip(preds, sequences)])
@@ -74,8 +135,16 @@ def score(preds: list[np.ndarray], sequences: list[PoseSequence], stride: int = 
     return {
         "frames": int(len(pred)),
         "sequences": len(sequences),
-        "p1": {**per_action_p1, "average": metrics.average_over_groups(per_action_p1), "frame_average": float(p1.mean())},
-        "p2": {**per_action_p2, "average": metrics.average_over_groups(per_action_p2), "frame_average": float(p2.mean())},
+        "p1": {
+            **per_action_p1,
+            "average": metrics.average_over_groups(per_action_p1),
+            "frame_average": float(p1.mean()),
+        },
+        "p2": {
+            **per_action_p2,
+            "average": metrics.average_over_groups(per_action_p2),
+            "frame_average": float(p2.mean()),
+        },
         "n_mpjpe": float(metrics.n_mpjpe(pred, gt).mean() * MM),
         "mpjve": float(velocity.mean()) if len(velocity) else float("nan"),
         "pck150": metrics.pck(pred, gt) * 100,
@@ -89,80 +158,27 @@ def score(preds: list[np.ndarray], sequences: list[PoseSequence], stride: int = 
     }
 
 
-def evaluate_sequences(
-    model: LiftingModel, sequences: list[PoseSequence], stride: int = 1, device: str | torch.device = "cpu",
+def subject_action_errors(
+    preds: list[np.ndarray], seqs: list[PoseSequence], frames: list[np.ndarray] | None = None
+) -> dict[str, dict[str, float]]:
+    """P1 and P2 (mm) per "S<n> <action>" group, averaged over that group's frames (HumanEva tables)."""
+    frames = frames or [np.arange(len(s)) for s in seqs]
+    pred, gt = np.concatenate(preds), np.concatenate([s.root_relative[f] for s, f in zip(seqs, frames)])
+    groups = np.concatenate([np.full(len(p), f"{s.subject.split('/')[-1]} {s.action}") for p, s in zip(preds, seqs)])
+    return {
+        "p1": metrics.group_mean(metrics.mpjpe(pred, gt) * MM, groups),
+        "p2": metrics.group_mean(metrics.p_mpjpe(pred, gt) * MM, groups),
+    }
+
+
+def evaluate_model(
+    model: nn.Module,
+    sequences: list[PoseSequence],
+    stride: int = 1,
+    device: str | torch.device = "cpu",
     progress: bool = True,
+    test_flip: bool = True,
 ) -> dict[str, Any]:
-    """Predict and score `sequences` in one call."""
-    return score(predict_sequences(model, sequences, stride, device, progress=progress), sequences, stride)
-
-
-def _row(values: dict[str, float], keys: list[str]) -> str:
-    return " | ".join(f"{values[k]:.1f}" if k in values else "–" for k in keys)
-
-
-def markdown_report(results: dict[str, Any], title: str) -> str:
-    """The papers' tables for one model: per-action P1/P2, hard joints, limb lengths, validity.
-
-    Every row names the model and its 2D input, so a row copied out of the table keeps its meaning.
-    """
-    who = f"{results.get('model', 'model')} ({input_label(str(results.get('keypoints', '?')))})"
-    actions = [a for a in CANONICAL_ACTIONS if a in results["p1"]]
-    short = [ACTION_ABBREVIATIONS.get(a, a) for a in actions]
-    lines = [f"### {title}", ""]
-    lines += ["| Model, protocol | " + " | ".join(short) + " | Avg |", "|---" * (len(actions) + 2) + "|"]
-    for proto, label in (("p1", "P1 (MPJPE)"), ("p2", "P2 (P-MPJPE)")):
-        lines.append(f"| {who} {label} | " + _row(results[proto], actions) + f" | **{results[proto]['average']:.1f}** |")
-    lines += ["", f"{who}: {results['frames']} frames in {results['sequences']} sequences; frame-averaged P1 "
-              f"{results['p1']['frame_average']:.1f} mm; N-MPJPE {results['n_mpjpe']:.1f} mm; MPJVE {results['mpjve']:.2f} mm; "
-              f"PCK@150 {results['pck150']:.1f} %; AUC {results['auc']:.1f}.", ""]
-    hard = [k for k in results["hard_joints"] if k != "average"]
-    lines += ["| Hard joints (mm) | " + " | ".join(hard) + " | Avg |", "|---" * (len(hard) + 2) + "|"]
-    lines.append(f"| {who} MPJPE | " + _row(results["hard_joints"], hard) + f" | {results['hard_joints']['average']:.1f} |")
-    limbs = [k for k in results["bone_rmse"] if k != "average"]
-    lines += ["", "| Limbs (mm) | " + " | ".join(limbs) + " | Avg |", "|---" * (len(limbs) + 2) + "|"]
-    lines.append(f"| {who} bone-length RMSE | " + _row(results["bone_rmse"], limbs) + f" | {results['bone_rmse']['average']:.1f} |")
-    lines.append(f"| {who} bone-length std over frames | " + _row(results["bone_std"], limbs)
-                 + f" | {results['bone_std']['average']:.1f} |")
-    ill = results["illegal_angles_pct"]
-    sym = results["symmetry"]
-    lines += ["", f"{who}: left/right asymmetry (mm): " + ", ".join(f"{k} {v:.1f}" for k, v in sym.items())
-              + ". Illegal bends (% frames): " + ", ".join(f"{k} {v:.2f}" for k, v in ill.items()) + ".", ""]
-    return "\n".join(lines)
-
-
-def write_report(results: dict[str, Any], out_prefix: str | Path, title: str) -> tuple[Path, Path]:
-    """Write `<prefix>.json` and `<prefix>.md` atomically; returns both paths."""
-    prefix = Path(out_prefix)
-    js, md = prefix.with_suffix(".json"), prefix.with_suffix(".md")
-    with atomic_path(js) as tmp:
-        tmp.write_text(json.dumps(results, indent=2))
-    with atomic_path(md) as tmp:
-        tmp.write_text(markdown_report(results, title))
-    return js, md
-
-
-def evaluate(
-    checkpoint: str | Path, data_root: str | None = None, keypoints: str | None = None, stride: int = 1,
-    out_prefix: str | Path | None = None, device: str = "auto", progress: bool = True,
-) -> tuple[dict[str, Any], tuple[Path, Path]]:
-    """Python API of `bonelift evaluate`: score a checkpoint on its test split and write JSON + Markdown."""
-    from bonelift.training import load_checkpoint, model_from_checkpoint, resolve_device, test_split_for
-
-    if load_checkpoint(checkpoint).get("kind") == "video":  # temporal lifters (bonelift.temporal)
-        from bonelift.temporal import evaluate_video
-
-        return evaluate_video(checkpoint, data_root, keypoints, stride, out_prefix, device, progress)
-    dev = resolve_device(device)
-    model, ckpt = model_from_checkpoint(checkpoint, dev)
-    from bonelift.training import TrainConfig
-
-    config = TrainConfig.from_dict(ckpt["train_config"])
-    seqs = test_split_for(config, data_root, keypoints)
-    results = evaluate_sequences(model, seqs, stride=stride, device=dev, progress=progress)
-    results["checkpoint"] = str(checkpoint)
-    results["model"] = config.model.name
-    results["keypoints"] = config.keypoints
-    prefix = out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
-    title = f"{config.model.name}, {input_label(config.keypoints)} input, {config.dataset} {'/'.join(config.test_subjects)}"
-    return results, write_report(results, prefix, title)
+    """Predict and score `sequences` in one call (any lifter)."""
+    preds, frames = predict_split(model, sequences, stride, device, progress, test_flip)
+    return score(preds, sequences, frames)

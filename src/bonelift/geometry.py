@@ -30,7 +30,7 @@ def bone_lengths(pose, layout: Layout):
 
 def joints_from_bones(bones, layout: Layout, root=None):
     """Rebuild joints from bone vectors by walking the tree from the root (inverse of `bone_vectors`)."""
-    child_to_bone = {c: b for b, (_, c) in enumerate(layout.bones)}
+    child_to_bone = layout.child_bone
     shape = bones.shape[:-2] + (layout.num_joints, 3)
     if _is_numpy(bones):
         joints = [None] * layout.num_joints
@@ -132,3 +132,32 @@ def non_bone_pairs(layout: Layout) -> list[tuple[int, int]]:
     bones = {tuple(sorted(b)) for b in layout.bones}
     n = layout.num_joints
     return [(a, b) for a in range(n) for b in range(a + 1, n) if (a, b) not in bones]
+
+
+def mirror(points, layout: Layout):
+    """Horizontal mirror image of (..., J, D) points: x negated, left and right joints swapped.
+
+    The one flip rule of flip augmentation and test-time flipping, for 2D screen and 3D camera points.
+    """
+    out = points[..., layout.flip_permutation, :]  # advanced indexing copies, for NumPy and torch alike
+    out[..., 0] *= -1
+    return out
+
+
+def edge_indices(length: int, offsets: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """(len(centers), W) frame indices of each centre's window, clipped to the sequence.
+
+    The one padding rule of every temporal model (VideoPose3D's): a window past a sequence end
+    repeats the first or last frame.
+    """
+    return np.clip(np.asarray(centers)[:, None] + np.asarray(offsets)[None, :], 0, length - 1)
+
+
+def pad_edges(x, left: int, right: int):
+    """Frames (dim 0) with the first repeated `left` times before and the last `right` times after."""
+    idx = edge_indices(len(x), np.arange(-left, len(x) + right), np.zeros(1, np.int64))[0]
+    if _is_numpy(x):
+        return x[idx]
+    import torch
+
+    return x[torch.from_numpy(idx).to(x.device)]

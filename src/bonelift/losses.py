@@ -1,4 +1,5 @@
-"""Anatomical losses of method 4 (Dabral et al., "Learning 3D Human Pose from Structure and Motion",
+"""Every training loss: the pose losses of the lifters (MPJPE, method 1's masked error) and the
+anatomical losses of method 4 (Dabral et al., "Learning 3D Human Pose from Structure and Motion",
 ECCV 2018, Sec. 4.1) and the geometric loss of Zhou et al. (ICCV 2017) it builds on.
 
 All losses take metric-space poses (B, J, 3) in metres (root-relative, camera frame) as torch
@@ -27,6 +28,20 @@ GEOMETRY_GROUPS: tuple[tuple[tuple[str, str], ...], ...] = (
 LOSS_NAMES = ("geometry", "angle", "symmetry", "reprojection")
 
 
+def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint Euclidean error in metres, the training loss of VideoPose3D and method 5."""
+    return (pred - target).norm(dim=-1).mean()
+
+
+def masked_sq_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of q_i * squared error, divided by the number of all output units (method 1 Eq. 2-4).
+
+    Dividing by all units (not only the masked ones) keeps the papers' relative weight between
+    the all-joint term L1 and the hard-joint terms, which are sums over the same joints.
+    """
+    return ((pred - target) ** 2 * mask).sum() / target.numel()
+
+
 def illegal_angle_loss(pose: torch.Tensor, layout: Layout) -> torch.Tensor:
     """Eq. 1: sum over elbows and knees of -E exp(-E) with E = min(sign * n · v_lower, 0).
 
@@ -42,7 +57,7 @@ def illegal_angle_loss(pose: torch.Tensor, layout: Layout) -> torch.Tensor:
 
 def _limb_pairs(layout: Layout) -> list[tuple[int, int]]:
     """(left bone, right bone) indices into `layout.bones` for the limb pairs of `Layout.limbs`."""
-    bone_index = {bone: b for b, bone in enumerate(layout.bones)}
+    bone_index = layout.bone_index
     by_name = {name: bone_index[(p, c)] for name, p, c in layout.limbs}
     return [(b, by_name["right " + name[5:]]) for name, b in by_name.items() if name.startswith("left ")]
 

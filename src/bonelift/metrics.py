@@ -96,7 +96,7 @@ def average_over_groups(per_group: dict[str, float]) -> float:
 def bone_length_rmse(pred: np.ndarray, gt: np.ndarray, layout: Layout) -> dict[str, float]:
     """RMSE of each limb's length against ground truth (method 1, Table 2), plus their average."""
     lp, lg = bone_lengths(pred, layout), bone_lengths(gt, layout)
-    bone_index = {bone: b for b, bone in enumerate(layout.bones)}
+    bone_index = layout.bone_index
     out = {}
     for name, parent, child in layout.limbs:
         b = bone_index[(parent, child)]
@@ -121,7 +121,7 @@ def hard_joint_errors(pred: np.ndarray, gt: np.ndarray, layout: Layout) -> dict[
 
 def _limb_length_table(pred: np.ndarray, layout: Layout) -> tuple[np.ndarray, list[tuple[str, int]]]:
     lengths = bone_lengths(pred, layout)
-    bone_index = {bone: b for b, bone in enumerate(layout.bones)}
+    bone_index = layout.bone_index
     return lengths, [(name, bone_index[(p, c)]) for name, p, c in layout.limbs]
 
 

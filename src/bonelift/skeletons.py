@@ -7,7 +7,7 @@ down exactly once. Joint names are shared across layouts where the anatomical po
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -36,7 +36,6 @@ class Layout:
     name: str
     joints: tuple[str, ...]
     parents: tuple[int, ...]
-    aliases: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if len(self.joints) != len(self.parents):
@@ -59,6 +58,16 @@ class Layout:
     def bones(self) -> tuple[tuple[int, int], ...]:
         """(parent, child) pairs in storage order of the child."""
         return tuple((p, c) for c, p in enumerate(self.parents) if p >= 0)
+
+    @cached_property
+    def bone_index(self) -> dict[tuple[int, int], int]:
+        """(parent, child) -> index into `bones`."""
+        return {bone: b for b, bone in enumerate(self.bones)}
+
+    @cached_property
+    def child_bone(self) -> dict[int, int]:
+        """Child joint -> index of the bone that ends at it (every joint but the root ends one bone)."""
+        return {c: b for b, (_, c) in enumerate(self.bones)}
 
     @cached_property
     def root(self) -> int:

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from bonelift import metrics
-from bonelift.errors import DataError, atomic_path, check_array, require_file
+from bonelift.errors import DataError, check_array, require_file
+from bonelift.io import atomic_path
 from bonelift.skeletons import H36M16, H36M17, HUMANEVA15, Layout, get_layout
 
 MM = 1000.0

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bonelift.checkpoints import save_model
+from bonelift.config import TrainConfig
 from bonelift.models import ModelConfig, build_model
 from bonelift.skeletons import H36M17
-from bonelift.training import CHECKPOINT_FORMAT, TrainConfig
 
 # A standing person in camera coordinates (metres, x right, y down, z forward), pelvis at the origin.
 STANDING = np.array([
@@ -37,6 +38,4 @@ def save_tiny_checkpoint(path: Path, hidden: int = 32) -> Path:
     model = build_model(config.model)
     model.normalizer.out_mean.copy_(torch.from_numpy(STANDING[1:].ravel()))
     model.normalizer.out_std.fill_(0.03)
-    payload = {"format": CHECKPOINT_FORMAT, "train_config": config.to_dict(), "model": model.state_dict()}
-    torch.save(payload, path)
-    return path
+    return save_model(path, model, config)

@@ -97,7 +97,8 @@ def _bvhio_positions(path: Path) -> np.ndarray:
     """(T, 17, 3) H36M joint positions in camera metres, by an independent reader's forward kinematics."""
     bvhio = pytest.importorskip("bvhio")
     root = bvhio.readAsHierarchy(str(path))
-    names = [bvh.BVH_JOINTS[r].name for r in bvh.h36m_rows()]
+    rows = [next(i for i, j in enumerate(bvh.BVH_JOINTS) if j.h36m == k) for k in range(H36M17.num_joints)]
+    names = [bvh.BVH_JOINTS[r].name for r in rows]
     frames = root.getKeyframeRange()[1] + 1
     out = []
     for t in range(frames):
@@ -239,9 +240,9 @@ def test_mp4_falls_back_to_opencv_without_ffmpeg(tmp_path: Path, monkeypatch: py
 
 def test_deployable_float16_checkpoint(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """The shipped weights may be a `bonelift export` (float16) file: it lifts like the original."""
-    from bonelift.training import export_checkpoint
+    from bonelift.checkpoints import export
 
-    half = export_checkpoint(tiny_checkpoint, tmp_path / "half.pt")
+    half = export(tiny_checkpoint, tmp_path / "half.pt")
     kp_file = _keypoint_file(tmp_path / "walk.npz", frames=8, drop=())
     lift(kp_file, tmp_path / "a", model=tiny_checkpoint, pictures=False, progress=False)
     lift(kp_file, tmp_path / "b", model=half, pictures=False, progress=False)

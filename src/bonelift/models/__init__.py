@@ -1,37 +1,122 @@
-"""Lifting networks, selected by name (`bonelift train --model NAME`)."""
+"""Every network, selected by name (`bonelift models` lists them): one registry for single-frame lifters
+(methods 1-3), video lifters (VideoPose3D `tcn`, method 5 `bone`) and TP-Net (method 4).
+
+Each entry names its kind (the configuration class it is built from and the checkpoint kind it is
+saved as) and the options it understands with their defaults; `build_model` refuses unknown options,
+so a misspelt `--option` key is an error instead of being ignored.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
+
+from torch import nn
 
 from bonelift.errors import BoneliftError
 from bonelift.models.asn import ASN
 from bonelift.models.base import LiftingModel, ModelConfig
+from bonelift.models.bone_video import DEFAULTS as BONE_DEFAULTS
+from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.hsn import HSN
 from bonelift.models.multiroot import baseline
+from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig
+from bonelift.models.tpnet import TPNet, TPNetConfig
 
-MODELS: dict[str, Callable[[ModelConfig], LiftingModel]] = {
-    "baseline": baseline,  # options={"multi_root": True}: method 3's multi-root head
+SINGLE_FRAME, VIDEO, TPNET = "single-frame", "video", "tpnet"
+CONFIG_CLASSES: dict[str, type] = {SINGLE_FRAME: ModelConfig, VIDEO: VideoModelConfig, TPNET: TPNetConfig}
+_MULTI_ROOT = {"multi_root": False}  # method 3's multi-root head in place of the single-root output
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry: how to build the network, its kind, its options and their defaults."""
+
+    build: Callable[[Any], nn.Module]
+    kind: str
+    summary: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "baseline": ModelSpec(baseline, SINGLE_FRAME, "residual MLP (Martinez et al.)", _MULTI_ROOT),
     # Method 1 (human structure-aware network), Table 1 variants.
-    "hsn-single": partial(HSN, dual=False, residual=True),
-    "hsn-dual-nores": partial(HSN, dual=True, residual=False),
-    "hsn-dual": partial(HSN, dual=True, residual=True),
+    "hsn-single": ModelSpec(
+        partial(HSN, dual=False, residual=True), SINGLE_FRAME, "method 1, one refinement channel", _MULTI_ROOT
+    ),
+    "hsn-dual-nores": ModelSpec(
+        partial(HSN, dual=True, residual=False),
+        SINGLE_FRAME,
+        "method 1, dual channel without residual fusion",
+        _MULTI_ROOT,
+    ),
+    "hsn-dual": ModelSpec(
+        partial(HSN, dual=True, residual=True), SINGLE_FRAME, "method 1, dual channel with residual fusion", _MULTI_ROOT
+    ),
     # Method 2 (articulated structure-aware network), Table 2 ablation.
-    "basic-ref": partial(ASN, fusion="none", rem=False),
-    "basic-ref-amstar": partial(ASN, fusion="plain", rem=False),
-    "basic-ref-am": partial(ASN, fusion="attention", rem=False),
-    "asn": partial(ASN, fusion="attention", rem=True),
+    "basic-ref": ModelSpec(
+        partial(ASN, fusion="none", rem=False), SINGLE_FRAME, "method 2, basic + refinement", _MULTI_ROOT
+    ),
+    "basic-ref-amstar": ModelSpec(
+        partial(ASN, fusion="plain", rem=False), SINGLE_FRAME, "method 2, + plain feature fusion (AM*)", _MULTI_ROOT
+    ),
+    "basic-ref-am": ModelSpec(
+        partial(ASN, fusion="attention", rem=False), SINGLE_FRAME, "method 2, + attention module (AM)", _MULTI_ROOT
+    ),
+    "asn": ModelSpec(
+        partial(ASN, fusion="attention", rem=True),
+        SINGLE_FRAME,
+        "method 2, AM + random enhancement module",
+        _MULTI_ROOT,
+    ),
+    "tcn": ModelSpec(TemporalConvLifter, VIDEO, "temporal convolutions (VideoPose3D)", {"score_att": True}),
+    "bone": ModelSpec(BoneVideoLifter, VIDEO, "method 5, bone length + direction", dict(BONE_DEFAULTS)),
+    "tpnet": ModelSpec(TPNet, TPNET, "method 4, temporal refinement of a single-frame model's poses"),
 }
 
 
-def build_model(config: ModelConfig) -> LiftingModel:
-    """Instantiate the network named by `config.name`."""
-    try:
-        factory = MODELS[config.name]
-    except KeyError:
-        raise BoneliftError(f"unknown model {config.name!r} (known: {', '.join(sorted(MODELS))})") from None
-    return factory(config)
+def model_spec(name: str, kind: str | None = None) -> ModelSpec:
+    """The registry entry of `name`, checked to be of `kind` when given."""
+    spec = MODELS.get(name)
+    if spec is None or (kind is not None and spec.kind != kind):
+        known = sorted(n for n, s in MODELS.items() if kind is None or s.kind == kind)
+        what = f"{kind} model" if kind else "model"
+        raise BoneliftError(f"unknown {what} {name!r} (known: {', '.join(known)})")
+    return spec
 
 
-__all__ = ["MODELS", "LiftingModel", "ModelConfig", "build_model"]
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse option keys the network does not read."""
+    known = MODELS[name].options
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise BoneliftError(
+            f"unknown option(s) {', '.join(unknown)} for model {name!r} (known: {', '.join(known) or 'none'})"
+        )
+
+
+def build_model(config: Any) -> nn.Module:
+    """Instantiate the network a configuration names (a ModelConfig, VideoModelConfig or TPNetConfig)."""
+    kind = next((k for k, cls in CONFIG_CLASSES.items() if isinstance(config, cls)), None)
+    spec = model_spec(config.name, kind)
+    check_options(config.name, getattr(config, "options", {}))
+    return spec.build(config)
+
+
+__all__ = [
+    "MODELS",
+    "SINGLE_FRAME",
+    "TPNET",
+    "VIDEO",
+    "LiftingModel",
+    "ModelConfig",
+    "ModelSpec",
+    "TPNet",
+    "TPNetConfig",
+    "VideoModelConfig",
+    "build_model",
+    "check_options",
+    "model_spec",
+]

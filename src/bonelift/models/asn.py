@@ -25,10 +25,11 @@ import torch
 from torch import nn
 
 from bonelift.errors import BoneliftError
+from bonelift.losses import masked_sq_error
 from bonelift.models.base import LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
 from bonelift.models.multiroot import MultiRootHead
-from bonelift.models.refinement import RefinementBranch, hard_mask, masked_sq_error
+from bonelift.models.refinement import RefinementBranch, hard_mask
 
 FUSIONS = ("none", "plain", "attention")
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bonelift.skeletons import H36M17, Layout, get_layout
+from bonelift.skeletons import Layout, get_layout
 
 
 class LayoutsMixin:
@@ -31,14 +31,15 @@ class LayoutsMixin:
 class ModelConfig(LayoutsMixin):
     """Architecture of a lifting network; stored in every checkpoint so it can be rebuilt."""
 
-    name: str = "baseline"
+    name: str = field(default="baseline", metadata={"help": "network (`bonelift models` lists them)"})
     input_layout: str = "h36m17"  # layout of the 2D keypoints fed to the network
     output_layout: str = "h36m17"  # layout of the 3D output (root joint predicted as zero)
-    hidden: int = 1024
-    blocks: int = 2
-    dropout: float = 0.5
-    max_norm: bool = True
-    options: dict[str, Any] = field(default_factory=dict)  # model-specific switches
+    hidden: int = field(default=1024, metadata={"help": "width of the hidden layers"})
+    blocks: int = field(default=2, metadata={"help": "residual modules of the basic network"})
+    dropout: float = field(default=0.5, metadata={"help": "dropout probability"})
+    max_norm: bool = field(default=True, metadata={"help": "no max-norm constraint on the weight matrices"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "network-specific switch KEY=VALUE "
+                                                                            "(`bonelift models` lists them)"})
 
     @property
     def out_joints(self) -> list[int]:
@@ -64,6 +65,22 @@ class MaxNormLinear(nn.Linear):
         return nn.functional.linear(x, w, self.bias)
 
 
+def zscore_stats(samples: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-coordinate mean and standard deviation (floored at 1e-6) of (N, ...) samples, flattened per sample.
+
+    The one normalisation rule of every network that standardises its inputs or targets.
+    """
+    flat = samples.reshape(len(samples), -1).astype(np.float64)
+    return torch.from_numpy(flat.mean(0)), torch.from_numpy(np.maximum(flat.std(0), 1e-6))
+
+
+def with_root(pose: torch.Tensor, layout: Layout) -> torch.Tensor:
+    """(..., J-1, 3) non-root joints -> (..., J, 3) with the root at the origin: the one root re-insertion."""
+    full = pose.new_zeros(pose.shape[:-2] + (layout.num_joints, 3))
+    full[..., [j for j in range(layout.num_joints) if j != layout.root], :] = pose
+    return full
+
+
 class Normalizer(nn.Module):
     """Z-score statistics of inputs and targets computed on training data, kept as buffers."""
 
@@ -76,12 +93,10 @@ class Normalizer(nn.Module):
 
     def fit(self, inputs: np.ndarray, targets: np.ndarray) -> None:
         """Set statistics from (N, J, 2) inputs and (N, J', 3) targets."""
-        x = inputs.reshape(len(inputs), -1).astype(np.float64)
-        y = targets.reshape(len(targets), -1).astype(np.float64)
-        self.in_mean.copy_(torch.from_numpy(x.mean(0)))
-        self.in_std.copy_(torch.from_numpy(np.maximum(x.std(0), 1e-6)))
-        self.out_mean.copy_(torch.from_numpy(y.mean(0)))
-        self.out_std.copy_(torch.from_numpy(np.maximum(y.std(0), 1e-6)))
+        for (mean, std), samples in (((self.in_mean, self.in_std), inputs), ((self.out_mean, self.out_std), targets)):
+            m, s = zscore_stats(samples)
+            mean.copy_(m)
+            std.copy_(s)
 
     def norm_in(self, x: torch.Tensor) -> torch.Tensor:
         return (x.flatten(-2) - self.in_mean) / self.in_std
@@ -118,11 +133,7 @@ class LiftingModel(nn.Module):
 
     def to_metric(self, pose_norm: torch.Tensor) -> torch.Tensor:
         """(B, 3 * J_out) normalised output -> (B, J_out_layout, 3) metres with the root joint at zero."""
-        pose = self.normalizer.denorm_out(pose_norm)
-        lay = self.config.out_layout
-        full = pose.new_zeros(pose.shape[:-2] + (lay.num_joints, 3))
-        full[..., self.config.out_joints, :] = pose
-        return full
+        return with_root(self.normalizer.denorm_out(pose_norm), self.config.out_layout)
 
     def target(self, root_relative: torch.Tensor) -> torch.Tensor:
         """Normalised regression target from (B, J, 3) root-relative metres."""
@@ -137,4 +148,4 @@ def out_joint_mask(config: ModelConfig, joints: tuple[int, ...] | list[int]) -> 
     return mask.flatten()
 
 
-__all__ = ["H36M17", "LiftingModel", "MaxNormLinear", "ModelConfig", "Normalizer", "out_joint_mask"]
+__all__ = ["LiftingModel", "MaxNormLinear", "ModelConfig", "Normalizer", "out_joint_mask", "with_root", "zscore_stats"]

@@ -42,16 +42,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from bonelift import geometry
-from bonelift.cameras import Camera
 from bonelift.errors import BoneliftError
+from bonelift.geometry import pad_edges
+from bonelift.losses import mpjpe_loss
+from bonelift.models.base import with_root
 from bonelift.models.baseline import ResidualMLP
-from bonelift.models.tcn import TemporalBackbone, VideoModelConfig, mpjpe_loss, pad_edges, with_root
-from bonelift.skeletons import Layout, convert
+from bonelift.models.tcn import TemporalBackbone, VideoModelConfig
 
 DEFAULTS: dict[str, Any] = {
     "lsc": True, "subnets": 2, "ml": True, "bone_att": True, "aug": True, "jsl": True, "score_att": True,
@@ -61,9 +61,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def bone_options(config: VideoModelConfig) -> dict[str, Any]:
-    unknown = set(config.options) - set(DEFAULTS)
-    if unknown:
-        raise BoneliftError(f"unknown option(s) for model 'bone': {', '.join(sorted(unknown))} (known: {', '.join(DEFAULTS)})")
+    """The switches of this network: `DEFAULTS` updated by the configuration (keys checked by the registry)."""
     return {**DEFAULTS, **config.options}
 
 
@@ -250,39 +248,3 @@ def joint_shifts(joints: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Te
     a = [p[0] for p in pairs]
     b = [p[1] for p in pairs]
     return joints[..., b, :] - joints[..., a, :]
-
-
-def augment_bone_lengths(
-    poses_cam: np.ndarray, cameras: list[Camera], layout: Layout, in_layout: Layout, rng: np.random.Generator,
-    spread: float = 0.2,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bone-length augmentation of method 5 (Sec. 3.3) for frames of V videos at once.
-
-    (V, T, J, 3) absolute camera-frame joints of T frames of each video, with the V videos' cameras
-    -> (screen 2D (V, T, J_in, 2), new joints (V, T, J, 3) root relative, new bone lengths (V, bones)).
-    A video's new lengths are its mean lengths times a factor in [1 - spread, 1 + spread] per bone
-    (mirror bones share it); every frame keeps its bone directions and root position and is
-    re-projected with its video's real camera (with distortion).
-    """
-    root = poses_cam[..., layout.root : layout.root + 1, :]
-    dirs, lengths = geometry.bone_directions(poses_cam - root, layout)
-    flip = layout.flip_permutation
-    child_bone = {c: b for b, (_, c) in enumerate(layout.bones)}
-    factor = rng.uniform(1 - spread, 1 + spread, (len(poses_cam), len(layout.bones)))
-    for b, (_, child) in enumerate(layout.bones):
-        mirror = child_bone[int(flip[child])]
-        if mirror < b:
-            factor[:, b] = factor[:, mirror]
-    new_len = (lengths.mean(axis=1) * factor).astype(poses_cam.dtype)
-    rel = geometry.joints_from_directions(dirs, np.broadcast_to(new_len[:, None], lengths.shape), layout)
-    screen = np.empty(poses_cam.shape[:2] + (in_layout.num_joints, 2), np.float32)
-    groups: dict[int, list[int]] = {}
-    for v, cam in enumerate(cameras):
-        groups.setdefault(id(cam), []).append(v)
-    for members in groups.values():  # one projection per distinct camera
-        cam = cameras[members[0]]
-        pixels = cam.project(rel[members] + root[members])
-        if in_layout != layout:
-            pixels, _ = convert(pixels, layout, in_layout)
-        screen[members] = cam.normalize(pixels)
-    return screen, rel.astype(np.float32), new_len

@@ -28,9 +28,10 @@ from __future__ import annotations
 import torch
 
 from bonelift.errors import BoneliftError
+from bonelift.losses import masked_sq_error
 from bonelift.models.base import LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
-from bonelift.models.refinement import RefinementBranch, hard_mask, joints_by_name, masked_sq_error
+from bonelift.models.refinement import RefinementBranch, hard_mask, joints_by_name
 
 # Joint groups of Sec. 2.2 ("hand" is the wrist in Human3.6M naming). A joint a layout lacks
 # (Neck/Nose in the 16-joint Stacked Hourglass layout, Spine in HumanEva) is skipped.

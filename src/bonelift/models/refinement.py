@@ -55,12 +55,3 @@ class RefinementBranch(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(x, skip))
-
-
-def masked_sq_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Sum of q_i * squared error, divided by the number of all output units (method 1 Eq. 2-4).
-
-    Dividing by all units (not only the masked ones) keeps the papers' relative weight between
-    the all-joint term L1 and the hard-joint terms, which are sums over the same joints.
-    """
-    return ((pred - target) ** 2 * mask).sum() / target.numel()

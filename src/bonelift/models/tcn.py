@@ -27,8 +27,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from bonelift.errors import BoneliftError
-from bonelift.models.base import LayoutsMixin
-from bonelift.skeletons import Layout
+from bonelift.geometry import pad_edges
+from bonelift.losses import mpjpe_loss
+from bonelift.models.base import LayoutsMixin, with_root
 
 
 def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
@@ -43,15 +44,16 @@ def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
 class VideoModelConfig(LayoutsMixin):
     """Architecture of a temporal lifter; stored in every video checkpoint so it can be rebuilt."""
 
-    name: str = "tcn"  # "tcn" (VideoPose3D) or "bone" (method 5)
+    name: str = field(default="tcn", metadata={"help": "video network: tcn (VideoPose3D) or bone (method 5)"})
     input_layout: str = "h36m17"
     output_layout: str = "h36m17"
-    receptive_field: int = 27
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
+    receptive_field: int = field(default=27, metadata={"help": "frames seen per output frame: 27, 81 or 243"})
+    channels: int = field(default=1024, metadata={"help": "convolution channels"})
+    dropout: float = field(default=0.25, metadata={"help": "dropout probability"})
+    causal: bool = field(default=False, metadata={"help": "past and current frames only (live use)"})
     confidence: bool = False  # inputs carry per-joint detector confidences
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "network-specific switch KEY=VALUE "
+                                                                            "(`bonelift models` lists them)"})
 
     @property
     def filter_widths(self) -> tuple[int, ...]:
@@ -154,18 +156,6 @@ class TemporalBackbone(nn.Module):
         return self.head(h_in), feats
 
 
-def with_root(pose: torch.Tensor, layout: Layout) -> torch.Tensor:
-    """(..., J-1, 3) non-root joints -> (..., J, 3) with the root at the origin."""
-    full = pose.new_zeros(pose.shape[:-2] + (layout.num_joints, 3))
-    full[..., [j for j in range(layout.num_joints) if j != layout.root], :] = pose
-    return full
-
-
-def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean per-joint Euclidean error in metres, the training loss of VideoPose3D."""
-    return (pred - target).norm(dim=-1).mean()
-
-
 class TemporalConvLifter(nn.Module):
     """VideoPose3D: 2D keypoint windows -> root-relative 3D joints (metres) of the current frame."""
 
@@ -211,9 +201,3 @@ class TemporalConvLifter(nn.Module):
             outs.append(self(x[None, s : e + rf - 1], sub_c, dense=True)["pose"][0])
         pose = torch.cat(outs)
         return pose if frames is None else pose[frames]
-
-
-def pad_edges(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
-    """Replicate the first / last frame (dim 0) `left` / `right` times."""
-    parts = [x[:1].expand(left, *x.shape[1:]), x, x[-1:].expand(right, *x.shape[1:])]
-    return torch.cat(parts)

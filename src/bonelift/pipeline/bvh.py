@@ -157,31 +157,12 @@ def euler_zxy(rot: np.ndarray) -> np.ndarray:
 
 def offsets(lengths_cm: np.ndarray) -> np.ndarray:
     """(len(BVH_JOINTS), 3) rest offsets: median bone length along each bone's rest direction."""
-    bone_of = {c: b for b, (_, c) in enumerate(H36M17.bones)}
+    bone_of = H36M17.child_bone
     out = np.zeros((len(BVH_JOINTS), 3))
     for i, j in enumerate(BVH_JOINTS):
         if j.h36m is not None and j.parent >= 0:
             out[i] = np.array(j.rest) * lengths_cm[bone_of[j.h36m]]
     return out
-
-
-def forward_kinematics(local: np.ndarray, offs: np.ndarray) -> np.ndarray:
-    """(T, len(BVH_JOINTS), 3) joint positions of the BVH skeleton (root at the origin)."""
-    t = len(local)
-    glob = np.zeros_like(local)
-    pos = np.zeros((t, len(BVH_JOINTS), 3))
-    for i, j in enumerate(BVH_JOINTS):
-        if j.parent < 0:
-            glob[:, i] = local[:, i]
-            continue
-        glob[:, i] = glob[:, j.parent] @ local[:, i]
-        pos[:, i] = pos[:, j.parent] + glob[:, j.parent] @ offs[i]
-    return pos
-
-
-def h36m_rows() -> list[int]:
-    """Row in BVH_JOINTS of each H36M17 joint (to compare BVH positions with lifted joints)."""
-    return [next(i for i, j in enumerate(BVH_JOINTS) if j.h36m == k) for k in range(H36M17.num_joints)]
 
 
 def write_bvh(joints: np.ndarray, fps: float, path: Path) -> tuple[np.ndarray, np.ndarray]:

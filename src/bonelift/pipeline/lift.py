@@ -97,14 +97,15 @@ class _Stages:
 
 
 def _load_lifter(path: Path, device: torch.device):
-    from bonelift.training import model_from_checkpoint
+    from bonelift.checkpoints import rebuild
+    from bonelift.models import SINGLE_FRAME
 
     if not path.is_file():
         if path == DEFAULT_WEIGHTS:
             raise DataError(path, "the pretrained lifter is not installed (this copy of bonelift ships no weights); "
                                   "train one with `bonelift train` and pass it with --model CHECKPOINT")
         raise DataError(path, "checkpoint not found")
-    model, _ = model_from_checkpoint(path, device)
+    model, _, _ = rebuild(path, device, kind=SINGLE_FRAME)
     if model.config.in_layout != H36M17 or model.config.out_layout != H36M17:
         raise DataError(path, f"the lifter must map h36m17 2D to h36m17 3D; this one maps {model.config.input_layout} "
                               f"to {model.config.output_layout}")
@@ -231,7 +232,7 @@ def lift(
     Linux machine with 2+ cores for clips of 90+ frames, else 1). reframe: scale and centre the
     clip's 2D like the lifter's training data (`frame_like_training`). Returns a `LiftSummary`; raises DataError on bad input.
     """
-    from bonelift.training import resolve_device
+    from bonelift.runtime import resolve_device
 
     src = Path(input) if input is not None else DEMO_CLIP
     out_dir = Path(out_dir).absolute()

@@ -1,7 +1,7 @@
 """Structure-aware training of any lifter (method 4, Sec. 4.1 and 4.3): anatomical losses on the
 predicted poses and weak supervision from 2D-only samples, switched on after a 3D warm start.
 
-`Trainer` calls `AnatomicalObjective.add` after the model's own loss; nothing here depends on the
+`training.single_frame.Trainer` calls `AnatomicalObjective.add` after the model's own loss; nothing here depends on the
 model type. Configuration (`TrainConfig`): `losses` maps "geometry", "angle", "symmetry",
 "reprojection" to weights, `warmup_epochs` delays them (the paper trains on 3D data only before
 weak supervision "so that it learns to output reasonable poses"), and `weak_subjects` names the
@@ -10,16 +10,14 @@ subjects used as 2D-only data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 
+from bonelift.datasets import flatten_frames, run_split
 from bonelift.errors import BoneliftError
 from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_lengths, weak_pose
-
-if TYPE_CHECKING:
-    from bonelift.training import Trainer
 
 
 class AnatomicalObjective:
@@ -30,8 +28,9 @@ class AnatomicalObjective:
     is dropped when loaded and never reaches the loss: only their screen coordinates are kept.
     """
 
-    def __init__(self, weights: dict[str, float], warmup_epochs: int, canonical: np.ndarray,
-                 weak_inputs: np.ndarray | None) -> None:
+    def __init__(
+        self, weights: dict[str, float], warmup_epochs: int, canonical: np.ndarray, weak_inputs: np.ndarray | None
+    ) -> None:
         unknown = set(weights) - set(LOSS_NAMES)
         if unknown:
             raise BoneliftError(f"unknown loss name(s) {sorted(unknown)} (known: {', '.join(LOSS_NAMES)})")
@@ -41,32 +40,33 @@ class AnatomicalObjective:
         self.weak_inputs = None if weak_inputs is None else torch.from_numpy(np.ascontiguousarray(weak_inputs))
 
     @classmethod
-    def from_trainer(cls, trainer: Trainer, train_targets: np.ndarray) -> AnatomicalObjective | None:
+    def for_run(cls, trainer: Any, train_targets: np.ndarray) -> AnatomicalObjective | None:
         """Build from the trainer's config; None when no anatomical loss or weak subject is configured."""
         cfg = trainer.config
         if not any(cfg.losses.values()) and not cfg.weak_subjects:
             return None
         weak_inputs = None
         if cfg.weak_subjects:
-            from bonelift.datasets import flatten_frames
-            from bonelift.training import load_split
-
             if trainer.world > 1:
-                raise BoneliftError("weak supervision runs a second forward pass per step, which DDP does not allow; train on one process")
+                raise BoneliftError(
+                    "weak supervision runs a second forward pass per step, which DDP does not allow; "
+                    "train on one process"
+                )
             overlap = set(cfg.weak_subjects) & set(cfg.train_subjects)
             if overlap:
                 raise BoneliftError(f"subjects {sorted(overlap)} are both 3D-labelled and 2D-only")
             if trainer.model.config.in_layout != trainer.model.config.out_layout:
                 raise BoneliftError("weak supervision needs 2D keypoints in the 3D output layout (e.g. --keypoints gt)")
-            weak_inputs = flatten_frames(load_split(cfg, cfg.weak_subjects), cfg.stride)["inputs"]
+            weak_inputs = flatten_frames(run_split(cfg, cfg.weak_subjects), cfg.stride)["inputs"]
         layout = trainer.model.config.out_layout
         return cls(cfg.losses, cfg.warmup_epochs, canonical_bone_lengths(train_targets, layout), weak_inputs)
 
     def active(self, epoch: int) -> bool:
         return epoch >= self.warmup_epochs
 
-    def add(self, trainer: Trainer, outputs: dict[str, torch.Tensor], screen: torch.Tensor,
-            losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def add(
+        self, trainer: Any, outputs: dict[str, torch.Tensor], screen: torch.Tensor, losses: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         """Return `losses` with the anatomical terms (prefixed "anat_", "weak_") added to "total"."""
         if not self.active(trainer.epoch):
             return losses

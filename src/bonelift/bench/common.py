@@ -1,0 +1,183 @@
+"""What every benchmark suite shares: the run header, the cached-row rule, results rows, the report writer.
+
+- One flag vocabulary: `--out` (folder of the rows' run folders), `--report` (Markdown file; the suite's
+  JSON is written beside it), `--eval-stride` (per-epoch monitoring), `--test-stride` (final scoring:
+  frame pairs (t, t+1) of every N-th test frame, `evaluation.scored_frames`), `--seeds N`, `--resume`.
+- One cached-row rule: a row's run folder holds `bench_row.json` with the row and the budget it was
+  trained under; the row is reused when that budget equals the requested one (`budget_of`: the run
+  configuration without the fields that do not change a result), so rows can be trained by separate
+  or parallel invocations and collected by a final one.
+- One results format: `docs/results/<suite>.json` = {suite, command, machine, date, budget, rows}, one
+  row per trained model and seed with `model`, `input`, `seed` and metrics in snake_case with their unit.
+  Rows of earlier invocations of the same suite (another 2D input, say) are kept; a re-scored row
+  replaces its namesake. The Markdown table beside it is rendered from all rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bonelift.config import RunConfig
+from bonelift.io import write_json, write_text
+from bonelift.runtime import machine
+
+ROW_FILE = "bench_row.json"
+ROW_KEY = ("model", "variant", "input", "seed")  # what makes a row unique within a suite
+
+
+def add_common_arguments(p: argparse.ArgumentParser, out: str, report: str, test_stride: int = 1) -> None:
+    """The flags every suite has, spelt alike."""
+    p.add_argument(
+        "--out", "--runs", dest="bench_out", default=out, help=f"folder of the rows' run folders (default: {out})"
+    )
+    p.add_argument(
+        "--report",
+        "--doc",
+        dest="report",
+        default=report,
+        help=f"Markdown report; the suite's JSON is written beside it (default: {report})",
+    )
+    p.add_argument(
+        "--test-stride",
+        type=int,
+        default=test_stride,
+        help="score frame pairs (t, t+1) of every N-th test frame t (protocol: 1)",
+    )
+    p.add_argument("--seeds", type=int, default=1, help="train every row with seeds --seed .. --seed + N - 1")
+    p.add_argument(
+        "--resume", action="store_true", help="continue unfinished rows; rows scored under the same budget are reused"
+    )
+
+
+def command_line(argv: Iterable[str]) -> str:
+    return "bonelift " + shlex.join(list(argv))
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def budget_of(config: RunConfig) -> dict[str, Any]:
+    """A run's configuration as JSON types, without the fields that do not change its result."""
+    d = json.loads(json.dumps(config.to_dict()))
+    for key in ("device", "out_dir", "data_root"):
+        d.pop(key, None)
+    for key in ("confidence", "input_layout", "output_layout"):  # resolved from the data when training starts
+        d.get("model", {}).pop(key, None)
+    return d
+
+
+def cached_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int) -> dict[str, Any] | None:
+    """The row scored earlier in `run_dir` under exactly this budget and test stride, else None."""
+    path = Path(run_dir) / ROW_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if saved.get("budget") == budget and saved.get("test_stride") == test_stride:
+        return saved["row"]
+    return None
+
+
+def store_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int, row: dict[str, Any]) -> None:
+    write_json(Path(run_dir) / ROW_FILE, {"budget": budget, "test_stride": test_stride, "row": row})
+
+
+def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
+    """The schema's metric columns (mm, %) from an `evaluation.score` result."""
+    return {
+        "p1_mm": results["p1"]["average"],
+        "p2_mm": results["p2"]["average"],
+        "n_mpjpe_mm": results["n_mpjpe"],
+        "mpjve_mm": results["mpjve"],
+        "hard_joints_mm": results["hard_joints"]["average"],
+        "bone_rmse_mm": results["bone_rmse"]["average"],
+        "bone_std_mm": results["bone_std"]["average"],
+        "symmetry_mm": results["symmetry"]["average"],
+        "illegal_pct": results["illegal_angles_pct"]["any"],
+        "frames": results["frames"],
+        "p1_per_action_mm": {k: v for k, v in results["p1"].items() if k not in ("average", "frame_average")},
+        "hard_joints_per_joint_mm": {k: v for k, v in results["hard_joints"].items() if k != "average"},
+        "bone_rmse_per_limb_mm": {k: v for k, v in results["bone_rmse"].items() if k != "average"},
+    }
+
+
+def _key(row: dict[str, Any]) -> tuple:
+    return tuple(row.get(k) for k in ROW_KEY)
+
+
+def write_suite(
+    report: str | Path,
+    suite: str,
+    command: str,
+    device: str,
+    budget: dict[str, Any],
+    rows: list[dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """Merge `rows` into `<report>.json` (same suite), then write the Markdown `render(document)` beside it."""
+    report = Path(report)
+    js = report.with_suffix(".json")
+    kept: list[dict[str, Any]] = []
+    if js.is_file():
+        old = json.loads(js.read_text())
+        if old.get("suite") == suite:
+            new_keys = {_key(r) for r in rows}
+            kept = [r for r in old.get("rows", []) if _key(r) not in new_keys]
+    doc = {
+        "suite": suite,
+        "command": command,
+        "machine": machine(device),
+        "date": now(),
+        "budget": budget,
+        "rows": kept + rows,
+    }
+    write_json(js, doc)
+    write_text(report, render(doc))
+    return doc
+
+
+def mean_sd(values: list[float]) -> str:
+    """ "m ± sd (n)" of finite values, or the value alone for one seed."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], float)
+    if len(v) == 0:
+        return "–"
+    if len(v) == 1:
+        return f"{v[0]:.2f}"
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f} ({len(v)})"
+
+
+def group_rows(rows: list[dict[str, Any]], keys: tuple[str, ...] = ("variant", "input")) -> dict[tuple, list[dict]]:
+    """Rows grouped by `keys` (seeds of one model together), in first-seen order."""
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return out
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+    ]
+
+
+def header_lines(doc: dict[str, Any], budget_text: str) -> list[str]:
+    """Command, machine, date and budget of a suite document (and its note, when it has one)."""
+    note = doc["budget"].get("note")
+    return [
+        f"Command: `{doc['command']}`  ",
+        f"Machine: {doc['machine']}  ",
+        f"Date: {doc['date']}  ",
+        f"Budget: {budget_text}" + (f"  \nNote: {note}." if note else ""),
+        "",
+    ]

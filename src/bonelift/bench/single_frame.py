@@ -1,0 +1,484 @@
+"""`bonelift bench single-frame`: the structure-aware single-frame lifters (methods 1-3) under one budget.
+
+Every model of methods 1-3 is trained into its own run folder with identical options (epochs, stride,
+batch, learning rate) for each of `--seeds` seeds, scored on every test frame with its final-epoch
+weights, and reported beside the published numbers (mean ± sd over seeds). `--dataset humaneva` runs
+method 2's Table 5 (basic vs ASN, GT 2D input). Rows scored under the same budget are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bonelift.bench.common import (
+    add_common_arguments,
+    budget_of,
+    cached_row,
+    group_rows,
+    header_lines,
+    mean_sd,
+    metrics_row,
+    store_row,
+    table,
+    write_suite,
+)
+from bonelift.config import TrainConfig, add_arguments, from_args
+from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence, run_split
+from bonelift.errors import BoneliftError
+from bonelift.evaluation import predict_split, score, subject_action_errors
+from bonelift.reports import input_key
+from bonelift.skeletons import LIMBS
+from bonelift.training import train
+
+Splits = tuple[list[PoseSequence], list[PoseSequence]]
+FLAGS = (
+    "data_root",
+    "dataset",
+    "keypoints",
+    "epochs",
+    "stride",
+    "eval_stride",
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "lr_decay_samples",
+    "model.hidden",
+    "model.blocks",
+    "model.dropout",
+    "seed",
+    "device",
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One benchmarked network: run-directory key, registry name, options, table label."""
+
+    key: str
+    model: str
+    label: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+H36M_SUITE = (
+    Entry("basic", "baseline", "basic (Martinez et al.)"),
+    Entry("hsn-single", "hsn-single", "M1 HSN single-channel"),
+    Entry("hsn-dual-nores", "hsn-dual-nores", "M1 HSN dual, no residual"),
+    Entry("hsn-dual", "hsn-dual", "M1 HSN dual"),
+    Entry("basic-ref", "basic-ref", "M2 basic+ref"),
+    Entry("basic-ref-amstar", "basic-ref-amstar", "M2 basic+ref+AM*"),
+    Entry("basic-ref-am", "basic-ref-am", "M2 basic+ref+AM"),
+    Entry("asn", "asn", "M2 ASN (AM+REM)"),
+    Entry("basic-multiroot", "baseline", "M3 basic + multi-root", {"multi_root": True}),
+)
+HUMANEVA_SUITE = (H36M_SUITE[0], H36M_SUITE[7])
+
+# Published Protocol-1 averages on Human3.6M with Stacked Hourglass 2D (mm), per bench key.
+PUBLISHED_P1: dict[str, str] = {
+    "basic": "67.50 (M1 Tab. 1) / 67.48 (M2 Tab. 2)",
+    "hsn-single": "66.78 (M1 Tab. 1)",
+    "hsn-dual-nores": "68.66 (M1 Tab. 1)",
+    "hsn-dual": "66.55 (M1 Tab. 1)",
+    "basic-ref": "68.66 (M2 Tab. 2)",
+    "basic-ref-amstar": "66.78 (M2 Tab. 2)",
+    "basic-ref-am": "66.15 (M2 Tab. 2)",
+    "asn": "65.51 (M2 Tab. 2)",
+    "basic-multiroot": "– (M3 is an image CNN)",
+}
+
+# Published per-action P1 rows, in the papers' column order, average last.
+_PAPER_ACTION_ORDER = (
+    "Directions",
+    "Discussion",
+    "Eating",
+    "Greeting",
+    "Phoning",
+    "Posing",
+    "Purchases",
+    "Sitting",
+    "SittingDown",
+    "Smoking",
+    "Photo",
+    "Waiting",
+    "Walking",
+    "WalkDog",
+    "WalkTogether",
+)
+_PUBLISHED_ACTIONS_RAW = {
+    "Martinez et al. as cited by M1 Tab. 1": (
+        53.30,
+        60.80,
+        62.90,
+        62.70,
+        86.40,
+        57.80,
+        58.70,
+        81.90,
+        99.80,
+        69.10,
+        82.40,
+        63.90,
+        50.90,
+        67.10,
+        54.80,
+        67.50,
+    ),
+    "M1 Tab. 1 w dual / wo res": (
+        54.00,
+        61.28,
+        64.35,
+        63.62,
+        87.32,
+        58.74,
+        60.62,
+        83.72,
+        100.92,
+        69.49,
+        84.97,
+        64.83,
+        51.75,
+        67.92,
+        56.37,
+        68.66,
+    ),
+    "M1 Tab. 1 wo dual": (
+        52.57,
+        60.39,
+        61.88,
+        62.25,
+        86.37,
+        56.99,
+        57.74,
+        80.98,
+        98.42,
+        68.60,
+        81.42,
+        63.40,
+        49.77,
+        66.79,
+        54.12,
+        66.78,
+    ),
+    "M1 Tab. 1 w dual": (
+        52.83,
+        59.90,
+        61.58,
+        61.95,
+        85.47,
+        57.03,
+        58.00,
+        81.29,
+        98.29,
+        68.27,
+        81.32,
+        63.29,
+        49.42,
+        65.83,
+        53.79,
+        66.55,
+    ),
+    "Martinez et al. as cited by M2 Tab. 1": (
+        52.99,
+        60.55,
+        62.08,
+        62.72,
+        86.10,
+        57.96,
+        58.89,
+        81.70,
+        99.59,
+        69.17,
+        83.49,
+        64.04,
+        50.72,
+        67.49,
+        54.63,
+        67.48,
+    ),
+    "M2 Tab. 1 ours (ASN)": (
+        51.77,
+        59.38,
+        59.55,
+        60.33,
+        84.15,
+        56.22,
+        57.36,
+        79.73,
+        97.68,
+        67.07,
+        80.44,
+        62.53,
+        48.76,
+        65.25,
+        52.48,
+        65.51,
+    ),
+}
+PUBLISHED_ACTIONS: dict[str, dict[str, float]] = {
+    row: {**dict(zip(_PAPER_ACTION_ORDER, vals[:-1])), "average": vals[-1]}
+    for row, vals in _PUBLISHED_ACTIONS_RAW.items()
+}
+
+# Published bone-length RMSE (mm), limbs in `LIMBS` order, then the average.
+_LIMB_NAMES = tuple(name for name, _, _ in LIMBS)
+_PUBLISHED_BONES_RAW = {
+    "M1 Tab. 2 / M2 Tab. 3 basic": (16.90, 28.29, 16.45, 29.99, 17.21, 27.15, 16.62, 26.98, 22.45),
+    "M1 Tab. 2 single": (15.33, 21.93, 14.45, 23.75, 16.20, 24.45, 15.86, 23.64, 19.45),
+    "M1 Tab. 2 dual": (14.69, 20.37, 14.22, 21.28, 15.80, 24.43, 15.34, 23.65, 18.72),
+    "M2 Tab. 3 ours (ASN)": (14.19, 20.64, 13.66, 21.27, 16.06, 23.40, 16.38, 22.70, 18.53),
+}
+PUBLISHED_BONES: dict[str, dict[str, float]] = {
+    row: {**dict(zip(_LIMB_NAMES, vals[:-1])), "average": vals[-1]} for row, vals in _PUBLISHED_BONES_RAW.items()
+}
+
+# Method 2 Table 5 (HumanEva-I, GT 2D, mm, after rigid alignment as the compared works report).
+HUMANEVA_GROUPS = tuple(f"{s} {a}" for s in ("S1", "S2", "S3") for a in ("Walking", "Jog"))
+PUBLISHED_HUMANEVA = {
+    "M2 Tab. 5 basic_gt (Martinez et al.)": {
+        "S1 Walking": 17.58,
+        "S1 Jog": 26.18,
+        "S3 Walking": 30.40,
+        "S3 Jog": 20.93,
+    },
+    "M2 Tab. 5 ours_gt (ASN)": {"S1 Walking": 16.39, "S1 Jog": 22.78, "S3 Walking": 26.84, "S3 Jog": 17.96},
+}
+
+
+def add_parser(suites: argparse._SubParsersAction) -> None:
+    """`bonelift bench single-frame` and its options (every budget option explicit)."""
+    p = suites.add_parser("single-frame", help="methods 1-3 single-frame networks under one training budget")
+    add_arguments(p, TrainConfig(keypoints=""), only=FLAGS)
+    p.add_argument("--models", default=None, help="comma-separated subset of bench keys (default: the whole suite)")
+    add_common_arguments(p, "runs/bench_single_frame", "docs/results/single_frame_<dataset>.md")
+
+
+def suite_entries(dataset: str, models: str | None) -> tuple[Entry, ...]:
+    suite = HUMANEVA_SUITE if dataset == "humaneva" else H36M_SUITE
+    if not models:
+        return suite
+    keys = [k.strip() for k in models.split(",") if k.strip()]
+    unknown = sorted(set(keys) - {e.key for e in suite})
+    if unknown:
+        raise BoneliftError(f"unknown bench models {unknown} (known: {', '.join(e.key for e in suite)})")
+    return tuple(e for e in suite if e.key in keys)
+
+
+def base_config(args: argparse.Namespace) -> TrainConfig:
+    config = from_args(TrainConfig(keypoints=""), args)
+    return replace(config, keypoints=config.keypoints or ("gt" if config.dataset == "humaneva" else "sh"))
+
+
+def run_bench(
+    base: TrainConfig,
+    entries: tuple[Entry, ...],
+    out: str | Path,
+    report: str | Path,
+    command: str,
+    seeds: int = 1,
+    test_stride: int = 1,
+    resume: bool = False,
+    data: Callable[[TrainConfig], Splits] | None = None,
+) -> dict[str, Any]:
+    """Train (or reuse) and score every entry for every seed, then write the suite's JSON and Markdown.
+
+    `data` loads the (train, test) split of a configuration (default: the configured dataset); it is
+    called once, and only when some row still needs training.
+    """
+    load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
+    splits: Splits | None = None
+    rows = []
+    for entry in entries:
+        for seed in range(base.seed, base.seed + seeds):
+            run_dir = Path(out) / entry.key / f"seed{seed}"
+            config = replace(
+                base,
+                seed=seed,
+                out_dir=str(run_dir),
+                model=replace(base.model, name=entry.model, options=dict(entry.options)),
+            )
+            budget = budget_of(config)
+            row = cached_row(run_dir, budget, test_stride)
+            if row is None:
+                if splits is None:  # same data for every model: load it once
+                    splits = load(config)
+                trainer = train(config, resume=resume and (run_dir / "last.pt").is_file(), splits=splits)
+                t0 = time.time()
+                preds, frames = predict_split(
+                    trainer.model, trainer.test_seqs, test_stride, trainer.device, progress=False
+                )
+                res = score(preds, trainer.test_seqs, frames)
+                row = {
+                    "model": entry.model,
+                    "variant": entry.key,
+                    "label": entry.label,
+                    "options": entry.options,
+                    "input": input_key(config.keypoints),
+                    "seed": seed,
+                    **metrics_row(res),
+                    "epochs": trainer.epoch,
+                    "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
+                    "eval_seconds": time.time() - t0,
+                }
+                if config.dataset == "humaneva":
+                    row["groups_mm"] = subject_action_errors(preds, trainer.test_seqs, frames)
+                store_row(run_dir, budget, test_stride, row)
+            print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm", flush=True)
+            rows.append(row)
+    suite = f"single_frame_{base.dataset}"
+    budget = {
+        **budget_of(replace(base, model=replace(base.model, name="*"))),
+        "seeds": seeds,
+        "test_stride": test_stride,
+    }
+    return write_suite(report, suite, command, base.device, budget, rows, render)
+
+
+def main(args: argparse.Namespace, command: str) -> Path:
+    base = base_config(args)
+    report = args.report.replace("<dataset>", base.dataset)
+    run_bench(
+        base,
+        suite_entries(base.dataset, args.models),
+        args.bench_out,
+        report,
+        command,
+        args.seeds,
+        args.test_stride,
+        args.resume,
+    )
+    return Path(report)
+
+
+def _fmt(v: float | None, digits: int = 1) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _mean(rows: list[dict[str, Any]], key: str, sub: str | None = None) -> float | None:
+    vals = [(r[key] if sub is None else r[key].get(sub)) for r in rows]
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _row(label: str, values: dict[str, float], keys: list[str] | tuple[str, ...], digits: int = 1) -> list[str]:
+    """A table row: label, one cell per key, then the 'average' entry with two decimals."""
+    return [label, *(_fmt(values.get(k), digits) for k in keys), _fmt(values.get("average"), 2)]
+
+
+def render(doc: dict[str, Any]) -> str:
+    """The Markdown section: setup, then the papers' tables with our rows (mean over seeds) beside the published."""
+    b = doc["budget"]
+    humaneva = b.get("dataset") == "humaneva"
+    groups = group_rows(doc["rows"])
+    inputs = sorted({r["input"].upper() for r in doc["rows"]})
+    title = "HumanEva-I, GT 2D (method 2, Table 5)" if humaneva else f"Human3.6M, {'/'.join(inputs)} 2D (methods 1-3)"
+    budget_text = (
+        f"identical for every model: {b['epochs']} epochs, training stride {b['stride']}, batch {b['batch_size']}, "
+        f"lr {b['lr']:g} decayed x{b['lr_decay']:g} per {b['lr_decay_samples']} samples, hidden "
+        f"{b['model']['hidden']}, {b['model']['blocks']} residual modules, dropout {b['model']['dropout']:g}; "
+        f"{b['seeds']} seed(s) per model from seed {b['seed']}; final-epoch weights, scored on "
+        + ("every test frame" if b["test_stride"] == 1 else f"frame pairs of every {b['test_stride']}-th test frame")
+        + " of the sequences present. Cells with several seeds: mean ± sd (n)."
+    )
+    lines = [f"## Single-frame structure-aware networks: {title}", "", *header_lines(doc, budget_text)]
+    if humaneva:
+        return "\n".join(lines + _humaneva_tables(groups))
+    lines += ["### Average errors (mm)", ""]
+    rows = [
+        [
+            rs[0]["label"],
+            f"`{rs[0]['model']}`" + (" +multi_root" if rs[0]["options"].get("multi_root") else ""),
+            rs[0]["input"].upper(),
+            mean_sd([r["p1_mm"] for r in rs]),
+            mean_sd([r["p2_mm"] for r in rs]),
+            mean_sd([r["hard_joints_mm"] for r in rs]),
+            mean_sd([r["bone_rmse_mm"] for r in rs]),
+            PUBLISHED_P1.get(rs[0]["variant"], "–"),
+            f"{_mean(rs, 'train_seconds') / 60:.0f} min",
+        ]
+        for rs in groups.values()
+    ]
+    lines += table(["Model", "name", "2D", "P1", "P2", "hard joints", "bone RMSE", "published P1", "train time"], rows)
+    lines += [
+        "Published bone-length RMSE averages: basic 22.45, M1 single 19.45, M1 dual 18.72 (M1 Tab. 2), "
+        "M2 ASN 18.53 (M2 Tab. 3).",
+        "",
+    ]
+
+    def means(rs: list[dict[str, Any]], key: str, average: str) -> dict[str, float]:
+        """Per-column means over seeds of the dict column `key`, with the mean of column `average`."""
+        return {**{k: _mean(rs, key, k) for k in {k for r in rs for k in r[key]}}, "average": _mean(rs, average)}
+
+    actions = [a for a in CANONICAL_ACTIONS if any(a in r["p1_per_action_mm"] for r in doc["rows"])]
+    lines += ["### Protocol 1 per action (mm, mean over seeds)", ""]
+    rows = [
+        _row(f"{rs[0]['label']} ({rs[0]['input'].upper()})", means(rs, "p1_per_action_mm", "p1_mm"), actions)
+        for rs in groups.values()
+    ]
+    rows += [_row(f"*{name}* (SH)", vals, actions) for name, vals in PUBLISHED_ACTIONS.items()]
+    lines += table(["Model", *(ACTION_ABBREVIATIONS[a] for a in actions), "Avg"], rows)
+
+    hard = list(doc["rows"][0]["hard_joints_per_joint_mm"]) if doc["rows"] else []
+    lines += ["### Hard-joint errors, Protocol 1 (mm; the papers show these only as bar charts, Fig. 5)", ""]
+    rows = [
+        _row(
+            f"{rs[0]['label']} ({rs[0]['input'].upper()})",
+            means(rs, "hard_joints_per_joint_mm", "hard_joints_mm"),
+            hard,
+        )
+        for rs in groups.values()
+    ]
+    lines += table(["Model", *hard, "Avg"], rows)
+
+    lines += ["### Bone-length RMSE (mm)", ""]
+    rows = [
+        _row(
+            f"{rs[0]['label']} ({rs[0]['input'].upper()})",
+            means(rs, "bone_rmse_per_limb_mm", "bone_rmse_mm"),
+            _LIMB_NAMES,
+            2,
+        )
+        for rs in groups.values()
+    ]
+    rows += [_row(f"*{name}* (SH)", vals, _LIMB_NAMES, 2) for name, vals in PUBLISHED_BONES.items()]
+    lines += table(["Model", *_LIMB_NAMES, "Avg"], rows)
+    return "\n".join(lines)
+
+
+def _humaneva_tables(groups: dict[tuple, list[dict[str, Any]]]) -> list[str]:
+    lines = []
+    for proto, label in (("p2", "P2 (after rigid alignment, the protocol of Table 5)"), ("p1", "P1 (root-aligned)")):
+        lines += [f"### {label}, mm", ""]
+        rows = [
+            [
+                f"{rs[0]['label']} ({rs[0]['input'].upper()})",
+                *(mean_sd([r["groups_mm"][proto].get(g) for r in rs]) for g in HUMANEVA_GROUPS),
+            ]
+            for rs in groups.values()
+        ]
+        if proto == "p2":
+            rows += [
+                [f"*{name}* (GT)", *(_fmt(vals.get(g), 2) for g in HUMANEVA_GROUPS)]
+                for name, vals in PUBLISHED_HUMANEVA.items()
+            ]
+        lines += table(["Model", *HUMANEVA_GROUPS], rows)
+    lines += ["### Hard joints and bone lengths (all test frames, mm)", ""]
+    rows = [
+        [
+            f"{rs[0]['label']} ({rs[0]['input'].upper()})",
+            mean_sd([r["p1_mm"] for r in rs]),
+            mean_sd([r["p2_mm"] for r in rs]),
+            mean_sd([r["hard_joints_mm"] for r in rs]),
+            mean_sd([r["bone_rmse_mm"] for r in rs]),
+            f"{_mean(rs, 'train_seconds') / 60:.0f} min",
+        ]
+        for rs in groups.values()
+    ]
+    lines += table(["Model", "P1 (action avg)", "P2 (action avg)", "hard joints", "bone RMSE", "train time"], rows)
+    return lines

@@ -1,0 +1,194 @@
+"""`bonelift bench video`: the VideoPose3D baseline, method 5, its Table 4 ablation rows and the causal
+variants, trained under one budget (same receptive field, width, epochs, stride) for each seed, scored on
+every test frame (or frame pairs of every N-th frame). Rows scored under the same budget are reused, so
+rows can be trained by separate (or parallel) invocations and collected by a final one; GT and SH runs
+write their rows into the same suite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bonelift.bench.common import (
+    add_common_arguments,
+    budget_of,
+    cached_row,
+    group_rows,
+    header_lines,
+    mean_sd,
+    metrics_row,
+    store_row,
+    table,
+    write_suite,
+)
+from bonelift.config import VideoTrainConfig, add_arguments, from_args
+from bonelift.datasets import PoseSequence, run_split
+from bonelift.errors import BoneliftError
+from bonelift.evaluation import evaluate_model
+from bonelift.models import VideoModelConfig
+from bonelift.reports import input_key, input_label
+from bonelift.streaming import streaming_latency_ms
+from bonelift.training import train_video
+
+Splits = tuple[list[PoseSequence], list[PoseSequence]]
+_OFF = {"ml": False, "bone_att": False, "aug": False, "jsl": False, "lsc": False}
+# name: (label, model, options, causal). The ablation rows add one part at a time (Table 4).
+ROWS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
+    "tcn": ("TCN baseline (VideoPose3D)", "tcn", {}, False),
+    "af": ("AF", "bone", dict(_OFF), False),
+    "ml": ("AF +ML", "bone", {**_OFF, "ml": True}, False),
+    "boneatt": ("AF +ML +BoneAtt", "bone", {**_OFF, "ml": True, "bone_att": True}, False),
+    "aug": ("AF +ML +BoneAtt +AUG", "bone", {**_OFF, "ml": True, "bone_att": True, "aug": True}, False),
+    "jsl": ("AF +ML +BoneAtt +AUG +JSL", "bone", {"lsc": False}, False),
+    "bone": ("method 5 (+LSC, full)", "bone", {}, False),
+    "tcn-causal": ("TCN baseline, causal", "tcn", {}, True),
+    "bone-causal": ("method 5, causal", "bone", {}, True),
+}
+
+
+def defaults() -> VideoTrainConfig:
+    """The bench's (and `train-video`'s) defaults: inputs carry confidences where the 2D source has them."""
+    return VideoTrainConfig(model=VideoModelConfig(confidence=True))
+
+
+def add_parser(suites: argparse._SubParsersAction) -> None:
+    p = suites.add_parser("video", help="TCN vs method 5 (+ablation, causal) under one budget")
+    add_arguments(p, defaults(), skip=("out_dir", "model.name", "model.causal", "train_subjects", "test_subjects"))
+    p.add_argument(
+        "--rows", default="tcn,bone,tcn-causal,bone-causal", help=f"comma-separated rows, or 'all' ({', '.join(ROWS)})"
+    )
+    add_common_arguments(p, "runs/bench_video", "docs/results/video_h36m.md")
+
+
+def run_benchmark(
+    base: VideoTrainConfig,
+    rows: list[str],
+    out: str | Path,
+    report: str | Path,
+    command: str,
+    seeds: int = 1,
+    test_stride: int = 1,
+    resume: bool = False,
+    latency_frames: int = 300,
+    progress: bool = True,
+    data: Callable[[VideoTrainConfig], Splits] | None = None,
+) -> dict[str, Any]:
+    """Train and score every row and seed under `base`'s budget; write the suite's JSON and Markdown.
+
+    `data` loads the (train, test) split (default: the configured dataset), once and only when a row trains.
+    """
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise BoneliftError(f"unknown benchmark row(s) {unknown} (known: {', '.join(ROWS)})")
+    load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
+    splits: Splits | None = None
+    results: list[dict[str, Any]] = []
+    for name in rows:
+        label, model_name, options, causal = ROWS[name]
+        for seed in range(base.seed, base.seed + seeds):
+            model = replace(
+                base.model,
+                name=model_name,
+                causal=causal,
+                options={} if model_name == "tcn" else {**base.model.options, **options},
+            )
+            run_dir = Path(out) / input_key(base.keypoints) / name / f"seed{seed}"
+            cfg = replace(base, model=model, seed=seed, out_dir=str(run_dir))
+            budget = budget_of(cfg)
+            row = cached_row(run_dir, budget, test_stride)
+            if row is None:
+                if progress:
+                    print(f"[bench video] {name} seed {seed}: {label}", file=sys.stderr)
+                if splits is None:
+                    splits = load(base)
+                t0 = time.time()
+                trainer = train_video(
+                    cfg, resume=resume and (run_dir / "last.pt").is_file(), progress=progress, splits=splits
+                )
+                train_s = time.time() - t0
+                res = evaluate_model(
+                    trainer.model, splits[1], test_stride, trainer.device, progress=False, test_flip=cfg.test_flip
+                )
+                row = {
+                    "model": model_name,
+                    "variant": name,
+                    "label": label,
+                    "input": input_key(base.keypoints),
+                    "seed": seed,
+                    "causal": causal,
+                    "options": options,
+                    **metrics_row(res),
+                    "train_seconds": train_s,
+                }
+                if causal:
+                    cpu_model = trainer.model.to("cpu").eval()
+                    row["latency_ms"] = streaming_latency_ms(cpu_model, splits[1][0].screen, latency_frames)
+                store_row(run_dir, budget, test_stride, row)
+            results.append(row)
+    budget = {
+        **budget_of(replace(base, model=replace(base.model, name="*"))),
+        "seeds": seeds,
+        "test_stride": test_stride,
+    }
+    return write_suite(report, "video_h36m", command, base.device, budget, results, render)
+
+
+def main(args: argparse.Namespace, command: str) -> Path:
+    base = from_args(replace(defaults(), out_dir=""), args)
+    rows = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
+    run_benchmark(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride, args.resume)
+    return Path(args.report)
+
+
+def render(doc: dict[str, Any]) -> str:
+    b, m = doc["budget"], doc["budget"]["model"]
+    scored = "every frame" if b["test_stride"] == 1 else f"frame pairs (t, t+1) for every {b['test_stride']}-th t"
+    budget_text = (
+        f"per row: receptive field {m['receptive_field']}, {m['channels']} channels, {b['epochs']} epoch(s), "
+        f"every {b['stride']}-th training window, batch {b['batch_size']}, lr {b['lr']} x {b['lr_decay']}/epoch, "
+        f"flip train/test {b['flip']}/{b['test_flip']}, {b['seeds']} seed(s) from {b['seed']}; final weights. "
+        f"Test: Human3.6M {'/'.join(b['test_subjects'])}, {scored} of every sequence present (ends edge-padded); "
+        "P1/P2 averaged over actions, MPJVE and bone-length std over frames, mm. Streaming latency: "
+        "`StreamingLifter.push`, median per frame on CPU, batch 1. Several seeds: mean ± sd (n)."
+    )
+    lines = ["## Video lifters: TCN baseline vs method 5 (Human3.6M)", "", *header_lines(doc, budget_text)]
+    rows = []
+    for rs in group_rows(doc["rows"]).values():
+        lat = [r["latency_ms"] for r in rs if "latency_ms" in r]
+        rows.append(
+            [
+                rs[0]["label"],
+                input_label(rs[0]["input"]),
+                mean_sd([r["p1_mm"] for r in rs]),
+                mean_sd([r["p2_mm"] for r in rs]),
+                mean_sd([r["mpjve_mm"] for r in rs]),
+                mean_sd([r["bone_std_mm"] for r in rs]),
+                mean_sd([r["bone_rmse_mm"] for r in rs]),
+                f"{sum(r['train_seconds'] for r in rs) / len(rs):.0f}",
+                mean_sd(lat) if lat else "–",
+            ]
+        )
+    lines += table(
+        [
+            "Row",
+            "2D input",
+            "P1 (mm)",
+            "P2 (mm)",
+            "MPJVE (mm)",
+            "bone-length std (mm)",
+            "bone RMSE (mm)",
+            "train (s)",
+            "stream (ms/frame)",
+        ],
+        rows,
+    )
+    return "\n".join(lines)
+
+
+__all__ = ["ROWS", "add_parser", "main", "run_benchmark"]

@@ -1,0 +1,304 @@
+"""One configuration path: a dataclass per concern, command-line flags generated from its fields, and
+`key=value` overrides checked against what the network understands.
+
+A run configuration (`TrainConfig`, `VideoTrainConfig`, `TPNetTrainConfig`) is saved in every
+checkpoint and rebuilt from it with `config_from_dict`. Adding a training option is two edits: a field
+here (its `help` metadata becomes the flag's help text) and the line of code that uses it; `add_arguments`
+and `from_args` give every command that trains the new flag.
+
+Field metadata understood by the flag generator: `help`; `flag` (the CLI spelling when it is not
+`--field-name`, e.g. `--out` for `out_dir`); `aliases` (deprecated spellings kept working); `sets` (a bool
+flag that also switches the named fields, e.g. `--no-flip` for training and test flipping).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS
+from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
+from bonelift.errors import BoneliftError
+from bonelift.models import SINGLE_FRAME, VIDEO, ModelConfig, TPNetConfig, VideoModelConfig, check_options, model_spec
+
+
+def opt(default: Any = dataclasses.MISSING, help: str = "", factory: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    """A dataclass field with CLI metadata (help text, flag spelling, aliases)."""
+    kw: dict[str, Any] = {"metadata": {"help": help, **meta}}
+    if factory is not dataclasses.MISSING:
+        kw["default_factory"] = factory
+    else:
+        kw["default"] = default
+    return field(**kw)
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value as bool, int, float or str."""
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def parse_key_values(items: list[str], what: str = "--option") -> dict[str, Any]:
+    """`key=value` pairs (values typed by `parse_value`)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise BoneliftError(f"{what} expects KEY=VALUE, got {item!r}")
+        out[key] = parse_value(raw)
+    return out
+
+
+@dataclass
+class RunConfig:
+    """What every training run shares: data, 2D source, subjects, budget, seed, device, run folder."""
+
+    data_root: str = opt("", "data folder (default: <shared data>/<dataset>, or $BONELIFT_DATA)", flag="--data")
+    dataset: str = opt("h36m", "benchmark dataset", choices=("h36m", "humaneva"))
+    keypoints: str = opt("gt", "2D input: gt, sh, or a detection npz")
+    train_subjects: tuple[str, ...] = opt(TRAIN_SUBJECTS, "comma-separated 3D-labelled training subjects")
+    test_subjects: tuple[str, ...] = opt(TEST_SUBJECTS, "comma-separated test subjects")
+    stride: int = opt(4, "train on every N-th frame (50 Hz Human3.6M is highly redundant)")
+    eval_stride: int = opt(10, "per-epoch monitoring on every N-th test frame (`evaluate` scores every frame)")
+    epochs: int = opt(10, "training epochs")
+    batch_size: int = opt(256, "batch size")
+    lr: float = opt(1e-3, "learning rate")
+    lr_decay: float = opt(0.96, "exponential learning-rate decay factor")
+    flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
+    seed: int = opt(0, "random seed")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    out_dir: str = opt("runs/run", "run folder (config, logs, last.pt, best.pt)", flag="--out")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        return config_from_dict(cls, d)
+
+    def for_dataset(self) -> Any:
+        """A copy whose subjects are the dataset's protocol split when they were left at the Human3.6M defaults."""
+        if self.dataset == "humaneva" and self.train_subjects == TRAIN_SUBJECTS and self.test_subjects == TEST_SUBJECTS:
+            return replace(self, train_subjects=HUMANEVA_TRAIN_SUBJECTS, test_subjects=HUMANEVA_TEST_SUBJECTS)
+        return self
+
+    def validate(self) -> None:
+        """Refuse an unknown network or option before any data is loaded."""
+        model = getattr(self, "model", None)
+        if model is not None:
+            model_spec(model.name, MODEL_KINDS[type(model)])
+            check_options(model.name, getattr(model, "options", {}))
+        for name in ("epochs", "batch_size", "stride", "eval_stride"):
+            if getattr(self, name) < 1:
+                raise BoneliftError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """A single-frame lifter's run (methods 1-4); saved with each checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lr_decay_samples: int = opt(
+        6_400_000,
+        "decay the learning rate by --lr-decay per this many training samples (Martinez et al.: 100k steps of 64)",
+    )
+    noise_px: float = opt(0.0, "Gaussian noise added to training 2D, in pixels of a 1000-px-wide image")
+    init_from: str = opt("", "start from this checkpoint's weights and normalisation (fine-tuning)", flag="--init")
+    losses: dict[str, float] = opt(
+        help="anatomical loss weight NAME=WEIGHT: geometry, angle, symmetry, reprojection", factory=dict, flag="--loss"
+    )
+    warmup_epochs: int = opt(0, "epochs on 3D data only before --loss terms and weak supervision switch on")
+    weak_subjects: tuple[str, ...] = opt((), "comma-separated 2D-only subjects (weak supervision, method 4)")
+    out_dir: str = opt("runs/baseline", "run folder (config, logs, last.pt, best.pt)", flag="--out")
+
+
+@dataclass
+class VideoTrainConfig(RunConfig):
+    """A video lifter's run (VideoPose3D `tcn`, method 5 `bone`); saved with each checkpoint."""
+
+    model: VideoModelConfig = field(default_factory=VideoModelConfig)
+    stride: int = opt(1, "one training window per N-th frame")
+    epochs: int = opt(80, "training epochs")
+    batch_size: int = opt(1024, "batch size")
+    lr_decay: float = opt(0.95, "learning-rate decay per epoch (VideoPose3D)")
+    flip: bool = opt(
+        True, "horizontal flip augmentation, and test-time flip averaging", flag="--no-flip", sets=("test_flip",)
+    )
+    test_flip: bool = opt(True, "average predictions of the input and its mirror image", flag="--no-test-flip")
+    out_dir: str = opt("runs/tcn", "run folder (config, logs, last.pt, best.pt)", flag="--out")
+
+
+@dataclass
+class TPNetTrainConfig(RunConfig):
+    """TP-Net's run over a single-frame model's predictions (method 4, Sec. 4.2)."""
+
+    model: TPNetConfig = field(default_factory=TPNetConfig)
+    stride: int = opt(20, "every N-th frame of the training predictions is a target (its window keeps the frame rate)")
+    epochs: int = opt(3, "training epochs (paper: 30)")
+    lr: float = opt(3e-4, "learning rate (Adam, decayed to a tenth over the run)")
+    out_dir: str = opt("runs/tpnet", "run folder", flag="--out")
+
+
+MODEL_KINDS: dict[type, str] = {ModelConfig: SINGLE_FRAME, VideoModelConfig: VIDEO, TPNetConfig: "tpnet"}
+RUN_CONFIGS: dict[str, type[RunConfig]] = {
+    SINGLE_FRAME: TrainConfig,
+    VIDEO: VideoTrainConfig,
+    "tpnet": TPNetTrainConfig,
+}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def config_from_dict(cls: type, d: dict[str, Any]) -> Any:
+    """Rebuild a configuration saved by `to_dict`; unknown keys are ignored so older checkpoints load."""
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in d:
+            continue
+        value, kind = d[f.name], hints[f.name]
+        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+            value = config_from_dict(kind, value)
+        elif typing.get_origin(kind) is tuple and isinstance(value, list | tuple):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+# ----- command-line flags ---------------------------------------------------------------------
+
+_MODEL_FLAGS = {"name": "--model", "options": "--option"}  # nested model fields with their own spelling
+_HIDDEN = {"input_layout", "output_layout", "confidence", "joints", "root", "past", "future"}  # set from data / presets
+
+
+def _flag(f: dataclasses.Field, prefix: str) -> str:
+    if prefix and f.name in _MODEL_FLAGS:
+        return _MODEL_FLAGS[f.name]
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _walk(cls: type, prefix: str = "") -> typing.Iterator[tuple[str, dataclasses.Field, Any]]:
+    """(dest, field, type) of every flag-bearing field, the nested model configuration's included."""
+    hints = _hints(cls)
+    for f in fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            yield from _walk(kind, prefix + f.name + ".")
+        elif not (prefix and f.name in _HIDDEN):
+            yield prefix + f.name, f, kind
+
+
+def _default(obj: Any, dest: str) -> Any:
+    for part in dest.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, defaults: Any, only: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()
+) -> None:
+    """Add one flag per field of the configuration `defaults` (an instance: its values are the defaults).
+
+    `only` / `skip` name fields (nested ones as "model.hidden") to include or leave out.
+    """
+    for dest, f, kind in _walk(type(defaults)):
+        if (only is not None and dest not in only) or dest in skip:
+            continue
+        prefix = dest.rpartition(".")[0]
+        names = [_flag(f, prefix), *f.metadata.get("aliases", ())]
+        default = _default(defaults, dest)
+        helptext = f.metadata.get("help", "")
+        origin = typing.get_origin(kind)
+        if kind is bool:
+            if default and not names[0].startswith("--no-"):  # a switch that is on by default turns off
+                names[0] = "--no-" + names[0][2:]
+            action = "store_false" if names[0].startswith("--no-") else "store_true"
+            parser.add_argument(*names, dest=dest, action=action, default=default, help=helptext)
+        elif origin is tuple:
+            parser.add_argument(
+                *names,
+                dest=dest,
+                default=default,
+                type=_comma_list,
+                metavar="A,B,...",
+                help=f"{helptext} (default: {','.join(default) or 'none'})",
+            )
+        elif origin is dict:
+            parser.add_argument(
+                *names,
+                dest=dest,
+                action="append",
+                default=None,
+                metavar="KEY=VALUE",
+                help=helptext or "network-specific switch (see `bonelift models`)",
+            )
+        else:
+            parser.add_argument(
+                *names,
+                dest=dest,
+                type=kind,
+                default=default,
+                choices=f.metadata.get("choices"),
+                help=helptext + (f" (default: {default!r})" if default != "" else ""),
+            )
+
+
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in raw.split(",") if x.strip())
+
+
+def from_args(defaults: Any, args: argparse.Namespace) -> Any:
+    """The configuration `defaults` with every field the parsed `args` carry; validated."""
+    values = vars(args)
+
+    def build(obj: Any, prefix: str) -> Any:
+        changes: dict[str, Any] = {}
+        hints = _hints(type(obj))
+        for f in fields(obj):
+            dest = prefix + f.name
+            if dataclasses.is_dataclass(hints[f.name]):
+                changes[f.name] = build(getattr(obj, f.name), dest + ".")
+            elif dest in values:
+                value = values[dest]
+                if typing.get_origin(hints[f.name]) is dict:
+                    what = _flag(f, prefix)
+                    value = {**getattr(obj, f.name), **parse_key_values(value or [], what)}
+                changes[f.name] = value
+        for f in fields(obj):  # bool flags that switch other fields too (`--no-flip`)
+            for other in f.metadata.get("sets", ()):
+                if prefix + f.name in values and values[prefix + f.name] != getattr(obj, f.name):
+                    changes[other] = values[prefix + f.name]
+        return replace(obj, **changes)
+
+    config = build(defaults, "")
+    if isinstance(config, RunConfig):
+        config = config.for_dataset()
+        config.validate()
+    return config
+
+
+__all__ = [
+    "MODEL_KINDS",
+    "RUN_CONFIGS",
+    "RunConfig",
+    "TPNetTrainConfig",
+    "TrainConfig",
+    "VideoTrainConfig",
+    "add_arguments",
+    "config_from_dict",
+    "from_args",
+    "opt",
+    "parse_key_values",
+    "parse_value",
+]

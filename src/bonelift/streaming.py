@@ -1,0 +1,140 @@
+"""Frame-by-frame lifting of a live stream, with memory bounded by the model's window, and its latency.
+
+`StreamingLifter` runs a video lifter (`tcn`, `bone`) one frame at a time; `TPNetStream` refines a
+single-frame model's poses one frame at a time. `latency_ms` is the one latency statistic of the
+project: the median wall time of one `push` after a warm-up, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from bonelift.errors import BoneliftError
+from bonelift.models import TPNet
+from bonelift.models.bone_video import BoneVideoLifter
+from bonelift.models.tcn import VideoModelConfig
+
+
+class StreamingLifter:
+    """Frame-by-frame lifting of a live stream with memory bounded by the receptive field.
+
+    `push(keypoints)` takes one frame's screen keypoints (J, 2) and returns the pose (J_out, 3) of
+    the newest frame whose window is complete: the pushed frame for causal models, the frame
+    `RF // 2` pushes ago otherwise (None until then). The stream start is padded by repeating the
+    first frame, as in offline inference. For method 5 the bone-length frames are a uniform
+    reservoir sample of the frames seen so far (size `length_frames`), so memory stays bounded
+    however long the video; with a causal model that is exactly its training distribution.
+    """
+
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu", seed: int = 0) -> None:
+        self.model = model.eval()
+        self.config: VideoModelConfig = model.config
+        if self.config.confidence:
+            raise BoneliftError("StreamingLifter does not take keypoint confidences yet")
+        self.device = torch.device(device)
+        self.buffer: deque[torch.Tensor] = deque(maxlen=self.config.receptive_field)
+        self.seen = 0
+        self.rng = np.random.default_rng(seed)
+        self.is_bone = isinstance(model, BoneVideoLifter)
+        self.reservoir: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.capacity = int(model.opt["length_frames"]) if self.is_bone else 0
+
+    @torch.no_grad()
+    def push(self, keypoints: np.ndarray) -> np.ndarray | None:
+        x = torch.as_tensor(np.asarray(keypoints, dtype=np.float32), device=self.device)
+        if not self.buffer:
+            for _ in range(self.config.pad[0]):
+                self.buffer.append(x)
+        self.buffer.append(x)
+        self.seen += 1
+        if self.is_bone:
+            est = self.model.frame_estimates(x[None])
+            item = (est[0][0], est[1][0])
+            if len(self.reservoir) < self.capacity:
+                self.reservoir.append(item)
+            else:
+                k = int(self.rng.integers(self.seen))
+                if k < self.capacity:
+                    self.reservoir[k] = item
+        if len(self.buffer) < self.config.receptive_field:
+            return None
+        window = torch.stack(list(self.buffer))[None]
+        if self.is_bone:
+            att = torch.stack([a for a, _ in self.reservoir])[None]
+            lengths = torch.stack([b for _, b in self.reservoir])[None]
+            pooled = self.model.pool_lengths(att, lengths)
+            pose, _ = self.model.fuse(self.model.directions(window)[-1], pooled)
+        else:
+            pose = self.model(window)["pose"][:, 0]
+        return pose[0].cpu().numpy()
+
+
+class TPNetStream:
+    """Frame-by-frame refinement with memory bounded by the window: `push(pose)` per new prediction.
+
+    Online models return the refined pose of the pushed frame. Bidirectional models answer with a
+    lag of `future` frames (None until then) and `flush()` returns the last ones at the end of the
+    stream. Results equal `refine_sequence` on the whole sequence.
+    """
+
+    def __init__(self, model: TPNet) -> None:
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.buffer: deque[torch.Tensor] = deque(maxlen=model.config.window)
+        self.pending = 0
+
+    @torch.no_grad()
+    def _emit(self) -> np.ndarray:
+        self.pending -= 1
+        return self.model(torch.stack(list(self.buffer))[None].to(self.device))[0].cpu().numpy()
+
+    def push(self, pose: np.ndarray) -> np.ndarray | None:
+        p = torch.as_tensor(np.asarray(pose, np.float32))
+        if not self.buffer:
+            self.buffer.extend([p] * self.model.config.past)
+        self.buffer.append(p)
+        self.pending += 1
+        return self._emit() if len(self.buffer) == self.buffer.maxlen else None
+
+    def flush(self) -> list[np.ndarray]:
+        """Refined poses of the frames still waiting for future context (end-padded), in order."""
+        out = []
+        while self.pending > 0:
+            self.buffer.append(self.buffer[-1])
+            if len(self.buffer) == self.buffer.maxlen:
+                out.append(self._emit())
+        self.buffer.clear()
+        return out
+
+
+def latency_ms(push: Callable[[np.ndarray], object], frames: Sequence[np.ndarray], warmup: int = 20) -> float:
+    """Median wall time in milliseconds of `push(frame)` over `frames`, not counting the first `warmup` pushes."""
+    times = []
+    for i, frame in enumerate(frames):
+        t0 = time.perf_counter()
+        push(frame)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    if not times:
+        raise BoneliftError(f"latency needs more than {warmup} frames, got {len(frames)}")
+    return float(np.median(times) * 1000)
+
+
+def streaming_latency_ms(model: nn.Module, screen: np.ndarray, frames: int = 300) -> float:
+    """`latency_ms` of a video lifter's `StreamingLifter` on the first `frames` frames of `screen` (J, 2 each),
+    the warm-up covering the receptive field (the pushes that only fill the buffer)."""
+    clip = screen[:frames]
+    return latency_ms(StreamingLifter(model).push, clip, warmup=min(model.config.receptive_field, len(clip) - 1))
+
+
+def tpnet_latency_ms(model: TPNet, frames: int = 200, warmup: int = 20) -> float:
+    """`latency_ms` of `TPNetStream.push` on the model's device (a constant pose: the cost does not depend on it)."""
+    stream = TPNetStream(model)
+    pose = np.zeros((model.config.joints, 3), np.float32)
+    return latency_ms(stream.push, [pose] * (warmup + frames), warmup=warmup)

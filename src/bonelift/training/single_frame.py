@@ -1,0 +1,109 @@
+"""Training of single-frame lifters (methods 1-4): data preparation and the batch step of the one loop.
+
+Launch under `torchrun --nproc_per_node N` to train data-parallel over N processes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from bonelift import checkpoints
+from bonelift.config import TrainConfig
+from bonelift.datasets import PoseSequence, flatten_frames, run_split
+from bonelift.errors import BoneliftError
+from bonelift.evaluation import evaluate_model
+from bonelift.geometry import mirror
+from bonelift.models import SINGLE_FRAME, build_model
+from bonelift.training.anatomy import AnatomicalObjective
+from bonelift.training.loop import Run
+
+Splits = tuple[list[PoseSequence], list[PoseSequence]]
+
+
+class Trainer(Run):
+    """Owns the model, optimiser and data of one run; `fit()` trains, monitoring every epoch.
+
+    The caller's configuration is copied, never changed: the copy records the layouts found in the data.
+    `splits` (train, test) reuses sequences already loaded (a benchmark trains several models on them).
+    """
+
+    kind = SINGLE_FRAME
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: bool = False,
+        progress: bool = True,
+        splits: Splits | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        config = self.begin(config, resume, progress, overwrite, data_parallel=True)
+
+        train_seqs, self.test_seqs = splits or (run_split(config, config.train_subjects), run_split(config))
+        config.model.input_layout = train_seqs[0].layout.name
+        config.model.output_layout = train_seqs[0].layout_3d.name
+        frames = flatten_frames(train_seqs, config.stride)
+        self.inputs = torch.from_numpy(frames["inputs"])
+        self.targets = torch.from_numpy(frames["targets"])
+
+        self.model = build_model(config.model)
+        self.model.normalizer.fit(frames["inputs"], frames["targets"][:, config.model.out_joints])
+        if config.init_from:
+            init, init_cfg, _ = checkpoints.rebuild(config.init_from, kind=SINGLE_FRAME)
+            if init_cfg.model.name != config.model.name or init_cfg.model.input_layout != config.model.input_layout:
+                raise BoneliftError(
+                    f"{config.init_from}: model {init_cfg.model.name}/{init_cfg.model.input_layout} "
+                    f"cannot start a {config.model.name}/{config.model.input_layout} run"
+                )
+            self.model.load_state_dict(init.state_dict())
+        self.model.to(self.device)
+        self.anatomy = AnatomicalObjective.for_run(self, frames["targets"])
+        if self.world > 1:
+            self._net = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        steps_per_decay = max(1, config.lr_decay_samples // (config.batch_size * self.world))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: config.lr_decay ** (step / steps_per_decay)
+        )
+        self.start(resume)
+
+    def num_samples(self) -> int:
+        return len(self.inputs)
+
+    def batch_losses(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        x, y = self.inputs[rows], self.targets[rows]
+        if cfg.flip:
+            half = torch.rand(len(rows)) < 0.5
+            x, y = x.clone(), y.clone()
+            x[half] = mirror(x[half], self.model.config.in_layout)
+            y[half] = mirror(y[half], self.model.config.out_layout)
+        if cfg.noise_px > 0:
+            x = x + torch.randn_like(x) * (2 * cfg.noise_px / 1000.0)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        out = self.net(self.model.normalizer.norm_in(x))
+        losses = self.model.loss(out, self.model.target(y))
+        if self.anatomy is not None:
+            losses = self.anatomy.add(self, out, x, losses)
+        return losses
+
+    def monitor(self) -> dict[str, Any]:
+        """Per-epoch scores on the frame pairs of every `eval_stride`-th test frame."""
+        return evaluate_model(
+            self.model, self.test_seqs, stride=self.config.eval_stride, device=self.device, progress=False
+        )
+
+
+def train(
+    config: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    splits: Splits | None = None,
+    overwrite: bool = False,
+) -> Trainer:
+    """Python API of `bonelift train`: build a trainer, fit it, return it (model in `.model`)."""
+    trainer = Trainer(config, resume=resume, progress=progress, splits=splits, overwrite=overwrite)
+    trainer.fit()
+    return trainer
