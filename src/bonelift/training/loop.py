@@ -107,6 +107,10 @@ class Run:
         seed_everything(self.config.seed)
         return self.config
 
+    def adam(self, amsgrad: bool = False) -> torch.optim.Adam:
+        """The optimiser of every trainer (Adam, as all the papers use), configured from the run."""
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr, amsgrad=amsgrad)
+
     def num_samples(self) -> int:
         raise NotImplementedError
 

@@ -62,7 +62,7 @@ class Trainer(Run):
         self.anatomy = AnatomicalObjective.for_run(self, frames["targets"])
         if self.world > 1:
             self._net = torch.nn.parallel.DistributedDataParallel(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = self.adam()
         steps_per_decay = max(1, config.lr_decay_samples // (config.batch_size * self.world))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: config.lr_decay ** (step / steps_per_decay)

@@ -52,7 +52,7 @@ class VideoTrainer(Run):
         self.data = WindowData(train_seqs, mc.pad)
         self.samples = self.data.frames(config.stride)
         self.model = build_model(mc).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, amsgrad=True)
+        self.optimizer = self.adam(amsgrad=True)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, config.lr_decay)
         self.start(resume)
 
