@@ -38,23 +38,9 @@ from bonelift.skeletons import LIMBS
 from bonelift.training import train
 
 Splits = tuple[list[PoseSequence], list[PoseSequence]]
-FLAGS = (
-    "data_root",
-    "dataset",
-    "keypoints",
-    "epochs",
-    "stride",
-    "eval_stride",
-    "batch_size",
-    "lr",
-    "lr_decay",
-    "lr_decay_samples",
-    "model.hidden",
-    "model.blocks",
-    "model.dropout",
-    "seed",
-    "device",
-)
+# Fields a suite sets per row (or that would change what is compared); every other training option is a flag.
+SET_PER_ROW = ("train_subjects", "test_subjects", "out_dir", "model.name", "model.options", "init_from", "weak_subjects",
+               "losses", "warmup_epochs")
 
 
 @dataclass(frozen=True)
@@ -254,7 +240,7 @@ PUBLISHED_HUMANEVA = {
 def add_parser(suites: argparse._SubParsersAction) -> None:
     """`bonelift bench single-frame` and its options (every budget option explicit)."""
     p = suites.add_parser("single-frame", help="methods 1-3 single-frame networks under one training budget")
-    add_arguments(p, TrainConfig(keypoints=""), only=FLAGS)
+    add_arguments(p, TrainConfig(keypoints=""), skip=SET_PER_ROW)
     p.add_argument("--models", default=None, help="comma-separated subset of bench keys (default: the whole suite)")
     add_common_arguments(p, "runs/bench_single_frame", "docs/results/single_frame_<dataset>.md")
 
