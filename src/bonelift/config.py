@@ -73,6 +73,7 @@ class RunConfig:
     batch_size: int = opt(256, "batch size")
     lr: float = opt(1e-3, "learning rate")
     lr_decay: float = opt(0.96, "exponential learning-rate decay factor")
+    weight_decay: float = opt(0.0, "L2 weight decay of the optimiser")
     flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
     seed: int = opt(0, "random seed")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")

@@ -109,7 +109,8 @@ class Run:
 
     def adam(self, amsgrad: bool = False) -> torch.optim.Adam:
         """The optimiser of every trainer (Adam, as all the papers use), configured from the run."""
-        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr, amsgrad=amsgrad)
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr, amsgrad=amsgrad,
+                                weight_decay=self.config.weight_decay)
 
     def num_samples(self) -> int:
         raise NotImplementedError
