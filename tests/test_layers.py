@@ -148,3 +148,16 @@ def test_flags_reach_the_configuration_and_nested_model() -> None:
     assert test_only.flip is True and test_only.test_flip is False
     he = from_args(TrainConfig(), parser.parse_args(["--dataset", "humaneva"]))
     assert he.train_subjects[0] == "Train/S1"
+
+
+def test_a_config_field_reaches_every_training_command(tmp_path) -> None:
+    """Weight decay was added as one field and one use: train, train-video and the benches all have it."""
+    from bonelift.bench import SUITES
+
+    for command in (["train"], ["train-video"], ["bench", "single-frame"], ["bench", "video"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--weight-decay", "not-a-number"])  # argparse knows the flag and checks its type
+    assert "anatomy" in SUITES
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, TrainConfig())
+    assert from_args(TrainConfig(), parser.parse_args(["--weight-decay", "1e-4"])).weight_decay == 1e-4
