@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,8 @@ def _temp_debris(parent: Path) -> list[str]:
 # --- keypoint files: each defect is one line that names the file and the field --------------------------------
 
 BAD_NPZ = {
-    "width_zero": ({"width": 0}, "width must be a whole number of pixels greater than 0, got 0"),
-    "width_negative": ({"width": -640}, "width must be a whole number of pixels greater than 0"),
+    "width_zero": ({"width": 0}, "width must be a whole number of pixels from 1 to 100000, got 0"),
+    "width_negative": ({"width": -640}, "width must be a whole number of pixels from 1 to 100000"),
     "width_array": ({"width": np.array([640, 480])}, "width must be one number, got an array"),
     "fps_nan": ({"fps": np.nan}, "fps must be a finite number greater than 0, got nan"),
     "fps_negative": ({"fps": -5.0}, "fps must be a finite number greater than 0"),
@@ -371,3 +372,101 @@ def test_error_in_a_detection_worker_reaches_the_user(tmp_path: Path, tiny_check
     _assert_one_line_error(proc.returncode, "\n".join(ours), f"{folder / '0070.png'}: not a readable image")
     assert proc.stderr.strip().splitlines()[-1] == ours[0] and "BrokenProcessPool" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+# --- fuzz: generated bad files and options never end in a traceback or leave temporary files ---------------------
+
+def _bad_values(rng: np.random.Generator) -> dict:
+    """One random defect (or a combination) of a keypoint npz."""
+    good = _pixels(int(rng.integers(1, 15)))
+    t = len(good)
+    choices = {
+        "width": [0, -1, np.nan, np.inf, 1e20, np.array([1, 2]), "abc", True, 2.5, 10**6],
+        "height": [0, -3, np.nan, np.array([[480]]), "tall", 1e-3],
+        "fps": [0, -5, np.nan, np.inf, "x", np.array([25.0, 30.0]), 1e-300, 1e300],
+        "keypoints": [np.zeros((0, 17, 2)), good[:, :, 0], np.dstack([good, good]), np.full((t, 17, 2), "7"),
+                      np.full((t, 17, 2), np.nan), np.full((t, 17, 2), np.inf), good * 1e30, good > 100,
+                      good.astype(complex), good.astype(np.int16), -good * 1e9, good[:, :5], np.zeros((t, 17, 2)),
+                      np.full((t, 17, 2), 1e5)],
+        "confidence": [np.ones(3), np.full((t, 17), "hi"), np.full((t, 17), np.nan), -np.ones((t, 17)),
+                       np.full((t, 17), np.inf)],
+        "layout": ["bogus", 5, np.array(["a", "b"]), "coco17", "mediapipe33"],
+    }
+    fields = {}
+    for key in rng.choice(sorted(choices), size=int(rng.integers(1, 3)), replace=False):
+        options = choices[key]
+        fields[key] = options[int(rng.integers(len(options)))]
+    if rng.random() < 0.2:
+        fields["width"] = fields["height"] = None
+    return fields
+
+
+def _bad_json(path: Path, rng: np.random.Generator) -> Path:
+    flat = np.hstack([_pixels(1)[0], np.ones((17, 1))]).ravel().tolist()
+    docs = [
+        '{"people": [', "[]", "{}", "[1, 2, 3]", '"text"', "null",
+        json.dumps({"people": "nobody"}), json.dumps({"people": [{"pose_keypoints_2d": ["a"] * 51}]}),
+        json.dumps({"people": [{"pose_keypoints_2d": flat[:50]}]}), json.dumps({"people": [{}]}),
+        json.dumps([{"image_id": 0, "keypoints": flat, "score": "high"}]),
+        json.dumps([{"image_id": [0], "keypoints": flat}]), json.dumps([{"keypoints": None}]),
+        json.dumps({"images": [{"id": 0, "width": 0, "height": 480}], "annotations": [{"image_id": 0, "keypoints": flat}]}),
+        json.dumps({"images": [{"id": 0, "width": "w", "height": 4}], "annotations": [{"image_id": 0, "keypoints": flat}]}),
+        json.dumps({"images": [{"id": 0}], "annotations": [{"image_id": 1, "keypoints": flat}]}),
+        json.dumps({"annotations": "none"}), json.dumps({"instance_info": [{"instances": [{"keypoints": [[1]]}]}]}),
+        json.dumps([{"frame_id": "x", "instances": [{"keypoints": [[1, 2]] * 17, "keypoint_scores": [1] * 3}]}]),
+        json.dumps([{"instances": 5}]), json.dumps([{"image_id": 0, "keypoints": [1e400] * 51}]).replace("Infinity", "1e400"),
+    ]
+    path.write_text(docs[int(rng.integers(len(docs)))])
+    return path
+
+
+def _bad_csv(path: Path, rng: np.random.Generator) -> Path:
+    header = ",".join(f"j{k}_x,j{k}_y" for k in range(17))
+    row = ",".join(str(v) for v in _pixels(1)[0].ravel())
+    texts = [header, "", "a,b,c\n1,2,3", f"{header}\n{row},7", f"{header}\n" + row.replace("3", "x", 1),
+             f"{header}\n" + ",".join(["inf"] * 34), f"{header}\n" + ",".join(["1e400"] * 34), "\x00\x01\x02",
+             f"{header}\n" + ",".join([""] * 34)]
+    text = texts[int(rng.integers(len(texts)))]
+    path.write_bytes(text.encode("utf-8", errors="replace") if "\x00" not in text else b"\xff\xfe\x00bad")
+    return path
+
+
+BAD_FLAGS = [["--fps", "nan"], ["--fps", "-1"], ["--fps", "inf"], ["--max-frames", "0"], ["--max-frames", "-5"],
+             ["--max-side", "-1"], ["--size", "0x0"], ["--size", "640x0"], ["--size", "99999999x5"], ["--size", "x"],
+             ["--max-gap", "-1"], ["--workers", "-2"], ["--device", "bogus"], ["--device", "cuda:7"],
+             ["--layout", "nope"], ["--layout", "coco17"], ["--fps", "1e-300"], []]
+
+
+def test_fuzz_lift_ends_cleanly(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
+    rng = np.random.default_rng(11)
+    outcomes = {0: 0, 2: 0}
+    for i in range(45):
+        case = tmp_path / f"case{i}"
+        case.mkdir()
+        kind = i % 5
+        if kind in (0, 1):
+            src = _npz(case / "kp.npz", **_bad_values(rng))
+        elif kind == 2:
+            src = _bad_json(case / "kp.json", rng)
+        elif kind == 3:
+            src = _bad_csv(case / "kp.csv", rng)
+        else:
+            src = _npz(case / "kp.npz")
+        flags = BAD_FLAGS[int(rng.integers(len(BAD_FLAGS)))] if kind == 4 or rng.random() < 0.3 else []
+        pictures = [] if i % 7 == 0 else ["--no-pictures"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "image size unknown" warnings are fine; errors are what is checked
+            rc = main(["lift", str(src), "-o", str(case / "out"), "--model", str(tiny_checkpoint), "--quiet",
+                       *pictures, *flags])
+        err = capsys.readouterr().err
+        assert rc in (0, 2), (i, src.read_bytes()[:200], flags, err)
+        outcomes[rc] += 1
+        assert "Traceback" not in err, (i, err)
+        if rc == 2:
+            _assert_one_line_error(rc, err)
+            assert not (case / "out").exists(), i
+        else:
+            assert (case / "out" / "poses3d.bvh").is_file()
+        assert not _temp_debris(case), (i, _temp_debris(case))
+    assert outcomes[2] >= 30  # most generated inputs are bad; a few defects (e.g. layout coco17) are legitimate
+

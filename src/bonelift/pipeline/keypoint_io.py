@@ -31,6 +31,7 @@ KEYPOINT_SUFFIXES = (".json", ".npz", ".csv")
 # Layout assumed from the number of joints when a file does not say (COCO-style tools write COCO17).
 DEFAULT_LAYOUTS: dict[int, Layout] = {17: COCO17, 18: OPENPOSE18, 25: OPENPOSE25, 33: MEDIAPIPE33}
 _CONF_SUFFIXES = ("conf", "confidence", "score", "c", "visibility", "v")
+MAX_SIDE = 100_000  # pixels; a larger width or height is a mistake (and would allocate huge pictures)
 MAX_COORD = 1e6  # pixels; larger coordinates are not image positions (and overflow drawing and size guesses)
 
 
@@ -210,8 +211,8 @@ def _scalar(data: dict, name: str, path: Path, integer: bool = False) -> float:
     if arr.ndim != 0 or not _numeric(arr):
         raise DataError(path, f"{name} must be one number, got an array of {arr.dtype} with shape {arr.shape}")
     value = float(arr)
-    if not np.isfinite(value) or value <= 0 or (integer and value != int(value)):
-        kind = "a whole number of pixels greater than 0" if integer else "a finite number greater than 0"
+    if not np.isfinite(value) or value <= 0 or (integer and (value != int(value) or value > MAX_SIDE)):
+        kind = f"a whole number of pixels from 1 to {MAX_SIDE}" if integer else "a finite number greater than 0"
         raise DataError(path, f"{name} must be {kind}, got {arr.item()!r}")
     return value
 
@@ -220,11 +221,11 @@ def _check_size(size, path: Path, what: str) -> tuple[int, int]:
     """Width and height as positive whole numbers (from a file or the caller), or a DataError naming `what`."""
     try:
         w, h = size
-        ok = all(not isinstance(v, bool) and float(v) == int(v) and int(v) > 0 for v in (w, h))
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and 0 < int(v) <= MAX_SIDE for v in (w, h))
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
-        raise DataError(path, f"{what} must be two whole numbers of pixels greater than 0, got {size!r}")
+        raise DataError(path, f"{what} must be two whole numbers of pixels from 1 to {MAX_SIDE}, got {size!r}")
     return int(w), int(h)
 
 
@@ -319,6 +320,9 @@ def read_keypoints(
         w, h = _check_size(file_size, path, "the image size stored in the file")
     else:
         w, h = _frame_size(kp, path)
+        if max(w, h) > MAX_SIDE:
+            raise DataError(path, f"keypoints spread over {w}x{h} px, more than an image of at most {MAX_SIDE} px a side "
+                                  "(pass the image size, --size WxH, if they really are pixels)")
     conf = np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     return Track2D(kp, conf, lay, w, h, float(fps or file_fps or 30.0), str(path))
 

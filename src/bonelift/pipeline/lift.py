@@ -279,10 +279,15 @@ def _check_options(fps, max_side, max_gap, max_frames, image_size, workers) -> N
     _positive(max_frames, "max_frames (--max-frames)", integer=True)
     _positive(workers, "workers (--workers)", integer=True)
     if image_size is not None:
-        if not isinstance(image_size, (tuple, list)) or len(image_size) != 2:
-            raise OptionError(f"image_size (--size) must be (width, height), got {image_size!r}")
-        for v in image_size:
-            _positive(v, f"image_size (--size WxH) {tuple(image_size)!r}: width and height", integer=True)
+        try:
+            _positive(image_size[0], "width", integer=True)
+            _positive(image_size[1], "height", integer=True)
+            ok = len(image_size) == 2
+        except (OptionError, TypeError, IndexError, KeyError):
+            ok = False
+        if not ok:
+            raise OptionError(f"image_size (--size WIDTHxHEIGHT) must be two whole numbers of pixels greater than 0, "
+                              f"got {image_size!r}")
 
 
 def _resolve_device(name: str) -> torch.device:

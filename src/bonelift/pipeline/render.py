@@ -55,7 +55,8 @@ class SideBySide:
         self.cv2 = cv2
         self.poses = poses
         self.h = panel_height - panel_height % 2
-        self.w_left = int(round(poses.width * self.h / poses.height)) // 2 * 2
+        aspect = min(max(poses.width / poses.height, 0.1), 10.0)  # a 100000x1 "image" must not allocate gigabytes
+        self.w_left = max(2, int(round(aspect * self.h)) // 2 * 2)
         self.rot = view_rotation()
         ok = np.isfinite(poses.joints).all(axis=(1, 2))
         viewed = poses.joints[ok] @ self.rot.T
