@@ -93,10 +93,14 @@ def _cmd_lift(args: argparse.Namespace) -> None:
         if not sep or not w.isdigit() or not h.isdigit():
             raise BoneliftError(f"--size expects WIDTHxHEIGHT, got {args.size!r}")
         size = (int(w), int(h))
-    summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
-                   max_side=args.max_side or None, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
-                   image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
-                   workers=args.workers, reframe=not args.no_reframe)
+    try:  # options are checked by `lift` itself, so the API and the command line refuse the same values
+        summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
+                       max_side=args.max_side, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
+                       image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
+                       workers=args.workers, reframe=not args.no_reframe)
+    except KeyboardInterrupt:
+        print("bonelift: interrupted (no outputs written)", file=sys.stderr)
+        raise SystemExit(130) from None
     print(summary)
 
 

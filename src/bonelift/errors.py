@@ -20,6 +20,15 @@ class DataError(BoneliftError, ValueError):
         self.problem = problem
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
 
+    def __reduce__(self):
+        """Rebuild from (source, problem): the default pickling passes the message as the only argument,
+        which does not fit `__init__`, so an error raised in a worker process broke the whole pool."""
+        return (type(self), (self.source, self.problem))
+
+
+class OptionError(BoneliftError, ValueError):
+    """An option (Python argument or command-line flag) has a value bonelift cannot use; the message names it."""
+
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     """Return `path` as a Path, or raise a DataError if it does not exist."""

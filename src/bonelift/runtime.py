@@ -9,22 +9,30 @@ import random
 import numpy as np
 import torch
 
-from bonelift.errors import BoneliftError
+from bonelift.errors import OptionError
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; an unknown name or an absent GPU is a clear error."""
+    """The torch device for `name` (`auto`: CUDA when present), refusing unknown names and devices this
+    machine does not have with an error that names the option."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise BoneliftError(f"--device: unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BoneliftError(f"--device {name}: no CUDA GPU is available on this machine (use --device cpu)")
-    if device.type not in ("cpu", "cuda"):
-        raise BoneliftError(f"--device: unsupported device {name!r} (use auto, cpu, cuda or cuda:N)")
-    return device
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise OptionError(f"device (--device) {name!r} is not a device name (use auto, cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise OptionError(f"device (--device) {name!r}: no CUDA GPU is available on this machine (use cpu or auto)")
+        if dev.index is not None and dev.index >= count:
+            raise OptionError(f"device (--device) {name!r}: this machine has {count} CUDA GPU(s)")
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise OptionError(f"device (--device) {name!r}: Apple MPS is not available on this machine")
+    elif dev.type != "cpu":
+        raise OptionError(f"device (--device) {name!r} is not supported (use auto, cpu, cuda, cuda:N or mps)")
+    return dev
 
 
 def seed_everything(seed: int) -> None:

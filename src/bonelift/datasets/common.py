@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
+import collections
 import os
+import pickle
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from bonelift.cameras import Camera
 from bonelift.errors import DataError, require_file
@@ -56,22 +61,88 @@ def default_data_root() -> Path:
     return Path.cwd().parent / "shared" / "data"
 
 
+def _safe_globals() -> dict[tuple[str, str], object]:
+    """The only callables a VideoPose3D-style npz may name: numpy array/scalar/dtype rebuilding and plain containers.
+
+    Taken from live objects, so numpy 1.x (`numpy.core`) and 2.x (`numpy._core`) both work without
+    importing the deprecated module path; both spellings are accepted because files written by either
+    version name their own.
+    """
+    reconstruct = np.zeros(1).__reduce__()[0]
+    scalar = np.float64(0).__reduce__()[0]
+    allowed: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for core in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(core, "_reconstruct")] = reconstruct
+        allowed[(core, "scalar")] = scalar
+    for mod in ("builtins", "__builtin__"):  # protocol-2 pickles from Python 2 say __builtin__
+        for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex), ("bytearray", bytearray),
+                          ("slice", slice), ("range", range)):
+            allowed[(mod, name)] = obj
+    allowed[("_codecs", "encode")] = codecs.encode  # how protocol 2 stores bytes
+    allowed[("collections", "OrderedDict")] = collections.OrderedDict
+    return allowed
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Unpickler that builds arrays and containers only: any other global is refused before it is imported."""
+
+    def __init__(self, file: IO[bytes], source: Path) -> None:
+        super().__init__(file, encoding="ASCII")  # what np.load uses by default, so results stay identical
+        self.source = source
+        self.allowed = _safe_globals()
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self.allowed[(module, name)]
+        except KeyError:
+            raise DataError(self.source, f"refusing to unpickle {module}.{name} (not an array or container type): "
+                                         "this file holds code, not data") from None
+
+
+def _read_member(zf: zipfile.ZipFile, member: str, source: Path) -> np.ndarray:
+    """One .npy member of an npz: plain arrays without pickle, object arrays through `_DataUnpickler`."""
+    with zf.open(member) as fh:
+        version = npformat.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = npformat.read_array_header_2_0(fh)
+        else:  # 3.0 (utf-8 field names) or a future version: numpy's own reader, still without pickle
+            fh.seek(0)
+            return npformat.read_array(fh, allow_pickle=False)
+        if not dtype.hasobject:
+            fh.seek(0)
+            return npformat.read_array(fh, allow_pickle=False)
+        value = _DataUnpickler(fh, source).load()
+    if not isinstance(value, np.ndarray):
+        raise DataError(source, f"{member} holds a pickled {type(value).__name__}, not an array")
+    if value.shape != tuple(shape):
+        raise DataError(source, f"{member} holds an array of shape {value.shape}, its header says {tuple(shape)}")
+    return value
+
+
 def load_pickled_npz(path: str | Path, key: str) -> dict:
     """Read a dict stored as a pickled object array under `key` in an npz file (VideoPose3D style).
 
-    Only use on files you trust: the format is pickle-based by design.
+    The pickle is read with an unpickler that only rebuilds numpy arrays, numpy scalars and plain
+    containers, so a crafted file cannot run code; it is refused with a DataError instead.
     """
     path = require_file(path, "data file")
     try:
-        with np.load(path, allow_pickle=True) as data:
-            if key not in data.files:
-                raise DataError(path, f"no key {key!r} (found {data.files})")
-            obj = data[key]
+        with zipfile.ZipFile(path) as zf:
+            members = {name[: -len(".npy")]: name for name in zf.namelist() if name.endswith(".npy")}
+            if key not in members:
+                raise DataError(path, f"no key {key!r} (found {sorted(members)})")
+            obj = _read_member(zf, members[key], path)
             value = obj.item() if obj.dtype == object and obj.shape == () else obj
-            metadata = data["metadata"].item() if "metadata" in data.files else None
+            metadata = None
+            if "metadata" in members:
+                meta = _read_member(zf, members["metadata"], path)
+                metadata = meta.item() if meta.shape == () else meta
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, KeyError, TypeError,
+            AttributeError, IndexError) as exc:
         raise DataError(path, f"cannot read npz ({type(exc).__name__}: {exc}); file truncated or corrupt?") from exc
     if not isinstance(value, dict):
         raise DataError(path, f"{key!r} is not a dict of sequences")

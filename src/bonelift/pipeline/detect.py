@@ -10,8 +10,10 @@ frame before detection changes neither their scale nor the pixel coordinates we 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import time
 
@@ -73,9 +75,26 @@ def _detect_range(
 _COUNTER = None  # frames done, shared with worker processes (set by _init_worker)
 
 
-def _init_worker(counter) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker exit when the process that started it dies, even by SIGKILL (Linux prctl PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(counter, parent: int) -> None:
     global _COUNTER
     _COUNTER = counter
+    _die_with_parent(parent)
+    # The parent handles Ctrl-C and SIGTERM and stops the workers itself; a forked worker must not run the
+    # parent's Python handlers (they would unwind a copy of the parent's run) or print its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import cv2
 
     cv2.setNumThreads(1)  # do not rely on a thread pool inherited through fork
@@ -102,7 +121,9 @@ def _parallel(
     bounds = np.linspace(0, total, workers + 1).round().astype(int)  # the last chunk reads to the end (the count may be an estimate)
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("i", 0)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(counter,)) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(counter, os.getpid()))
+    try:
         futures = [
             pool.submit(_worker, source, int(a), None if open_end and k == workers - 1 else int(b), max_side, min_confidence)
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
@@ -110,9 +131,32 @@ def _parallel(
         while not all(f.done() for f in futures):
             concurrent.futures.wait(futures, timeout=0.1)
             bar.update(counter.value - bar.n)
+            failed = next((f for f in futures if f.done() and f.exception() is not None), None)
+            if failed is not None:  # one chunk failed: the others' work is wasted, stop at once
+                failed.result()
         parts = [f.result() for f in futures]
+    except concurrent.futures.process.BrokenProcessPool as exc:  # a worker was killed (out of memory, signal)
+        _stop(pool)
+        raise DataError(source.path, f"a detection process died ({exc}); try --workers 1") from exc
+    except BaseException:  # an error in a chunk, Ctrl-C or SIGTERM: no worker may outlive the run
+        _stop(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True)
     bar.update(counter.value - bar.n)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Kill the pool's workers now (the executor would otherwise wait for them to finish their chunks)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(5)
 
 
 def default_workers() -> int:

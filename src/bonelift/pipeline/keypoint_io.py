@@ -31,6 +31,8 @@ KEYPOINT_SUFFIXES = (".json", ".npz", ".csv")
 # Layout assumed from the number of joints when a file does not say (COCO-style tools write COCO17).
 DEFAULT_LAYOUTS: dict[int, Layout] = {17: COCO17, 18: OPENPOSE18, 25: OPENPOSE25, 33: MEDIAPIPE33}
 _CONF_SUFFIXES = ("conf", "confidence", "score", "c", "visibility", "v")
+MAX_SIDE = 100_000  # pixels; a larger width or height is a mistake (and would allocate huge pictures)
+MAX_COORD = 1e6  # pixels; larger coordinates are not image positions (and overflow drawing and size guesses)
 
 
 def is_keypoint_input(path: Path) -> bool:
@@ -101,9 +103,15 @@ def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | No
         frames = []
         for f in files:
             data = _load_json(f)
-            if not isinstance(data, dict) or "people" not in data:
+            if not isinstance(data, dict) or not isinstance(data.get("people"), list):
                 raise DataError(f, "not an OpenPose frame file (no 'people' list)")
-            frames.append(_openpose_frame(data, f))
+            try:
+                frames.append(_openpose_frame(data, f))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                if isinstance(exc, DataError):
+                    raise
+                missing = "a person without 'pose_keypoints_2d'" if isinstance(exc, KeyError) else "malformed person"
+                raise DataError(f, f"{missing} ({type(exc).__name__}: {exc})") from None
         return (*_people_to_frames(frames, path), None)
     data = _load_json(path)
     try:
@@ -167,17 +175,58 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | Non
     key = next((k for k in ("keypoints", "keypoints_2d", "positions_2d") if k in data), None)
     if key is None:
         raise DataError(path, f"no 'keypoints' array (found {sorted(data)})")
+    if not _numeric(data[key]):
+        raise DataError(path, f"{key} has non-numeric dtype {data[key].dtype}, expected pixel coordinates")
     kp = np.asarray(data[key], dtype=np.float64)
     if kp.ndim != 3 or kp.shape[-1] not in (2, 3):
         raise DataError(path, f"{key} has shape {kp.shape}, expected (T, J, 2) or (T, J, 3)")
     conf = data.get("confidence", kp[..., 2] if kp.shape[-1] == 3 else np.ones(kp.shape[:2]))
+    if not _numeric(conf):
+        raise DataError(path, f"confidence has non-numeric dtype {np.asarray(conf).dtype}")
     conf = np.asarray(conf, dtype=np.float64)
     if conf.shape != kp.shape[:2]:
         raise DataError(path, f"confidence has shape {conf.shape}, expected {kp.shape[:2]}")
-    size = (int(data["width"]), int(data["height"])) if "width" in data and "height" in data else None
-    fps = float(data["fps"]) if "fps" in data else None
-    layout = str(data["layout"]) if "layout" in data else None
+    size = None
+    if "width" in data and "height" in data:
+        size = (int(_scalar(data, "width", path, integer=True)), int(_scalar(data, "height", path, integer=True)))
+    fps = _scalar(data, "fps", path) if "fps" in data else None
+    layout = None
+    if "layout" in data:
+        if data["layout"].ndim != 0 or data["layout"].dtype.kind not in "US":
+            raise DataError(path, f"layout must be a name such as 'coco17', got an array of {data['layout'].dtype} "
+                                  f"with shape {data['layout'].shape}")
+        layout = str(data["layout"])
     return kp[..., :2], conf, size, fps, layout
+
+
+def _numeric(arr) -> bool:
+    """True for integer or float arrays (booleans, strings and objects are not coordinates)."""
+    dtype = np.asarray(arr).dtype
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def _scalar(data: dict, name: str, path: Path, integer: bool = False) -> float:
+    """A positive finite number stored under `name` in an npz (width, height, fps), or a DataError naming it."""
+    arr = data[name]
+    if arr.ndim != 0 or not _numeric(arr):
+        raise DataError(path, f"{name} must be one number, got an array of {arr.dtype} with shape {arr.shape}")
+    value = float(arr)
+    if not np.isfinite(value) or value <= 0 or (integer and (value != int(value) or value > MAX_SIDE)):
+        kind = f"a whole number of pixels from 1 to {MAX_SIDE}" if integer else "a finite number greater than 0"
+        raise DataError(path, f"{name} must be {kind}, got {arr.item()!r}")
+    return value
+
+
+def _check_size(size, path: Path, what: str) -> tuple[int, int]:
+    """Width and height as positive whole numbers (from a file or the caller), or a DataError naming `what`."""
+    try:
+        w, h = size
+        ok = all(not isinstance(v, bool) and float(v) == int(v) and 0 < int(v) <= MAX_SIDE for v in (w, h))
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise DataError(path, f"{what} must be two whole numbers of pixels from 1 to {MAX_SIDE}, got {size!r}")
+    return int(w), int(h)
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Layout | None]:
@@ -239,22 +288,43 @@ def read_keypoints(
     file_size = file_fps = None
     lay: Layout | None = None
     suffix = path.suffix.lower()
-    if path.is_dir() or suffix == ".json":
-        kp, conf, file_size = _read_json(path)
-    elif suffix == ".npz":
-        kp, conf, file_size, file_fps, file_layout = _read_npz(path)
-        layout = layout or file_layout
-    elif suffix == ".csv":
-        kp, conf, lay = _read_csv(path)
-    else:
+    if suffix not in KEYPOINT_SUFFIXES and not path.is_dir():
         raise DataError(path, f"unknown keypoint file type {suffix!r} (expected {', '.join(KEYPOINT_SUFFIXES)})")
+    try:
+        if path.is_dir() or suffix == ".json":
+            kp, conf, file_size = _read_json(path)
+        elif suffix == ".npz":
+            kp, conf, file_size, file_fps, file_layout = _read_npz(path)
+            layout = layout or file_layout
+        else:
+            kp, conf, lay = _read_csv(path)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(path, f"malformed keypoint file ({type(exc).__name__}: {exc})") from exc
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise DataError(path, f"fps must be a finite number greater than 0, got {fps!r}")
     if layout is not None or lay is None:
         lay = _layout_for(kp.shape[1], path, layout)
+    kp = kp.copy()
+    kp[~np.isfinite(kp).all(axis=-1)] = np.nan  # inf / NaN in either coordinate: joint not found
     kp[(kp == 0).all(axis=-1)] = np.nan  # OpenPose / COCO write undetected joints as (0, 0, 0)
     if not np.isfinite(kp).all(axis=-1).any():
         raise DataError(path, f"no keypoint in any of its {len(kp)} frames")
-    w, h = image_size or file_size or _frame_size(kp, path)
-    return Track2D(kp, np.clip(conf, 0.0, 1.0), lay, int(w), int(h), float(fps or file_fps or 30.0), str(path))
+    extreme = float(np.nanmax(np.abs(kp)))
+    if extreme > MAX_COORD:
+        raise DataError(path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})")
+    if image_size is not None:
+        w, h = _check_size(image_size, path, "image_size (--size)")
+    elif file_size is not None:
+        w, h = _check_size(file_size, path, "the image size stored in the file")
+    else:
+        w, h = _frame_size(kp, path)
+        if max(w, h) > MAX_SIDE:
+            raise DataError(path, f"keypoints spread over {w}x{h} px, more than an image of at most {MAX_SIDE} px a side "
+                                  "(pass the image size, --size WxH, if they really are pixels)")
+    conf = np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    return Track2D(kp, conf, lay, w, h, float(fps or file_fps or 30.0), str(path))
 
 
 __all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints"]

@@ -9,9 +9,12 @@ only when all stages succeeded, so a failed run leaves no partial outputs.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from bonelift.cameras import normalize_screen
-from bonelift.errors import DataError
+from bonelift.errors import DataError, OptionError
 from bonelift.pipeline import bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
 from bonelift.pipeline.keypoint_io import is_keypoint_input, read_keypoints
@@ -186,25 +189,124 @@ def _prepare_out_dir(out_dir: Path) -> Path:
         raise DataError(out_dir, "output path exists and is not a folder")
     if out_dir.is_dir() and not os.access(out_dir, os.W_OK | os.X_OK):
         raise DataError(out_dir, "output folder is not writable")
+    parent = out_dir.parent
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+        parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(out_dir, f"cannot write the output folder ({exc.strerror or exc})") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(out_dir, f"its parent folder {parent} is not writable (bonelift writes the outputs to a "
+                                 "temporary folder there and moves them in when every stage succeeded)")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise DataError(out_dir, f"cannot write a temporary folder in {parent} ({exc.strerror or exc})") from exc
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the final folder should look like any other
     return tmp
 
 
+@contextlib.contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out_dir` (file `.OUT.lock` beside it) so two runs cannot mix their outputs.
+
+    The lock file is removed on release; a run that locked a file another run just removed retries
+    on the new one, so removal never lets two runs in at once.
+    """
+    import fcntl
+
+    lock = out_dir.parent / f".{out_dir.name}.lock"
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise DataError(out_dir, f"cannot create the lock file {lock} ({exc.strerror or exc})") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataError(out_dir, f"another bonelift run is writing {out_dir} (lock {lock.name}); "
+                                     "wait for it or choose another output folder") from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # locked a file the previous holder had already removed: lock the current one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        os.close(fd)
+
+
 def _commit(tmp: Path, out_dir: Path) -> list[Path]:
+    """Move this run's files into `out_dir` and drop the outputs of an earlier run that this one did not write."""
+    written = {f.name for f in tmp.iterdir()}
     if not out_dir.exists():
         os.replace(tmp, out_dir)
     else:
         for f in tmp.iterdir():
             os.replace(f, out_dir / f.name)
         tmp.rmdir()
-    return [out_dir / name for name in OUTPUT_FILES if (out_dir / name).exists()]
+        for name in OUTPUT_FILES:
+            if name not in written and (out_dir / name).is_file():
+                (out_dir / name).unlink()
+    return [out_dir / name for name in OUTPUT_FILES if name in written]
+
+
+def _positive(value: float | None, option: str, integer: bool = False, allow_zero: bool = False) -> None:
+    """Refuse a number bonelift cannot use for `option`, naming the option and the value."""
+    if value is None:
+        return
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise OptionError(f"{option} must be {kind}, got {value!r}")
+    if integer and float(value) != int(value):
+        raise OptionError(f"{option} must be {kind}, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = "0 or more" if allow_zero else "greater than 0"
+        raise OptionError(f"{option} must be {'finite and ' if not integer else ''}{bound}, got {value!r}")
+
+
+def _check_options(fps, max_side, max_gap, max_frames, image_size, workers) -> None:
+    """Check the numeric options before anything runs (the API and the command line share these checks)."""
+    _positive(fps, "fps (--fps)")
+    _positive(max_side, "max_side (--max-side; 0 or None: no downscaling)", integer=True, allow_zero=True)
+    _positive(max_gap, "max_gap (--max-gap)", integer=True, allow_zero=True)
+    _positive(max_frames, "max_frames (--max-frames)", integer=True)
+    _positive(workers, "workers (--workers)", integer=True)
+    if image_size is not None:
+        try:
+            _positive(image_size[0], "width", integer=True)
+            _positive(image_size[1], "height", integer=True)
+            ok = len(image_size) == 2
+        except (OptionError, TypeError, IndexError, KeyError):
+            ok = False
+        if not ok:
+            raise OptionError(f"image_size (--size WIDTHxHEIGHT) must be two whole numbers of pixels greater than 0, "
+                              f"got {image_size!r}")
+
+
+def _on_sigterm(signum: int, frame) -> None:
+    """Turn SIGTERM into SystemExit so the `finally` blocks stop the workers and remove the temporary folder."""
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """Install `_on_sigterm` for the run (main thread only: signals are delivered there) and restore the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def lift(
@@ -234,11 +336,14 @@ def lift(
     """
     from bonelift.runtime import resolve_device
 
+    _check_options(fps, max_side, max_gap, max_frames, image_size, workers)
+    max_side = max_side or None
+    torch_device = resolve_device(device)
     src = Path(input) if input is not None else DEMO_CLIP
     out_dir = Path(out_dir).absolute()
     if not src.exists():
         raise DataError(src, "input not found")
-    lifter = _load_lifter(Path(model) if model is not None else DEFAULT_WEIGHTS, resolve_device(device))
+    lifter = _load_lifter(Path(model) if model is not None else DEFAULT_WEIGHTS, torch_device)
     if pictures:
         try:
             import cv2  # noqa: F401
@@ -246,35 +351,57 @@ def lift(
         except ImportError as exc:
             raise DataError(None, "pictures (MP4/GIF) need OpenCV and Pillow: pip install 'bonelift[video]', "
                                   "or pass pictures=False (--no-pictures)") from exc
+    with _sigterm_exits():
+        return _run(src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress,
+                    workers, reframe)
+
+
+def _run(
+    src: Path, out_dir: Path, lifter, max_side: int | None, max_gap: int | None, max_frames: int | None,
+    layout: str | None, image_size: tuple[int, int] | None, fps: float | None, pictures: bool, progress: bool,
+    workers: int | None, reframe: bool,
+) -> LiftSummary:
+    """The stages of `lift` on checked options, holding the output lock, writing into a temporary folder."""
     stage = _Stages()
     tmp = _prepare_out_dir(out_dir)  # before the slow stages: an unwritable OUTDIR fails at once
     try:
-        with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
-            track, frame_source = _two_d(src, layout, image_size, fps, max_side, max_frames, progress, workers)
-        gap = max_gap if max_gap is not None else max(1, round(track.fps / 3))
-        track = _to_h36m(fill_gaps(track, gap))  # fill per joint before derived joints mix them
-        if not (track.status != MISSING).any():
-            raise DataError(track.source, f"no frame with a complete person, even after filling gaps of up to {gap} frames")
-        with stage("lift"):
-            joints = lift_track(lifter, track, progress=progress, reframe=reframe)
-        poses = export.Poses3D(joints, track.keypoints, track.confidence, track.status, track.fps, track.width,
-                               track.height, track.source)
-        with stage("export"):
-            export.write_npz(poses, tmp / "poses3d.npz")
-            export.write_json(poses, tmp / "poses3d.json")
-            export.write_csv(poses, tmp / "poses3d.csv")
-            bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh")
-            viewer.write_html(poses, tmp / "viewer.html")
-        if pictures:
-            with stage("render"):
-                frames = frame_source.frames(max_side) if frame_source is not None else None
-                render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=progress)
-        files = _commit(tmp, out_dir)
+        with _locked(out_dir):
+            return _stages(stage, tmp, src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps,
+                           pictures, progress, workers, reframe)
     except OSError as exc:
         raise DataError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stages(
+    stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter, max_side: int | None, max_gap: int | None,
+    max_frames: int | None, layout: str | None, image_size: tuple[int, int] | None, fps: float | None,
+    pictures: bool, progress: bool, workers: int | None, reframe: bool,
+) -> LiftSummary:
+    """2D, gaps, lifting, exports and pictures into `tmp`, then the commit into `out_dir`."""
+    with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
+        track, frame_source = _two_d(src, layout, image_size, fps, max_side, max_frames, progress, workers)
+    gap = max_gap if max_gap is not None else max(1, round(track.fps / 3))
+    track = _to_h36m(fill_gaps(track, gap))  # fill per joint before derived joints mix them
+    if not (track.status != MISSING).any():
+        raise DataError(track.source, f"no frame with a complete person, even after filling gaps of up to {gap} frames")
+    with stage("lift"):
+        joints = lift_track(lifter, track, progress=progress, reframe=reframe)
+    poses = export.Poses3D(joints, track.keypoints, track.confidence, track.status, track.fps, track.width,
+                           track.height, track.source)
+    with stage("export"):
+        export.write_npz(poses, tmp / "poses3d.npz")
+        export.write_json(poses, tmp / "poses3d.json")
+        export.write_csv(poses, tmp / "poses3d.csv")
+        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh")
+        viewer.write_html(poses, tmp / "viewer.html")
+    if pictures:
+        with stage("render"):
+            frames = frame_source.frames(max_side) if frame_source is not None else None
+            render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=progress)
+    files = _commit(tmp, out_dir)
     status = track.status
     return LiftSummary(out_dir, len(status), int((status == DETECTED).sum()), int((status == INTERPOLATED).sum()),
                        int((status == MISSING).sum()), stage.wall, stage.cpu, files, max_side if frame_source is not None else None)

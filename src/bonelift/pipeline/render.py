@@ -7,6 +7,7 @@ chosen once for the whole clip, so the picture does not jump while the person mo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -54,7 +55,8 @@ class SideBySide:
         self.cv2 = cv2
         self.poses = poses
         self.h = panel_height - panel_height % 2
-        self.w_left = int(round(poses.width * self.h / poses.height)) // 2 * 2
+        aspect = min(max(poses.width / poses.height, 0.1), 10.0)  # a 100000x1 "image" must not allocate gigabytes
+        self.w_left = max(2, int(round(aspect * self.h)) // 2 * 2)
         self.rot = view_rotation()
         ok = np.isfinite(poses.joints).all(axis=(1, 2))
         viewed = poses.joints[ok] @ self.rot.T
@@ -133,6 +135,17 @@ class _Mp4Writer:
         else:
             self.cv_writer.release()
 
+    def abort(self) -> None:
+        """Stop writing after a failure or an interrupt without raising: the cause is the error to report,
+        not ffmpeg's exit status (Ctrl-C also reaches ffmpeg, which then fails)."""
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            self.proc.kill()
+            self.proc.wait()
+        else:
+            self.cv_writer.release()
+
 
 def render_video(
     poses: Poses3D, frames: Iterable[np.ndarray] | None, mp4_path: Path, gif_path: Path | None,
@@ -156,8 +169,10 @@ def render_video(
             n += 1
             if gif_path is not None and t % step == 0 and len(gif_frames) < gif_max_frames:
                 gif_frames.append(cv2.resize(pic, (size[0] * 2 // 3, size[1] * 2 // 3), interpolation=cv2.INTER_AREA))
-    finally:
-        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
     if gif_path is not None and gif_frames:
         from PIL import Image
 
