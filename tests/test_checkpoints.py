@@ -143,3 +143,27 @@ def test_export_refuses_to_overwrite(root, tmp_path) -> None:
     with pytest.raises(DataError, match="is a folder"):
         checkpoints.export(path, tmp_path)
     assert checkpoints.export(path, out, overwrite=True) == out
+
+
+def test_export_to_an_impossible_path_is_a_clear_error(tmp_path) -> None:
+    path = _saved(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DataError, match="cannot write"):
+        checkpoints.export(path, blocker / "sub" / "out.pt")
+    assert not list(tmp_path.glob("**/.*.tmp"))
+
+
+def test_3d_file_with_flipped_bytes_is_a_clear_error(root, tmp_path) -> None:
+    import shutil
+
+    from bonelift.datasets import load_h36m
+
+    copy = tmp_path / "h36m"
+    shutil.copytree(root, copy)
+    data = bytearray((copy / "data_3d_h36m_17j.npz").read_bytes())
+    for i in range(len(data) // 3, len(data) // 3 + 64):
+        data[i] ^= 0xFF
+    (copy / "data_3d_h36m_17j.npz").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="data_3d_h36m_17j.npz"):
+        load_h36m(copy, "gt", ["S9"])
