@@ -12,6 +12,7 @@ from bonelift.models import MODELS, ModelConfig, build_model
 from bonelift.models.asn import ASN, AttentionModule, RandomEnhancement
 from bonelift.models.hsn import HSN
 from bonelift.models.multiroot import MultiRootBaseline, MultiRootHead, combine_roots, root_joints
+from bonelift.models.refinement import RefinementBranch
 from bonelift.skeletons import H36M17
 
 NEW_MODELS = ["hsn-single", "hsn-dual-nores", "hsn-dual", "basic-ref", "basic-ref-amstar", "basic-ref-am", "asn"]
@@ -27,6 +28,14 @@ def _randomise_normalizer(model, gen: torch.Generator) -> None:
     n.in_mean.copy_(torch.randn(n.in_mean.shape, generator=gen))
     n.out_mean.copy_(torch.randn(n.out_mean.shape, generator=gen) * 0.3)
     n.out_std.copy_(torch.rand(n.out_std.shape, generator=gen) * 0.3 + 0.05)
+
+
+def _random_heads(model) -> None:
+    """Give residual refinement heads (zero at initialisation) weights, as training would."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, RefinementBranch):
+                m.head.weight.normal_(0.0, 0.3)
 
 
 def _unit_joints(config: ModelConfig, mask: torch.Tensor) -> set[str]:
@@ -96,19 +105,22 @@ def test_dual_channel_membership_by_name(inp: str, out: str) -> None:
 def test_channel_a_never_reads_right_side(name: str) -> None:
     torch.manual_seed(2)
     model = build_model(_config(name)).eval()
+    _random_heads(model)
     cfg = model.config
     basic, feature = torch.randn(3, model.out_dim), torch.randn(3, cfg.hidden)
     right = torch.tensor([cfg.out_layout.joints[j].startswith("R") for j in cfg.out_joints]).repeat_interleave(3)
     perturbed = basic + right * torch.randn_like(basic) * 5.0
     before, after = model.refine(basic, feature), model.refine(perturbed, feature)
-    assert torch.equal(before[:, 0], after[:, 0])
-    assert not torch.allclose(before[:, 1], after[:, 1])
+    q_a, q_b = model._q(0), model._q(1)  # each channel's own (supervised, used) hard joints
+    assert torch.equal(before[:, 0, q_a], after[:, 0, q_a])
+    assert not torch.allclose(before[:, 1, q_b], after[:, 1, q_b])
 
 
 def test_residual_connection_feeds_basic_feature() -> None:
     torch.manual_seed(3)
     for name, uses in (("hsn-dual", True), ("hsn-dual-nores", False)):
         model = build_model(_config(name)).eval()
+        _random_heads(model)
         basic = torch.randn(2, model.out_dim)
         a, b = model.refine(basic, torch.zeros(2, 16)), model.refine(basic, torch.ones(2, 16))
         assert torch.equal(a, b) != uses
@@ -241,3 +253,58 @@ def test_training_smoke_and_state_dict_round_trip(name: str, options: dict) -> N
     clone.load_state_dict(model.state_dict())
     model.eval(), clone.eval()
     assert torch.equal(model(x[:5])["pose"], clone(x[:5])["pose"])
+
+
+# ----- methods 1 and 2 as published (fusion after the last hidden layer, residual refinement, Kaiming)
+
+@pytest.mark.parametrize("name", ["hsn-single", "hsn-dual", "hsn-dual-nores", "basic-ref", "basic-ref-amstar", "asn"])
+def test_refined_joints_equal_the_basic_estimate_at_initialisation(name: str) -> None:
+    torch.manual_seed(5)
+    model = build_model(_config(name)).eval()
+    out = model(torch.randn(4, model.in_dim))
+    torch.testing.assert_close(out["pose"], out["basic"])
+    absolute = build_model(_config(name, refine="absolute")).eval()
+    out = absolute(torch.randn(4, absolute.in_dim))
+    assert not torch.allclose(out["pose"], out["basic"])  # the named variant predicts joints outright
+
+
+def test_hsn_single_and_basic_ref_amstar_are_one_network() -> None:
+    """Method 1's "wo dual" and method 2's "basic+ref+AM*" (both 66.78 mm) are built alike."""
+    torch.manual_seed(6)
+    hsn, amstar = build_model(_config("hsn-single")), build_model(_config("basic-ref-amstar"))
+    hsn_sd, am_sd = hsn.state_dict(), amstar.state_dict()
+    rename = {k: k.replace("channels.0.", "refinement.") for k in hsn_sd}
+    assert sorted((rename[k], tuple(v.shape)) for k, v in hsn_sd.items()) == sorted(
+        (k, tuple(v.shape)) for k, v in am_sd.items())
+    _random_heads(hsn)
+    amstar.load_state_dict({rename[k]: v for k, v in hsn.state_dict().items()})
+    hsn.eval(), amstar.eval()
+    x = torch.randn(5, hsn.in_dim)
+    a, b = hsn(x), amstar(x)
+    torch.testing.assert_close(a["pose"], b["pose"])
+    target = torch.randn(5, hsn.out_dim)
+    torch.testing.assert_close(hsn.loss(a, target)["total"], amstar.loss(b, target)["total"])
+
+
+def test_fusion_point_and_refinement_kind_are_switchable() -> None:
+    torch.manual_seed(7)
+    last, first = build_model(_config("hsn-dual")), build_model(_config("hsn-dual", fusion_at="first"))
+    first.load_state_dict(last.state_dict())  # same parameters, different wiring
+    _random_heads(last), first.load_state_dict(last.state_dict())
+    last.eval(), first.eval()
+    x = torch.randn(3, last.in_dim)
+    assert not torch.allclose(last(x)["pose"], first(x)["pose"])
+    with pytest.raises(BoneliftError, match="fusion_at"):
+        build_model(_config("hsn-dual", fusion_at="middle"))
+
+
+def test_kaiming_initialisation_is_the_default() -> None:
+    torch.manual_seed(8)
+    kaiming = build_model(_config("baseline"))
+    torch.manual_seed(8)
+    default = build_model(_config("baseline", init="pytorch"))
+    w_k, w_d = kaiming.net.inp[0].weight, default.net.inp[0].weight
+    fan_in = w_k.shape[1]
+    assert float(w_k.detach().std()) == pytest.approx(math.sqrt(2.0 / fan_in), rel=0.15)
+    assert float(w_d.abs().max()) <= 1.0 / math.sqrt(fan_in) + 1e-6  # PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert float(kaiming.net.inp[0].bias.abs().max()) == 0.0

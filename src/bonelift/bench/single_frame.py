@@ -63,6 +63,11 @@ H36M_SUITE = (
     Entry("basic-ref-am", "basic-ref-am", "M2 basic+ref+AM"),
     Entry("asn", "asn", "M2 ASN (AM+REM)"),
     Entry("basic-multiroot", "baseline", "M3 basic + multi-root", {"multi_root": True}),
+    # For the record: the published-reading switches undone one at a time (methods 1 and 2 fixes).
+    Entry("hsn-dual-abs", "hsn-dual", "M1 HSN dual, absolute refinement head", {"refine": "absolute"}),
+    Entry("asn-abs", "asn", "M2 ASN, absolute refinement head", {"refine": "absolute"}),
+    Entry("hsn-dual-v0", "hsn-dual", "M1 HSN dual as built before (fusion after 1st layer, absolute, PyTorch init)",
+          {"fusion_at": "first", "refine": "absolute", "init": "pytorch"}),
 )
 HUMANEVA_SUITE = (H36M_SUITE[0], H36M_SUITE[7])
 

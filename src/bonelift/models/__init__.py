@@ -16,8 +16,9 @@ from typing import Any
 from torch import nn
 
 from bonelift.errors import BoneliftError
+from bonelift.models import asn, hsn, multiroot
 from bonelift.models.asn import ASN
-from bonelift.models.base import LiftingModel, ModelConfig
+from bonelift.models.base import LiftingModel, ModelConfig, init_weights
 from bonelift.models.bone_video import DEFAULTS as BONE_DEFAULTS
 from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.hsn import HSN
@@ -27,7 +28,7 @@ from bonelift.models.tpnet import TPNet, TPNetConfig
 
 SINGLE_FRAME, VIDEO, TPNET = "single-frame", "video", "tpnet"
 CONFIG_CLASSES: dict[str, type] = {SINGLE_FRAME: ModelConfig, VIDEO: VideoModelConfig, TPNET: TPNetConfig}
-_MULTI_ROOT = {"multi_root": False}  # method 3's multi-root head in place of the single-root output
+_BASIC, _HSN, _ASN = multiroot.OPTIONS, hsn.OPTIONS, asn.OPTIONS  # each model file declares its options
 
 
 @dataclass(frozen=True)
@@ -41,35 +42,35 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "baseline": ModelSpec(baseline, SINGLE_FRAME, "residual MLP (Martinez et al.)", _MULTI_ROOT),
+    "baseline": ModelSpec(baseline, SINGLE_FRAME, "residual MLP (Martinez et al.)", _BASIC),
     # Method 1 (human structure-aware network), Table 1 variants.
     "hsn-single": ModelSpec(
-        partial(HSN, dual=False, residual=True), SINGLE_FRAME, "method 1, one refinement channel", _MULTI_ROOT
+        partial(HSN, dual=False, residual=True), SINGLE_FRAME, "method 1, one refinement channel", _HSN
     ),
     "hsn-dual-nores": ModelSpec(
         partial(HSN, dual=True, residual=False),
         SINGLE_FRAME,
         "method 1, dual channel without residual fusion",
-        _MULTI_ROOT,
+        _HSN,
     ),
     "hsn-dual": ModelSpec(
-        partial(HSN, dual=True, residual=True), SINGLE_FRAME, "method 1, dual channel with residual fusion", _MULTI_ROOT
+        partial(HSN, dual=True, residual=True), SINGLE_FRAME, "method 1, dual channel with residual fusion", _HSN
     ),
     # Method 2 (articulated structure-aware network), Table 2 ablation.
     "basic-ref": ModelSpec(
-        partial(ASN, fusion="none", rem=False), SINGLE_FRAME, "method 2, basic + refinement", _MULTI_ROOT
+        partial(ASN, fusion="none", rem=False), SINGLE_FRAME, "method 2, basic + refinement", _ASN
     ),
     "basic-ref-amstar": ModelSpec(
-        partial(ASN, fusion="plain", rem=False), SINGLE_FRAME, "method 2, + plain feature fusion (AM*)", _MULTI_ROOT
+        partial(ASN, fusion="plain", rem=False), SINGLE_FRAME, "method 2, + plain feature fusion (AM*)", _ASN
     ),
     "basic-ref-am": ModelSpec(
-        partial(ASN, fusion="attention", rem=False), SINGLE_FRAME, "method 2, + attention module (AM)", _MULTI_ROOT
+        partial(ASN, fusion="attention", rem=False), SINGLE_FRAME, "method 2, + attention module (AM)", _ASN
     ),
     "asn": ModelSpec(
         partial(ASN, fusion="attention", rem=True),
         SINGLE_FRAME,
         "method 2, AM + random enhancement module",
-        _MULTI_ROOT,
+        _ASN,
     ),
     "tcn": ModelSpec(TemporalConvLifter, VIDEO, "temporal convolutions (VideoPose3D)", {"score_att": True}),
     "bone": ModelSpec(BoneVideoLifter, VIDEO, "method 5, bone length + direction", dict(BONE_DEFAULTS)),
@@ -102,7 +103,10 @@ def build_model(config: Any) -> nn.Module:
     kind = next((k for k, cls in CONFIG_CLASSES.items() if isinstance(config, cls)), None)
     spec = model_spec(config.name, kind)
     check_options(config.name, getattr(config, "options", {}))
-    return spec.build(config)
+    model = spec.build(config)
+    if kind == SINGLE_FRAME:
+        init_weights(model, {**spec.options, **config.options}.get("init", "kaiming"))
+    return model
 
 
 __all__ = [

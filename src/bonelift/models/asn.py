@@ -12,7 +12,12 @@ Table 2 ablation, by registry name: basic-ref (no fusion), basic-ref-amstar (AM*
 basic-ref-am (AM), asn (AM + REM). `options={"multi_root": True}` swaps the basic network's
 output layer for method 3's multi-root head (L1 then becomes that head's Eq. 6 loss).
 
-Reading of the paper where it is not explicit: the AM's 2D features are the outputs of the basic
+Readings of the paper where it is not explicit. Residual refinement (option `refine`, default
+"residual"): the refinement predicts a correction to the basic estimate with its head initialised to
+zero, as method 1's abstract states for the same cascade ("in a residual learning manner"); method 2
+does not say, and "absolute" (the head predicts the joints outright) is kept so the difference is
+measured. Initialisation: Kaiming, as Sec. 3 states (option `init`). The fused feature F* is the
+refinement's last hidden feature (Sec. 2.3);  the AM's 2D features are the outputs of the basic
 network's residual modules (m = 2, the two 2D features (a) and (e) of Fig. 3), each taken after
 its last dropout as Sec. 2.3 asks; w_i is a vector of the feature width, initialised to zero
 (every attention starts at 0.5); REM replaces the ReLU and Dropout of the first layer, giving
@@ -29,9 +34,10 @@ from bonelift.losses import masked_sq_error
 from bonelift.models.base import LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
 from bonelift.models.multiroot import MultiRootHead
-from bonelift.models.refinement import RefinementBranch, hard_mask
+from bonelift.models.refinement import REFINES, RefinementBranch, hard_mask
 
 FUSIONS = ("none", "plain", "attention")
+OPTIONS = {"multi_root": False, "refine": "residual", "init": "kaiming"}
 
 
 class AttentionModule(nn.Module):
@@ -71,6 +77,9 @@ class ASN(LiftingModel):
         if fusion not in FUSIONS:
             raise BoneliftError(f"unknown fusion {fusion!r} (known: {', '.join(FUSIONS)})")
         self.fusion = fusion
+        opt = {**OPTIONS, **config.options}
+        if opt["refine"] not in REFINES:
+            raise BoneliftError(f"option refine must be one of {', '.join(REFINES)}, got {opt['refine']!r}")
         self.net = ResidualMLP(self.in_dim, self.out_dim, config.hidden, config.blocks, config.dropout, config.max_norm)
         if rem:
             linear, norm = self.net.inp[0], self.net.inp[1]
@@ -78,7 +87,8 @@ class ASN(LiftingModel):
         self.multi_root = bool(config.options.get("multi_root"))
         if self.multi_root:
             self.net.head = MultiRootHead(config, config.hidden, config.max_norm)
-        self.refinement = RefinementBranch(self.out_dim, self.out_dim, config.hidden, config.dropout, config.max_norm)
+        self.refinement = RefinementBranch(self.out_dim, self.out_dim, config.hidden, config.dropout, config.max_norm,
+                                           residual=opt["refine"] == "residual")
         if fusion == "attention":
             self.attention = AttentionModule(config.blocks, config.hidden)
         self.register_buffer("q", hard_mask(config), persistent=False)
@@ -95,7 +105,7 @@ class ASN(LiftingModel):
             f_star = f_star + feats[-1]
         elif self.fusion == "attention":
             f_star = self.attention(f_star, feats[1:])
-        refined = self.refinement.head(f_star)
+        refined = self.refinement.output(f_star, basic)
         pose = torch.where(self.q, refined, basic)
         return {**out, "pose": pose, "basic": basic, "refined": refined}
 

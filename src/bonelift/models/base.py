@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bonelift.errors import BoneliftError
 from bonelift.skeletons import Layout, get_layout
 
 
@@ -140,6 +141,25 @@ class LiftingModel(nn.Module):
         return self.normalizer.norm_out(root_relative[..., self.config.out_joints, :])
 
 
+INITS = ("kaiming", "pytorch")
+
+
+def init_weights(model: nn.Module, scheme: str) -> None:
+    """Kaiming (He) initialisation of every linear layer, as methods 1 and 2 state (and Martinez et al.'s
+    code does), or PyTorch's default (`pytorch`, bonelift's earlier behaviour); residual refinement heads
+    are zeroed again afterwards so they still start at the identity."""
+    if scheme not in INITS:
+        raise BoneliftError(f"option init must be one of {', '.join(INITS)}, got {scheme!r}")
+    if scheme == "kaiming":
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if hasattr(m, "start_at_identity"):
+            m.start_at_identity()
+
+
 def out_joint_mask(config: ModelConfig, joints: tuple[int, ...] | list[int]) -> torch.Tensor:
     """Boolean mask over the 3 * J_out output units that selects `joints` (indices in out_layout)."""
     mask = torch.zeros(len(config.out_joints), 3, dtype=torch.bool)
@@ -148,4 +168,5 @@ def out_joint_mask(config: ModelConfig, joints: tuple[int, ...] | list[int]) -> 
     return mask.flatten()
 
 
-__all__ = ["LiftingModel", "MaxNormLinear", "ModelConfig", "Normalizer", "out_joint_mask", "with_root", "zscore_stats"]
+__all__ = ["INITS", "LiftingModel", "MaxNormLinear", "ModelConfig", "Normalizer", "init_weights", "out_joint_mask",
+           "with_root", "zscore_stats"]

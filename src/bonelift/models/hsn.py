@@ -9,16 +9,26 @@ indicator q (Eq. 2). Variants:
 * dual channel (Fig. 4): branch A reads the joints of set A (left limbs plus the shared trunk)
   and refines the left hard joints, branch B the mirrored set (Eq. 3, 4);
 * feature fusion ("residual connection", Fig. 2 blue line): the basic network's last hidden
-  feature is added to each branch after its first layer, so the refinement sees 2D evidence.
+  feature is added to each branch's last hidden feature (option `fusion_at`, below), so the
+  refinement sees 2D evidence;
+* residual refinement (the abstract: the refinement network is cascaded "in a residual learning
+  manner", a separate statement from the feature fusion): each branch predicts a correction to the
+  basic estimate, its head initialised to zero, so the refined hard joints start at the basic ones
+  (option `refine`: "residual", or "absolute" to predict the joints outright).
 
 Total loss L = L1 + L3 + L4 (Eq. 7); for the single channel L = L1 + L2. The final pose takes the
 hard joints from the refinement and the other joints from the basic network.
 
 Reading of the paper where it is not explicit: the branch input is the basic output of its set's
 joints as predicted (the pelvis is the root, always zero, so it carries no information and is not
-fed); the fusion is added after the branch's first layer (the paper says only that a residual
-connection joins the two networks); the single-channel variant has the fusion, as in Table 1
-where only the "w dual / wo res" row drops it. Through that fusion a dual branch also sees
+fed); the fusion joins the branch's last hidden layer (`fusion_at="last"`): the paper says only that
+a residual connection joins the two networks, but its single-channel "wo dual" row (66.78 mm, Table
+1) is the same number and description as method 2's "basic+ref+AM*", which method 2 Sec. 2.3 builds
+by connecting "the final 2D feature and the final 3D feature", so `hsn-single` and
+`basic-ref-amstar` are one network (tested); `fusion_at="first"` (after the branch's first layer) is
+bonelift's earlier reading, kept to reproduce it. The single-channel variant has the fusion, as in
+Table 1 where only the "w dual / wo res" row drops it. Initialisation: Kaiming, as Sec. 3 states
+(option `init`, "pytorch" for PyTorch's default). Through that fusion a dual branch also sees
 basic-network features computed from all 2D joints: the paper's separation of sides is on the
 3D features, which is what the branches' inputs implement.
 """
@@ -31,7 +41,7 @@ from bonelift.errors import BoneliftError
 from bonelift.losses import masked_sq_error
 from bonelift.models.base import LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
-from bonelift.models.refinement import RefinementBranch, hard_mask, joints_by_name
+from bonelift.models.refinement import FUSION_POINTS, REFINES, RefinementBranch, hard_mask, joints_by_name
 
 # Joint groups of Sec. 2.2 ("hand" is the wrist in Human3.6M naming). A joint a layout lacks
 # (Neck/Nose in the 16-joint Stacked Hourglass layout, Spine in HumanEva) is skipped.
@@ -39,14 +49,18 @@ CHANNEL_A = ("LWrist", "LElbow", "LKnee", "LFoot", "Thorax", "Neck/Nose", "LShou
 CHANNEL_B = ("RWrist", "RElbow", "RKnee", "Head", "RFoot", "Hip", "Neck/Nose", "RShoulder", "Thorax", "Spine", "RHip")
 
 
+OPTIONS = {"fusion_at": "last", "refine": "residual", "init": "kaiming"}
+
+
 class HSN(LiftingModel):
     """Basic network cascaded with a single- or dual-channel hard-joint refinement network."""
 
     def __init__(self, config: ModelConfig, dual: bool = True, residual: bool = True) -> None:
         super().__init__(config)
-        if config.options.get("multi_root"):
-            raise BoneliftError("option multi_root is available on 'baseline' and the method-2 models, not on HSN")
-        self.dual, self.residual = dual, residual
+        opt = {**OPTIONS, **config.options}
+        if opt["fusion_at"] not in FUSION_POINTS or opt["refine"] not in REFINES:
+            raise BoneliftError(f"HSN options: fusion_at in {FUSION_POINTS}, refine in {REFINES}; got {config.options}")
+        self.dual, self.residual, self.fusion_at = dual, residual, opt["fusion_at"]
         self.net = ResidualMLP(self.in_dim, self.out_dim, config.hidden, config.blocks, config.dropout, config.max_norm)
         lay = config.out_layout
         groups = [joints_by_name(lay, CHANNEL_A), joints_by_name(lay, CHANNEL_B)] if dual else [list(range(lay.num_joints))]
@@ -56,7 +70,8 @@ class HSN(LiftingModel):
             rows = [config.out_joints.index(j) for j in group if j in config.out_joints]
             self.register_buffer(f"rows_{k}", torch.tensor(rows, dtype=torch.long), persistent=False)
             self.register_buffer(f"q_{k}", hard_mask(config, group), persistent=False)
-            self.channels.append(RefinementBranch(3 * len(rows), self.out_dim, config.hidden, config.dropout, config.max_norm))
+            self.channels.append(RefinementBranch(3 * len(rows), self.out_dim, config.hidden, config.dropout,
+                                                  config.max_norm, residual=opt["refine"] == "residual"))
 
     def _rows(self, k: int) -> torch.Tensor:
         return getattr(self, f"rows_{k}")
@@ -68,9 +83,8 @@ class HSN(LiftingModel):
         """(B, C, 3 * J_out) outputs of the C refinement branches for basic output `basic`."""
         joints = basic.unflatten(-1, (-1, 3))
         skip = feature if self.residual else None
-        return torch.stack(
-            [ch(joints[:, self._rows(k)].flatten(1), skip) for k, ch in enumerate(self.channels)], dim=1
-        )
+        return torch.stack([ch.output(ch.features(joints[:, self._rows(k)].flatten(1), skip, self.fusion_at), basic)
+                            for k, ch in enumerate(self.channels)], dim=1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         basic, feats = self.net(x)

@@ -129,6 +129,9 @@ class MultiRootBaseline(Baseline):
         return {"total": total, "multi_root": total}
 
 
+OPTIONS = {"multi_root": False, "init": "kaiming"}
+
+
 def baseline(config: ModelConfig) -> LiftingModel:
     """Registry entry "baseline": the multi-root variant when `options["multi_root"]` is true."""
     return MultiRootBaseline(config) if config.options.get("multi_root") else Baseline(config)

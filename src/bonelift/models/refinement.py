@@ -33,25 +33,48 @@ def hard_mask(config: ModelConfig, joints: list[int] | None = None) -> torch.Ten
     return out_joint_mask(config, hard)
 
 
+REFINES = ("residual", "absolute")
+FUSION_POINTS = ("last", "first")
+
+
 class RefinementBranch(nn.Module):
     """Two dense layers of `width` units and a linear head (method 1 Fig. 3, method 2 Sec. 2.2).
 
-    `skip`, when given, is added after the first layer: method 1's residual connection that
-    fuses basic-network features into the refinement. Method 2 instead fuses at the last hidden
-    feature, so it calls `features` and `head` separately.
+    `skip`, when given, is the basic network's feature fused into the branch ("residual connection"):
+    added to the branch's last hidden feature (`at="last"`, method 2 Sec. 2.3's "directly connect the
+    final 2D feature and the final 3D feature", which is also method 1's "wo dual" row: both papers
+    report 66.78 mm for it) or, as bonelift did before, after the first layer (`at="first"`).
+
+    With `residual=True` the head predicts a correction to the basic estimate and starts at zero, so
+    the refined joints equal the basic network's at initialisation (method 1's abstract: the refinement
+    is cascaded "in a residual learning manner"); `residual=False` predicts the joints outright.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, width: int, dropout: float, max_norm: bool) -> None:
+    def __init__(self, in_dim: int, out_dim: int, width: int, dropout: float, max_norm: bool,
+                 residual: bool = True) -> None:
         super().__init__()
         self.layer1 = DenseBlock(in_dim, width, dropout, max_norm)
         self.layer2 = DenseBlock(width, width, dropout, max_norm)
         self.head = MaxNormLinear(width, out_dim, max_norm)
+        self.residual = residual
+        self.start_at_identity()
 
-    def features(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def start_at_identity(self) -> None:
+        """Zero the head of a residual branch (called again after any re-initialisation)."""
+        if self.residual:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    def features(self, x: torch.Tensor, skip: torch.Tensor | None = None, at: str = "last") -> torch.Tensor:
         h = self.layer1(x)
-        if skip is not None:
+        if skip is not None and at == "first":
             h = h + skip
-        return self.layer2(h)
+        h = self.layer2(h)
+        if skip is not None and at == "last":
+            h = h + skip
+        return h
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x, skip))
+    def output(self, feature: torch.Tensor, basic: torch.Tensor) -> torch.Tensor:
+        """The branch's joints from its last feature: basic + correction, or the head's joints outright."""
+        out = self.head(feature)
+        return basic + out if self.residual else out
