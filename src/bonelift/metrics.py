@@ -167,7 +167,9 @@ def illegal_angle_percentage(pred: np.ndarray, layout: Layout) -> dict[str, floa
 
 
 def range_of_motion_percentage(pred: np.ndarray, layout: Layout) -> dict[str, float]:
-    """Percentage of frames with each elbow/knee outside its normal range of motion (`geometry.FLEXION*`).
+    """Percentage of frames with each elbow/knee outside its normal range of motion.
+
+    Limits: `geometry.ELBOW_MAX_FLEXION_DEG` and `geometry.KNEE_FLEXION_RANGE_DEG` (sources cited there).
 
     The validity measure real poses pass (Human3.6M S9/S11 ground truth: 0.06 % of frames, elbows
     flexed a degree or two past 150), standing in for the pose-conditioned joint-angle limits of

@@ -290,7 +290,8 @@ def render(doc: dict[str, Any]) -> str:
     lines += table(["Row", "Method", "2D input", "P1", "P2", "MPJVE", "TP-Net gain P1", "illegal % (ROM)",
                     "eq. 1 backward %"], body)
     lines += ["`illegal %`: frames with an elbow flexed past 150° or a knee outside -10..160° (normal range of "
-              "motion; `geometry.FLEXION` docs cite the sources); `eq. 1 backward %`: the angle loss's own test.", ""]
+              "motion; sources cited beside `geometry.ELBOW_MAX_FLEXION_DEG`); `eq. 1 backward %`: the angle "
+              "loss's own test.", ""]
     by_variant = group_rows([r for r in rows if "validity" in r], ("variant",))
     cols = {f"{name} ({gt})": _mean_validity([r["validity"] for r in by_variant[(v,)]])
             for v, name in TABLE6 if (v,) in by_variant}
