@@ -88,8 +88,9 @@ def test_losses_are_differentiable_gradcheck():
 
 def test_weak_pose_keeps_2d_and_predicted_depth():
     pose = torch.tensor(STANDING[None])
-    screen = torch.tensor(STANDING[None, :, :2] / 4.0 + 0.3)  # same shape in screen units, shifted
-    wp, residual = weak_pose(pose, screen, H36M17)
+    absolute = STANDING + np.array([0.1, -0.2, 4.5])
+    rays = torch.tensor(absolute[None, :, :2] / absolute[None, :, 2:])  # pinhole rays of the same pose
+    wp, residual = weak_pose(pose, rays, H36M17)
     assert torch.allclose(wp, pose) and residual.abs().max() < 1e-12
     assert torch.equal(wp[..., 2], pose[..., 2])
 
@@ -108,9 +109,9 @@ def test_skeleton_fitting_preserves_directions_and_sets_lengths():
     np.testing.assert_allclose(torch_fit.numpy(), fitted, atol=1e-12)
 
 
-def _tiny(past: int, future: int) -> TPNet:
+def _tiny(past: int, future: int, step: int = 1) -> TPNet:
     torch.manual_seed(0)
-    model = TPNet(TPNetConfig(past=past, future=future, hidden=16, layers=2)).double()
+    model = TPNet(TPNetConfig(past=past, future=future, hidden=16, layers=2, frame_step=step)).double()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return model.eval()
@@ -129,16 +130,27 @@ def test_tpnet_online_uses_no_future_frames():
     assert (a[:, 0] == 0).all()
 
 
-@pytest.mark.parametrize("past,future", [(4, 0), (3, 2)])
-def test_tpnet_stream_matches_batch_with_bounded_memory(past, future):
-    model = _tiny(past, future)
-    seq = np.random.default_rng(3).standard_normal((9, 17, 3))
+@pytest.mark.parametrize("past,future,step,length", [(4, 0, 1, 9), (3, 2, 1, 9), (4, 0, 2, 13), (3, 2, 2, 13), (3, 2, 2, 3)])
+def test_tpnet_stream_matches_batch_with_bounded_memory(past, future, step, length):
+    model = _tiny(past, future, step)
+    seq = np.random.default_rng(3).standard_normal((length, 17, 3))
     batch = refine_sequence(model, seq)
     stream = TPNetStream(model)
     out = [r for pose in seq if (r := stream.push(pose)) is not None]
-    assert len(stream.buffer) <= past + future + 1
+    assert len(stream.buffer) <= (past + future) * step + 1
     out += stream.flush()
     np.testing.assert_allclose(np.stack(out), batch, atol=1e-10)
+
+
+def test_tpnet_window_takes_every_frame_step_th_pose():
+    model = _tiny(3, 0, 2)
+    np.testing.assert_array_equal(model.config.offsets, [-6, -4, -2, 0])
+    seq = np.random.default_rng(6).standard_normal((12, 17, 3)) * 0.1
+    changed = seq.copy()
+    changed[[5, 7, 9]] += 1.0  # odd frames: outside the window of frame 10
+    assert np.allclose(refine_sequence(model, seq)[10], refine_sequence(model, changed)[10])
+    changed[8] += 1.0  # two frames back: inside it
+    assert not np.allclose(refine_sequence(model, seq)[10], refine_sequence(model, changed)[10])
 
 
 def test_train_tpnet_reduces_noise():
@@ -187,7 +199,8 @@ def test_anatomical_objective_warmup_weak_batch_and_gradients():
     screen = (poses[..., :2] / (5 + poses[..., 2:])).astype(np.float32)
     model.normalizer.fit(screen, poses[:, 1:])
     weights = {"geometry": 1.0, "angle": 1.0, "symmetry": 1.0, "reprojection": 1.0}
-    obj = AnatomicalObjective(weights, 2, canonical_bone_lengths(poses, H36M17), screen)
+    rays = (poses[..., :2] / (5 + poses[..., 2:])).astype(np.float32)
+    obj = AnatomicalObjective(weights, 2, canonical_bone_lengths(poses, H36M17), screen, rays, losses_on="all")
     trainer = SimpleNamespace(model=model, net=model, epoch=0)
     x = torch.from_numpy(screen[:8])
     out = model(model.normalizer.norm_in(x))
@@ -210,5 +223,5 @@ def test_cli_validity_command(tmp_path, capsys):
 
     np.savez(tmp_path / "pred.npz", walk=np.repeat(STANDING[None], 4, axis=0) * 1000.0, layout="h36m17")
     assert main(["validity", str(tmp_path / "pred.npz"), "--unit", "mm"]) == 0
-    assert "Illegal bends" in capsys.readouterr().out
+    assert "normal range of motion" in capsys.readouterr().out
     assert main(["validity", str(tmp_path / "missing.npz")]) == 2

@@ -43,9 +43,13 @@ class Camera:
         """Pixel coordinates of camera-frame points (NumPy or torch), with lens distortion by default."""
         return project(points_cam, self.f, self.c, self.k if distort else None, self.p if distort else None)
 
+    def image_coords(self, pixels: np.ndarray) -> np.ndarray:
+        """Undistorted normalised image coordinates (x/z, y/z) of pixels: the rays perspective needs."""
+        return undistort((np.asarray(pixels, np.float64) - self.c) / self.f, self.k, self.p)
+
     def back_project(self, pixels: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Camera-frame points at the given depths (z) whose distorted projection is `pixels`."""
-        xy = undistort((np.asarray(pixels) - self.c) / self.f, self.k, self.p)
+        xy = self.image_coords(pixels)
         d = np.asarray(depth)[..., None]
         return np.concatenate([xy * d, d], axis=-1)
 

@@ -8,7 +8,9 @@ and `from_args` give every command that trains the new flag.
 
 Field metadata understood by the flag generator: `help`; `flag` (the CLI spelling when it is not
 `--field-name`, e.g. `--out` for `out_dir`); `aliases` (deprecated spellings kept working); `sets` (a bool
-flag that also switches the named fields, e.g. `--no-flip` for training and test flipping).
+flag that also switches the named fields, e.g. `--no-flip` for training and test flipping). Understood by
+`config_from_dict`: `legacy`, the value a saved configuration that predates the field meant (e.g. TP-Net's
+`frame_step` 1), when it differs from the default of new runs.
 """
 
 from __future__ import annotations
@@ -119,7 +121,43 @@ class TrainConfig(RunConfig):
     )
     warmup_epochs: int = opt(0, "epochs on 3D data only before --loss terms and weak supervision switch on")
     weak_subjects: tuple[str, ...] = opt((), "comma-separated 2D-only subjects (weak supervision, method 4)")
+    losses_on: str = opt(
+        "weak",
+        "samples the geometry/angle/symmetry losses supervise: weak = the 2D-only stream only (method 4, Fig. 1), "
+        "all = the 3D-labelled batch too (bonelift before issue #14)",
+        choices=("weak", "all"),
+        legacy="all",
+    )
+    symmetry_epoch: int = opt(
+        0,
+        "staged schedule (method 4, Sec. 4.3): from this epoch the symmetry loss joins and the learning rate is "
+        "multiplied by --symmetry-lr-factor; 0 = no extra stage, symmetry on with the other losses",
+    )
+    symmetry_lr_factor: float = opt(0.1, "learning-rate factor of the symmetry stage (paper: 2.5e-5 / 2.5e-4)")
     out_dir: str = opt("runs/baseline", "run folder (config, logs, last.pt, best.pt)", flag="--out")
+
+    def validate(self) -> None:
+        """Also refuse a staged schedule that starts before the warm start, or losses with no sample to supervise."""
+        super().validate()
+        if self.losses_on not in ("weak", "all"):
+            raise BoneliftError(f"--losses-on must be weak or all, got {self.losses_on!r}")
+        if self.symmetry_epoch and self.symmetry_epoch < self.warmup_epochs:
+            raise BoneliftError(
+                f"--symmetry-epoch {self.symmetry_epoch} is before the weak losses start (--warmup-epochs "
+                f"{self.warmup_epochs}); the paper adds symmetry in a later stage"
+            )
+        structure = any(self.losses.get(k) for k in ("geometry", "angle", "symmetry"))
+        if structure and self.losses_on == "weak" and not self.weak_subjects:
+            raise BoneliftError(
+                "the structure losses supervise the 2D-only stream (--losses-on weak): name --weak-subjects, "
+                "or pass --losses-on all to add them on the 3D-labelled batch"
+            )
+
+    def lr_factor(self, step: int, steps_per_epoch: int) -> float:
+        """Learning-rate multiplier of optimiser step `step`: `symmetry_lr_factor` in the symmetry stage, else 1."""
+        if self.symmetry_epoch and step >= self.symmetry_epoch * steps_per_epoch:
+            return self.symmetry_lr_factor
+        return 1.0
 
 
 @dataclass
@@ -143,7 +181,7 @@ class TPNetTrainConfig(RunConfig):
     """TP-Net's run over a single-frame model's predictions (method 4, Sec. 4.2)."""
 
     model: TPNetConfig = field(default_factory=TPNetConfig)
-    stride: int = opt(20, "every N-th frame of the training predictions is a target (its window keeps the frame rate)")
+    stride: int = opt(20, "every N-th frame of the training predictions is a target (its window: --frame-step apart)")
     epochs: int = opt(3, "training epochs (paper: 30)")
     lr: float = opt(3e-4, "learning rate (Adam, decayed to a tenth over the run)")
     out_dir: str = opt("runs/tpnet", "run folder", flag="--out")
@@ -162,11 +200,17 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def config_from_dict(cls: type, d: dict[str, Any]) -> Any:
-    """Rebuild a configuration saved by `to_dict`; unknown keys are ignored so older checkpoints load."""
+    """Rebuild a configuration saved by `to_dict`; unknown keys are ignored so older checkpoints load.
+
+    A field missing from `d` takes its `legacy` metadata value when it has one (the behaviour of the
+    code that saved `d`), else its default.
+    """
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in d:
+            if "legacy" in f.metadata:  # saved before the field existed: what it meant then
+                kwargs[f.name] = f.metadata["legacy"]
             continue
         value, kind = d[f.name], hints[f.name]
         if dataclasses.is_dataclass(kind) and isinstance(value, dict):

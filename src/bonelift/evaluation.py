@@ -155,6 +155,7 @@ def score(
         "symmetry": scale_mm(metrics.symmetry_error(pred, layout)),
         "bone_std": scale_mm(metrics.bone_length_std(preds, layout)),
         "illegal_angles_pct": metrics.illegal_angle_percentage(pred, layout),
+        "range_of_motion_pct": metrics.range_of_motion_percentage(pred, layout),
     }
 
 

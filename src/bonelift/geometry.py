@@ -109,6 +109,48 @@ def bend_components(pose, layout: Layout, normalized: bool = True):
     return torch.stack(outs, dim=-1)
 
 
+# Normal range of motion of the elbows and knees (degrees of flexion, 0 = straight, negative =
+# hyperextension), from the biomechanics literature:
+# - elbow: flexion 0-150 (AAOS, Greene & Heckman, "The Clinical Measurement of Joint Motion", 1994;
+#   Soucie et al. 2011, "Range of motion measurements: reference values and a database for comparison
+#   studies", Haemophilia 17(3):500-507, mean ~145-150 with a few degrees of hyperextension). Which way
+#   the forearm bends is set by the humerus's axial rotation, which joint centres do not show (eq. 1's
+#   plane normal calls 3-8 % of Human3.6M ground-truth elbows backward), so only the flexion
+#   magnitude is tested and elbow hyperextension (<= ~10) cannot be told from flexion;
+# - knee: hyperextension up to 10 (AAOS; Soucie et al.: a few degrees), flexion up to 160: AAOS and
+#   Soucie et al. give ~135-143 for active flexion, deep squatting and kneeling reach ~155-160
+#   (Hemmerich et al. 2006, "Hip, knee, and ankle kinematics of high range of motion activities of
+#   daily living", J. Orthop. Res. 24(4):770-781); the knee's bend direction is eq. 1's.
+ELBOW_MAX_FLEXION_DEG = 150.0
+KNEE_FLEXION_RANGE_DEG = (-10.0, 160.0)
+
+
+def flexion_angles(pose, layout: Layout) -> np.ndarray:
+    """(..., 4) signed flexion in degrees of right elbow, left elbow, right knee, left knee.
+
+    The flexion is the angle between the upper and the lower limb (0 = straight); its sign is that
+    of eq. 1's bend component (`bend_components`), negative for a bend backwards. NumPy only: it is
+    a validity measure, not a loss.
+    """
+    pose = np.asarray(pose, np.float64)
+    comp = bend_components(pose, layout, normalized=True)
+    outs = []
+    for _, prox, mid, dist, _ in ANGLE_TRIPLES:
+        p, m, d = (layout.index(n) for n in (prox, mid, dist))
+        up, low = pose[..., m, :] - pose[..., p, :], pose[..., d, :] - pose[..., m, :]
+        cos = (up * low).sum(-1) / np.maximum(np.linalg.norm(up, axis=-1) * np.linalg.norm(low, axis=-1), 1e-12)
+        outs.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    angle = np.stack(outs, axis=-1)
+    return np.where(comp < 0, -angle, angle)
+
+
+def range_of_motion_violations(pose, layout: Layout) -> np.ndarray:
+    """(..., 4) bool: elbow flexion above `ELBOW_MAX_FLEXION_DEG`, knee outside `KNEE_FLEXION_RANGE_DEG`."""
+    f = flexion_angles(pose, layout)
+    lo, hi = KNEE_FLEXION_RANGE_DEG
+    return np.concatenate([np.abs(f[..., :2]) > ELBOW_MAX_FLEXION_DEG, (f[..., 2:] < lo) | (f[..., 2:] > hi)], -1)
+
+
 def bone_directions(pose, layout: Layout, eps: float = 1e-8):
     """(unit directions (..., B, 3), lengths (..., B)): the decomposition of method 5, eq. 1.
 

@@ -101,22 +101,31 @@ def geometry_loss(pose: torch.Tensor, layout: Layout, canonical: torch.Tensor) -
     return total
 
 
-def weak_pose(pose: torch.Tensor, screen: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, torch.Tensor]:
-    """Combine the given 2D joints with the predicted depths, as Zhou et al.'s L_g(P̃^z, P̂^xy).
+def weak_pose(
+    pose: torch.Tensor, rays: torch.Tensor, layout: Layout, min_depth: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine the given 2D joints with the predicted depths, as Zhou et al.'s L_g(P̃^z, P̂^xy), in perspective.
 
-    A lifting network predicts x, y and z; for a 2D-only sample its x, y are replaced by the input
-    2D joints (root-relative screen coordinates) under weak perspective, scaled to metres by the
-    per-sample least-squares factor s = <xy_pred, xy_2d> / <xy_2d, xy_2d> (detached, so the network
-    cannot shrink the pose to reduce the losses). The weak-perspective approximation errs by the
-    body's depth extent over its distance (~10 % at the Human3.6M cameras) and needs no camera, like
-    in-the-wild 2D data. Returns the pose (B, J, 3) and the reprojection residual (B, J, 2)
-    xy_pred - s * xy_2d, the lifter's counterpart of the paper's 2D heatmap loss on 2D-only data.
+    `rays` (B, J, 2) are the 2D joints as undistorted normalised image coordinates u_j = (pixel - c) / f
+    (`Camera.image_coords`). A joint at depth Z + z_j (Z the root's distance, z_j the predicted
+    root-relative depth) lies at x_j = u_j (Z + z_j) - u_root Z, root-relative. Z is the least-squares
+    fit of these x, y to the predicted x, y (closed form, clamped to `min_depth` metres, detached so
+    the network cannot move the person to reduce the losses). The pose of a ground-truth 3D pose is
+    that pose, so the structure losses and the reprojection term vanish where the ground truth's do
+    (the weak-perspective version, scaled 2D, erred by ~20 mm per joint at the Human3.6M cameras).
+    Deviation: the paper's L_g uses heatmap-space 2D; a lifter needs the camera to place the 2D in
+    metres, so 2D-only data must come with intrinsics (Human3.6M's are known).
+    Returns the pose (B, J, 3) and the reprojection residual (B, J, 2) xy_pred - xy, the lifter's
+    counterpart of the paper's 2D heatmap loss on 2D-only data.
     """
-    xy2d = screen - screen[..., layout.root : layout.root + 1, :]
-    xy = pose[..., :2]
-    s = ((xy * xy2d).sum((-2, -1)) / (xy2d * xy2d).sum((-2, -1)).clamp_min(1e-12)).detach()
-    xy_weak = s[..., None, None] * xy2d
-    return torch.cat([xy_weak, pose[..., 2:]], dim=-1), xy - xy_weak
+    r = layout.root
+    z = pose[..., 2] - pose[..., r : r + 1, 2]  # root-relative predicted depth
+    a = rays - rays[..., r : r + 1, :]  # d x_j / d Z
+    b = rays * z[..., None]  # x_j at Z = 0
+    xy = pose[..., :2] - pose[..., r : r + 1, :2]
+    depth = ((a * (xy - b)).sum((-2, -1)) / (a * a).sum((-2, -1)).clamp_min(1e-12)).clamp_min(min_depth).detach()
+    xy_weak = a * depth[..., None, None] + b
+    return torch.cat([xy_weak, z[..., None]], dim=-1), xy - xy_weak
 
 
 def anatomical_losses(

@@ -69,7 +69,9 @@ def markdown_report(results: dict[str, Any], title: str) -> str:
         "",
         f"{who}: left/right asymmetry (mm): "
         + ", ".join(f"{k} {v:.1f}" for k, v in sym.items())
-        + ". Illegal bends (% frames): "
+        + ". Outside the normal range of motion (% frames): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in results["range_of_motion_pct"].items())
+        + ". Bent backwards by eq. 1's test (the angle loss's statistic, % frames): "
         + ", ".join(f"{k} {v:.2f}" for k, v in ill.items())
         + ".",
         "",

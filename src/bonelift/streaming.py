@@ -79,25 +79,28 @@ class TPNetStream:
     """Frame-by-frame refinement with memory bounded by the window: `push(pose)` per new prediction.
 
     Online models return the refined pose of the pushed frame. Bidirectional models answer with a
-    lag of `future` frames (None until then) and `flush()` returns the last ones at the end of the
-    stream. Results equal `refine_sequence` on the whole sequence.
+    lag of `future * frame_step` frames (None until then) and `flush()` returns the last ones at the
+    end of the stream. The buffer holds the window's whole span (`past * frame_step` frames before the
+    refined one), of which every `frame_step`-th pose enters the network. Results equal
+    `refine_sequence` on the whole sequence.
     """
 
     def __init__(self, model: TPNet) -> None:
         self.model = model.eval()
         self.device = next(model.parameters()).device
-        self.buffer: deque[torch.Tensor] = deque(maxlen=model.config.window)
+        self.buffer: deque[torch.Tensor] = deque(maxlen=model.config.span)
         self.pending = 0
 
     @torch.no_grad()
     def _emit(self) -> np.ndarray:
         self.pending -= 1
-        return self.model(torch.stack(list(self.buffer))[None].to(self.device))[0].cpu().numpy()
+        window = list(self.buffer)[:: self.model.config.frame_step]
+        return self.model(torch.stack(window)[None].to(self.device))[0].cpu().numpy()
 
     def push(self, pose: np.ndarray) -> np.ndarray | None:
         p = torch.as_tensor(np.asarray(pose, np.float32))
         if not self.buffer:
-            self.buffer.extend([p] * self.model.config.past)
+            self.buffer.extend([p] * (self.model.config.past * self.model.config.frame_step))
         self.buffer.append(p)
         self.pending += 1
         return self._emit() if len(self.buffer) == self.buffer.maxlen else None

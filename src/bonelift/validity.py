@@ -1,5 +1,7 @@
 """Structural validity of predicted pose sequences (method 4, Sec. 5.2 and Table 6): left/right
-asymmetry per limb, bone-length std across frames, and the percentage of illegal elbow/knee bends.
+asymmetry per limb, bone-length std across frames, the percentage of elbows/knees outside their normal
+range of motion (`metrics.range_of_motion_percentage`, which ground truth passes), and eq. 1's
+bent-backwards percentage (the angle loss's own statistic; it flags real elbows too).
 
 Works on any prediction file, without ground truth: `bonelift validity PRED.npz`. The file holds
 one array per sequence of shape (T, J, 3) (or one (S, T, J, 3) array of S sequences), in metres
@@ -32,6 +34,7 @@ def validity(sequences: list[np.ndarray], layout: Layout, unit_to_mm: float = MM
         "sequences": len(sequences),
         "symmetry": scale(metrics.symmetry_error(pred, layout)),
         "bone_std": scale(metrics.bone_length_std(sequences, layout)),
+        "range_of_motion_pct": metrics.range_of_motion_percentage(pred, layout),
         "illegal_angles_pct": metrics.illegal_angle_percentage(pred, layout),
     }
 
@@ -73,7 +76,7 @@ def load_predictions(path: str | Path, layout: str | None = None) -> tuple[list[
 
 
 def markdown_validity(rows: dict[str, dict[str, Any]]) -> str:
-    """Table 6 style: one column per model; symmetry L1 and bone-length std per limb (mm), illegal %."""
+    """Table 6 style: one column per model; symmetry L1 and bone-length std per limb (mm), the two illegal %."""
     names = list(rows)
     first = rows[names[0]]
     head = "| | " + " | ".join(names) + " |\n|---" + "|---" * len(names) + "|"
@@ -83,7 +86,12 @@ def markdown_validity(rows: dict[str, dict[str, Any]]) -> str:
     lines += ["", "Bone-length std across frames (mm):", "", head]
     for limb in first["bone_std"]:
         lines.append(f"| {limb} | " + " | ".join(f"{rows[n]['bone_std'][limb]:.1f}" for n in names) + " |")
-    lines += ["", "Illegal bends (% of frames):", "", head]
+    lines += ["", "Outside the normal range of motion (% of frames; elbow flexion > 150 deg, knee outside -10..160):",
+              "", head]
+    for joint in first["range_of_motion_pct"]:
+        lines.append(f"| {joint} | " + " | ".join(f"{rows[n]['range_of_motion_pct'][joint]:.2f}" for n in names) + " |")
+    lines += ["", "Bent backwards by eq. 1's test (% of frames; the angle loss's statistic, not a validity bound):",
+              "", head]
     for joint in first["illegal_angles_pct"]:
         lines.append(f"| {joint} | " + " | ".join(f"{rows[n]['illegal_angles_pct'][joint]:.2f}" for n in names) + " |")
     return "\n".join(lines) + "\n"

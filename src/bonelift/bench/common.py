@@ -91,7 +91,12 @@ def store_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int, row
 
 
 def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
-    """The schema's metric columns (mm, %) from an `evaluation.score` result."""
+    """The schema's metric columns (mm, %) from an `evaluation.score` result.
+
+    `illegal_pct` is the share of frames with an elbow or knee outside its normal range of motion
+    (`metrics.range_of_motion_percentage`, a measure real poses pass); `eq1_illegal_pct` is eq. 1's
+    bent-backwards test, the angle loss's own statistic (rows before issue #14 had that as `illegal_pct`).
+    """
     return {
         "p1_mm": results["p1"]["average"],
         "p2_mm": results["p2"]["average"],
@@ -101,7 +106,8 @@ def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
         "bone_rmse_mm": results["bone_rmse"]["average"],
         "bone_std_mm": results["bone_std"]["average"],
         "symmetry_mm": results["symmetry"]["average"],
-        "illegal_pct": results["illegal_angles_pct"]["any"],
+        "illegal_pct": results["range_of_motion_pct"]["any"],
+        "eq1_illegal_pct": results["illegal_angles_pct"]["any"],
         "frames": results["frames"],
         "p1_per_action_mm": {k: v for k, v in results["p1"].items() if k not in ("average", "frame_average")},
         "hard_joints_per_joint_mm": {k: v for k, v in results["hard_joints"].items() if k != "average"},

@@ -150,21 +150,26 @@ def load_pickled_npz(path: str | Path, key: str) -> dict:
 
 
 def flatten_frames(
-    sequences: Sequence[PoseSequence], stride: int = 1
+    sequences: Sequence[PoseSequence], stride: int = 1, image_coords: bool = False
 ) -> dict[str, np.ndarray]:
     """Stack every `stride`-th frame of all sequences into arrays for single-frame models.
 
     Returns `inputs` (N, J, 2) screen coordinates, `confidence` (N, J) (ones when absent),
     `targets` (N, J3, 3) root-relative metres, and per-frame `subject`, `action`, `camera`, `sequence`
-    (index into `sequences`) labels used for per-action evaluation.
+    (index into `sequences`) labels used for per-action evaluation. With `image_coords` also
+    `image_coords` (N, J, 2): the keypoints' undistorted normalised image coordinates through their
+    camera's intrinsics (`Camera.image_coords`), which a perspective-correct weak pose needs.
     """
     if not sequences:
         raise DataError(None, "no sequences to flatten")
-    cols: dict[str, list] = {k: [] for k in ("inputs", "confidence", "targets", "subject", "action", "camera", "sequence")}
+    keys = ("inputs", "confidence", "targets", "subject", "action", "camera", "sequence")
+    cols: dict[str, list] = {k: [] for k in keys + (("image_coords",) if image_coords else ())}
     for i, seq in enumerate(sequences):
         sl = slice(None, None, stride)
         n = len(range(len(seq))[sl])
         cols["inputs"].append(seq.screen[sl])
+        if image_coords:
+            cols["image_coords"].append(seq.camera.image_coords(seq.keypoints[sl]).astype(np.float32))
         conf = seq.confidence if seq.confidence is not None else np.ones(seq.keypoints.shape[:2], np.float32)
         cols["confidence"].append(conf[sl].astype(np.float32))
         cols["targets"].append(seq.root_relative[sl].astype(np.float32))

@@ -8,12 +8,16 @@ units, and trained with an L2 loss against ground truth on the training sequence
 Deviation: the network outputs a correction added to the frame's own prediction (same function
 class, but the untrained net starts at the identity, which trains faster on a CPU budget).
 Windows that run past a sequence's ends repeat its first or last pose (`geometry.edge_indices`).
+
+Time step: the paper counts "5 time-steps (or 200 ms time-window)", i.e. 40 ms per step (25 fps), so
+the window's poses are `frame_step` frames apart: 2 at Human3.6M's 50 Hz (the default of new runs).
+Checkpoints saved before the field existed used every frame and load with `frame_step` 1 (`legacy`).
 Training is in `training.tpnet`, batch refinement in `evaluation`, streaming in `streaming`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,10 @@ class TPNetConfig:
     layers: int = 2
     joints: int = 17
     root: int = 0  # root joint, kept at the origin
+    frame_step: int = field(
+        default=2,
+        metadata={"help": "frames between the window's poses (paper: 40 ms steps; 2 at 50 Hz)", "legacy": 1},
+    )
     name: str = "tpnet"  # registry name, so every network configuration names its network
 
     @classmethod
@@ -48,11 +56,18 @@ class TPNetConfig:
 
     @property
     def window(self) -> int:
+        """Poses the network sees."""
         return self.past + 1 + self.future
 
     @property
+    def span(self) -> int:
+        """Frames the window covers: a stream keeps this many."""
+        return (self.past + self.future) * self.frame_step + 1
+
+    @property
     def offsets(self) -> np.ndarray:
-        return np.arange(-self.past, self.future + 1)
+        """Frame offsets of the window's poses from the refined frame."""
+        return np.arange(-self.past, self.future + 1) * self.frame_step
 
 
 class TPNet(nn.Module):

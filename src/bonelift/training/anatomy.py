@@ -1,11 +1,15 @@
 """Structure-aware training of any lifter (method 4, Sec. 4.1 and 4.3): anatomical losses on the
-predicted poses and weak supervision from 2D-only samples, switched on after a 3D warm start.
+2D-only samples' poses, switched on after a 3D warm start, the symmetry loss in a later stage.
 
 `training.single_frame.Trainer` calls `AnatomicalObjective.add` after the model's own loss; nothing here depends on the
 model type. Configuration (`TrainConfig`): `losses` maps "geometry", "angle", "symmetry",
-"reprojection" to weights, `warmup_epochs` delays them (the paper trains on 3D data only before
-weak supervision "so that it learns to output reasonable poses"), and `weak_subjects` names the
-subjects used as 2D-only data.
+"reprojection" to weights; `warmup_epochs` delays them (the paper trains on 3D data only before
+weak supervision "so that it learns to output reasonable poses"); `weak_subjects` names the
+subjects used as 2D-only data; `losses_on` says which samples the structure losses (eq. 3) supervise:
+"weak" (the paper, Fig. 1: the depth module gets L_z3D on 3D samples and L_zSA on 2D-only samples)
+or "all" (also the 3D-labelled batch, bonelift's behaviour before issue #14, kept for the record);
+`symmetry_epoch` starts the paper's fourth stage, in which the symmetry loss joins (the learning rate
+drop of that stage is `TrainConfig.lr_factor`, applied by the trainer's scheduler).
 """
 
 from __future__ import annotations
@@ -21,23 +25,38 @@ from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_length
 
 
 class AnatomicalObjective:
-    """Adds the weighted anatomical terms, and the 2D-only batch's terms, to a training step's losses.
+    """Adds the weighted anatomical terms of the 2D-only batch (and with `losses_on` "all" of the 3D batch).
 
     2D-only samples are consumed in equal number to the 3D samples of each step, as the paper's
     schedule does (a separate forward pass, so any model works unchanged). Their ground-truth 3D
-    is dropped when loaded and never reaches the loss: only their screen coordinates are kept.
+    is dropped when loaded and never reaches the loss: only their screen coordinates (the network
+    input) and image coordinates (`weak_rays`, through their camera, for `losses.weak_pose`) are kept.
     """
 
     def __init__(
-        self, weights: dict[str, float], warmup_epochs: int, canonical: np.ndarray, weak_inputs: np.ndarray | None
+        self,
+        weights: dict[str, float],
+        warmup_epochs: int,
+        canonical: np.ndarray,
+        weak_inputs: np.ndarray | None,
+        weak_rays: np.ndarray | None = None,
+        losses_on: str = "weak",
+        symmetry_epoch: int = 0,
     ) -> None:
         unknown = set(weights) - set(LOSS_NAMES)
         if unknown:
             raise BoneliftError(f"unknown loss name(s) {sorted(unknown)} (known: {', '.join(LOSS_NAMES)})")
+        if losses_on not in ("weak", "all"):
+            raise BoneliftError(f"losses_on must be 'weak' or 'all', got {losses_on!r}")
+        if weak_inputs is not None and (weak_rays is None or weak_rays.shape != weak_inputs.shape):
+            raise BoneliftError("2D-only samples need their image coordinates (one (J, 2) array per input)")
         self.weights = {k: float(v) for k, v in weights.items() if v}
         self.warmup_epochs = warmup_epochs
+        self.losses_on = losses_on
+        self.symmetry_epoch = symmetry_epoch
         self.canonical = torch.as_tensor(canonical, dtype=torch.float32)
         self.weak_inputs = None if weak_inputs is None else torch.from_numpy(np.ascontiguousarray(weak_inputs))
+        self.weak_rays = None if weak_rays is None else torch.from_numpy(np.ascontiguousarray(weak_rays))
 
     @classmethod
     def for_run(cls, trainer: Any, train_targets: np.ndarray) -> AnatomicalObjective | None:
@@ -45,7 +64,7 @@ class AnatomicalObjective:
         cfg = trainer.config
         if not any(cfg.losses.values()) and not cfg.weak_subjects:
             return None
-        weak_inputs = None
+        weak_inputs = weak_rays = None
         if cfg.weak_subjects:
             if trainer.world > 1:
                 raise BoneliftError(
@@ -57,38 +76,56 @@ class AnatomicalObjective:
                 raise BoneliftError(f"subjects {sorted(overlap)} are both 3D-labelled and 2D-only")
             if trainer.model.config.in_layout != trainer.model.config.out_layout:
                 raise BoneliftError("weak supervision needs 2D keypoints in the 3D output layout (e.g. --keypoints gt)")
-            weak_inputs = flatten_frames(run_split(cfg, cfg.weak_subjects), cfg.stride)["inputs"]
+            weak = flatten_frames(run_split(cfg, cfg.weak_subjects), cfg.stride, image_coords=True)
+            weak_inputs, weak_rays = weak["inputs"], weak["image_coords"]
         layout = trainer.model.config.out_layout
-        return cls(cfg.losses, cfg.warmup_epochs, canonical_bone_lengths(train_targets, layout), weak_inputs)
+        return cls(
+            cfg.losses,
+            cfg.warmup_epochs,
+            canonical_bone_lengths(train_targets, layout),
+            weak_inputs,
+            weak_rays,
+            cfg.losses_on,
+            cfg.symmetry_epoch,
+        )
 
     def active(self, epoch: int) -> bool:
         return epoch >= self.warmup_epochs
 
+    def weights_at(self, epoch: int) -> dict[str, float]:
+        """The weighted terms of `epoch`: none in the warm start, symmetry only from its stage on."""
+        if not self.active(epoch):
+            return {}
+        return {k: v for k, v in self.weights.items() if k != "symmetry" or epoch >= self.symmetry_epoch}
+
     def add(
         self, trainer: Any, outputs: dict[str, torch.Tensor], screen: torch.Tensor, losses: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
-        """Return `losses` with the anatomical terms (prefixed "anat_", "weak_") added to "total"."""
-        if not self.active(trainer.epoch):
+        """Return `losses` with the anatomical terms (prefixed "anat_" on the 3D batch, "weak_") added to "total"."""
+        weights = self.weights_at(trainer.epoch)
+        if not weights:
             return losses
         model = trainer.model
         layout = model.config.out_layout
         canonical = self.canonical.to(screen.device)
         losses = dict(losses)
         total = losses["total"]
-        pose = model.to_metric(outputs["pose"])
-        for name, value in anatomical_losses(pose, layout, self.weights, canonical).items():
-            losses["anat_" + name] = value
-            total = total + self.weights[name] * value
+        if self.losses_on == "all":
+            pose = model.to_metric(outputs["pose"])
+            for name, value in anatomical_losses(pose, layout, weights, canonical).items():
+                losses["anat_" + name] = value
+                total = total + weights[name] * value
         if self.weak_inputs is not None:
             idx = torch.randint(len(self.weak_inputs), (len(screen),))
             xw = self.weak_inputs[idx].to(screen.device, non_blocking=True)
+            rays = self.weak_rays[idx].to(screen.device, non_blocking=True)
             out_w = trainer.net(model.normalizer.norm_in(xw))
-            pose_w, residual = weak_pose(model.to_metric(out_w["pose"]), xw, layout)
-            terms = anatomical_losses(pose_w, layout, self.weights, canonical)
-            if self.weights.get("reprojection"):
+            pose_w, residual = weak_pose(model.to_metric(out_w["pose"]), rays, layout)
+            terms = anatomical_losses(pose_w, layout, weights, canonical)
+            if weights.get("reprojection"):
                 terms["reprojection"] = (residual**2).sum(-1).mean()
             for name, value in terms.items():
                 losses["weak_" + name] = value
-                total = total + self.weights[name] * value
+                total = total + weights[name] * value
         losses["total"] = total
         return losses

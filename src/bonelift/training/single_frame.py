@@ -64,8 +64,10 @@ class Trainer(Run):
             self._net = torch.nn.parallel.DistributedDataParallel(self.model)
         self.optimizer = self.adam()
         steps_per_decay = max(1, config.lr_decay_samples // (config.batch_size * self.world))
+        steps_per_epoch = max(1, len(range(self.rank, len(self.inputs), self.world)) // config.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: config.lr_decay ** (step / steps_per_decay)
+            self.optimizer,
+            lambda step: config.lr_decay ** (step / steps_per_decay) * config.lr_factor(step, steps_per_epoch),
         )
         self.start(resume)
 

@@ -1,7 +1,8 @@
 """Training of TP-Net (method 4, Sec. 4.2) on a single-frame model's predictions, through the one loop.
 
 Every `stride`-th frame of the training predictions is a target; its window of `past` + 1 + `future`
-predictions keeps the full frame rate, clipped at the sequence ends (`geometry.edge_indices`). Adam, as
+predictions is `model.frame_step` frames apart (the paper's 40 ms step), clipped at the sequence ends
+like `geometry.edge_indices`. Adam, as
 in the paper, with an exponential decay to lr / 10 over the run; the loss is the squared error in the
 normaliser's units, so every coordinate counts alike.
 """

@@ -1,0 +1,196 @@
+"""Method 4 as published (issue #14): perspective weak pose, losses on the 2D-only stream, staged schedule,
+range-of-motion validity, legacy configurations and a tiny synthetic run of `bench anatomy`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bonelift.cameras import Camera
+from bonelift.config import TPNetTrainConfig, TrainConfig, config_from_dict
+from bonelift.errors import BoneliftError
+from bonelift.geometry import flexion_angles
+from bonelift.losses import canonical_bone_lengths, geometry_loss, symmetry_loss, weak_pose
+from bonelift.metrics import illegal_angle_percentage, range_of_motion_percentage
+from bonelift.models import ModelConfig, TPNetConfig
+from bonelift.skeletons import H36M17
+from tests.conftest import make_h36m
+from tests.test_anatomy import STANDING, _reverse_bend
+
+
+def _camera() -> Camera:
+    return Camera(
+        "cam", np.eye(3), np.zeros(3), np.array([1145.0, 1144.0]), np.array([512.0, 515.0]),
+        np.array([-0.2, 0.24, -0.003]), np.array([-0.0014, -0.001]), 1000, 1000,
+    )
+
+
+def test_weak_pose_of_ground_truth_reproduces_it_and_its_losses():
+    cam = _camera()
+    rng = np.random.default_rng(0)
+    gt = STANDING[None] + 0.03 * rng.standard_normal((16, 17, 3))
+    gt = gt - gt[:, :1]
+    absolute = gt + np.stack([rng.uniform(-1, 1, 16), rng.uniform(-0.5, 0.5, 16), rng.uniform(3.5, 6.5, 16)], -1)[:, None]
+    rays = torch.tensor(cam.image_coords(cam.project(absolute)))  # pixels with distortion -> undistorted rays
+    pose = torch.tensor(gt)
+    wp, residual = weak_pose(pose, rays, H36M17)
+    assert (wp - pose).norm(dim=-1).max() < 1e-3  # within 1 mm
+    assert residual.abs().max() < 1e-3
+    canonical = torch.tensor(canonical_bone_lengths(gt, H36M17))
+    assert float(symmetry_loss(wp, H36M17)) == pytest.approx(float(symmetry_loss(pose, H36M17)), abs=1e-7)
+    assert float(geometry_loss(wp, H36M17, canonical)) == pytest.approx(
+        float(geometry_loss(pose, H36M17, canonical)), abs=1e-6
+    )
+    # Weak perspective (scaled 2D, the code before #14) is ~20 mm off on the same poses.
+    xy2d = rays - rays[:, :1]
+    s = (pose[..., :2] * xy2d).sum((-2, -1)) / (xy2d * xy2d).sum((-2, -1))
+    assert (s[:, None, None] * xy2d - pose[..., :2]).norm(dim=-1).mean() > 5e-3
+    # A wrong predicted depth moves the weak pose's x, y with it (the 2D fixes rays, not coordinates).
+    deeper = pose.clone()
+    deeper[..., 2] *= 1.5
+    assert not torch.allclose(weak_pose(deeper, rays, H36M17)[0][..., :2], wp[..., :2], atol=1e-3)
+
+
+def _synthetic_trainer(tmp_path, **changes):
+    from bonelift.training.single_frame import Trainer
+
+    root = tmp_path / "h36m"
+    if not root.exists():
+        make_h36m(root, ["S1", "S5", "S9"], frames=24)
+    config = TrainConfig(
+        model=ModelConfig(hidden=16, blocks=1), data_root=str(root), train_subjects=("S1",), test_subjects=("S9",),
+        weak_subjects=("S5",), stride=2, epochs=3, batch_size=32, device="cpu", out_dir="",
+        losses={"geometry": 1.0, "angle": 1.0, "symmetry": 1.0, "reprojection": 1.0}, warmup_epochs=1,
+        symmetry_epoch=2, symmetry_lr_factor=0.1,
+    )
+    config = TrainConfig(**{**config.__dict__, **changes})
+    return Trainer(config, progress=False)
+
+
+def test_structure_losses_never_see_a_3d_labelled_sample(tmp_path, monkeypatch):
+    import bonelift.training.anatomy as anatomy
+
+    seen: list[torch.Tensor] = []
+    weak_poses: list[torch.Tensor] = []
+    real_losses, real_weak = anatomy.anatomical_losses, anatomy.weak_pose
+
+    def spy_losses(pose, *args, **kw):
+        seen.append(pose)
+        return real_losses(pose, *args, **kw)
+
+    def spy_weak(*args, **kw):
+        out = real_weak(*args, **kw)
+        weak_poses.append(out[0])
+        return out
+
+    monkeypatch.setattr(anatomy, "anatomical_losses", spy_losses)
+    monkeypatch.setattr(anatomy, "weak_pose", spy_weak)
+    trainer = _synthetic_trainer(tmp_path)
+    trainer.epoch = 2
+    rows = torch.arange(16)
+    losses = trainer.batch_losses(rows)
+    assert len(seen) == 1 and seen[0] is weak_poses[0]  # only the 2D-only stream's poses
+    assert not any(k.startswith("anat_") for k in losses) and "weak_symmetry" in losses
+    # The weak stream's inputs are the 2D-only subject's: none equals a 3D-labelled input.
+    weak = trainer.anatomy.weak_inputs.flatten(1)
+    labelled = trainer.inputs.flatten(1)
+    assert torch.cdist(weak, labelled).min() > 1e-6
+    seen.clear()
+    weak_poses.clear()
+    old = _synthetic_trainer(tmp_path, losses_on="all")
+    old.epoch = 2
+    assert "anat_geometry" in old.batch_losses(rows) and len(seen) == 2  # the record option: 3D batch too
+    with pytest.raises(BoneliftError, match="2D-only stream"):
+        TrainConfig(losses={"angle": 1.0}).validate()
+    TrainConfig(losses={"angle": 1.0}, losses_on="all").validate()
+
+
+def test_staged_schedule_switches_symmetry_on_at_its_stage_only(tmp_path):
+    trainer = _synthetic_trainer(tmp_path)
+    rows = torch.arange(16)
+    keys = []
+    for epoch in range(3):
+        trainer.epoch = epoch
+        keys.append({k for k in trainer.batch_losses(rows) if k.startswith("weak_")})
+    assert keys[0] == set()  # 3D warm start
+    assert keys[1] == {"weak_geometry", "weak_angle", "weak_reprojection"}
+    assert keys[2] == keys[1] | {"weak_symmetry"}
+    trainer.epoch = 0
+    history = trainer.fit()
+    per_epoch = max(1, len(trainer.inputs) // trainer.config.batch_size)
+    lr = [trainer.config.lr * trainer.config.lr_decay ** (s / max(1, 6_400_000 // 32)) for s in range(3 * per_epoch)]
+    assert history[0]["lr"] == pytest.approx(lr[per_epoch], rel=1e-6)  # stage 3: full learning rate
+    assert history[1]["lr"] == pytest.approx(0.1 * lr[min(2 * per_epoch, len(lr) - 1)], rel=1e-3)
+    with pytest.raises(BoneliftError, match="symmetry-epoch"):
+        TrainConfig(warmup_epochs=3, symmetry_epoch=2, losses_on="all").validate()
+
+
+def test_range_of_motion_measure_passes_legal_poses_and_flags_limits():
+    assert range_of_motion_percentage(STANDING[None], H36M17)["any"] == 0.0
+    straight = STANDING.copy()
+    straight[H36M17.index("RFoot")] = straight[H36M17.index("RKnee")] + (
+        straight[H36M17.index("RKnee")] - straight[H36M17.index("RHip")]
+    )
+    assert abs(flexion_angles(straight, H36M17)[2]) < 1e-6
+    hyper = _reverse_bend(STANDING, 2)  # right knee bent backwards by its flexion (~12 deg)
+    angle = flexion_angles(hyper, H36M17)[2]
+    assert angle < -10 and range_of_motion_percentage(hyper[None], H36M17)["right knee"] == 100.0
+    elbow_back = _reverse_bend(STANDING, 0)  # an elbow bent the other way: humeral rotation, not illegal
+    assert illegal_angle_percentage(elbow_back[None], H36M17)["right elbow"] == 100.0
+    assert range_of_motion_percentage(elbow_back[None], H36M17)["right elbow"] == 0.0
+    folded = STANDING.copy()
+    e, w, s = (H36M17.index(n) for n in ("RElbow", "RWrist", "RShoulder"))
+    folded[w] = folded[e] + 0.25 * (folded[s] - folded[e]) / np.linalg.norm(folded[s] - folded[e])  # 180 deg flexed
+    assert range_of_motion_percentage(folded[None], H36M17)["right elbow"] == 100.0
+
+
+def test_configs_saved_before_the_fields_keep_their_old_meaning():
+    old_tp = TPNetTrainConfig(model=TPNetConfig(hidden=8)).to_dict()
+    del old_tp["model"]["frame_step"]
+    assert config_from_dict(TPNetTrainConfig, old_tp).model.frame_step == 1
+    assert TPNetConfig().frame_step == 2
+    old = TrainConfig(losses={"angle": 1.0}).to_dict()
+    del old["losses_on"]
+    assert config_from_dict(TrainConfig, old).losses_on == "all" and TrainConfig().losses_on == "weak"
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks run several times faster on one thread than on cores shared with other jobs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bench_anatomy_tiny_synthetic_run(tmp_path, one_thread):
+    from bonelift.bench.anatomy import AnatomyBench, run
+
+    root = tmp_path / "h36m"
+    make_h36m(root, ["S1", "S5", "S9", "S11"], frames=16)
+    bench = AnatomyBench(
+        data_root=str(root), epochs=2, row_epochs={"s1-3d": 1}, stride=3, batch_size=64, hidden=16,
+        warmup_fraction=0.5, symmetry_fraction=0.5, weak_2d_subjects=("S5",), tpnet_epochs=1,
+        tpnet_sample_stride=5, tpnet_hidden=16, eval_stride=1000, device="cpu",
+    )
+    report = tmp_path / "anatomy_h36m.md"
+    doc = run(bench, tmp_path / "runs", report, "bonelift bench anatomy (test)", test_stride=2, seeds=2)
+    rows = {(r["variant"], r["seed"]): r for r in doc["rows"]}
+    for variant in ("s1-3d", "s1-3d+weak-2d-reproj", "s1-3d+weak-2d-geometry", "s1-3d+weak-2d-angle",
+                    "s1-3d+weak-2d", "tpnet-online", "tpnet-bidirectional"):
+        for seed in (0, 1):
+            r = rows[(variant, seed)]
+            assert np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) and r["input"] == "gt"
+    assert rows[("s1-3d", 0)]["epochs"] == 1 and rows[("s1-3d+weak-2d", 0)]["weak_subjects"] == ["S5"]
+    gt = rows[("ground-truth", 0)]
+    assert gt["p1_mm"] == 0.0 and "validity" in gt
+    online = rows[("tpnet-online", 0)]
+    assert online["frame_step"] == 2 and online["latency_ms"] > 0
+    assert online["gain_p1_mm"] == pytest.approx(online["input_p1_mm"] - online["p1_mm"])
+    saved = json.loads(report.with_suffix(".json").read_text())
+    assert saved["suite"] == "anatomy_h36m" and "Ground truth" in report.read_text()
+    again = run(bench, tmp_path / "runs", report, "again", test_stride=2, seeds=2)  # complete runs are reused
+    assert [r["p1_mm"] for r in again["rows"]] == [r["p1_mm"] for r in doc["rows"]]
