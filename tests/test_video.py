@@ -195,7 +195,8 @@ def test_product_fusion_represents_eq1_exactly() -> None:
         for _ in range(5):
             opt.step(closure)
         with torch.no_grad():
-            errors[kind] = float((fusion(dirs[held], lengths[held]) - y[held]).unflatten(-1, (16, 3)).norm(dim=-1).mean())
+            err = (fusion(dirs[held], lengths[held]) - y[held]).unflatten(-1, (16, 3)).norm(dim=-1)
+            errors[kind] = float(err.mean())
     assert errors["product"] * 1000 < 1.0 < errors["concat"] * 1000, errors
 
 
@@ -394,6 +395,8 @@ def test_bench_video_writes_results_and_reuses_rows(tmp_path) -> None:
     train_seqs, test_seqs = _sequences(3, 30, seed=0), _sequences(2, 25, seed=1)
     base = VideoTrainConfig(model=_config("tcn"), epochs=1, batch_size=16, stride=3, device="cpu")
     report = tmp_path / "video_h36m.md"
+    assert video.ROWS["bone-concat"][2] == {"fusion": "concat"}
+    assert video.ROWS["bone-analytic"][2] == {"fusion": "analytic"}
     doc = video.run_benchmark(base, ["tcn", "af", "bone-causal"], tmp_path / "runs", report, "bonelift bench video ...",
                               latency_frames=20, progress=False, data=lambda c: (train_seqs, test_seqs))
     text = report.read_text()

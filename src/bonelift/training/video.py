@@ -110,7 +110,7 @@ class VideoTrainer(Run):
         return vflip[inverse]
 
     def train_epoch(self) -> float:
-        """One epoch, batch-norm momentum decayed per epoch from 0.1 to 0.001 first (VideoPose3D, and method 5's code)."""
+        """One epoch, batch-norm momentum first decayed per epoch from 0.1 to 0.001 (VideoPose3D, method 5's code)."""
         momentum = bn_momentum(self.epoch, self.config.epochs)
         for m in self.net.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
