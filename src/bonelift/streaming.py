@@ -26,13 +26,17 @@ class StreamingLifter:
 
     `push(keypoints)` takes one frame's screen keypoints (J, 2) and returns the pose (J_out, 3) of
     the newest frame whose window is complete: the pushed frame for causal models, the frame
-    `RF // 2` pushes ago otherwise (None until then). The stream start is padded by repeating the
-    first frame, as in offline inference. For method 5 the bone-length frames are a uniform
-    reservoir sample of the frames seen so far (size `length_frames`), so memory stays bounded
-    however long the video; with a causal model that is exactly its training distribution.
+    `RF // 2` pushes ago otherwise (None until then); `flush()` returns the poses of those last
+    frames at the end of the stream (windows end-padded by repeating the last frame, as offline).
+    The stream start is padded by repeating the first frame, as in offline inference.
+
+    Method 5's bone lengths are pooled over every frame pushed so far with the model's running
+    softmax (`causal_pool`, constant memory). For a causal model that is exactly offline causal
+    inference, frame by frame; a centred model's offline lengths use the whole video, which a
+    stream cannot know, so its streamed poses use the frames up to the newest pushed one instead.
     """
 
-    def __init__(self, model: nn.Module, device: str | torch.device = "cpu", seed: int = 0) -> None:
+    def __init__(self, model: nn.Module, device: str | torch.device = "cpu") -> None:
         self.model = model.eval()
         self.config: VideoModelConfig = model.config
         if self.config.confidence:
@@ -40,10 +44,10 @@ class StreamingLifter:
         self.device = torch.device(device)
         self.buffer: deque[torch.Tensor] = deque(maxlen=self.config.receptive_field)
         self.seen = 0
-        self.rng = np.random.default_rng(seed)
+        self.pending = 0  # pushed frames whose pose has not been returned yet
         self.is_bone = isinstance(model, BoneVideoLifter)
-        self.reservoir: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.capacity = int(model.opt["length_frames"]) if self.is_bone else 0
+        self.state: tuple[torch.Tensor, ...] | None = None
+        self.lengths: torch.Tensor | None = None
 
     @torch.no_grad()
     def push(self, keypoints: np.ndarray) -> np.ndarray | None:
@@ -53,26 +57,37 @@ class StreamingLifter:
                 self.buffer.append(x)
         self.buffer.append(x)
         self.seen += 1
+        self.pending += 1
         if self.is_bone:
-            est = self.model.frame_estimates(x[None])
-            item = (est[0][0], est[1][0])
-            if len(self.reservoir) < self.capacity:
-                self.reservoir.append(item)
-            else:
-                k = int(self.rng.integers(self.seen))
-                if k < self.capacity:
-                    self.reservoir[k] = item
+            att, lengths = self.model.frame_estimates(x[None])
+            pooled, self.state = self.model.causal_pool(att, lengths, self.state)
+            self.lengths = pooled
         if len(self.buffer) < self.config.receptive_field:
             return None
+        return self._emit()
+
+    @torch.no_grad()
+    def _emit(self) -> np.ndarray:
+        self.pending -= 1
         window = torch.stack(list(self.buffer))[None]
         if self.is_bone:
-            att = torch.stack([a for a, _ in self.reservoir])[None]
-            lengths = torch.stack([b for _, b in self.reservoir])[None]
-            pooled = self.model.pool_lengths(att, lengths)
-            pose, _ = self.model.fuse(self.model.directions(window)[-1], pooled)
+            pose = self.model.fuse(self.model.directions(window)[-1], self.lengths)
         else:
             pose = self.model(window)["pose"][:, 0]
         return pose[0].cpu().numpy()
+
+    @torch.no_grad()
+    def flush(self) -> list[np.ndarray]:
+        """Poses of the frames still waiting for future context (windows end-padded), in order; resets the stream."""
+        out = []
+        while self.pending > 0 and self.buffer:
+            self.buffer.append(self.buffer[-1])
+            if len(self.buffer) == self.buffer.maxlen:
+                out.append(self._emit())
+        self.buffer.clear()
+        self.seen = self.pending = 0
+        self.state = self.lengths = None
+        return out
 
 
 class TPNetStream:

@@ -1,45 +1,58 @@
-"""Method 5: Chen et al., "Anatomy-aware 3D Human Pose Estimation in Videos" (2020).
+"""Method 5: Chen et al., "Anatomy-aware 3D Human Pose Estimation in Videos" (2020), as the authors built it.
 
 The pose of the current frame is decomposed into bone directions (local temporal window) and
-bone lengths (frames sampled from the whole video), eq. 1. Every part is switchable through
+bone lengths (frames of the whole video), eq. 1. Every part is switchable through
 `VideoModelConfig.options` so the paper's Table 4 ablation can be run:
 
 - `lsc` (default True): fully-convolutional propagating direction network, Sec. 3.2 / Fig. 3:
   `subnets` (2) stacked VideoPose3D trunks, each predicting all bone directions of the current
-  frame with its own direction loss (eq. 3); the output of one sub-network is repeated RF / s times
-  (s = first filter width) as the input of the next; the output of each residual block is
-  concatenated with the matching block of the next sub-network; gradients are blocked between
-  sub-networks. Off: a single trunk (the paper's "Baseline" direction network).
+  frame, normalised to unit length, with its own direction loss (eq. 3). As in the authors' code an
+  upper sub-network has no expand layer: it takes the lower one's last hidden feature repeated
+  RF / s times (s = first filter width), and each of its blocks concatenates the matching feature of
+  the lower sub-network (long skip; none at the head). Gradients are blocked between sub-networks.
+  Off: a single trunk (the paper's "Baseline" direction network).
 - `ml` (True): the bone-length network predicts 3D joints per sampled frame, trained by MPJPE on
   one randomly chosen frame (eq. 5); off: it predicts bone lengths, trained through their average
   by the bone-length loss (eq. 4, the "AF" row).
 - `bone_att` (True): bone-length self-attention (eq. 6) with `gamma` (10) instead of averaging,
   trained by the bone-length loss only.
-- `aug` (True): bone-length augmentation batches (Sec. 3.3) train the attention module; the batches
-  are built by the trainer with `augment_bone_lengths`: `aug_batch` augmented videos per step (0: as
-  many as the batch size, as in the paper), new lengths within `aug_range` (0.2) of the video's.
-- `jsl` (True): joint shift loss (eq. 2) over all joint pairs not connected by a bone, updating only
-  the direction network.
+- `aug` ("auto"): bone-length augmentation batches (Sec. 3.3) train the attention module. "auto"
+  lets the trainer decide: on for detected 2D, off for GT 2D (the paper does not augment GT input,
+  Sec. 4.3). The trainer builds them with `augment_bone_lengths`: `aug_batch` videos per step (0: one
+  per distinct video in the batch), each bone's length moved independently by up to `aug_range`
+  (0.3, the authors' +-30%) of the batch-mean length of that bone.
+- `jsl` (True): joint shift loss (eq. 2) over all joint pairs not connected by a bone, on every
+  sub-network (each with its own shift head), the lower ones at `lower_weight` (0.5).
 - `score_att` (True, only when the config says the inputs carry confidences): visibility scores
   through implicit attention (Sec. 3.5 / Fig. 5).
-- `fusion` ("fc"): final joints and joint shifts regressed by one linear layer each from the
-  concatenated length and direction vectors (the paper's implementation notes, Sec. 4.2);
-  "analytic" derives them with eq. 1.
-- `length_frames` (l = 50), loss weights `lambda_d` 0.015, `lambda_l` 0.05, `lambda_j` 1,
-  `lambda_js` 0.1 (eq. 7) and `lambda_pose` 1.
+- `fusion` ("product"): how joints (and joint shifts) come from lengths L and unit directions D.
+  "product" is the authors' code: Linear(D) * Linear(L) (element-wise, `channels` wide), then a
+  linear layer - a bilinear map that can express eq. 1 exactly. "concat" (alias "fc", the earlier
+  default): one linear layer on concat[L, D], which cannot express the product. "analytic": eq. 1.
+- `length_frames` (l = 50): frames of one video drawn for the length network in training.
+  `test_lengths` ("all"): at inference one set of lengths per video, pooled over all its frames as in
+  the authors' code ("draw": over one seeded draw of l frames). Causal models pool over all frames
+  <= t (`causal_pool`, exact running softmax), so offline and streaming outputs agree frame by frame.
 
-Deviations, all documented where they occur: the loss on the final joints (`lambda_pose`) is
-not in eq. 7 but the fc fusion layers need a target; L_J and L_JS are averaged (MPJPE as in
-VideoPose3D, mean over pairs) instead of squared/summed, so the published weights keep the terms
-commensurate with metres; with `ml` the sampled frames' joints are computed without gradient and
-only the chosen frame is re-run with gradient (the same maths, far less memory).
-Interpretation of Fig. 3 (not shown in the text): an upper sub-network's expand layer is a 1x1
-convolution over the repeated directions, so its features have the temporal length of the lower
-sub-network's and each level can be concatenated.
+Loss weights (eq. 7): `lambda_d` 0.015 (eq. 3 summed over the 3(j-1) components), `lambda_l` 0.05
+(eq. 4 summed over bones), `lambda_j` 1 (eq. 5 as MPJPE), `lambda_js` 2 on the mean over pairs of
+the shift error norm (the authors' code; eq. 2 sums over the 120 pairs, so 2 x mean = sum / 60),
+`lower_weight` 0.5 for the lower sub-networks' direction and shift losses (authors' `snd`), and
+`lambda_pose` 1 on the final joints' MPJPE (not in eq. 7; trains only the fusion layers, both
+inputs detached as in the authors' code). L_JS trains the direction network and the shift heads
+(lengths detached). With `ml` the sampled frames' joints are computed without gradient and only
+the chosen frames are re-run with gradient (the same maths, far less memory).
+
+Training cost: lengths are a per-video quantity, so the trainer draws l frames once per distinct
+video of a batch (`length_video` maps samples to draws) and the length network runs over those
+only. Parameter shapes changed with this design (fusion heads, expand-free upper sub-network):
+`bone` checkpoints from before it refuse to load with a clear error.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -54,15 +67,27 @@ from bonelift.models.baseline import ResidualMLP
 from bonelift.models.tcn import TemporalBackbone, VideoModelConfig
 
 DEFAULTS: dict[str, Any] = {
-    "lsc": True, "subnets": 2, "ml": True, "bone_att": True, "aug": True, "jsl": True, "score_att": True,
-    "fusion": "fc", "length_frames": 50, "gamma": 10.0, "aug_range": 0.2, "aug_batch": 0,
-    "lambda_d": 0.015, "lambda_l": 0.05, "lambda_j": 1.0, "lambda_js": 0.1, "lambda_pose": 1.0,
+    "lsc": True, "subnets": 2, "ml": True, "bone_att": True, "aug": "auto", "jsl": True, "score_att": True,
+    "fusion": "product", "length_frames": 50, "test_lengths": "all", "gamma": 10.0, "aug_range": 0.3,
+    "aug_batch": 0, "lambda_d": 0.015, "lambda_l": 0.05, "lambda_j": 1.0, "lambda_js": 2.0, "lower_weight": 0.5,
+    "lambda_pose": 1.0,
 }
+FUSIONS = ("product", "concat", "analytic")
+_ALIASES = {"fc": "concat"}
 
 
 def bone_options(config: VideoModelConfig) -> dict[str, Any]:
     """The switches of this network: `DEFAULTS` updated by the configuration (keys checked by the registry)."""
-    return {**DEFAULTS, **config.options}
+    opt = {**DEFAULTS, **config.options}
+    opt["fusion"] = _ALIASES.get(opt["fusion"], opt["fusion"])
+    return opt
+
+
+def augment_enabled(options: dict[str, Any], keypoints: str) -> bool:
+    """Whether bone-length augmentation runs: "auto" means only for detected (not GT) 2D input (Sec. 4.3)."""
+    aug = options["aug"]
+    on = keypoints != "gt" if aug == "auto" else bool(aug)
+    return on and bool(options["bone_att"])
 
 
 class BoneLengthAttention(nn.Module):
@@ -73,16 +98,47 @@ class BoneLengthAttention(nn.Module):
         self.W = nn.Linear(in_dim, bones, bias=False)
         self.gamma = gamma
 
-    def weights(self, joints: torch.Tensor) -> torch.Tensor:
-        """(B, l, J*3) -> (B, l, bones) attention weights, summing to 1 over l for every bone."""
-        return torch.softmax(self.gamma * self.W(joints), dim=1)
+    def scores(self, joints: torch.Tensor) -> torch.Tensor:
+        """(..., D) -> (..., bones) attention logits gamma * W X_J."""
+        return self.gamma * self.W(joints)
 
-    def forward(self, joints: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return (self.weights(joints) * lengths).sum(dim=1)
+    def weights(self, joints: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, l, D) -> (B, l, bones) attention weights, summing to 1 over the (unmasked) l frames per bone."""
+        s = self.scores(joints)
+        if mask is not None:
+            s = s.masked_fill(~mask[..., None], float("-inf"))
+        return torch.softmax(s, dim=1)
+
+    def forward(self, joints: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return (self.weights(joints, mask) * lengths).sum(dim=1)
+
+
+class Fusion(nn.Module):
+    """(unit directions (B, bones, 3), lengths (B, bones)) -> (B, out): the learned part of eq. 1.
+
+    "product" multiplies a `width`-wide linear map of L with one of D and maps the product linearly:
+    with width >= 3 x bones it contains J = sum D_b L_b exactly (channel (b, c) = L_b D_bc).
+    "concat" is one linear layer on concat[L, D] (cannot express the product).
+    """
+
+    def __init__(self, kind: str, bones: int, out: int, width: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "product":
+            self.length_map = nn.Linear(bones, width)
+            self.direction_map = nn.Linear(3 * bones, width)
+            self.out = nn.Linear(width, out)
+        else:
+            self.out = nn.Linear(4 * bones, out)
+
+    def forward(self, directions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.kind == "product":
+            return self.out(self.length_map(lengths) * self.direction_map(directions.flatten(1)))
+        return self.out(torch.cat([lengths, directions.flatten(1)], dim=1))
 
 
 class BoneVideoLifter(nn.Module):
-    """Method 5: bone direction network + bone length network with attention + fusion head."""
+    """Method 5: bone direction network + bone length network with attention + fusion heads."""
 
     def __init__(self, config: VideoModelConfig) -> None:
         super().__init__()
@@ -98,25 +154,43 @@ class BoneVideoLifter(nn.Module):
         d_out = 3 * self.n_bones
         subnets = [TemporalBackbone(2 * lay_in.num_joints, d_out, fw, c, p, config.causal, conf_channels=conf)]
         for _ in range(n_sub - 1):
-            subnets.append(TemporalBackbone(d_out, d_out, fw, c, p, config.causal, skip_channels=c, first_kernel=1))
+            subnets.append(
+                TemporalBackbone(c, d_out, fw, c, p, config.causal, skip_channels=c, expand=False, head_skip=False)
+            )
         self.direction = nn.ModuleList(subnets)
         # Bone-length network: the bottom sub-network with convolutions replaced by linear layers (Fig. 4).
         out_len = 3 * (lay.num_joints - 1) if self.opt["ml"] else self.n_bones
         self.length = ResidualMLP(2 * lay_in.num_joints, out_len, c, len(fw) - 1, p, max_norm=False)
         att_in = 3 * lay.num_joints if self.opt["ml"] else self.n_bones
-        self.attention = BoneLengthAttention(att_in, self.n_bones, float(self.opt["gamma"])) if self.opt["bone_att"] else None
-        if self.opt["fusion"] == "fc":
-            self.joint_head = nn.Linear(4 * self.n_bones, 3 * (lay.num_joints - 1))
-            self.shift_head = nn.Linear(4 * self.n_bones, 3 * len(self.pairs))
-        elif self.opt["fusion"] != "analytic":
-            raise BoneliftError(f"fusion must be 'fc' or 'analytic', got {self.opt['fusion']!r}")
+        self.attention = (
+            BoneLengthAttention(att_in, self.n_bones, float(self.opt["gamma"])) if self.opt["bone_att"] else None
+        )
+        kind = self.opt["fusion"]
+        if kind not in FUSIONS:
+            raise BoneliftError(f"fusion must be one of {', '.join(FUSIONS)} (or 'fc' = concat), got {kind!r}")
+        if self.opt["test_lengths"] not in ("all", "draw"):
+            raise BoneliftError(f"test_lengths must be 'all' or 'draw', got {self.opt['test_lengths']!r}")
+        self.joint_fusion = Fusion(kind, self.n_bones, 3 * (lay.num_joints - 1), c) if kind != "analytic" else None
+        self.shift_fusion = (
+            nn.ModuleList([Fusion(kind, self.n_bones, 3 * len(self.pairs), c) for _ in subnets])
+            if kind != "analytic" and self.opt["jsl"] else None
+        )
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """As `nn.Module.load_state_dict`, with a clear refusal of checkpoints of the earlier `bone` design."""
+        if any(k.startswith("joint_head.") or k.startswith("direction.1.expand.") for k in state_dict):
+            raise BoneliftError(
+                "this `bone` checkpoint predates the authors' design (product fusion, expand-free upper "
+                "sub-network); its parameter shapes no longer fit - retrain it"
+            )
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ----- bone directions -------------------------------------------------------------------
     def directions(self, window: torch.Tensor, conf: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """(B, RF, J, 2) windows -> raw direction outputs (B, bones, 3) of every sub-network, bottom first.
+        """(B, RF, J, 2) windows -> unit bone directions (B, bones, 3) of every sub-network, bottom first.
 
-        The next sub-network sees the previous output repeated over its first-block length and the
-        previous features through long skips; both are detached so no gradient crosses sub-networks.
+        The next sub-network takes the previous one's last feature repeated over its first-block
+        length and its features through long skips, all detached: no gradient crosses sub-networks.
         """
         x = window.flatten(2).transpose(1, 2)
         c = conf.transpose(1, 2) if conf is not None and self.direction[0].score is not None else None
@@ -124,10 +198,10 @@ class BoneVideoLifter(nn.Module):
         outs = [out[:, :, 0]]
         steps = window.shape[1] // self.config.filter_widths[0]
         for net in self.direction[1:]:
-            inp = outs[-1].detach()[:, :, None].expand(-1, -1, steps)
+            inp = feats[-1].detach().expand(-1, -1, steps)
             out, feats = net(inp, skips=[f.detach() for f in feats])
             outs.append(out[:, :, 0])
-        return [o.unflatten(-1, (-1, 3)) for o in outs]
+        return [unit(o.unflatten(-1, (-1, 3))) for o in outs]
 
     # ----- bone lengths ----------------------------------------------------------------------
     def frame_estimates(self, screen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,69 +213,144 @@ class BoneVideoLifter(nn.Module):
         joints = with_root(out.unflatten(-1, (-1, 3)), self.layout)
         return joints.flatten(-2), geometry.bone_lengths(joints, self.layout)
 
-    def pool_lengths(self, att_in: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, l, D), (B, l, bones) -> (B, bones): eq. 6 attention, or the plain average without it."""
-        if self.attention is None:
+    def pool_lengths(
+        self, att_in: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, l, D), (B, l, bones) [valid frames (B, l)] -> (B, bones): eq. 6 attention, or the average."""
+        if self.attention is not None:
+            return self.attention(att_in, lengths, mask)
+        if mask is None:
             return lengths.mean(dim=1)
-        return self.attention(att_in, lengths)
+        w = mask[..., None].to(lengths.dtype)
+        return (lengths * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+    def causal_pool(
+        self, att_in: torch.Tensor, lengths: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(T, D), (T, bones) consecutive frames -> pooled lengths (T, bones) over all frames <= t, and the state.
+
+        A running softmax (log-sum-exp, float64; equal scores = the plain mean): the pool of frame t
+        continues from `state`, so a stream fed one frame at a time gets what a whole video gets, with
+        memory that does not grow. Positive and negative lengths are accumulated apart (logs of both).
+        """
+        s = self.attention.scores(att_in) if self.attention is not None else torch.zeros_like(lengths)
+        s, v = s.double(), lengths.double()
+        parts = [torch.logcumsumexp(s, 0), torch.logcumsumexp(s + v.clamp_min(0).log(), 0),
+                 torch.logcumsumexp(s + (-v).clamp_min(0).log(), 0)]
+        if state is not None:
+            parts = [torch.logaddexp(a, b) for a, b in zip(parts, state)]
+        log_z, log_pos, log_neg = parts
+        pooled = (log_pos - log_z).exp() - (log_neg - log_z).exp()
+        return pooled.to(lengths.dtype), tuple(x[-1] for x in parts)
 
     # ----- fusion ----------------------------------------------------------------------------
-    def fuse(self, directions: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, bones, 3), (B, bones) -> joints (B, J, 3) and joint shifts (B, |P|, 3) for the pairs P."""
-        if self.opt["fusion"] == "fc":
-            z = torch.cat([lengths, directions.flatten(1)], dim=1)
-            joints = with_root(self.joint_head(z).unflatten(-1, (-1, 3)), self.layout)
-            return joints, self.shift_head(z).unflatten(-1, (-1, 3))
-        unit = directions / directions.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-        joints = geometry.joints_from_directions(unit, lengths, self.layout)
-        return joints, joint_shifts(joints, self.pairs)
+    def fuse(self, directions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, bones, 3) unit directions, (B, bones) lengths -> joints (B, J, 3)."""
+        if self.joint_fusion is None:
+            return geometry.joints_from_directions(directions, lengths, self.layout)
+        return with_root(self.joint_fusion(directions, lengths).unflatten(-1, (-1, 3)), self.layout)
+
+    def shifts(self, level: int, directions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Joint shifts (B, |P|, 3) of the pairs P from sub-network `level`'s directions (its own head)."""
+        if self.shift_fusion is None:
+            return joint_shifts(geometry.joints_from_directions(directions, lengths, self.layout), self.pairs)
+        return self.shift_fusion[level](directions, lengths).unflatten(-1, (-1, 3))
 
     # ----- training --------------------------------------------------------------------------
+    def sample_lengths(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pooled lengths (B, bones) of every sample, the eq. 5 loss, and the per-video draw's (att, lengths).
+
+        `length_inputs` (V, l, J, 2) are one draw per video, `length_video` (B,) the sample's draw (default:
+        one draw per sample). Causal: only drawn frames <= `frame_index` plus the sample's own frame count.
+        """
+        x_len, y_len = batch["length_inputs"], batch["length_targets"]
+        n = len(batch["target"])
+        vid = batch.get("length_video", torch.arange(n, device=x_len.device))
+        if self.opt["ml"]:
+            with torch.no_grad():
+                att_in, lengths = self.frame_estimates(x_len)
+            # Eq. 5 on one randomly chosen drawn frame per sample (gradient only through it).
+            pick = torch.randint(x_len.shape[1], (n,), device=x_len.device)
+            chosen, _ = self.frame_estimates(x_len[vid, pick])
+            loss_j = mpjpe_loss(chosen.unflatten(-1, (-1, 3)), y_len[vid, pick])
+        else:
+            att_in, lengths = self.frame_estimates(x_len)
+            loss_j = x_len.new_zeros(())
+        if not self.config.causal:
+            return self.pool_lengths(att_in, lengths)[vid], loss_j, (att_in, lengths)
+        index = batch.get("length_index")
+        t = batch.get("frame_index")
+        if index is None or t is None:
+            raise BoneliftError("causal training batches need `length_index` and `frame_index`")
+        with torch.no_grad() if self.opt["ml"] else contextlib.nullcontext():
+            own_att, own_len = self.frame_estimates(batch["window"][:, -1])
+        mask = torch.cat([index[vid] <= t[:, None], torch.ones_like(t[:, None], dtype=torch.bool)], dim=1)
+        pooled = self.pool_lengths(
+            torch.cat([att_in[vid], own_att[:, None]], 1), torch.cat([lengths[vid], own_len[:, None]], 1), mask
+        )
+        return pooled, loss_j, (att_in, lengths)
+
     def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Eq. 7 on one batch: windows, centre targets, `length_inputs`/`length_targets` (B, l, ...) and,
-        with `aug`, `aug_inputs` (Ba, l, J, 2) / `aug_lengths` (Ba, bones)."""
+        """Eq. 7 on one batch: windows, centre targets, per-video length draws (`sample_lengths`) and,
+        with augmentation, `aug_inputs` (Ba, l, J, 2) / `aug_lengths` (Ba, bones)."""
         o = self.opt
         target = batch["target"]
         y_dir, y_len = geometry.bone_directions(target, self.layout)
         dirs = self.directions(batch["window"], batch.get("conf"))
-        # Eq. 3 for every sub-network, summed over the 3(j-1) components.
-        loss_d = sum(((d - y_dir) ** 2).sum(dim=(1, 2)).mean() for d in dirs)
+        weights = [float(o["lower_weight"])] * (len(dirs) - 1) + [1.0]
+        # Eq. 3 for every sub-network, summed over the 3(j-1) components; lower sub-networks down-weighted.
+        loss_d = sum(w * ((d - y_dir) ** 2).sum(dim=(1, 2)).mean() for w, d in zip(weights, dirs))
 
-        x_len = batch["length_inputs"]
-        if o["ml"]:
-            with torch.no_grad():
-                att_in, lengths = self.frame_estimates(x_len)
-            # Eq. 5 on one randomly chosen sampled frame per example (gradient only through it).
-            pick = torch.randint(x_len.shape[1], (len(x_len),), device=x_len.device)
-            rows = torch.arange(len(x_len), device=x_len.device)
-            chosen, _ = self.frame_estimates(x_len[rows, pick])
-            loss_j = mpjpe_loss(chosen.unflatten(-1, (-1, 3)), batch["length_targets"][rows, pick])
-        else:
-            att_in, lengths = self.frame_estimates(x_len)
-            loss_j = target.new_zeros(())
-        pooled = self.pool_lengths(att_in.detach() if o["ml"] else att_in, lengths.detach() if o["ml"] else lengths)
+        pooled, loss_j, _ = self.sample_lengths(batch)
         loss_l = ((pooled - y_len) ** 2).sum(dim=1).mean()  # eq. 4
-        if o["aug"] and self.attention is not None and "aug_inputs" in batch:
+        if self.attention is not None and "aug_inputs" in batch:
             with torch.no_grad():
                 a_in, a_len = self.frame_estimates(batch["aug_inputs"])
             loss_l = 0.5 * (loss_l + ((self.attention(a_in, a_len) - batch["aug_lengths"]) ** 2).sum(dim=1).mean())
 
-        # Fusion and joint shift loss see the lengths detached: they update the direction network only.
-        joints, shifts = self.fuse(dirs[-1], pooled.detach())
+        # Final joints: both inputs detached, so this loss trains only the fusion layers (authors' code).
+        lengths = pooled.detach()
+        joints = self.fuse(dirs[-1].detach(), lengths)
         loss_pose = mpjpe_loss(joints, target)
-        loss_js = (shifts - joint_shifts(target, self.pairs)).norm(dim=-1).mean() if o["jsl"] else target.new_zeros(())
+        # Joint shift loss: per sub-network, lengths detached -> updates the direction network (and shift heads).
+        if o["jsl"]:
+            y_js = joint_shifts(target, self.pairs)
+            loss_js = sum(w * (self.shifts(k, d, lengths) - y_js).norm(dim=-1).mean()
+                          for k, (w, d) in enumerate(zip(weights, dirs)))
+        else:
+            loss_js = target.new_zeros(())
         total = (o["lambda_d"] * loss_d + o["lambda_l"] * loss_l + o["lambda_j"] * loss_j
                  + o["lambda_js"] * loss_js + o["lambda_pose"] * loss_pose)
-        return {"total": total, "mpjpe": loss_pose, "direction": loss_d, "length": loss_l, "joints": loss_j, "shift": loss_js}
+        return {"total": total, "mpjpe": loss_pose, "direction": loss_d, "length": loss_l, "joints": loss_j,
+                "shift": loss_js}
 
     # ----- inference -------------------------------------------------------------------------
-    def forward(self, window: torch.Tensor, length_inputs: torch.Tensor, conf: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Windows (B, RF, J, 2) and their sampled frames (B, l, J, 2) -> "pose" (B, J, 3) metres."""
+    def forward(
+        self, window: torch.Tensor, length_inputs: torch.Tensor, conf: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Windows (B, RF, J, 2) and their length frames (B, l, J, 2) -> "pose" (B, J, 3) metres."""
         att_in, lengths = self.frame_estimates(length_inputs)
         pooled = self.pool_lengths(att_in, lengths)
         dirs = self.directions(window, conf)[-1]
-        joints, _ = self.fuse(dirs, pooled)
-        return {"pose": joints, "lengths": pooled, "directions": dirs}
+        return {"pose": self.fuse(dirs, pooled), "lengths": pooled, "directions": dirs}
+
+    @torch.no_grad()
+    def video_lengths(self, screen: torch.Tensor, chunk: int = 8192,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """(T, J, 2) one video -> its bone lengths: (1, bones) for the whole video, or (T, bones) causal."""
+        att_all, len_all = [], []
+        for s in range(0, len(screen), chunk):
+            a, b = self.frame_estimates(screen[s : s + chunk])
+            att_all.append(a)
+            len_all.append(b)
+        att, lengths = torch.cat(att_all), torch.cat(len_all)
+        if self.config.causal:
+            return self.causal_pool(att, lengths)[0]
+        if self.opt["test_lengths"] == "draw":
+            count = min(int(self.opt["length_frames"]), len(screen))
+            idx = torch.randperm(len(screen), generator=generator)[:count].to(screen.device)
+            att, lengths = att[idx], lengths[idx]
+        return self.pool_lengths(att[None], lengths[None])
 
     @torch.no_grad()
     def infer(self, screen: torch.Tensor, conf: torch.Tensor | None = None, chunk: int = 1024,
@@ -209,17 +358,11 @@ class BoneVideoLifter(nn.Module):
         """(T, J, 2) one sequence -> (T, J_out, 3) (or only `frames`): windows batched `chunk` at a
         time (memory bounded by the chunk).
 
-        Per-frame length estimates are computed once for the sequence; each frame then pools l frames
-        drawn at random from the whole video (causal: from frames <= t), as in training (Sec. 3.4).
+        One set of bone lengths per video (`video_lengths`): the same for every frame, or for causal
+        models pooled over all frames <= t, as `StreamingLifter` does frame by frame.
         """
         n, dev = len(screen), screen.device
-        count = int(self.opt["length_frames"])
-        att_all, len_all = [], []
-        for s in range(0, n, 8 * chunk):
-            a, b = self.frame_estimates(screen[s : s + 8 * chunk])
-            att_all.append(a)
-            len_all.append(b)
-        att_all, len_all = torch.cat(att_all), torch.cat(len_all)
+        lengths = self.video_lengths(screen, generator=generator)
         left, right = self.config.pad
         x = pad_edges(screen, left, right)
         c = pad_edges(conf, left, right) if conf is not None else None
@@ -227,20 +370,16 @@ class BoneVideoLifter(nn.Module):
         outs = []
         frames = torch.arange(n, device=dev) if frames is None else frames.to(dev)
         for t in frames.split(chunk):
-            idx = sample_frames(t, n, count, self.config.causal, generator)
-            pooled = self.pool_lengths(att_all[idx], len_all[idx])
+            pooled = lengths[t] if self.config.causal else lengths.expand(len(t), -1)
             win = x.unfold(0, rf, 1)[t].permute(0, 3, 1, 2)
             cw = c.unfold(0, rf, 1)[t].permute(0, 2, 1) if c is not None else None
-            joints, _ = self.fuse(self.directions(win, cw)[-1], pooled)
-            outs.append(joints)
+            outs.append(self.fuse(self.directions(win, cw)[-1], pooled))
         return torch.cat(outs)
 
 
-def sample_frames(t: torch.Tensor, length: int, count: int, causal: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(N, count) frame indices drawn uniformly from the whole sequence, or from frames <= t if causal."""
-    u = torch.rand((len(t), count), generator=generator, device="cpu").to(t.device)
-    upper = (t + 1).to(u.dtype)[:, None] if causal else torch.full((len(t), 1), float(length), device=t.device)
-    return (u * upper).long().clamp_max(length - 1)
+def unit(v: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(..., 3) vectors scaled to unit length (the network's directions, before L_D and the fusion)."""
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
 def joint_shifts(joints: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:

@@ -76,20 +76,26 @@ class TemporalBackbone(nn.Module):
     concatenated to its input - the long skip connections of method 5 (Fig. 3). `conf_channels` > 0
     adds the visibility-score branch of method 5 (Fig. 5): a conv block maps the confidences to the
     hidden size, is multiplied element-wise with the keypoint feature (implicit attention) and the
-    product is concatenated to that feature. `first_kernel=1` makes the expand layer length-preserving
-    (used by upper sub-networks, whose input is already at the first block's temporal resolution).
+    product is concatenated to that feature. `expand=False` drops the expand layer: the input (with
+    `in_channels == channels`) is already a hidden feature at the first block's temporal resolution,
+    as in method 5's upper sub-networks, which take the lower one's last feature repeated. `head_skip`
+    (default on when `skip_channels`) also concatenates the last skip to the head's input.
     """
 
     def __init__(
         self, in_channels: int, out_channels: int, filter_widths: tuple[int, ...], channels: int, dropout: float,
         causal: bool, skip_channels: int = 0, conf_channels: int = 0, first_kernel: int | None = None,
+        expand: bool = True, head_skip: bool = True,
     ) -> None:
         super().__init__()
         self.widths = (first_kernel or filter_widths[0],) + tuple(filter_widths[1:])
         self.causal = causal
         self.drop = nn.Dropout(dropout)
-        self.expand = nn.Conv1d(in_channels, channels, self.widths[0], bias=False)
-        self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
+        if not expand and (in_channels != channels or conf_channels):
+            raise BoneliftError("a backbone without expand layer takes `channels` hidden channels and no scores")
+        self.expand = nn.Conv1d(in_channels, channels, self.widths[0], bias=False) if expand else None
+        self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1) if expand else None
+        self.head_skip = head_skip and skip_channels > 0
         self.score = None
         extra0 = 0
         if conf_channels:
@@ -107,7 +113,7 @@ class TemporalBackbone(nn.Module):
             self.bns.append(nn.BatchNorm1d(channels))
             self.points.append(nn.Conv1d(channels, channels, 1, bias=False))
             self.point_bns.append(nn.BatchNorm1d(channels))
-        head_in = channels + skip_channels + (extra0 if len(self.widths) == 1 else 0)
+        head_in = channels + (skip_channels if self.head_skip else 0) + (extra0 if len(self.widths) == 1 else 0)
         self.head = nn.Conv1d(head_in, out_channels, 1)
 
     def _conv(self, conv: nn.Conv1d, x: torch.Tensor, level: int, dense: bool) -> torch.Tensor:
@@ -133,7 +139,10 @@ class TemporalBackbone(nn.Module):
 
         `skips[i]` (B, skip_channels, T_i) is concatenated to feature i before it is consumed.
         """
-        h = self.drop(F.relu(self.expand_bn(self._conv(self.expand, x, 0, dense))))
+        if self.expand is None:
+            h = x
+        else:
+            h = self.drop(F.relu(self.expand_bn(self._conv(self.expand, x, 0, dense))))
         if self.score is not None:
             if conf is None:
                 raise BoneliftError("this model was built for keypoint confidences; pass them")
@@ -151,7 +160,7 @@ class TemporalBackbone(nn.Module):
             h = res + self.drop(F.relu(self.point_bns[i](self.points[i](y))))
             feats.append(h)
             h_in = h
-        if skips is not None:
+        if skips is not None and self.head_skip:
             h_in = torch.cat([h_in, skips[len(self.convs)]], dim=1)
         return self.head(h_in), feats
 

@@ -1,9 +1,11 @@
 """Training of the video lifters (VideoPose3D `tcn`, method 5 `bone`): windows, augmentation, the batch step.
 
 Training samples one window of `receptive_field` frames per training frame (every `stride`-th),
-sequence ends padded by edge replication as in VideoPose3D; method 5 additionally gets, per
-sample, `length_frames` frames drawn from the whole video (causal: from frames <= t) and a batch
-of bone-length-augmented videos (`augment_bone_lengths`, Sec. 3.3).
+sequence ends padded by edge replication as in VideoPose3D; method 5 additionally gets one draw of
+`length_frames` frames per distinct video of the batch (causal: the model keeps those <= t and the
+sample's own frame) and, for detected 2D only by default, a batch of bone-length-augmented videos
+(`augment_bone_lengths`, Sec. 3.3). Batch-norm momentum decays per epoch from 0.1 to 0.001
+(`bn_momentum`, as VideoPose3D and the method 5 authors do).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bonelift.datasets import PoseSequence, WindowData, run_split
 from bonelift.evaluation import evaluate_model
 from bonelift.geometry import mirror
 from bonelift.models import VIDEO, build_model
-from bonelift.models.bone_video import bone_options
+from bonelift.models.bone_video import augment_enabled, bone_options
 from bonelift.skeletons import Layout, convert
 from bonelift.training.loop import Run
 
@@ -70,32 +72,50 @@ class VideoTrainer(Run):
         out = {"window": window, "target": self.data.target(seq, t)}
         if mc.confidence:
             out["conf"] = conf
+        half = torch.rand(len(rows)) < 0.5
         if mc.name == "bone":
-            opt = bone_options(mc)
-            lengths = self.data.lengths[seq]
-            upper = t if mc.causal else lengths - 1
-            frames = (torch.rand(len(rows), int(opt["length_frames"])) * (upper + 1)[:, None]).long()
-            seq_l = seq[:, None].expand_as(frames)
-            out["length_inputs"] = self.data.frame_screen(seq_l, frames)
-            out["length_targets"] = self.data.target(seq_l, frames)
-            if opt["aug"] and opt["bone_att"]:
-                out.update(
-                    self.augmented(
-                        int(opt["aug_batch"]) or len(rows), int(opt["length_frames"]), float(opt["aug_range"])
-                    )
-                )
+            half = self._length_draws(out, seq, t)
         if self.config.flip:
-            half = torch.rand(len(rows)) < 0.5
             lay_in, lay_out = mc.in_layout, mc.out_layout
-            for key in ("window", "length_inputs"):
+            vflip = out.pop("video_flip", None)
+            for key, lay, mask in (("window", lay_in, half), ("length_inputs", lay_in, vflip),
+                                   ("target", lay_out, half), ("length_targets", lay_out, vflip)):
                 if key in out:
-                    out[key][half] = mirror(out[key][half], lay_in)
-            for key in ("target", "length_targets"):
-                if key in out:
-                    out[key][half] = mirror(out[key][half], lay_out)
+                    out[key][mask] = mirror(out[key][mask], lay)
             if "conf" in out:
                 out["conf"][half] = out["conf"][half][..., lay_in.flip_permutation]
+        out.pop("video_flip", None)
         return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+
+    def _length_draws(self, out: dict[str, torch.Tensor], seq: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Method 5's length inputs: one draw of l frames per distinct video of the batch (lengths are a
+        per-video quantity, so the length network runs V x l frames instead of B x l), the augmented
+        videos, and the flip mask of the samples (a video's samples and draw are flipped together, so
+        its pooled lengths stay those of the flipped skeleton)."""
+        mc = self.config.model
+        opt = bone_options(mc)
+        videos, inverse = torch.unique(seq, return_inverse=True)
+        count = int(opt["length_frames"])
+        frames = (torch.rand(len(videos), count) * self.data.lengths[videos][:, None]).long()
+        seq_l = videos[:, None].expand_as(frames)
+        out["length_inputs"] = self.data.frame_screen(seq_l, frames)
+        out["length_targets"] = self.data.target(seq_l, frames)
+        out["length_video"] = inverse
+        if mc.causal:  # the model keeps, per sample, the drawn frames <= t and the sample's own frame
+            out["length_index"], out["frame_index"] = frames, t
+        if augment_enabled(opt, self.config.keypoints):
+            out.update(self.augmented(int(opt["aug_batch"]) or len(videos), count, float(opt["aug_range"])))
+        vflip = torch.rand(len(videos)) < 0.5
+        out["video_flip"] = vflip
+        return vflip[inverse]
+
+    def train_epoch(self) -> float:
+        """One epoch, batch-norm momentum first decayed per epoch from 0.1 to 0.001 (VideoPose3D, method 5's code)."""
+        momentum = bn_momentum(self.epoch, self.config.epochs)
+        for m in self.net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.momentum = momentum
+        return super().train_epoch()
 
     def augmented(self, count: int, frames: int, spread: float) -> dict[str, torch.Tensor]:
         """`count` bone-length-augmented samples of `frames` random frames from random training videos."""
@@ -127,32 +147,33 @@ def train_video(
     return trainer
 
 
+def bn_momentum(epoch: int, epochs: int, initial: float = 0.1, final: float = 0.001) -> float:
+    """Batch-norm momentum of 0-based `epoch`: exponential decay from `initial` to `final` over the run."""
+    return float(initial * np.exp(-epoch / max(epochs, 1) * np.log(initial / final)))
+
+
 def augment_bone_lengths(
     poses_cam: np.ndarray,
     cameras: list[Camera],
     layout: Layout,
     in_layout: Layout,
     rng: np.random.Generator,
-    spread: float = 0.2,
+    spread: float = 0.3,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bone-length augmentation of method 5 (Sec. 3.3) for frames of V videos at once.
 
     (V, T, J, 3) absolute camera-frame joints of T frames of each video, with the V videos' cameras
     -> (screen 2D (V, T, J_in, 2), new joints (V, T, J, 3) root relative, new bone lengths (V, bones)).
-    A video's new lengths are its mean lengths times a factor in [1 - spread, 1 + spread] per bone
-    (mirror bones share it); every frame keeps its bone directions and root position and is
+    As in the authors' code, a video's new length of each bone is its mean length plus an offset drawn
+    independently per bone (mirror bones too) in [-spread, spread] x that bone's mean length over the
+    V videos (kept >= 1 mm); every frame keeps its bone directions and root position and is
     re-projected with its video's real camera (with distortion).
     """
     root = poses_cam[..., layout.root : layout.root + 1, :]
     dirs, lengths = geometry.bone_directions(poses_cam - root, layout)
-    flip = layout.flip_permutation
-    child_bone = layout.child_bone
-    factor = rng.uniform(1 - spread, 1 + spread, (len(poses_cam), len(layout.bones)))
-    for b, (_, child) in enumerate(layout.bones):
-        mirror = child_bone[int(flip[child])]
-        if mirror < b:
-            factor[:, b] = factor[:, mirror]
-    new_len = (lengths.mean(axis=1) * factor).astype(poses_cam.dtype)
+    own = lengths.mean(axis=1)
+    offset = rng.uniform(-spread, spread, own.shape) * own.mean(axis=0)
+    new_len = np.maximum(own + offset, 1e-3).astype(poses_cam.dtype)
     rel = geometry.joints_from_directions(dirs, np.broadcast_to(new_len[:, None], lengths.shape), layout)
     screen = np.empty(poses_cam.shape[:2] + (in_layout.num_joints, 2), np.float32)
     groups: dict[int, list[int]] = {}
