@@ -105,12 +105,14 @@ def _count_one() -> None:
         _COUNTER.value += 1
 
 
-def _worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float):
-    return _detect_range(source, start, stop, max_side, min_confidence, _count_one)
+def _worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
+            *extra) -> tuple[np.ndarray, np.ndarray]:
+    return _detect_range(source, start, stop, max_side, min_confidence, _count_one, *extra)
 
 
 def _parallel(
-    source: FrameSource, total: int, open_end: bool, workers: int, max_side, min_confidence, bar
+    source: FrameSource, total: int, open_end: bool, workers: int, max_side, min_confidence, bar, work=_worker,
+    extra: tuple = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split the clip into `workers` consecutive chunks, each tracked by its own process.
 
@@ -125,7 +127,8 @@ def _parallel(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(counter, os.getpid()))
     try:
         futures = [
-            pool.submit(_worker, source, int(a), None if open_end and k == workers - 1 else int(b), max_side, min_confidence)
+            pool.submit(work, source, int(a), None if open_end and k == workers - 1 else int(b), max_side, min_confidence,
+                        *extra)
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
         ]
         while not all(f.done() for f in futures):
@@ -198,3 +201,186 @@ def detect(
     if not track.detected.any():
         raise DataError(source.path, f"no person found in any of its {track.num_frames} frames")
     return track, seconds
+
+
+# --- every person in the frame -------------------------------------------------------------------------------------
+
+FIND_EVERY = 5  # frames between searches for people not yet tracked
+DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
+
+
+def _box(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(x0, y0, x1, y1) around a person's landmarks, 10 % padded, clipped to the image."""
+    lo, hi = points.min(0), points.max(0)
+    pad = 0.1 * (hi - lo).max() + 4
+    return np.clip(np.r_[lo - pad, hi + pad], 0, [width, height, width, height])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w, h = max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _masked(rgb: np.ndarray, hide: list[np.ndarray], keep: np.ndarray | None) -> np.ndarray:
+    """`rgb` with the boxes `hide` blacked out, except where they overlap `keep` (the tracked person's own box)."""
+    if not hide:
+        return rgb
+    out = rgb.copy()
+    for b in hide:
+        x0, y0, x1, y1 = np.round(b).astype(int)
+        out[y0:y1, x0:x1] = 0
+    if keep is not None:
+        x0, y0, x1, y1 = np.round(keep).astype(int)
+        out[y0:y1, x0:x1] = rgb[y0:y1, x0:x1]
+    return out
+
+
+class _Person:
+    """One MediaPipe tracker following one person; `points` in downscaled pixels, None while it sees nobody."""
+
+    def __init__(self, pose_mod, min_confidence: float) -> None:
+        self.pose = pose_mod.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=True,
+                                  min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+        self.points: np.ndarray | None = None
+        self.conf: np.ndarray | None = None
+        self.box: np.ndarray | None = None
+
+    def see(self, rgb: np.ndarray) -> bool:
+        result = self.pose.process(rgb)
+        if result.pose_landmarks is None:
+            self.points = self.conf = self.box = None
+            return False
+        h, w = rgb.shape[:2]
+        lm = result.pose_landmarks.landmark
+        self.points = np.array([[p.x * w, p.y * h] for p in lm])
+        self.conf = np.clip([p.visibility for p in lm], 0.0, 1.0)
+        self.box = _box(self.points, w, h)
+        return True
+
+    def close(self) -> None:
+        self.pose.close()
+
+
+def _detect_people_range(
+    source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float, tick,
+    max_people: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every person on frames start..stop-1: (N, max_people, 33, 2) pixels (NaN: empty slot), (N, max_people, 33).
+
+    One MediaPipe tracker per person, each fed the frame with the other people's boxes blacked out
+    (its own box kept), so a tracker that loses its person cannot jump onto someone already
+    tracked. The first tracker runs on every frame like the single-person `detect`, so a video with
+    one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image MediaPipe run on
+    the frame with everyone tracked blacked out looks for one more person and starts a tracker on
+    them. A slot's position in a row carries no identity: `associate` links rows into people.
+    """
+    global _GRAPH_IN_PROCESS
+    pose_mod = _mediapipe_pose()
+    _GRAPH_IN_PROCESS = True
+    j = MEDIAPIPE33.num_joints
+    points: list[np.ndarray] = []
+    confs: list[np.ndarray] = []
+    first = _Person(pose_mod, min_confidence)
+    people = [first]
+    finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
+                           min_detection_confidence=min_confidence)
+    try:
+        for n, rgb in enumerate(source.frames(max_side, start, stop)):
+            boxes = [p.box for p in people]
+            for k, person in enumerate(people):
+                hide = [b for i, b in enumerate(boxes) if i != k and b is not None]
+                if not person.see(_masked(rgb, hide, person.box)) and person is not first:
+                    person.close()
+            people = [first] + [p for p in people[1:] if p.box is not None]
+            people = _drop_duplicates(people)
+            # while the first tracker sees nobody its own detector searches every frame: no finder needed
+            if n % FIND_EVERY == 0 and first.box is not None and len(people) < max_people:
+                _find_one(pose_mod, finder, rgb, people, min_confidence)
+            row = np.full((max_people, j, 2), np.nan)
+            conf = np.zeros((max_people, j))
+            for k, person in enumerate(p for p in people if p.box is not None):
+                if k < max_people:
+                    row[k] = person.points * np.array([source.width / rgb.shape[1], source.height / rgb.shape[0]])
+                    conf[k] = person.conf
+            points.append(row)
+            confs.append(conf)
+            tick()
+    finally:
+        for person in people:
+            person.close()
+        finder.close()
+    if not points:
+        return np.zeros((0, max_people, j, 2)), np.zeros((0, max_people, j))
+    return np.stack(points), np.stack(confs)
+
+
+def _drop_duplicates(people: list[_Person]) -> list[_Person]:
+    """Stop the later of two trackers that follow the same person (the first tracker is never stopped)."""
+    kept: list[_Person] = []
+    for person in people:
+        if person.box is not None and kept:
+            same = any(
+                other.box is not None and np.linalg.norm(other.points - person.points, axis=-1).mean()
+                < DUPLICATE * np.linalg.norm(other.box[2:] - other.box[:2]) for other in kept)
+            if same:
+                person.close()
+                continue
+        kept.append(person)
+    return kept
+
+
+def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float) -> None:
+    """Look for someone not yet tracked and start a tracker on them."""
+    boxes = [p.box for p in people if p.box is not None]
+    result = finder.process(_masked(rgb, boxes, None))
+    if result.pose_landmarks is None:
+        return
+    h, w = rgb.shape[:2]
+    box = _box(np.array([[p.x * w, p.y * h] for p in result.pose_landmarks.landmark]), w, h)
+    if any(_iou(box, b) > 0.3 for b in boxes):  # a tracked person showing beside their mask
+        return
+    person = _Person(pose_mod, min_confidence)
+    if person.see(_masked(rgb, boxes, box)) and _iou(person.box, box) > 0.3:
+        people.append(person)
+    else:
+        person.close()
+
+
+def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
+                   max_people: int) -> tuple[np.ndarray, np.ndarray]:
+    return _detect_people_range(source, start, stop, max_side, min_confidence, _count_one, max_people)
+
+
+def detect_people(
+    source: FrameSource,
+    max_people: int = 4,
+    max_side: int | None = 640,
+    max_frames: int | None = None,
+    min_confidence: float = 0.5,
+    progress: bool = True,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every person on every frame: (T, max_people, 33, 2) MEDIAPIPE33 pixels (NaN: empty slot), (T, max_people, 33).
+
+    Slots carry no identity (see `bonelift.pipeline.associate`). Chunks of the clip run in
+    `workers` processes like `detect`.
+    """
+    _mediapipe_pose()
+    total = source.num_frames if max_frames is None else min(source.num_frames, max_frames)
+    if workers is None:
+        workers = min(default_workers(), total // MIN_CHUNK)
+    workers = max(1, min(workers, total)) if not _GRAPH_IN_PROCESS else 1
+    with tqdm(total=total, desc="detect 2D", unit="frame", disable=not progress) as bar:
+        if workers > 1:
+            points, confs = _parallel(source, total, max_frames is None, workers, max_side, min_confidence, bar,
+                                      work=_people_worker, extra=(max_people,))
+        else:
+            points, confs = _detect_people_range(source, 0, max_frames, max_side, min_confidence,
+                                                 lambda: bar.update(1), max_people)
+    if len(points) == 0:
+        raise DataError(source.path, "no frames could be read")
+    if not np.isfinite(points).all(-1).all(-1).any():
+        raise DataError(source.path, f"no person found in any of its {len(points)} frames")
+    return points, confs
