@@ -205,7 +205,7 @@ def detect(
 
 # --- every person in the frame -------------------------------------------------------------------------------------
 
-FIND_EVERY = 5  # frames between searches for people not yet tracked
+FIND_EVERY = 3  # frames between searches for people not yet tracked
 DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
 
 
@@ -223,14 +223,31 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
+# MediaPipe-33 limbs and torso edges painted over a person to hide them (feet and hands included).
+_LIMBS = ((11, 13), (13, 15), (15, 19), (12, 14), (14, 16), (16, 20), (23, 25), (25, 27), (27, 31), (24, 26),
+          (26, 28), (28, 32), (11, 12), (23, 24), (11, 23), (12, 24))
+
+
 def _masked(rgb: np.ndarray, hide: list[np.ndarray], keep: np.ndarray | None) -> np.ndarray:
-    """`rgb` with the boxes `hide` blacked out, except where they overlap `keep` (the tracked person's own box)."""
+    """`rgb` with the people `hide` ((33, 2) pixel landmarks each) painted black, except inside the box `keep`.
+
+    A silhouette (thick limbs, filled torso, head disc) rather than a box: a box around someone with
+    raised arms also covers the person standing next to them.
+    """
     if not hide:
         return rgb
+    import cv2
+
     out = rgb.copy()
-    for b in hide:
-        x0, y0, x1, y1 = np.round(b).astype(int)
-        out[y0:y1, x0:x1] = 0
+    for pts in hide:
+        size = float(np.linalg.norm(pts.max(0) - pts.min(0)))
+        width = max(3, int(round(0.09 * size)))
+        q = np.round(pts).astype(np.int32)
+        cv2.fillConvexPoly(out, q[[11, 12, 24, 23]], (0, 0, 0))
+        for a, b in _LIMBS:
+            cv2.line(out, tuple(int(v) for v in q[a]), tuple(int(v) for v in q[b]), (0, 0, 0), width)
+        head = float(np.linalg.norm(pts[7] - pts[8]))
+        cv2.circle(out, tuple(int(v) for v in q[0]), max(3, int(round(0.9 * head + width / 2))), (0, 0, 0), -1)
     if keep is not None:
         x0, y0, x1, y1 = np.round(keep).astype(int)
         out[y0:y1, x0:x1] = rgb[y0:y1, x0:x1]
@@ -238,29 +255,74 @@ def _masked(rgb: np.ndarray, hide: list[np.ndarray], keep: np.ndarray | None) ->
 
 
 class _Person:
-    """One MediaPipe tracker following one person; `points` in downscaled pixels, None while it sees nobody."""
+    """One MediaPipe tracker following one person; `points` in downscaled pixels, None while it sees nobody.
 
-    def __init__(self, pose_mod, min_confidence: float) -> None:
-        self.pose = pose_mod.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=True,
-                                  min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+    The first tracker sees the whole frame. The others see a window around their person, so a
+    small person (the detector works on the whole frame at 224 px) is still found and followed;
+    the window moves only when the person nears its edge or changes size a lot. Those trackers
+    run without MediaPipe's landmark smoothing, which would smear the jump a window move causes.
+    """
+
+    def __init__(self, pose_mod, min_confidence: float, window: np.ndarray | None = None) -> None:
+        self.pose = pose_mod.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
+                                  smooth_landmarks=window is None, min_detection_confidence=min_confidence,
+                                  min_tracking_confidence=min_confidence)
+        self.window = window
         self.points: np.ndarray | None = None
         self.conf: np.ndarray | None = None
         self.box: np.ndarray | None = None
 
-    def see(self, rgb: np.ndarray) -> bool:
-        result = self.pose.process(rgb)
+    def see(self, rgb: np.ndarray, hide: list[np.ndarray]) -> bool:
+        h, w = rgb.shape[:2]
+        if self.window is None:
+            image, x0, y0 = _masked(rgb, hide, self.box), 0, 0
+        else:
+            x0, y0, x1, y1 = self.window
+            shift = np.array([x0, y0, x0, y0])
+            keep = None if self.box is None else self.box - shift
+            image = np.ascontiguousarray(_masked(rgb[y0:y1, x0:x1], [q - shift[:2] for q in hide], keep))
+        result = self.pose.process(image)
         if result.pose_landmarks is None:
             self.points = self.conf = self.box = None
             return False
-        h, w = rgb.shape[:2]
+        ih, iw = image.shape[:2]
         lm = result.pose_landmarks.landmark
-        self.points = np.array([[p.x * w, p.y * h] for p in lm])
+        self.points = np.array([[p.x * iw + x0, p.y * ih + y0] for p in lm])
         self.conf = np.clip([p.visibility for p in lm], 0.0, 1.0)
         self.box = _box(self.points, w, h)
+        if self.window is not None and not _fits(self.box, self.window):
+            self.window = _window(self.box, w, h)
         return True
 
     def close(self) -> None:
         self.pose.close()
+
+
+def _window(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Integer (x0, y0, x1, y1): a square 1.8 times the person's box around it, inside the frame."""
+    side = min(max(1.8 * float((box[2:] - box[:2]).max()), 96.0), float(max(width, height)))
+    centre = (box[:2] + box[2:]) / 2
+    lo = np.clip(centre - side / 2, 0, np.maximum(np.array([width, height]) - side, 0))
+    hi = np.minimum(lo + side, [width, height])
+    return np.round(np.r_[lo, hi]).astype(int)
+
+
+def _fits(box: np.ndarray, window: np.ndarray) -> bool:
+    """The box lies inside the window's inner 80 % and is neither much too big nor too small for it."""
+    side = float((window[2:] - window[:2]).max())
+    margin = 0.1 * side
+    inside = (box[:2] >= window[:2] + margin).all() and (box[2:] <= window[2:] - margin).all()
+    size = float((box[2:] - box[:2]).max())
+    return bool(inside and 1.3 * size <= side <= 3.0 * size)
+
+
+def _tiles(width: int, height: int) -> list[np.ndarray]:
+    """Overlapping squares of two thirds of the short side covering the frame, where the finder looks for
+    people too small for a whole-frame detection."""
+    side = max(1, round(2 * min(width, height) / 3))
+    xs = np.linspace(0, width - side, max(2, int(np.ceil(width / side)) + 1)).round().astype(int)
+    ys = np.linspace(0, height - side, max(2, int(np.ceil(height / side)) + 1)).round().astype(int)
+    return [np.array([x, y, x + side, y + side]) for y in ys for x in xs]
 
 
 def _detect_people_range(
@@ -269,12 +331,13 @@ def _detect_people_range(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every person on frames start..stop-1: (N, max_people, 33, 2) pixels (NaN: empty slot), (N, max_people, 33).
 
-    One MediaPipe tracker per person, each fed the frame with the other people's boxes blacked out
-    (its own box kept), so a tracker that loses its person cannot jump onto someone already
-    tracked. The first tracker runs on every frame like the single-person `detect`, so a video with
-    one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image MediaPipe run on
-    the frame with everyone tracked blacked out looks for one more person and starts a tracker on
-    them. A slot's position in a row carries no identity: `associate` links rows into people.
+    One MediaPipe tracker per person, each fed the frame with the other people painted out (`_masked`;
+    its own box kept), so a tracker that loses its person cannot jump onto someone already
+    tracked. The first tracker runs on every whole frame like the single-person `detect`, so a
+    video with one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image
+    MediaPipe run on the frame with everyone tracked blacked out (the whole frame, then one of
+    `_tiles` in turn) looks for one more person and starts a tracker on them. A slot's position in
+    a row carries no identity: `associate` links rows into people.
     """
     global _GRAPH_IN_PROCESS
     pose_mod = _mediapipe_pose()
@@ -286,23 +349,25 @@ def _detect_people_range(
     people = [first]
     finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
                            min_detection_confidence=min_confidence)
+    searches = 0
     try:
         for n, rgb in enumerate(source.frames(max_side, start, stop)):
-            boxes = [p.box for p in people]
+            seen = [p.points for p in people]
             for k, person in enumerate(people):
-                hide = [b for i, b in enumerate(boxes) if i != k and b is not None]
-                if not person.see(_masked(rgb, hide, person.box)) and person is not first:
+                hide = [q for i, q in enumerate(seen) if i != k and q is not None]
+                if not person.see(rgb, hide) and person is not first:
                     person.close()
-            people = [first] + [p for p in people[1:] if p.box is not None]
-            people = _drop_duplicates(people)
-            # while the first tracker sees nobody its own detector searches every frame: no finder needed
+            people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
+            # while the first tracker sees nobody its own detector searches every frame
             if n % FIND_EVERY == 0 and first.box is not None and len(people) < max_people:
-                _find_one(pose_mod, finder, rgb, people, min_confidence)
+                _find_one(pose_mod, finder, rgb, people, min_confidence, searches)
+                searches += 1
             row = np.full((max_people, j, 2), np.nan)
             conf = np.zeros((max_people, j))
+            scale = np.array([source.width / rgb.shape[1], source.height / rgb.shape[0]])
             for k, person in enumerate(p for p in people if p.box is not None):
                 if k < max_people:
-                    row[k] = person.points * np.array([source.width / rgb.shape[1], source.height / rgb.shape[0]])
+                    row[k] = person.points * scale
                     conf[k] = person.conf
             points.append(row)
             confs.append(conf)
@@ -331,18 +396,42 @@ def _drop_duplicates(people: list[_Person]) -> list[_Person]:
     return kept
 
 
-def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float) -> None:
-    """Look for someone not yet tracked and start a tracker on them."""
-    boxes = [p.box for p in people if p.box is not None]
-    result = finder.process(_masked(rgb, boxes, None))
-    if result.pose_landmarks is None:
-        return
+def _boxed(rgb: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+    """`rgb` with the boxes blacked out."""
+    out = rgb.copy()
+    for box in boxes:
+        x0, y0, x1, y1 = np.round(box).astype(int)
+        out[y0:y1, x0:x1] = 0
+    return out
+
+
+def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> None:
+    """Look for someone not yet tracked and start a tracker on them.
+
+    First the whole frame with every tracked person's box blacked out (finds people apart from
+    them); if that finds nobody new, one of `_tiles` in turn with the tracked people painted out
+    (finds people next to or behind them, and people too small for a whole-frame detection).
+    """
     h, w = rgb.shape[:2]
-    box = _box(np.array([[p.x * w, p.y * h] for p in result.pose_landmarks.landmark]), w, h)
-    if any(_iou(box, b) > 0.3 for b in boxes):  # a tracked person showing beside their mask
+    boxes = [p.box for p in people if p.box is not None]
+    seen = [p.points for p in people if p.box is not None]
+    tiles = _tiles(w, h)
+    box = None
+    tile = tiles[search % len(tiles)]
+    for area in (np.array([0, 0, w, h]), tile):
+        x0, y0, x1, y1 = area
+        image = _boxed(rgb, boxes) if area is not tile else _masked(rgb[y0:y1, x0:x1], [q - area[:2] for q in seen], None)
+        result = finder.process(np.ascontiguousarray(image))
+        if result.pose_landmarks is not None:
+            lm = result.pose_landmarks.landmark
+            box = _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
+            if not any(_iou(box, b) > 0.3 for b in boxes):  # not a tracked person showing beside their mask
+                break
+            box = None
+    if box is None:
         return
-    person = _Person(pose_mod, min_confidence)
-    if person.see(_masked(rgb, boxes, box)) and _iou(person.box, box) > 0.3:
+    person = _Person(pose_mod, min_confidence, _window(box, w, h))
+    if person.see(rgb, seen) and _iou(person.box, box) > 0.3:
         people.append(person)
     else:
         person.close()

@@ -78,8 +78,9 @@ class LiftSummary:
             lines.append(f"  (frames downscaled to at most {self.max_side} px before detection)")
         if len(self.people) > 1:
             each = ", ".join(f"{k}: {n}" for k, n in self.people.items())
+            main = max(self.people, key=lambda k: self.people[k])
             lines.append(f"people: {len(self.people)} (frames with a pose per person id: {each}); "
-                         "counts above are person 0's (the longest track)")
+                         f"counts above are the main person's (person {main}, the longest track)")
         lines.append(f"outputs in {self.out_dir}: " + ", ".join(p.name for p in self.files))
         return "\n".join(lines)
 
@@ -421,10 +422,12 @@ def _stages(
                                       max_people)
     gap = max_gap if max_gap is not None else max(1, round(tracks[0].fps / 3))
     tracks = [_to_h36m(fill_gaps(t, gap)) for t in tracks]  # fill per joint before derived joints mix them
-    if not (tracks[0].status != MISSING).any():
+    posed = [int((t.status != MISSING).sum()) for t in tracks]
+    main = int(np.argmax(posed))  # the longest track (videos: person 0; keypoint files keep their order)
+    if not posed[main]:
         raise DataError(tracks[0].source, f"no frame with a complete person, even after filling gaps of up to {gap} "
                                           "frames")
-    ids = [k for k, t in enumerate(tracks) if k == 0 or (t.status != MISSING).any()]
+    ids = [k for k, n in enumerate(posed) if n]
     if person is not None:
         if person not in ids:
             raise OptionError(f"person (--person) is {person}, but {src} has {len(ids)} "
@@ -437,13 +440,13 @@ def _stages(
             joints = lift_track(lifter, t, progress=progress, reframe=reframe)
             people.append(export.Poses3D(joints, t.keypoints, t.confidence, t.status, t.fps, t.width, t.height,
                                          t.source, k))
-    poses = people[0]
+    poses = next((p for p in people if p.person == main), people[0])
     with stage("export"):
         export.write_npz(poses, tmp / "poses3d.npz", people)
         export.write_json(poses, tmp / "poses3d.json", people)
         export.write_csv(poses, tmp / "poses3d.csv", people)
         bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh")
-        for other in people[1:]:
+        for other in (p for p in people if p is not poses):
             bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh")
         viewer.write_html(poses, tmp / "viewer.html", people=people)
     if pictures:
