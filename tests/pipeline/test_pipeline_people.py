@@ -238,3 +238,26 @@ def test_pose2sim_treadmill_man_is_one_track(view: str) -> None:
     assert len(tracks) >= 2
     full = [t for t in tracks if np.isfinite(t).all((1, 2)).sum() >= 95]  # of 100 frames
     assert full and all(_no_jumps(t, height) for t in full)
+
+
+def test_one_person_video_gives_the_single_person_keypoints(tmp_path: Path) -> None:
+    """The demo clip with the man on the cabinet blacked out: the main person's 2D is exactly the single-person run's."""
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from bonelift.pipeline import DEMO_CLIP
+    from bonelift.pipeline.detect import detect, detect_people
+    from bonelift.pipeline.frames import open_frames
+
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    for i in range(20):
+        ok, img = cap.read()
+        assert ok
+        img[:185, 120:360] = 0  # the cabinet and the man standing on it
+        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), img)
+    cap.release()
+    src = open_frames(tmp_path, fps=30)
+    single, _ = detect(src, progress=False, workers=1)
+    points, _ = detect_people(src, max_people=4, progress=False, workers=1)
+    rows = associate(points, max_lost=30, min_frames=15)
+    assert len(rows) == 1 and (rows[0] >= 0).all()
+    np.testing.assert_array_equal(gather(points, rows[0], np.nan), single.keypoints)

@@ -335,8 +335,8 @@ def _detect_people_range(
     its own box kept), so a tracker that loses its person cannot jump onto someone already
     tracked. The first tracker runs on every whole frame like the single-person `detect`, so a
     video with one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image
-    MediaPipe run on the frame with everyone tracked blacked out (the whole frame, then one of
-    `_tiles` in turn) looks for one more person and starts a tracker on them. A slot's position in
+    MediaPipe run on the frame with everyone tracked hidden (`_find_one`) looks for one more
+    person and starts a tracker on them. A slot's position in
     a row carries no identity: `associate` links rows into people.
     """
     global _GRAPH_IN_PROCESS
@@ -408,27 +408,28 @@ def _boxed(rgb: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
 def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> None:
     """Look for someone not yet tracked and start a tracker on them.
 
-    First the whole frame with every tracked person's box blacked out (finds people apart from
-    them); if that finds nobody new, one of `_tiles` in turn with the tracked people painted out
-    (finds people next to or behind them, and people too small for a whole-frame detection).
+    Searches alternate between the whole frame with every tracked person's box blacked out (finds
+    people apart from them) and one of `_tiles` in turn with the tracked people painted out (finds
+    people next to or behind them, and people too small for a whole-frame detection).
     """
     h, w = rgb.shape[:2]
     boxes = [p.box for p in people if p.box is not None]
     seen = [p.points for p in people if p.box is not None]
     tiles = _tiles(w, h)
-    box = None
-    tile = tiles[search % len(tiles)]
-    for area in (np.array([0, 0, w, h]), tile):
+    if search % 2 == 0:
+        area = np.array([0, 0, w, h])
+        image = _boxed(rgb, boxes)
+    else:
+        area = tiles[search // 2 % len(tiles)]
         x0, y0, x1, y1 = area
-        image = _boxed(rgb, boxes) if area is not tile else _masked(rgb[y0:y1, x0:x1], [q - area[:2] for q in seen], None)
-        result = finder.process(np.ascontiguousarray(image))
-        if result.pose_landmarks is not None:
-            lm = result.pose_landmarks.landmark
-            box = _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
-            if not any(_iou(box, b) > 0.3 for b in boxes):  # not a tracked person showing beside their mask
-                break
-            box = None
-    if box is None:
+        image = _masked(rgb[y0:y1, x0:x1], [q - area[:2] for q in seen], None)
+    result = finder.process(np.ascontiguousarray(image))
+    if result.pose_landmarks is None:
+        return
+    x0, y0, x1, y1 = area
+    lm = result.pose_landmarks.landmark
+    box = _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
+    if any(_iou(box, b) > 0.3 for b in boxes):  # a tracked person showing beside their mask
         return
     person = _Person(pose_mod, min_confidence, _window(box, w, h))
     if person.see(rgb, seen) and _iou(person.box, box) > 0.3:
