@@ -231,13 +231,20 @@ def test_sports2d_clip_gives_two_long_tracks_without_swaps() -> None:
     assert np.nanmax(_pelvis(long[lo])[:, 1]) < np.nanmin(_pelvis(long[hi])[:, 1])
 
 
+# where the man on the treadmill is (pelvis, pixels) on frame 5 of each Pose2Sim view, read off the frames
+TREADMILL_MAN = {"cam01": (425, 740), "cam02": (575, 755), "cam03": (645, 897), "cam04": (415, 975)}
+
+
 @pytest.mark.skipif(not (MEDIA / "pose2sim_multiperson" / "cam01.mp4").is_file(), reason="../shared/media not present")
-@pytest.mark.parametrize("view", ["cam01", "cam02", "cam03", "cam04"])
+@pytest.mark.parametrize("view", sorted(TREADMILL_MAN))
 def test_pose2sim_treadmill_man_is_one_track(view: str) -> None:
     tracks, _, height = _real_tracks(MEDIA / "pose2sim_multiperson" / f"{view}.mp4")
-    assert len(tracks) >= 2
-    full = [t for t in tracks if np.isfinite(t).all((1, 2)).sum() >= 95]  # of 100 frames
-    assert full and all(_no_jumps(t, height) for t in full)
+    assert len(tracks) >= 2  # the woman beside him is found too
+    at = np.array(TREADMILL_MAN[view])
+    dist = [np.linalg.norm(_pelvis(t)[5] - at) if np.isfinite(_pelvis(t)[5]).all() else np.inf for t in tracks]
+    man = tracks[int(np.argmin(dist))]
+    assert min(dist) < 60 and np.isfinite(man).all((1, 2)).sum() >= 95  # of 100 frames
+    assert _no_jumps(man, height)
 
 
 def test_one_person_video_gives_the_single_person_keypoints(tmp_path: Path) -> None:
