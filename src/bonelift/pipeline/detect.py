@@ -206,6 +206,11 @@ def detect(
 # --- every person in the frame -------------------------------------------------------------------------------------
 
 FIND_EVERY = 3  # frames between searches for people not yet tracked
+# A detection process that starts mid-clip first follows people this long (at most a third of its chunk)
+# before its first frame, without the first tracker (it starts on its first frame, as the single-person
+# tracker does): people an earlier process followed are then already tracked, even one MediaPipe cannot
+# pick up from a single still frame.
+LEAD_SECONDS = 1.0
 DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
 
 
@@ -336,8 +341,9 @@ def _detect_people_range(
     tracked. The first tracker runs on every whole frame like the single-person `detect`, so a
     video with one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image
     MediaPipe run on the frame with everyone tracked hidden (`_find_one`) looks for one more
-    person and starts a tracker on them. A slot's position in
-    a row carries no identity: `associate` links rows into people.
+    person and starts a tracker on them. A chunk that starts mid-clip runs `LEAD_SECONDS` early
+    (those frames are not returned). A slot's position in a row carries no identity: `associate`
+    links rows into people.
     """
     global _GRAPH_IN_PROCESS
     pose_mod = _mediapipe_pose()
@@ -350,18 +356,25 @@ def _detect_people_range(
     finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
                            min_detection_confidence=min_confidence)
     searches = 0
+    span = (source.num_frames if stop is None else stop) - start
+    lead = max(0, min(start, round(LEAD_SECONDS * source.fps), span // 3))  # at most a third more work
     try:
-        for n, rgb in enumerate(source.frames(max_side, start, stop)):
+        for n, rgb in enumerate(source.frames(max_side, start - lead, stop)):
             seen = [p.points for p in people]
             for k, person in enumerate(people):
-                hide = [q for i, q in enumerate(seen) if i != k and q is not None]
+                if person is first and n < lead:
+                    continue
+                # the first tracker starts on the whole frame, as the single-person tracker does
+                hide = [q for i, q in enumerate(seen) if i != k and q is not None and not (person is first and n == lead)]
                 if not person.see(rgb, hide) and person is not first:
                     person.close()
             people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
             # while the first tracker sees nobody its own detector searches every frame
-            if n % FIND_EVERY == 0 and first.box is not None and len(people) < max_people:
+            if n % FIND_EVERY == 0 and (first.box is not None or n < lead) and len(people) < max_people:
                 _find_one(pose_mod, finder, rgb, people, min_confidence, searches)
                 searches += 1
+            if n < lead:
+                continue
             row = np.full((max_people, j, 2), np.nan)
             conf = np.zeros((max_people, j))
             scale = np.array([source.width / rgb.shape[1], source.height / rgb.shape[0]])
