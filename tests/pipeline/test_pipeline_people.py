@@ -273,7 +273,7 @@ def test_pose2sim_treadmill_man_is_one_track(view: str) -> None:
 
 
 def test_one_person_video_gives_the_single_person_keypoints(tmp_path: Path) -> None:
-    """The demo clip with the man on the cabinet blacked out: the main person's 2D is exactly the single-person run's."""
+    """The demo clip with the man on the cabinet blacked out: the main person's 2D is the single-person run's."""
     cv2 = pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")
     from bonelift.pipeline import DEMO_CLIP
@@ -293,3 +293,16 @@ def test_one_person_video_gives_the_single_person_keypoints(tmp_path: Path) -> N
     rows = associate(points, max_lost=30, min_frames=15)
     assert len(rows) == 1 and (rows[0] >= 0).all()
     np.testing.assert_array_equal(gather(points, rows[0], np.nan), single.keypoints)
+
+
+def test_file_person_ids_stay_the_files_even_around_an_empty_person(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    a, b = _crossing(10)
+    path = tmp_path / "three.npz"
+    np.savez(path, keypoints=np.stack([a, np.full_like(a, np.nan), b]), width=640, height=480, fps=FPS, layout="h36m17")
+    summary = lift(path, tmp_path / "out", model=tiny_checkpoint, pictures=False, progress=False, max_people=None)
+    assert summary.people == {0: 10, 2: 10}
+    with np.load(tmp_path / "out" / "poses3d.npz") as z:
+        assert list(z["person_ids"]) == [0, 2] and z["joints_all"].shape == (2, 10, 17, 3)
+    assert (tmp_path / "out" / "poses3d_person2.bvh").is_file()
+    with pytest.raises(OptionError, match=re.escape("person (--person) is 1, but ") + ".*ids 0, 2"):
+        lift(path, tmp_path / "o2", model=tiny_checkpoint, pictures=False, progress=False, person=1)

@@ -127,8 +127,8 @@ def _parallel(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(counter, os.getpid()))
     try:
         futures = [
-            pool.submit(work, source, int(a), None if open_end and k == workers - 1 else int(b), max_side, min_confidence,
-                        *extra)
+            pool.submit(work, source, int(a), None if open_end and k == workers - 1 else int(b), max_side,
+                        min_confidence, *extra)
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
         ]
         while not all(f.done() for f in futures):
@@ -365,7 +365,8 @@ def _detect_people_range(
                 if person is first and n < lead:
                     continue
                 # the first tracker starts on the whole frame, as the single-person tracker does
-                hide = [q for i, q in enumerate(seen) if i != k and q is not None and not (person is first and n == lead)]
+                starting = person is first and n == lead
+                hide = [q for i, q in enumerate(seen) if i != k and q is not None and not starting]
                 if not person.see(rgb, hide) and person is not first:
                     person.close()
             people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])

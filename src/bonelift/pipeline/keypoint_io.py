@@ -339,7 +339,7 @@ def read_people(
     rate = float(fps or file_fps or 30.0)
     if kp.ndim == 3:
         return [Track2D(kp, conf, lay, w, h, rate, str(path))]
-    return [Track2D(k, c, lay, w, h, rate, str(path)) for k, c in zip(kp, conf) if np.isfinite(k).all(-1).any()]
+    return [Track2D(k, c, lay, w, h, rate, str(path)) for k, c in zip(kp, conf)]  # ids = indices, even if empty
 
 
 __all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints", "read_people"]

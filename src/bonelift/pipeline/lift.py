@@ -179,7 +179,8 @@ def _two_d(
     src: Path, layout: str | None, image_size: tuple[int, int] | None, fps: float | None, max_side: int | None,
     max_frames: int | None, progress: bool, workers: int | None, max_people: int,
 ) -> tuple[list[Track2D], object]:
-    """The 2D tracks of `src`, one per person, longest first, and its frame source (None for keypoint files).
+    """The 2D tracks of `src`, one per person (videos: longest first; keypoint files: the file's order), and its
+    frame source (None for keypoint files).
 
     `max_people` 1 runs the single-person MediaPipe tracker exactly as before multi-person support.
     """
@@ -355,7 +356,7 @@ def lift(
     workers: int | None = None,
     reframe: bool = True,
     person: int | None = None,
-    max_people: int = DEFAULT_MAX_PEOPLE,
+    max_people: int | None = DEFAULT_MAX_PEOPLE,
 ) -> LiftSummary:
     """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D.
 
@@ -388,7 +389,7 @@ def lift(
                                   "or pass pictures=False (--no-pictures)") from exc
     with _sigterm_exits():
         return _run(src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress,
-                    workers, reframe, person, int(max_people))
+                    workers, reframe, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people))
 
 
 def _run(
