@@ -78,6 +78,10 @@ def _add_lift(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--size", default=None, metavar="WxH", help="image size of a keypoint file")
         p.add_argument("--fps", type=float, default=None, help="frame rate (image folders, keypoint files)")
         p.add_argument("--workers", type=int, default=None, help="detection processes (default: 2 on Linux with 2+ cores)")
+        p.add_argument("--max-people", type=int, default=4,
+                       help="most people tracked at once in a video (default 4; 1: the single-person tracker)")
+        p.add_argument("--person", type=int, default=None, metavar="N",
+                       help="lift only person N (0: the longest track; default: everyone, person 0 in `joints`)")
         p.add_argument("--no-pictures", action="store_true", help="skip the MP4/GIF rendering")
         p.add_argument("--no-reframe", action="store_true",
                        help="lift the 2D as it is, without scaling the clip like the training data")
@@ -97,7 +101,8 @@ def _cmd_lift(args: argparse.Namespace) -> None:
         summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
                        max_side=args.max_side, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
                        image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
-                       workers=args.workers, reframe=not args.no_reframe)
+                       workers=args.workers, reframe=not args.no_reframe, person=args.person,
+                       max_people=args.max_people)
     except KeyboardInterrupt:
         print("bonelift: interrupted (no outputs written)", file=sys.stderr)
         raise SystemExit(130) from None

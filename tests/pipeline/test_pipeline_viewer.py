@@ -11,18 +11,21 @@ import pytest
 from pipeline_fixtures import walking_poses
 
 from bonelift.pipeline.export import Poses3D
-from bonelift.pipeline.render import LEFT_RGB, RIGHT_RGB
+from bonelift.pipeline.render import LEFT_RGB, PERSON_RGB, RIGHT_RGB
 from bonelift.pipeline.viewer import write_html
 
 
-def _page(tmp_path: Path) -> Path:
+def _page(tmp_path: Path, two: bool = False) -> Path:
     joints = walking_poses(20)
     joints[5] = np.nan
     status = np.zeros(20, np.int8)
     status[5] = 2
     poses = Poses3D(joints, np.zeros((20, 17, 2)), np.ones((20, 17)), status, 30.0, 640, 480, "walk.mp4")
+    # a second person standing 300 px (1.25 m in the 3D view) to the right, present on every frame
+    other = Poses3D(walking_poses(20, seed=4), np.full((20, 17, 2), 300.0), np.ones((20, 17)), np.zeros(20, np.int8),
+                    30.0, 640, 480, "walk.mp4", 1)
     path = tmp_path / "viewer.html"
-    write_html(poses, path)
+    write_html(poses, path, people=[poses, other] if two else None)
     return path
 
 
@@ -37,8 +40,9 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.skipif(_chromium() is None, reason="chromium not installed (apt-get install -y chromium); viewer not rendered")
-def test_page_draws_the_skeleton_in_headless_chromium(tmp_path: Path) -> None:
-    page = _page(tmp_path)
+@pytest.mark.parametrize("two", [False, True])
+def test_page_draws_the_skeleton_in_headless_chromium(tmp_path: Path, two: bool) -> None:
+    page = _page(tmp_path, two)
 
     def bone_pixels(frame: int) -> list[int]:
         shot = tmp_path / f"shot{frame}.png"
@@ -51,8 +55,10 @@ def test_page_draws_the_skeleton_in_headless_chromium(tmp_path: Path) -> None:
         from PIL import Image
 
         img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-        return [int((np.abs(img - np.array(c)).sum(-1) < 60).sum()) for c in (LEFT_RGB, RIGHT_RGB)]
+        return [int((np.abs(img - np.array(c)).sum(-1) < 60).sum()) for c in (LEFT_RGB, RIGHT_RGB, PERSON_RGB[0])]
 
-    left, right = bone_pixels(0)
+    left, right, other = bone_pixels(0)
     assert left > 200 and right > 200, f"bone pixels left {left}, right {right}"
-    assert bone_pixels(5) == [0, 0]  # frame 5 has no person: nothing bone-coloured anywhere on the page
+    assert (other > 200) == two, f"second person's pixels {other}"
+    # frame 5: the main person is missing, nothing in its colours; the second person is still drawn
+    assert bone_pixels(5)[:2] == [0, 0] and (bone_pixels(5)[2] > 200) == two

@@ -105,12 +105,14 @@ def _count_one() -> None:
         _COUNTER.value += 1
 
 
-def _worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float):
-    return _detect_range(source, start, stop, max_side, min_confidence, _count_one)
+def _worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
+            *extra) -> tuple[np.ndarray, np.ndarray]:
+    return _detect_range(source, start, stop, max_side, min_confidence, _count_one, *extra)
 
 
 def _parallel(
-    source: FrameSource, total: int, open_end: bool, workers: int, max_side, min_confidence, bar
+    source: FrameSource, total: int, open_end: bool, workers: int, max_side, min_confidence, bar, work=_worker,
+    extra: tuple = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split the clip into `workers` consecutive chunks, each tracked by its own process.
 
@@ -125,7 +127,8 @@ def _parallel(
         workers, mp_context=ctx, initializer=_init_worker, initargs=(counter, os.getpid()))
     try:
         futures = [
-            pool.submit(_worker, source, int(a), None if open_end and k == workers - 1 else int(b), max_side, min_confidence)
+            pool.submit(work, source, int(a), None if open_end and k == workers - 1 else int(b), max_side,
+                        min_confidence, *extra)
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
         ]
         while not all(f.done() for f in futures):
@@ -198,3 +201,290 @@ def detect(
     if not track.detected.any():
         raise DataError(source.path, f"no person found in any of its {track.num_frames} frames")
     return track, seconds
+
+
+# --- every person in the frame -------------------------------------------------------------------------------------
+
+FIND_EVERY = 3  # frames between searches for people not yet tracked
+# A detection process that starts mid-clip first follows people this long (at most a third of its chunk)
+# before its first frame, without the first tracker (it starts on its first frame, as the single-person
+# tracker does): people an earlier process followed are then already tracked, even one MediaPipe cannot
+# pick up from a single still frame.
+LEAD_SECONDS = 1.0
+DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
+
+
+def _box(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(x0, y0, x1, y1) around a person's landmarks, 10 % padded, clipped to the image."""
+    lo, hi = points.min(0), points.max(0)
+    pad = 0.1 * (hi - lo).max() + 4
+    return np.clip(np.r_[lo - pad, hi + pad], 0, [width, height, width, height])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w, h = max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+# MediaPipe-33 limbs and torso edges painted over a person to hide them (feet and hands included).
+_LIMBS = ((11, 13), (13, 15), (15, 19), (12, 14), (14, 16), (16, 20), (23, 25), (25, 27), (27, 31), (24, 26),
+          (26, 28), (28, 32), (11, 12), (23, 24), (11, 23), (12, 24))
+
+
+def _masked(rgb: np.ndarray, hide: list[np.ndarray], keep: np.ndarray | None) -> np.ndarray:
+    """`rgb` with the people `hide` ((33, 2) pixel landmarks each) painted black, except inside the box `keep`.
+
+    A silhouette (thick limbs, filled torso, head disc) rather than a box: a box around someone with
+    raised arms also covers the person standing next to them.
+    """
+    if not hide:
+        return rgb
+    import cv2
+
+    out = rgb.copy()
+    for pts in hide:
+        size = float(np.linalg.norm(pts.max(0) - pts.min(0)))
+        width = max(3, int(round(0.09 * size)))
+        q = np.round(pts).astype(np.int32)
+        cv2.fillConvexPoly(out, q[[11, 12, 24, 23]], (0, 0, 0))
+        for a, b in _LIMBS:
+            cv2.line(out, tuple(int(v) for v in q[a]), tuple(int(v) for v in q[b]), (0, 0, 0), width)
+        head = float(np.linalg.norm(pts[7] - pts[8]))
+        cv2.circle(out, tuple(int(v) for v in q[0]), max(3, int(round(0.9 * head + width / 2))), (0, 0, 0), -1)
+    if keep is not None:
+        x0, y0, x1, y1 = np.round(keep).astype(int)
+        out[y0:y1, x0:x1] = rgb[y0:y1, x0:x1]
+    return out
+
+
+class _Person:
+    """One MediaPipe tracker following one person; `points` in downscaled pixels, None while it sees nobody.
+
+    The first tracker sees the whole frame. The others see a window around their person, so a
+    small person (the detector works on the whole frame at 224 px) is still found and followed;
+    the window moves only when the person nears its edge or changes size a lot. Those trackers
+    run without MediaPipe's landmark smoothing, which would smear the jump a window move causes.
+    """
+
+    def __init__(self, pose_mod, min_confidence: float, window: np.ndarray | None = None) -> None:
+        self.pose = pose_mod.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
+                                  smooth_landmarks=window is None, min_detection_confidence=min_confidence,
+                                  min_tracking_confidence=min_confidence)
+        self.window = window
+        self.points: np.ndarray | None = None
+        self.conf: np.ndarray | None = None
+        self.box: np.ndarray | None = None
+
+    def see(self, rgb: np.ndarray, hide: list[np.ndarray]) -> bool:
+        h, w = rgb.shape[:2]
+        if self.window is None:
+            image, x0, y0 = _masked(rgb, hide, self.box), 0, 0
+        else:
+            x0, y0, x1, y1 = self.window
+            shift = np.array([x0, y0, x0, y0])
+            keep = None if self.box is None else self.box - shift
+            image = np.ascontiguousarray(_masked(rgb[y0:y1, x0:x1], [q - shift[:2] for q in hide], keep))
+        result = self.pose.process(image)
+        if result.pose_landmarks is None:
+            self.points = self.conf = self.box = None
+            return False
+        ih, iw = image.shape[:2]
+        lm = result.pose_landmarks.landmark
+        self.points = np.array([[p.x * iw + x0, p.y * ih + y0] for p in lm])
+        self.conf = np.clip([p.visibility for p in lm], 0.0, 1.0)
+        self.box = _box(self.points, w, h)
+        if self.window is not None and not _fits(self.box, self.window):
+            self.window = _window(self.box, w, h)
+        return True
+
+    def close(self) -> None:
+        self.pose.close()
+
+
+def _window(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Integer (x0, y0, x1, y1): a square 1.8 times the person's box around it, inside the frame."""
+    side = min(max(1.8 * float((box[2:] - box[:2]).max()), 96.0), float(max(width, height)))
+    centre = (box[:2] + box[2:]) / 2
+    lo = np.clip(centre - side / 2, 0, np.maximum(np.array([width, height]) - side, 0))
+    hi = np.minimum(lo + side, [width, height])
+    return np.round(np.r_[lo, hi]).astype(int)
+
+
+def _fits(box: np.ndarray, window: np.ndarray) -> bool:
+    """The box lies inside the window's inner 80 % and is neither much too big nor too small for it."""
+    side = float((window[2:] - window[:2]).max())
+    margin = 0.1 * side
+    inside = (box[:2] >= window[:2] + margin).all() and (box[2:] <= window[2:] - margin).all()
+    size = float((box[2:] - box[:2]).max())
+    return bool(inside and 1.3 * size <= side <= 3.0 * size)
+
+
+def _tiles(width: int, height: int) -> list[np.ndarray]:
+    """Overlapping squares of two thirds of the short side covering the frame, where the finder looks for
+    people too small for a whole-frame detection."""
+    side = max(1, round(2 * min(width, height) / 3))
+    xs = np.linspace(0, width - side, max(2, int(np.ceil(width / side)) + 1)).round().astype(int)
+    ys = np.linspace(0, height - side, max(2, int(np.ceil(height / side)) + 1)).round().astype(int)
+    return [np.array([x, y, x + side, y + side]) for y in ys for x in xs]
+
+
+def _detect_people_range(
+    source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float, tick,
+    max_people: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every person on frames start..stop-1: (N, max_people, 33, 2) pixels (NaN: empty slot), (N, max_people, 33).
+
+    One MediaPipe tracker per person, each fed the frame with the other people painted out (`_masked`;
+    its own box kept), so a tracker that loses its person cannot jump onto someone already
+    tracked. The first tracker runs on every whole frame like the single-person `detect`, so a
+    video with one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image
+    MediaPipe run on the frame with everyone tracked hidden (`_find_one`) looks for one more
+    person and starts a tracker on them. A chunk that starts mid-clip runs `LEAD_SECONDS` early
+    (those frames are not returned). A slot's position in a row carries no identity: `associate`
+    links rows into people.
+    """
+    global _GRAPH_IN_PROCESS
+    pose_mod = _mediapipe_pose()
+    _GRAPH_IN_PROCESS = True
+    j = MEDIAPIPE33.num_joints
+    points: list[np.ndarray] = []
+    confs: list[np.ndarray] = []
+    first = _Person(pose_mod, min_confidence)
+    people = [first]
+    finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
+                           min_detection_confidence=min_confidence)
+    searches = 0
+    span = (source.num_frames if stop is None else stop) - start
+    lead = max(0, min(start, round(LEAD_SECONDS * source.fps), span // 3))  # at most a third more work
+    try:
+        for n, rgb in enumerate(source.frames(max_side, start - lead, stop)):
+            seen = [p.points for p in people]
+            for k, person in enumerate(people):
+                if person is first and n < lead:
+                    continue
+                # the first tracker starts on the whole frame, as the single-person tracker does
+                starting = person is first and n == lead
+                hide = [q for i, q in enumerate(seen) if i != k and q is not None and not starting]
+                if not person.see(rgb, hide) and person is not first:
+                    person.close()
+            people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
+            # while the first tracker sees nobody its own detector searches every frame
+            if n % FIND_EVERY == 0 and (first.box is not None or n < lead) and len(people) < max_people:
+                _find_one(pose_mod, finder, rgb, people, min_confidence, searches)
+                searches += 1
+            if n < lead:
+                continue
+            row = np.full((max_people, j, 2), np.nan)
+            conf = np.zeros((max_people, j))
+            scale = np.array([source.width / rgb.shape[1], source.height / rgb.shape[0]])
+            for k, person in enumerate(p for p in people if p.box is not None):
+                if k < max_people:
+                    row[k] = person.points * scale
+                    conf[k] = person.conf
+            points.append(row)
+            confs.append(conf)
+            tick()
+    finally:
+        for person in people:
+            person.close()
+        finder.close()
+    if not points:
+        return np.zeros((0, max_people, j, 2)), np.zeros((0, max_people, j))
+    return np.stack(points), np.stack(confs)
+
+
+def _drop_duplicates(people: list[_Person]) -> list[_Person]:
+    """Stop the later of two trackers that follow the same person (the first tracker is never stopped)."""
+    kept: list[_Person] = []
+    for person in people:
+        if person.box is not None and kept:
+            same = any(
+                other.box is not None and np.linalg.norm(other.points - person.points, axis=-1).mean()
+                < DUPLICATE * np.linalg.norm(other.box[2:] - other.box[:2]) for other in kept)
+            if same:
+                person.close()
+                continue
+        kept.append(person)
+    return kept
+
+
+def _boxed(rgb: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
+    """`rgb` with the boxes blacked out."""
+    out = rgb.copy()
+    for box in boxes:
+        x0, y0, x1, y1 = np.round(box).astype(int)
+        out[y0:y1, x0:x1] = 0
+    return out
+
+
+def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> None:
+    """Look for someone not yet tracked and start a tracker on them.
+
+    Searches alternate between the whole frame with every tracked person's box blacked out (finds
+    people apart from them) and one of `_tiles` in turn with the tracked people painted out (finds
+    people next to or behind them, and people too small for a whole-frame detection).
+    """
+    h, w = rgb.shape[:2]
+    boxes = [p.box for p in people if p.box is not None]
+    seen = [p.points for p in people if p.box is not None]
+    tiles = _tiles(w, h)
+    if search % 2 == 0:
+        area = np.array([0, 0, w, h])
+        image = _boxed(rgb, boxes)
+    else:
+        area = tiles[search // 2 % len(tiles)]
+        x0, y0, x1, y1 = area
+        image = _masked(rgb[y0:y1, x0:x1], [q - area[:2] for q in seen], None)
+    result = finder.process(np.ascontiguousarray(image))
+    if result.pose_landmarks is None:
+        return
+    x0, y0, x1, y1 = area
+    lm = result.pose_landmarks.landmark
+    box = _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
+    if any(_iou(box, b) > 0.3 for b in boxes):  # a tracked person showing beside their mask
+        return
+    person = _Person(pose_mod, min_confidence, _window(box, w, h))
+    if person.see(rgb, seen) and _iou(person.box, box) > 0.3:
+        people.append(person)
+    else:
+        person.close()
+
+
+def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
+                   max_people: int) -> tuple[np.ndarray, np.ndarray]:
+    return _detect_people_range(source, start, stop, max_side, min_confidence, _count_one, max_people)
+
+
+def detect_people(
+    source: FrameSource,
+    max_people: int = 4,
+    max_side: int | None = 640,
+    max_frames: int | None = None,
+    min_confidence: float = 0.5,
+    progress: bool = True,
+    workers: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every person on every frame: (T, max_people, 33, 2) MEDIAPIPE33 pixels (NaN: empty slot), (T, max_people, 33).
+
+    Slots carry no identity (see `bonelift.pipeline.associate`). Chunks of the clip run in
+    `workers` processes like `detect`.
+    """
+    _mediapipe_pose()
+    total = source.num_frames if max_frames is None else min(source.num_frames, max_frames)
+    if workers is None:
+        workers = min(default_workers(), total // MIN_CHUNK)
+    workers = max(1, min(workers, total)) if not _GRAPH_IN_PROCESS else 1
+    with tqdm(total=total, desc="detect 2D", unit="frame", disable=not progress) as bar:
+        if workers > 1:
+            points, confs = _parallel(source, total, max_frames is None, workers, max_side, min_confidence, bar,
+                                      work=_people_worker, extra=(max_people,))
+        else:
+            points, confs = _detect_people_range(source, 0, max_frames, max_side, min_confidence,
+                                                 lambda: bar.update(1), max_people)
+    if len(points) == 0:
+        raise DataError(source.path, "no frames could be read")
+    if not np.isfinite(points).all(-1).all(-1).any():
+        raise DataError(source.path, f"no person found in any of its {len(points)} frames")
+    return points, confs

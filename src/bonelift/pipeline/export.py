@@ -3,6 +3,11 @@
 All three carry the same content, so a user picks the format their tool reads: joints in metres in
 the camera frame (x right, y down, z forward), root-relative (pelvis at the origin), Human3.6M-17
 order, plus the 2D keypoints they were lifted from, per-joint confidence and per-frame status.
+
+Several people: the main person (person 0, the longest track) fills the single-person fields
+exactly as for a one-person video; the npz adds every person (`joints_all` (P, T, 17, 3), NaN
+where a person is absent, `person_ids`), and when more than one person was tracked the JSON adds a
+`people` list per frame and the CSV a `person` column (one row per frame and person).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bonelift.pipeline.track import STATUS_NAMES
+from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 
 
@@ -31,15 +36,27 @@ class Poses3D:
     width: int
     height: int
     source: str
+    person: int = 0  # identity: 0 is the main person (longest track), then by track length
 
     @property
     def num_frames(self) -> int:
         return len(self.joints)
 
 
-def write_npz(poses: Poses3D, path: Path) -> None:
+def _everyone(poses: Poses3D, people: list[Poses3D] | None) -> list[Poses3D]:
+    return list(people) if people else [poses]
+
+
+def write_npz(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
+    """`poses` as the single-person arrays, and `people` (default: just `poses`) stacked along a person axis."""
+    everyone = _everyone(poses, people)
     np.savez_compressed(
         path, joints=poses.joints.astype(np.float32), keypoints_2d=poses.keypoints_2d.astype(np.float32),
+        joints_all=np.stack([p.joints for p in everyone]).astype(np.float32),
+        keypoints_2d_all=np.stack([p.keypoints_2d for p in everyone]).astype(np.float32),
+        confidence_all=np.stack([p.confidence for p in everyone]).astype(np.float32),
+        status_all=np.stack([p.status for p in everyone]).astype(np.int8),
+        person_ids=np.array([p.person for p in everyone], dtype=np.int64), person=np.int64(poses.person),
         confidence=poses.confidence.astype(np.float32), status=poses.status.astype(np.int8),
         joint_names=np.array(H36M17.joints), parents=np.array(H36M17.parents), fps=np.float64(poses.fps),
         width=np.int64(poses.width), height=np.int64(poses.height), layout=np.array(H36M17.name),
@@ -55,7 +72,18 @@ def _nested(a: np.ndarray, digits: int) -> list:
     return rounded.tolist()
 
 
-def write_json(poses: Poses3D, path: Path) -> None:
+def _frame_doc(poses: Poses3D, t: int) -> dict:
+    return {
+        "status": STATUS_NAMES[int(poses.status[t])],
+        "joints": _nested(poses.joints[t], 5),
+        "keypoints_2d": _nested(poses.keypoints_2d[t], 2),
+        "confidence": _nested(poses.confidence[t], 3),
+    }
+
+
+def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
+    """Per frame the fields of `poses`; with more than one person also `people`: each present person with its id."""
+    everyone = _everyone(poses, people)
     doc = {
         "layout": H36M17.name,
         "joint_names": list(H36M17.joints),
@@ -65,37 +93,50 @@ def write_json(poses: Poses3D, path: Path) -> None:
         "width": poses.width,
         "height": poses.height,
         "source": poses.source,
-        "frames": [
-            {
-                "frame": t,
-                "status": STATUS_NAMES[int(poses.status[t])],
-                "joints": _nested(poses.joints[t], 5),
-                "keypoints_2d": _nested(poses.keypoints_2d[t], 2),
-                "confidence": _nested(poses.confidence[t], 3),
-            }
-            for t in range(poses.num_frames)
-        ],
+        "frames": [{"frame": t, **_frame_doc(poses, t)} for t in range(poses.num_frames)],
     }
+    if len(everyone) > 1 or poses.person != 0:
+        doc["person"] = poses.person
+        doc["person_ids"] = [p.person for p in everyone]
+        for t, frame in enumerate(doc["frames"]):
+            frame["people"] = [{"person": p.person, **_frame_doc(p, t)} for p in everyone
+                               if p.status[t] != MISSING]
     path.write_text(json.dumps(doc, separators=(",", ":")))
 
 
-def write_csv(poses: Poses3D, path: Path) -> None:
-    header = ["frame", "time_s", "status"]
+def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
+    """One row per frame; with more than one person a `person` column and a row per frame and person."""
+    everyone = _everyone(poses, people)
+    multi = len(everyone) > 1 or poses.person != 0
+    header = ["frame", "time_s"] + (["person"] if multi else []) + ["status"]
     for name in H36M17.joints:
         header += [f"{name}_x", f"{name}_y", f"{name}_z", f"{name}_conf"]
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(header)
         for t in range(poses.num_frames):
-            row: list = [t, f"{t / poses.fps:.4f}", STATUS_NAMES[int(poses.status[t])]]
-            for j in range(H36M17.num_joints):
-                row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in poses.joints[t, j]]
-                row.append(f"{poses.confidence[t, j]:.3f}")
-            out.writerow(row)
+            for p in everyone:
+                row: list = [t, f"{t / p.fps:.4f}"] + ([p.person] if multi else []) + [STATUS_NAMES[int(p.status[t])]]
+                for j in range(H36M17.num_joints):
+                    row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.joints[t, j]]
+                    row.append(f"{p.confidence[t, j]:.3f}")
+                out.writerow(row)
 
 
 def read_npz(path: str | Path) -> Poses3D:
     """Load a `poses3d.npz` written by `write_npz` (used by tests and for re-rendering)."""
     with np.load(path, allow_pickle=False) as z:
         return Poses3D(z["joints"].astype(np.float64), z["keypoints_2d"].astype(np.float64), z["confidence"].astype(np.float64),
-                       z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]))
+                       z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]),
+                       int(z["person"]) if "person" in z.files else 0)
+
+
+def read_people_npz(path: str | Path) -> list[Poses3D]:
+    """Every person of a `poses3d.npz`, in the order of its `person_ids`."""
+    main = read_npz(path)
+    with np.load(path, allow_pickle=False) as z:
+        if "joints_all" not in z.files:
+            return [main]
+        return [Poses3D(z["joints_all"][k].astype(np.float64), z["keypoints_2d_all"][k].astype(np.float64),
+                        z["confidence_all"][k].astype(np.float64), z["status_all"][k], main.fps, main.width,
+                        main.height, main.source, int(pid)) for k, pid in enumerate(z["person_ids"])]

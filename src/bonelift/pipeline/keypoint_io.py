@@ -7,7 +7,8 @@ Supported JSON flavours (one person per frame is kept: the highest-scoring one):
 - COCO dataset: `{"images": [...], "annotations": [{"image_id", "keypoints"}]}` (image size read from it);
 - MMPose: `[{"frame_id": i, "instances": [{"keypoints": [[x, y], ...], "keypoint_scores": [...]}]}]`,
   optionally wrapped as `{"instance_info": [...]}`.
-npz: `keypoints` (T, J, 2 or 3), optional `confidence` (T, J), `layout`, `width`, `height`, `fps`.
+npz: `keypoints` (T, J, 2 or 3), optional `confidence` (T, J), `layout`, `width`, `height`, `fps`; or
+`keypoints` (P, T, J, 2 or 3) and `confidence` (P, T, J) for several people already tracked (`read_people`).
 CSV: a header of `<joint>_x, <joint>_y[, <joint>_conf]` columns (an optional leading `frame`
 column); joint names of a known layout select it, otherwise the joint count does. Empty cells and
 NaN mark joints that were not found; so do (0, 0) keypoints in every format.
@@ -178,14 +179,15 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | Non
     if not _numeric(data[key]):
         raise DataError(path, f"{key} has non-numeric dtype {data[key].dtype}, expected pixel coordinates")
     kp = np.asarray(data[key], dtype=np.float64)
-    if kp.ndim != 3 or kp.shape[-1] not in (2, 3):
-        raise DataError(path, f"{key} has shape {kp.shape}, expected (T, J, 2) or (T, J, 3)")
-    conf = data.get("confidence", kp[..., 2] if kp.shape[-1] == 3 else np.ones(kp.shape[:2]))
+    if kp.ndim not in (3, 4) or kp.shape[-1] not in (2, 3):
+        raise DataError(path, f"{key} has shape {kp.shape}, expected (T, J, 2) or (T, J, 3), or (P, T, J, 2|3) "
+                              "for several people")
+    conf = data.get("confidence", kp[..., 2] if kp.shape[-1] == 3 else np.ones(kp.shape[:-1]))
     if not _numeric(conf):
         raise DataError(path, f"confidence has non-numeric dtype {np.asarray(conf).dtype}")
     conf = np.asarray(conf, dtype=np.float64)
-    if conf.shape != kp.shape[:2]:
-        raise DataError(path, f"confidence has shape {conf.shape}, expected {kp.shape[:2]}")
+    if conf.shape != kp.shape[:-1]:
+        raise DataError(path, f"confidence has shape {conf.shape}, expected {kp.shape[:-1]}")
     size = None
     if "width" in data and "height" in data:
         size = (int(_scalar(data, "width", path, integer=True)), int(_scalar(data, "height", path, integer=True)))
@@ -281,7 +283,17 @@ def _cell(text: str, path: Path, line: int) -> float:
 def read_keypoints(
     path: str | Path, layout: str | None = None, image_size: tuple[int, int] | None = None, fps: float | None = None
 ) -> Track2D:
-    """Read a 2D keypoint file (or OpenPose folder) into a `Track2D`, checking its joint count."""
+    """Read a 2D keypoint file (or OpenPose folder) into a `Track2D`, checking its joint count.
+
+    A file with several people (npz `keypoints` (P, T, J, 2|3)) gives its first person; see `read_people`.
+    """
+    return read_people(path, layout, image_size, fps)[0]
+
+
+def read_people(
+    path: str | Path, layout: str | None = None, image_size: tuple[int, int] | None = None, fps: float | None = None
+) -> list[Track2D]:
+    """Every person of a keypoint file, one `Track2D` each: one for all formats but an npz with a person axis."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, "input not found")
@@ -305,12 +317,12 @@ def read_keypoints(
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise DataError(path, f"fps must be a finite number greater than 0, got {fps!r}")
     if layout is not None or lay is None:
-        lay = _layout_for(kp.shape[1], path, layout)
+        lay = _layout_for(kp.shape[-2], path, layout)
     kp = kp.copy()
     kp[~np.isfinite(kp).all(axis=-1)] = np.nan  # inf / NaN in either coordinate: joint not found
     kp[(kp == 0).all(axis=-1)] = np.nan  # OpenPose / COCO write undetected joints as (0, 0, 0)
     if not np.isfinite(kp).all(axis=-1).any():
-        raise DataError(path, f"no keypoint in any of its {len(kp)} frames")
+        raise DataError(path, f"no keypoint in any of its {kp.shape[-3]} frames")
     extreme = float(np.nanmax(np.abs(kp)))
     if extreme > MAX_COORD:
         raise DataError(path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})")
@@ -324,7 +336,10 @@ def read_keypoints(
             raise DataError(path, f"keypoints spread over {w}x{h} px, more than an image of at most {MAX_SIDE} px a side "
                                   "(pass the image size, --size WxH, if they really are pixels)")
     conf = np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    return Track2D(kp, conf, lay, w, h, float(fps or file_fps or 30.0), str(path))
+    rate = float(fps or file_fps or 30.0)
+    if kp.ndim == 3:
+        return [Track2D(kp, conf, lay, w, h, rate, str(path))]
+    return [Track2D(k, c, lay, w, h, rate, str(path)) for k, c in zip(kp, conf)]  # ids = indices, even if empty
 
 
-__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints"]
+__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints", "read_people"]

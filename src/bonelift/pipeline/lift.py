@@ -2,8 +2,10 @@
 
 Stages: 2D (MediaPipe detection, or a keypoint file) -> gap filling (per joint) -> detector layout
 to Human3.6M-17 -> lifting with a bonelift checkpoint -> exports (npz, json, csv, bvh) -> pictures
-(mp4, gif, html). Everything is written into a temporary folder beside OUTDIR and moved into place
-only when all stages succeeded, so a failed run leaves no partial outputs.
+(mp4, gif, html). Videos are searched for every person (`detect.detect_people`), whose detections are
+linked into one track per person (`associate`) and lifted track by track. Everything is written
+into a temporary folder beside OUTDIR and moved into place only when all stages succeeded, so a
+failed run leaves no partial outputs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -28,7 +31,7 @@ from bonelift.cameras import normalize_screen
 from bonelift.errors import DataError, OptionError
 from bonelift.pipeline import bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
-from bonelift.pipeline.keypoint_io import is_keypoint_input, read_keypoints
+from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
 from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
 from bonelift.skeletons import H36M17, convert
 
@@ -36,6 +39,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = PACKAGE_DIR / "weights" / "lifter_h36m17.pt"
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
 OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "viewer.html", "overlay.mp4", "overlay.gif")
+PERSON_BVH = re.compile(r"poses3d_person\d+\.bvh")  # one BVH per further person: also bonelift outputs
+DEFAULT_MAX_PEOPLE = 4
 
 
 @dataclass
@@ -51,6 +56,7 @@ class LiftSummary:
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU time (all threads and workers) per stage
     files: list[Path] = field(default_factory=list)
     max_side: int | None = None
+    people: dict[int, int] = field(default_factory=dict)  # person id -> frames with a pose (detected or filled)
 
     def fps(self, stage: str) -> float:
         return self.frames / self.seconds[stage] if self.seconds.get(stage) else float("inf")
@@ -70,6 +76,11 @@ class LiftSummary:
             lines.append(f"  2D + lift: {self.frames / lifted:.1f} frames/s (lifting {share:.1f} % of it)")
         if self.max_side:
             lines.append(f"  (frames downscaled to at most {self.max_side} px before detection)")
+        if len(self.people) > 1:
+            each = ", ".join(f"{k}: {n}" for k, n in self.people.items())
+            main = max(self.people, key=lambda k: self.people[k])
+            lines.append(f"people: {len(self.people)} (frames with a pose per person id: {each}); "
+                         f"counts above are the main person's (person {main}, the longest track)")
         lines.append(f"outputs in {self.out_dir}: " + ", ".join(p.name for p in self.files))
         return "\n".join(lines)
 
@@ -166,21 +177,36 @@ def lift_track(model, track: Track2D, batch_size: int = 4096, progress: bool = T
 
 def _two_d(
     src: Path, layout: str | None, image_size: tuple[int, int] | None, fps: float | None, max_side: int | None,
-    max_frames: int | None, progress: bool, workers: int | None,
-):
-    """The 2D track of `src` (keypoint file or detection) and its frame source (None for keypoint files)."""
+    max_frames: int | None, progress: bool, workers: int | None, max_people: int,
+) -> tuple[list[Track2D], object]:
+    """The 2D tracks of `src`, one per person (videos: longest first; keypoint files: the file's order), and its
+    frame source (None for keypoint files).
+
+    `max_people` 1 runs the single-person MediaPipe tracker exactly as before multi-person support.
+    """
     if is_keypoint_input(src):
-        track = read_keypoints(src, layout=layout, image_size=image_size, fps=fps)
+        tracks = read_people(src, layout=layout, image_size=image_size, fps=fps)[:max_people]
         if max_frames is not None:
-            track = Track2D(track.keypoints[:max_frames], track.confidence[:max_frames], track.layout, track.width,
-                            track.height, track.fps, track.source, track.status[:max_frames])
-        return track, None
-    from bonelift.pipeline.detect import detect
+            tracks = [Track2D(t.keypoints[:max_frames], t.confidence[:max_frames], t.layout, t.width, t.height, t.fps,
+                              t.source, t.status[:max_frames]) for t in tracks]
+        return tracks, None
+    from bonelift.pipeline.detect import detect, detect_people
     from bonelift.pipeline.frames import open_frames
 
     frame_source = open_frames(src, fps)
-    track = detect(frame_source, max_side=max_side, max_frames=max_frames, progress=progress, workers=workers)[0]
-    return track, frame_source
+    if max_people == 1:
+        track = detect(frame_source, max_side=max_side, max_frames=max_frames, progress=progress, workers=workers)[0]
+        return [track], frame_source
+    from bonelift.pipeline.associate import associate, gather
+    from bonelift.skeletons import MEDIAPIPE33
+
+    points, confs = detect_people(frame_source, max_people, max_side=max_side, max_frames=max_frames,
+                                  progress=progress, workers=workers)
+    rate = frame_source.fps
+    rows = associate(points, max_lost=max(1, round(rate)), min_frames=max(3, round(rate / 2)))
+    tracks = [Track2D(gather(points, r, np.nan), gather(confs, r, 0.0), MEDIAPIPE33, frame_source.width,
+                      frame_source.height, rate, str(frame_source.path)) for r in rows]
+    return tracks, frame_source
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -252,10 +278,11 @@ def _commit(tmp: Path, out_dir: Path) -> list[Path]:
         for f in tmp.iterdir():
             os.replace(f, out_dir / f.name)
         tmp.rmdir()
-        for name in OUTPUT_FILES:
-            if name not in written and (out_dir / name).is_file():
-                (out_dir / name).unlink()
-    return [out_dir / name for name in OUTPUT_FILES if name in written]
+        for f in out_dir.iterdir():
+            if (f.name in OUTPUT_FILES or PERSON_BVH.fullmatch(f.name)) and f.name not in written and f.is_file():
+                f.unlink()
+    persons = sorted((n for n in written if PERSON_BVH.fullmatch(n)), key=lambda n: int(re.sub(r"\D", "", n)))
+    return [out_dir / name for name in OUTPUT_FILES if name in written] + [out_dir / n for n in persons]
 
 
 def _positive(value: float | None, option: str, integer: bool = False, allow_zero: bool = False) -> None:
@@ -272,8 +299,12 @@ def _positive(value: float | None, option: str, integer: bool = False, allow_zer
         raise OptionError(f"{option} must be {'finite and ' if not integer else ''}{bound}, got {value!r}")
 
 
-def _check_options(fps, max_side, max_gap, max_frames, image_size, workers) -> None:
+def _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person=None, max_people=None) -> None:
     """Check the numeric options before anything runs (the API and the command line share these checks)."""
+    _positive(person, "person (--person)", integer=True, allow_zero=True)
+    _positive(max_people, "max_people (--max-people)", integer=True)
+    if person is not None and max_people is not None and person >= max_people:
+        raise OptionError(f"person (--person) must be below max_people (--max-people) {max_people}, got {person!r}")
     _positive(fps, "fps (--fps)")
     _positive(max_side, "max_side (--max-side; 0 or None: no downscaling)", integer=True, allow_zero=True)
     _positive(max_gap, "max_gap (--max-gap)", integer=True, allow_zero=True)
@@ -324,6 +355,8 @@ def lift(
     progress: bool = True,
     workers: int | None = None,
     reframe: bool = True,
+    person: int | None = None,
+    max_people: int | None = DEFAULT_MAX_PEOPLE,
 ) -> LiftSummary:
     """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D.
 
@@ -332,11 +365,14 @@ def lift(
     filled by interpolation (default: a third of a second). layout / image_size / fps describe
     keypoint files that do not say so themselves. workers: detection processes (default: 2 on a
     Linux machine with 2+ cores for clips of 90+ frames, else 1). reframe: scale and centre the
-    clip's 2D like the lifter's training data (`frame_like_training`). Returns a `LiftSummary`; raises DataError on bad input.
+    clip's 2D like the lifter's training data (`frame_like_training`). max_people: most people
+    tracked at once in a video (1: the single-person tracker). person: None lifts everyone, the main
+    person (id 0, the longest track) in `joints`; N lifts only person N. Returns a `LiftSummary`;
+    raises DataError on bad input, OptionError on bad options.
     """
     from bonelift.runtime import resolve_device
 
-    _check_options(fps, max_side, max_gap, max_frames, image_size, workers)
+    _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person, max_people)
     max_side = max_side or None
     torch_device = resolve_device(device)
     src = Path(input) if input is not None else DEMO_CLIP
@@ -353,13 +389,13 @@ def lift(
                                   "or pass pictures=False (--no-pictures)") from exc
     with _sigterm_exits():
         return _run(src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress,
-                    workers, reframe)
+                    workers, reframe, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people))
 
 
 def _run(
     src: Path, out_dir: Path, lifter, max_side: int | None, max_gap: int | None, max_frames: int | None,
     layout: str | None, image_size: tuple[int, int] | None, fps: float | None, pictures: bool, progress: bool,
-    workers: int | None, reframe: bool,
+    workers: int | None, reframe: bool, person: int | None = None, max_people: int = DEFAULT_MAX_PEOPLE,
 ) -> LiftSummary:
     """The stages of `lift` on checked options, holding the output lock, writing into a temporary folder."""
     stage = _Stages()
@@ -367,7 +403,7 @@ def _run(
     try:
         with _locked(out_dir):
             return _stages(stage, tmp, src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps,
-                           pictures, progress, workers, reframe)
+                           pictures, progress, workers, reframe, person, max_people)
     except OSError as exc:
         raise DataError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from exc
     finally:
@@ -378,30 +414,50 @@ def _run(
 def _stages(
     stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter, max_side: int | None, max_gap: int | None,
     max_frames: int | None, layout: str | None, image_size: tuple[int, int] | None, fps: float | None,
-    pictures: bool, progress: bool, workers: int | None, reframe: bool,
+    pictures: bool, progress: bool, workers: int | None, reframe: bool, person: int | None = None,
+    max_people: int = DEFAULT_MAX_PEOPLE,
 ) -> LiftSummary:
     """2D, gaps, lifting, exports and pictures into `tmp`, then the commit into `out_dir`."""
     with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
-        track, frame_source = _two_d(src, layout, image_size, fps, max_side, max_frames, progress, workers)
-    gap = max_gap if max_gap is not None else max(1, round(track.fps / 3))
-    track = _to_h36m(fill_gaps(track, gap))  # fill per joint before derived joints mix them
-    if not (track.status != MISSING).any():
-        raise DataError(track.source, f"no frame with a complete person, even after filling gaps of up to {gap} frames")
+        tracks, frame_source = _two_d(src, layout, image_size, fps, max_side, max_frames, progress, workers,
+                                      max_people)
+    gap = max_gap if max_gap is not None else max(1, round(tracks[0].fps / 3))
+    tracks = [_to_h36m(fill_gaps(t, gap)) for t in tracks]  # fill per joint before derived joints mix them
+    posed = [int((t.status != MISSING).sum()) for t in tracks]
+    main = int(np.argmax(posed))  # the longest track (videos: person 0; keypoint files keep their order)
+    if not posed[main]:
+        raise DataError(tracks[0].source, f"no frame with a complete person, even after filling gaps of up to {gap} "
+                                          "frames")
+    ids = [k for k, n in enumerate(posed) if n]
+    if person is not None:
+        if person not in ids:
+            raise OptionError(f"person (--person) is {person}, but {src} has {len(ids)} "
+                              f"{'person' if len(ids) == 1 else 'people'} (ids {', '.join(map(str, ids))})")
+        ids = [person]
+    people = []
     with stage("lift"):
-        joints = lift_track(lifter, track, progress=progress, reframe=reframe)
-    poses = export.Poses3D(joints, track.keypoints, track.confidence, track.status, track.fps, track.width,
-                           track.height, track.source)
+        for k in ids:
+            t = tracks[k]
+            joints = lift_track(lifter, t, progress=progress, reframe=reframe)
+            people.append(export.Poses3D(joints, t.keypoints, t.confidence, t.status, t.fps, t.width, t.height,
+                                         t.source, k))
+    poses = next((p for p in people if p.person == main), people[0])
     with stage("export"):
-        export.write_npz(poses, tmp / "poses3d.npz")
-        export.write_json(poses, tmp / "poses3d.json")
-        export.write_csv(poses, tmp / "poses3d.csv")
+        export.write_npz(poses, tmp / "poses3d.npz", people)
+        export.write_json(poses, tmp / "poses3d.json", people)
+        export.write_csv(poses, tmp / "poses3d.csv", people)
         bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh")
-        viewer.write_html(poses, tmp / "viewer.html")
+        for other in (p for p in people if p is not poses):
+            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh")
+        viewer.write_html(poses, tmp / "viewer.html", people=people)
     if pictures:
         with stage("render"):
             frames = frame_source.frames(max_side) if frame_source is not None else None
-            render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=progress)
+            render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=progress,
+                                people=people)
     files = _commit(tmp, out_dir)
-    status = track.status
+    status = poses.status
+    counts = {p.person: int((p.status != MISSING).sum()) for p in people}
     return LiftSummary(out_dir, len(status), int((status == DETECTED).sum()), int((status == INTERPOLATED).sum()),
-                       int((status == MISSING).sum()), stage.wall, stage.cpu, files, max_side if frame_source is not None else None)
+                       int((status == MISSING).sum()), stage.wall, stage.cpu, files,
+                       max_side if frame_source is not None else None, counts)

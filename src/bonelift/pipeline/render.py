@@ -19,12 +19,29 @@ from bonelift.skeletons import H36M17
 
 # Bone colours (RGB) by side; the HTML viewer uses the same ones.
 LEFT_RGB, RIGHT_RGB, CENTRE_RGB = (30, 120, 255), (255, 60, 50), (40, 200, 90)
+# Further people, one colour each (the main person keeps the side colours above); cycled beyond four.
+PERSON_RGB = ((255, 200, 0), (230, 80, 230), (0, 220, 220), (255, 140, 0))
 
 
-def bone_colours() -> list[tuple[int, int, int]]:
-    """RGB colour of each bone of H36M17 (in `H36M17.bones` order), by the side of its child joint."""
+def bone_colours(person_rank: int = 0) -> list[tuple[int, int, int]]:
+    """RGB colour of each bone of H36M17 (in `H36M17.bones` order): by the side of its child joint for the
+    main person (rank 0), one colour per further person so people can be told apart."""
+    if person_rank > 0:
+        return [PERSON_RGB[(person_rank - 1) % len(PERSON_RGB)]] * len(H36M17.bones)
     left, right = set(H36M17.left), set(H36M17.right)
     return [LEFT_RGB if c in left else RIGHT_RGB if c in right else CENTRE_RGB for _, c in H36M17.bones]
+
+
+def side_offsets(people: list[Poses3D]) -> np.ndarray:
+    """(P, 3) metres to shift each root-relative person in the 3D views, so people stand apart as in the image:
+    their mean 2D pelvis position relative to the main person's, in units of its image height (~2 m)."""
+    hip = [np.nanmean(p.keypoints_2d[:, 0, 0]) if np.isfinite(p.keypoints_2d[:, 0, 0]).any() else np.nan
+           for p in people]
+    out = np.zeros((len(people), 3))
+    for k in range(1, len(people)):
+        if np.isfinite(hip[k]) and np.isfinite(hip[0]):
+            out[k, 0] = 2.0 * (hip[k] - hip[0]) / people[0].height
+    return out
 
 
 def view_rotation(azimuth_deg: float = 35.0, elevation_deg: float = 15.0) -> np.ndarray:
@@ -35,10 +52,10 @@ def view_rotation(azimuth_deg: float = 35.0, elevation_deg: float = 15.0) -> np.
     return pitch @ yaw
 
 
-def _draw_skeleton(cv2, img: np.ndarray, pts: np.ndarray, thickness: int) -> None:
+def _draw_skeleton(cv2, img: np.ndarray, pts: np.ndarray, thickness: int, rank: int = 0) -> None:
     if not np.isfinite(pts).all():
         return
-    for (p, c), rgb in zip(H36M17.bones, bone_colours()):
+    for (p, c), rgb in zip(H36M17.bones, bone_colours(rank)):
         bgr = rgb[::-1]
         a, b = tuple(np.round(pts[p]).astype(int)), tuple(np.round(pts[c]).astype(int))
         cv2.line(img, a, b, bgr, thickness, cv2.LINE_AA)
@@ -49,17 +66,22 @@ def _draw_skeleton(cv2, img: np.ndarray, pts: np.ndarray, thickness: int) -> Non
 class SideBySide:
     """Composes frames: left the image (or a blank canvas) with 2D keypoints, right the 3D view."""
 
-    def __init__(self, poses: Poses3D, panel_height: int = 360) -> None:
+    def __init__(self, poses: Poses3D, panel_height: int = 360, people: list[Poses3D] | None = None) -> None:
         import cv2
 
         self.cv2 = cv2
         self.poses = poses
+        # the main person first (side colours), then the others, each in its own colour
+        self.people = [poses] + [p for p in people or [] if p is not poses]
+        self.offsets = side_offsets(self.people)
         self.h = panel_height - panel_height % 2
         aspect = min(max(poses.width / poses.height, 0.1), 10.0)  # a 100000x1 "image" must not allocate gigabytes
         self.w_left = max(2, int(round(aspect * self.h)) // 2 * 2)
         self.rot = view_rotation()
         ok = np.isfinite(poses.joints).all(axis=(1, 2))
-        viewed = poses.joints[ok] @ self.rot.T
+        everyone = np.concatenate([p.joints[np.isfinite(p.joints).all(axis=(1, 2))] + off
+                                   for p, off in zip(self.people, self.offsets)])
+        viewed = everyone @ self.rot.T
         lo, hi = viewed[..., :2].reshape(-1, 2).min(0), viewed[..., :2].reshape(-1, 2).max(0)
         self.centre = (lo + hi) / 2
         self.scale = 0.8 * self.h / max(float((hi - lo).max()), 0.5)
@@ -82,11 +104,13 @@ class SideBySide:
         else:
             left = cv2.resize(frame_rgb, (self.w_left, self.h), interpolation=cv2.INTER_AREA)
         left = np.ascontiguousarray(left[..., ::-1])  # draw in BGR
-        _draw_skeleton(cv2, left, self.poses.keypoints_2d[t] * (self.h / self.poses.height), 2)
+        for rank, person in reversed(list(enumerate(self.people))):  # the main person drawn last, on top
+            _draw_skeleton(cv2, left, person.keypoints_2d[t] * (self.h / self.poses.height), 2, rank)
         right = np.full((self.h, self.h, 3), 25, np.uint8)
         self._floor_grid(right)
-        pts = (self.poses.joints[t] @ self.rot.T)[:, :2]
-        _draw_skeleton(cv2, right, (pts - self.centre) * self.scale + np.array([self.h / 2, self.h / 2]), 3)
+        for rank, person in reversed(list(enumerate(self.people))):
+            pts = ((person.joints[t] + self.offsets[rank]) @ self.rot.T)[:, :2]
+            _draw_skeleton(cv2, right, (pts - self.centre) * self.scale + np.array([self.h / 2, self.h / 2]), 3, rank)
         label = f"frame {t}" + ("" if self.poses.status[t] == 0 else (" (interpolated)" if self.poses.status[t] == 1 else " (no person)"))
         cv2.putText(right, label, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (220, 220, 220), 1, cv2.LINE_AA)
         return np.hstack([left, right])[..., ::-1]
@@ -150,11 +174,14 @@ class _Mp4Writer:
 def render_video(
     poses: Poses3D, frames: Iterable[np.ndarray] | None, mp4_path: Path, gif_path: Path | None,
     panel_height: int = 360, gif_fps: float = 10.0, gif_max_frames: int = 150, progress: bool = True,
+    people: list[Poses3D] | None = None,
 ) -> int:
-    """Write the side-by-side MP4 (every frame) and GIF (subsampled, at most `gif_max_frames`); returns frames written."""
+    """Write the side-by-side MP4 (every frame) and GIF (subsampled, at most `gif_max_frames`); returns frames written.
+
+    `people`: everyone to draw (the main person `poses` in the side colours, the others in `PERSON_RGB`)."""
     import cv2
 
-    comp = SideBySide(poses, panel_height)
+    comp = SideBySide(poses, panel_height, people)
     size = (comp.w_left + comp.h, comp.h)
     writer = _Mp4Writer(mp4_path, float(poses.fps), size)
     step = max(1, int(round(poses.fps / gif_fps)))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.pipeline.export import Poses3D
-from bonelift.pipeline.render import bone_colours
+from bonelift.pipeline.render import bone_colours, side_offsets
 from bonelift.skeletons import H36M17
 
 _PAGE = r"""<!DOCTYPE html>
@@ -68,7 +68,7 @@ function draw() {
     ctx.fillStyle = '#fff';
     for (const p of q) { ctx.beginPath(); ctx.arc(p[0], p[1], 3.5, 0, 2 * Math.PI); ctx.fill(); }
   }
-  label.textContent = 'frame ' + t + ' / ' + (D.frames.length - 1) + ' (' + status[D.status[t]] + ')';
+__OTHERS__  label.textContent = 'frame ' + t + ' / ' + (D.frames.length - 1) + ' (' + status[D.status[t]] + ')';
   scrub.value = t;
 }
 function tick(now) {
@@ -95,14 +95,35 @@ requestAnimationFrame(tick);
 """
 
 
+# Drawing of the further people (only on pages with more than one person, so one-person pages stay as they were).
+_OTHERS_JS = r"""  for (const o of D.others) {
+    const g = o.frames[t];
+    if (!g) continue;
+    const q = g.map(p => project([p[0] + o.offset[0], p[1] + o.offset[1], p[2] + o.offset[2]]));
+    ctx.lineCap = 'round';
+    for (const b of D.bones) line(q[b[0]], q[b[1]], o.colour, 6);
+    ctx.fillStyle = '#fff';
+    for (const p of q) { ctx.beginPath(); ctx.arc(p[0], p[1], 3.5, 0, 2 * Math.PI); ctx.fill(); }
+  }
+"""
+
+
+def _frames(joints: np.ndarray) -> list:
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    return [np.round(p, 4).tolist() if good else None for p, good in zip(joints, ok)]
+
+
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#" + "".join(f"{v:02x}" for v in rgb)
 
 
-def write_html(poses: Poses3D, path: Path, title: str = "") -> None:
-    """Write the viewer page; frames without a pose are stored as null and drawn empty."""
+def write_html(poses: Poses3D, path: Path, title: str = "", people: list[Poses3D] | None = None) -> None:
+    """Write the viewer page; frames without a pose are stored as null and drawn empty.
+
+    `people`: everyone to draw; the main person `poses` in the side colours, each other person in
+    its own colour, placed beside the main person as in the image (`render.side_offsets`)."""
     ok = np.isfinite(poses.joints).all(axis=(1, 2))
-    frames = [np.round(p, 4).tolist() if good else None for p, good in zip(poses.joints, ok)]
+    frames = _frames(poses.joints)
     feet = poses.joints[ok][:, [H36M17.index("LFoot"), H36M17.index("RFoot")], 1]
     data = {
         "fps": poses.fps,
@@ -112,6 +133,13 @@ def write_html(poses: Poses3D, path: Path, title: str = "") -> None:
         "status": poses.status.astype(int).tolist(),
         "frames": frames,
     }
+    everyone = [poses] + [p for p in people or [] if p is not poses]
+    if len(everyone) > 1:
+        offsets = side_offsets(everyone)
+        data["others"] = [{"person": p.person, "colour": _hex(bone_colours(rank)[0]),
+                           "offset": np.round(offsets[rank], 4).tolist(), "frames": _frames(p.joints)}
+                          for rank, p in enumerate(everyone) if rank > 0]
     safe_title = (title or Path(poses.source).name).replace("&", "&amp;").replace("<", "&lt;")
     page = _PAGE.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+    page = page.replace("__OTHERS__", _OTHERS_JS if len(everyone) > 1 else "")
     path.write_text(page.replace("__TITLE__", safe_title), encoding="utf-8")
