@@ -216,13 +216,14 @@ def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
     report = tmp_path / "docs" / "method3.md"
     main(["bench", "method3", "--data", str(root), "--epochs", "1", "--stride", "2", "--batch-size", "32",
           "--hidden", "16", "--blocks", "1", "--device", "cpu", "--out", str(tmp_path / "runs"),
-          "--report", str(report)])
+          "--report", str(report), "--option", "lambda_2d_epoch=2"])
     doc = json.loads(report.with_suffix(".json").read_text())
     assert doc["suite"] == "method3"
     assert [r["variant"] for r in doc["rows"]] == ["regression", "multiroot", "cls2d", "cls2d+multiroot"]
     assert {r["input"] for r in doc["rows"]} == {"sh"} and {r["model"] for r in doc["rows"]} == {"method3"}
     assert all(np.isfinite(r["p1_mm"]) and r["epochs"] == 1 for r in doc["rows"])
-    assert doc["rows"][3]["options"] == {"cls2d": True, "multi_root": True}
+    assert doc["rows"][3]["options"] == {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True}
+    assert doc["rows"][0]["options"] == {"lambda_2d_epoch": 2}
     b = doc["budget"]
     assert (b["optimizer"], b["lr"], b["lr_decay"], b["lr_step_epochs"], b["weight_decay"]) == ("sgd", 0.01, 0.5, 4,
                                                                                                 0.001)

@@ -49,7 +49,8 @@ def defaults() -> TrainConfig:
 def add_parser(suites: argparse._SubParsersAction) -> None:
     """`bonelift bench method3` and its options (every budget option explicit)."""
     p = suites.add_parser(SUITE, help="method 3 Table 2 ablation (2D classification x multi-root) on SH 2D")
-    add_arguments(p, defaults(), skip=SET_PER_ROW)
+    # --option applies to every row (e.g. lambda_2d_epoch=2 for a shortened schedule); rows add their switches.
+    add_arguments(p, defaults(), skip=tuple(k for k in SET_PER_ROW if k != "model.options"))
     p.add_argument("--models", default=None, help="comma-separated subset of " + ", ".join(e.key for e in ENTRIES))
     add_common_arguments(p, "runs/bench_method3", "docs/results/method3.md")
 
@@ -66,8 +67,10 @@ def entries(models: str | None) -> tuple[Entry, ...]:
 
 def main(args: argparse.Namespace, command: str) -> Path:
     base = from_args(defaults(), args)
-    base = replace(base, model=replace(base.model, name="method3"))
-    run_bench(base, entries(args.models), args.bench_out, args.report, command, args.seeds, args.test_stride,
+    shared = dict(base.model.options)
+    base = replace(base, model=replace(base.model, name="method3", options={}))
+    rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models))
+    run_bench(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride,
               args.resume, suite=SUITE, render_doc=render)
     return Path(args.report)
 
