@@ -76,6 +76,9 @@ class RunConfig:
     lr: float = opt(1e-3, "learning rate")
     lr_decay: float = opt(0.96, "exponential learning-rate decay factor")
     weight_decay: float = opt(0.0, "L2 weight decay of the optimiser")
+    optimizer: str = opt("adam", "optimiser: adam (methods 1, 2, 4, 5) or sgd with --momentum (method 3)",
+                         choices=("adam", "sgd"))
+    momentum: float = opt(0.9, "momentum of --optimizer sgd (method 3: 0.9)")
     flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
     seed: int = opt(0, "random seed")
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
@@ -100,6 +103,8 @@ class RunConfig:
         if model is not None:
             model_spec(model.name, MODEL_KINDS[type(model)])
             check_options(model.name, getattr(model, "options", {}))
+        if self.optimizer not in ("adam", "sgd"):
+            raise BoneliftError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
         for name in ("epochs", "batch_size", "stride", "eval_stride"):
             if getattr(self, name) < 1:
                 raise BoneliftError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -113,6 +118,10 @@ class TrainConfig(RunConfig):
     lr_decay_samples: int = opt(
         6_400_000,
         "decay the learning rate by --lr-decay per this many training samples (Martinez et al.: 100k steps of 64)",
+    )
+    lr_step_epochs: int = opt(
+        0, "staircase schedule: multiply the learning rate by --lr-decay every N epochs instead of the per-sample "
+           "decay (0: off; method 3: 0.5 every 4)"
     )
     noise_px: float = opt(0.0, "Gaussian noise added to training 2D, in pixels of a 1000-px-wide image")
     init_from: str = opt("", "start from this checkpoint's weights and normalisation (fine-tuning)", flag="--init")

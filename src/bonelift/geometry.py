@@ -203,3 +203,105 @@ def pad_edges(x, left: int, right: int):
     import torch
 
     return x[torch.from_numpy(idx).to(x.device)]
+
+
+# ----- method 3 (Park et al., ECCVW 2016): the 2D classification grid and the 3D target normalisation
+
+def _norm(x, axis: int = -1, keepdims: bool = False):
+    if _is_numpy(x):
+        return np.linalg.norm(x, axis=axis, keepdims=keepdims)
+    return x.norm(dim=axis, keepdim=keepdims)
+
+
+def person_crop(points, margin: float = 1.2):
+    """(..., 3) square crop (centre x, centre y, side) around (..., J, 2) points' bounding box, enlarged by `margin`.
+
+    Method 3 classifies joints on a grid over the person's image crop; on 2D input the crop is the
+    box of the detected joints, so the 2D branch can be trained on where the true joints lie inside it.
+    """
+    if _is_numpy(points):
+        lo, hi = points.min(-2), points.max(-2)
+        side = (hi - lo).max(-1) * margin
+    else:
+        lo, hi = points.amin(-2), points.amax(-2)
+        side = (hi - lo).amax(-1) * margin
+    centre = (lo + hi) / 2
+    if _is_numpy(points):
+        return np.concatenate([centre, np.maximum(side, 1e-6)[..., None]], -1)
+    import torch
+
+    return torch.cat([centre, side.clamp_min(1e-6)[..., None]], -1)
+
+
+def to_crop(points, crop):
+    """(..., J, 2) points in the crop's normalised frame: (0, 0) its top-left, (1, 1) its bottom-right corner."""
+    centre, side = crop[..., None, :2], crop[..., None, 2:3]
+    return (points - centre) / side + 0.5
+
+
+def grid_centres(grid: int) -> np.ndarray:
+    """(grid², 2) centres (x, y) of the cells of a grid x grid partition of the unit square, row by row."""
+    c = (np.arange(grid) + 0.5) / grid
+    yy, xx = np.meshgrid(c, c, indexing="ij")
+    return np.stack([xx.ravel(), yy.ravel()], -1)
+
+
+def soft_grid_labels(points, grid: int = 16, eps: float = 1e-9):
+    """(..., J, grid²) soft class labels of crop-normalised points (method 3, eqs. 1-2).
+
+    A cell gets weight 1 / d(point, cell centre) when that distance is below the cell width w_g,
+    normalised to sum 1: the 1-4 cells nearest the joint (one-hot exactly at a cell centre, where
+    the distance vanishes). Points outside the crop are clamped onto its border first (a joint the
+    crop misses is labelled at the nearest border cells), so every row sums to 1.
+    """
+    width = 1.0 / grid
+    if _is_numpy(points):
+        centres = grid_centres(grid).astype(points.dtype)
+        p = np.clip(points, 0.0, 1.0)
+    else:
+        import torch
+
+        centres = torch.as_tensor(grid_centres(grid), dtype=points.dtype, device=points.device)
+        p = points.clamp(0.0, 1.0)
+    d = _norm(p[..., None, :] - centres, axis=-1)  # (..., J, grid²)
+    at_centre = d < eps * width
+    inv = 1.0 / np.maximum(d, eps * width) if _is_numpy(d) else 1.0 / d.clamp_min(eps * width)
+    w = inv * (d < width)
+    w = w * ~at_centre.any(-1, keepdims=True) if _is_numpy(d) else w * ~at_centre.any(-1, keepdim=True)
+    w = w + at_centre  # exactly at a centre: one-hot
+    return w / w.sum(-1, keepdims=True) if _is_numpy(w) else w / w.sum(-1, keepdim=True)
+
+
+def unit_frobenius(pose, eps: float = 1e-9):
+    """(zero-mean pose scaled to Frobenius norm 1, its scale (...)): method 3's 3D target normalisation (Sec. 4).
+
+    Removing position and size leaves the shape, which the paper argues is less ambiguous to learn.
+    """
+    centred = pose - pose.mean(-2, keepdims=True) if _is_numpy(pose) else pose - pose.mean(-2, keepdim=True)
+    scale = _norm(centred.reshape(centred.shape[:-2] + (-1,)), axis=-1)
+    scale = np.maximum(scale, eps) if _is_numpy(scale) else scale.clamp_min(eps)
+    return centred / scale[..., None, None], scale
+
+
+# Bones of the torso (by joint names) whose training-set mean length sets the test-time scale (method 3, Sec. 4):
+# the pelvis-hip, spine and collar bones; limbs vary too much in a prediction, the head is not torso.
+TORSO_BONES = (("Hip", "RHip"), ("Hip", "LHip"), ("Hip", "Spine"), ("Spine", "Thorax"), ("Thorax", "LShoulder"),
+               ("Thorax", "RShoulder"))
+
+
+def torso_bone_indices(layout: Layout) -> list[int]:
+    """Indices into `layout.bones` of the `TORSO_BONES` the layout has (a layout without a spine uses the rest)."""
+    index = {(layout.joints[p], layout.joints[c]): b for b, (p, c) in enumerate(layout.bones)}
+    return [index[bone] for bone in TORSO_BONES if bone in index]
+
+
+def torso_scale(pose, mean_lengths, layout: Layout):
+    """(...) factor that makes the summed torso bone lengths of `pose` equal the sums of `mean_lengths` (B,).
+
+    Undoes `unit_frobenius` at test time when the true size is unknown: the training set's average
+    torso (`mean_lengths` = mean of every bone over training poses) stands in for the person's.
+    """
+    bones = torso_bone_indices(layout)
+    have = bone_lengths(pose, layout)[..., bones].sum(-1)
+    want = mean_lengths[..., bones].sum(-1)
+    return want / (np.maximum(have, 1e-9) if _is_numpy(have) else have.clamp_min(1e-9))

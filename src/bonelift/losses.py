@@ -33,6 +33,26 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).norm(dim=-1).mean()
 
 
+def soft_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Method 3 eq. 3 summed over joints (as eq. 5 does), mean over the batch: -sum_i p̂_j(g_i) log p_j(g_i).
+
+    `logits` and `labels` are (B, J, C) over the C = N_g² grid cells; the softmax is taken here, in log space
+    for stability, so the network's 2D head outputs raw scores.
+    """
+    return -(labels * torch.log_softmax(logits, dim=-1)).sum((-2, -1)).mean()
+
+
+def multi_root_sq_error(relative: torch.Tensor, pose: torch.Tensor, roots: torch.Tensor,
+                        others: torch.Tensor) -> torch.Tensor:
+    """Method 3 eq. 6 (3D part), sum over roots r and joints j != r of ||R_j - (J_j - J_r)||², mean over the batch.
+
+    `relative` (B, R, J-1, 3) are the predictions of each root's layer for the joints `others[r]`,
+    `pose` (B, J, 3) the (normalised) ground truth, `roots` (R,) and `others` (R, J-1) joint indices.
+    """
+    target = pose[:, others] - pose[:, roots][:, :, None]
+    return ((relative - target) ** 2).sum((-3, -2, -1)).mean()
+
+
 def masked_sq_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Sum of q_i * squared error, divided by the number of all output units (method 1 Eq. 2-4).
 

@@ -31,6 +31,9 @@ from bonelift.runtime import machine
 
 ROW_FILE = "bench_row.json"
 ROW_KEY = ("model", "variant", "input", "seed")  # what makes a row unique within a suite
+# Fields added after rows were stored, with the value every earlier run had: left out of a budget at that
+# value, so earlier rows stay reusable (issue #15: method 3's optimiser and staircase schedule).
+ADDED_FIELDS: dict[str, object] = {"optimizer": "adam", "momentum": 0.9, "lr_step_epochs": 0}
 
 
 def add_common_arguments(p: argparse.ArgumentParser, out: str, report: str, test_stride: int = 1) -> None:
@@ -70,6 +73,9 @@ def budget_of(config: RunConfig) -> dict[str, Any]:
     d = json.loads(json.dumps(config.to_dict()))
     for key in ("device", "out_dir", "data_root"):
         d.pop(key, None)
+    for key, old in ADDED_FIELDS.items():
+        if d.get(key) == old:
+            d.pop(key)
     for key in ("confidence", "input_layout", "output_layout"):  # resolved from the data when training starts
         d.get("model", {}).pop(key, None)
     return d

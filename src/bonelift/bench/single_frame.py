@@ -276,11 +276,14 @@ def run_bench(
     test_stride: int = 1,
     resume: bool = False,
     data: Callable[[TrainConfig], Splits] | None = None,
+    suite: str | None = None,
+    render_doc: Callable[[dict[str, Any]], str] | None = None,
 ) -> dict[str, Any]:
     """Train (or reuse) and score every entry for every seed, then write the suite's JSON and Markdown.
 
     `data` loads the (train, test) split of a configuration (default: the configured dataset); it is
-    called once, and only when some row still needs training.
+    called once, and only when some row still needs training. `suite` / `render_doc` name another suite
+    built from the same rows (default: single_frame_<dataset> and its tables).
     """
     load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
     splits: Splits | None = None
@@ -322,13 +325,13 @@ def run_bench(
                 store_row(run_dir, budget, test_stride, row)
             print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm", flush=True)
             rows.append(row)
-    suite = f"single_frame_{base.dataset}"
+    suite = suite or f"single_frame_{base.dataset}"
     budget = {
         **budget_of(replace(base, model=replace(base.model, name="*"))),
         "seeds": seeds,
         "test_stride": test_stride,
     }
-    return write_suite(report, suite, command, base.device, budget, rows, render)
+    return write_suite(report, suite, command, base.device, budget, rows, render_doc or render)
 
 
 def main(args: argparse.Namespace, command: str) -> Path:

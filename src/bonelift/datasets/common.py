@@ -150,7 +150,7 @@ def load_pickled_npz(path: str | Path, key: str) -> dict:
 
 
 def flatten_frames(
-    sequences: Sequence[PoseSequence], stride: int = 1, image_coords: bool = False
+    sequences: Sequence[PoseSequence], stride: int = 1, image_coords: bool = False, gt2d: bool = False
 ) -> dict[str, np.ndarray]:
     """Stack every `stride`-th frame of all sequences into arrays for single-frame models.
 
@@ -158,18 +158,24 @@ def flatten_frames(
     `targets` (N, J3, 3) root-relative metres, and per-frame `subject`, `action`, `camera`, `sequence`
     (index into `sequences`) labels used for per-action evaluation. With `image_coords` also
     `image_coords` (N, J, 2): the keypoints' undistorted normalised image coordinates through their
-    camera's intrinsics (`Camera.image_coords`), which a perspective-correct weak pose needs.
+    camera's intrinsics (`Camera.image_coords`), which a perspective-correct weak pose needs. With `gt2d`
+    also `gt2d` (N, J3, 2): the 3D joints projected through their camera (with distortion), in screen
+    coordinates like `inputs`: the ground-truth 2D that method 3's 2D classification learns.
     """
     if not sequences:
         raise DataError(None, "no sequences to flatten")
     keys = ("inputs", "confidence", "targets", "subject", "action", "camera", "sequence")
-    cols: dict[str, list] = {k: [] for k in keys + (("image_coords",) if image_coords else ())}
+    extra = (("image_coords",) if image_coords else ()) + (("gt2d",) if gt2d else ())
+    cols: dict[str, list] = {k: [] for k in keys + extra}
     for i, seq in enumerate(sequences):
         sl = slice(None, None, stride)
         n = len(range(len(seq))[sl])
         cols["inputs"].append(seq.screen[sl])
         if image_coords:
             cols["image_coords"].append(seq.camera.image_coords(seq.keypoints[sl]).astype(np.float32))
+        if gt2d:
+            projected = seq.camera.project(np.asarray(seq.poses_3d[sl], np.float64))
+            cols["gt2d"].append(seq.camera.normalize(projected).astype(np.float32))
         conf = seq.confidence if seq.confidence is not None else np.ones(seq.keypoints.shape[:2], np.float32)
         cols["confidence"].append(conf[sl].astype(np.float32))
         cols["targets"].append(seq.root_relative[sl].astype(np.float32))

@@ -16,12 +16,13 @@ from typing import Any
 from torch import nn
 
 from bonelift.errors import BoneliftError
-from bonelift.models import asn, hsn, multiroot
+from bonelift.models import asn, hsn, method3, multiroot
 from bonelift.models.asn import ASN
 from bonelift.models.base import LiftingModel, ModelConfig, init_weights
 from bonelift.models.bone_video import DEFAULTS as BONE_DEFAULTS
 from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.hsn import HSN
+from bonelift.models.method3 import Method3Lifter
 from bonelift.models.multiroot import baseline
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig
 from bonelift.models.tpnet import TPNet, TPNetConfig
@@ -72,6 +73,9 @@ MODELS: dict[str, ModelSpec] = {
         "method 2, AM + random enhancement module",
         _ASN,
     ),
+    # Method 3 (2D grid classification + multi-root regression), Table 2 rows via options cls2d / multi_root.
+    "method3": ModelSpec(Method3Lifter, SINGLE_FRAME, "method 3, 2D soft-label classification + multi-root 3D",
+                         method3.OPTIONS),
     "tcn": ModelSpec(TemporalConvLifter, VIDEO, "temporal convolutions (VideoPose3D)", {"score_att": True}),
     "bone": ModelSpec(BoneVideoLifter, VIDEO, "method 5, bone length + direction", dict(BONE_DEFAULTS)),
     "tpnet": ModelSpec(TPNet, TPNET, "method 4, temporal refinement of a single-frame model's poses"),

@@ -107,10 +107,14 @@ class Run:
         seed_everything(self.config.seed)
         return self.config
 
-    def adam(self, amsgrad: bool = False) -> torch.optim.Adam:
-        """The optimiser of every trainer (Adam, as all the papers use), configured from the run."""
-        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr, amsgrad=amsgrad,
-                                weight_decay=self.config.weight_decay)
+    def make_optimizer(self, amsgrad: bool = False) -> torch.optim.Optimizer:
+        """The one optimiser constructor of every trainer, configured from the run: Adam (the default; `amsgrad`
+        for VideoPose3D) or, with `optimizer` "sgd", SGD with the run's momentum (method 3)."""
+        cfg = self.config
+        if getattr(cfg, "optimizer", "adam") == "sgd":
+            return torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(self.model.parameters(), lr=cfg.lr, amsgrad=amsgrad, weight_decay=cfg.weight_decay)
 
     def num_samples(self) -> int:
         raise NotImplementedError

@@ -44,11 +44,14 @@ class Trainer(Run):
         train_seqs, self.test_seqs = splits or (run_split(config, config.train_subjects), run_split(config))
         config.model.input_layout = train_seqs[0].layout.name
         config.model.output_layout = train_seqs[0].layout_3d.name
-        frames = flatten_frames(train_seqs, config.stride)
+        self.model = build_model(config.model)
+        # Models that classify the true 2D (method 3) get each sample's projected ground truth with its loss.
+        wants_gt2d = getattr(self.model, "needs_gt2d", False)
+        frames = flatten_frames(train_seqs, config.stride, gt2d=wants_gt2d)
         self.inputs = torch.from_numpy(frames["inputs"])
         self.targets = torch.from_numpy(frames["targets"])
+        self.gt2d = torch.from_numpy(frames["gt2d"]) if wants_gt2d else None
 
-        self.model = build_model(config.model)
         self.model.normalizer.fit(frames["inputs"], frames["targets"][:, config.model.out_joints])
         if config.init_from:
             init, init_cfg, _ = checkpoints.rebuild(config.init_from, kind=SINGLE_FRAME)
@@ -62,12 +65,18 @@ class Trainer(Run):
         self.anatomy = AnatomicalObjective.for_run(self, frames["targets"])
         if self.world > 1:
             self._net = torch.nn.parallel.DistributedDataParallel(self.model)
-        self.optimizer = self.adam()
+        self.optimizer = self.make_optimizer()
         steps_per_decay = max(1, config.lr_decay_samples // (config.batch_size * self.world))
         steps_per_epoch = max(1, len(range(self.rank, len(self.inputs), self.world)) // config.batch_size)
+
+        def decay(step: int) -> float:
+            """Per-sample exponential decay, or with `lr_step_epochs` a staircase over epochs (method 3)."""
+            if config.lr_step_epochs:
+                return config.lr_decay ** (step // (steps_per_epoch * config.lr_step_epochs))
+            return config.lr_decay ** (step / steps_per_decay)
+
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda step: config.lr_decay ** (step / steps_per_decay) * config.lr_factor(step, steps_per_epoch),
+            self.optimizer, lambda step: decay(step) * config.lr_factor(step, steps_per_epoch)
         )
         self.start(resume)
 
@@ -77,16 +86,21 @@ class Trainer(Run):
     def batch_losses(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg = self.config
         x, y = self.inputs[rows], self.targets[rows]
+        g = self.gt2d[rows] if self.gt2d is not None else None
         if cfg.flip:
             half = torch.rand(len(rows)) < 0.5
             x, y = x.clone(), y.clone()
             x[half] = mirror(x[half], self.model.config.in_layout)
             y[half] = mirror(y[half], self.model.config.out_layout)
+            if g is not None:
+                g = g.clone()
+                g[half] = mirror(g[half], self.model.config.out_layout)
         if cfg.noise_px > 0:
             x = x + torch.randn_like(x) * (2 * cfg.noise_px / 1000.0)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         out = self.net(self.model.normalizer.norm_in(x))
-        losses = self.model.loss(out, self.model.target(y))
+        extra = {} if g is None else {"gt2d": g.to(self.device, non_blocking=True), "epoch": self.epoch}
+        losses = self.model.loss(out, self.model.target(y), **extra)
         if self.anatomy is not None:
             losses = self.anatomy.add(self, out, x, losses)
         return losses

@@ -47,7 +47,7 @@ class TPNetTrainer(Run):
         self.last = np.concatenate([np.full(len(c), e) for c, _, e in parts])
         self.src = torch.from_numpy(all_pred)
         self.tgt = torch.from_numpy(np.concatenate(gts).astype(np.float32))
-        self.optimizer = self.adam()
+        self.optimizer = self.make_optimizer()
         steps = max(1, config.epochs * max(1, len(self.centers) // config.batch_size))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 0.1 ** (step / steps))
         self.start(resume)

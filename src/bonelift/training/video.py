@@ -54,7 +54,7 @@ class VideoTrainer(Run):
         self.data = WindowData(train_seqs, mc.pad)
         self.samples = self.data.frames(config.stride)
         self.model = build_model(mc).to(self.device)
-        self.optimizer = self.adam(amsgrad=True)
+        self.optimizer = self.make_optimizer(amsgrad=True)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, config.lr_decay)
         self.start(resume)
 

@@ -1,0 +1,233 @@
+"""Method 3: soft grid labels (eqs. 1-3), detached fusion, multi-root regression on unit-norm targets, the
+scale recovery, the published schedule, and the Table 2 bench rows end to end on synthetic Human3.6M."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bonelift.bench import method3 as bench3
+from bonelift.cli import main
+from bonelift.config import TrainConfig
+from bonelift.datasets import flatten_frames, load_h36m
+from bonelift.geometry import (
+    grid_centres,
+    person_crop,
+    soft_grid_labels,
+    to_crop,
+    torso_scale,
+    unit_frobenius,
+)
+from bonelift.losses import soft_cross_entropy
+from bonelift.models import ModelConfig, build_model
+from bonelift.models.method3 import Method3Lifter
+from bonelift.skeletons import H36M17
+from bonelift.training import train
+from tests.conftest import REST_POSE, make_h36m
+
+G = 16
+
+
+def _model(**options) -> Method3Lifter:
+    cfg = ModelConfig(name="method3", input_layout="mpii16", output_layout="h36m17", hidden=32, dropout=0.0,
+                      max_norm=False, options=options)
+    return build_model(cfg)
+
+
+def _skeleton_poses(n: int, seed: int) -> np.ndarray:
+    """(n, 17, 3) pelvis-relative poses of one skeleton (the rest pose rotated): every bone length equal."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        q *= np.sign(np.linalg.det(q))
+        p = (REST_POSE - REST_POSE[0]) @ q.T
+        out.append(p)
+    return np.asarray(out, np.float32)
+
+
+# ----- eqs. 1-3: soft labels and the cross entropy
+
+def test_soft_labels_sum_to_one_and_pick_two_to_four_nearest_cells() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(1.0 / G, 1 - 1.0 / G, (500, 2))  # interior: every neighbour cell exists
+    labels = soft_grid_labels(pts, G)
+    np.testing.assert_allclose(labels.sum(-1), 1.0, atol=1e-9)
+    count = (labels > 0).sum(-1)
+    assert count.min() >= 2 and count.max() <= 4 and (count == 4).any() and (count == 2).any()
+    centres = grid_centres(G)
+    d = np.linalg.norm(pts[:, None] - centres, axis=-1)
+    nearest = d.argmin(-1)
+    assert np.array_equal(labels.argmax(-1), nearest)  # the closest cell gets the most mass
+    chosen = labels > 0
+    assert np.all(d[chosen] < 1.0 / G) and np.all(d[~chosen] >= 1.0 / G)  # eq. 2: within one cell width
+    # eq. 1: inversely proportional to the distance, among the chosen cells
+    i = 0
+    w = labels[i][chosen[i]] * d[i][chosen[i]]
+    np.testing.assert_allclose(w, w[0], rtol=1e-9)
+
+
+def test_soft_labels_one_hot_at_a_cell_centre_and_torch_matches_numpy() -> None:
+    centres = grid_centres(G)
+    labels = soft_grid_labels(centres[[0, 37, 255]], G)
+    assert np.array_equal(labels.argmax(-1), [0, 37, 255]) and np.all(labels.max(-1) == 1.0)
+    assert np.all((labels > 0).sum(-1) == 1)
+    pts = np.random.default_rng(1).uniform(-0.2, 1.2, (20, 17, 2))  # outside points are clamped onto the crop
+    t = soft_grid_labels(torch.from_numpy(pts), G).numpy()
+    np.testing.assert_allclose(t, soft_grid_labels(pts, G), atol=1e-12)
+    np.testing.assert_allclose(t.sum(-1), 1.0, atol=1e-9)
+
+
+def test_crop_frame_and_cross_entropy() -> None:
+    pts = torch.tensor([[[0.0, 0.0], [2.0, 1.0]]])
+    crop = person_crop(pts, margin=1.0)
+    torch.testing.assert_close(crop, torch.tensor([[1.0, 0.5, 2.0]]))
+    torch.testing.assert_close(to_crop(pts, crop), torch.tensor([[[0.0, 0.25], [1.0, 0.75]]]))
+    labels = soft_grid_labels(torch.rand(3, 17, 2, dtype=torch.float64), G)
+    logits = torch.randn(3, 17, G * G, dtype=torch.float64, requires_grad=True)
+    expected = -(labels * torch.log(torch.softmax(logits, -1))).sum() / 3
+    torch.testing.assert_close(soft_cross_entropy(logits, labels), expected)
+    # minimal where the softmax equals the soft labels: the gradient vanishes there
+    at_labels = torch.log(labels.clamp_min(1e-30)).requires_grad_(True)
+    (g,) = torch.autograd.grad(soft_cross_entropy(at_labels, labels), at_labels)
+    assert float(g.abs().max()) < 1e-12
+
+
+# ----- Sec. 3.2: fusion without gradient into the 2D part
+
+def test_3d_loss_sends_no_gradient_into_the_2d_part() -> None:
+    torch.manual_seed(0)
+    model = _model(cls2d=True, multi_root=True)
+    out = model(torch.randn(8, model.in_dim))
+    l3d = model.loss(out, torch.randn(8, model.out_dim))["multi_root"]
+    two_d = [model.fc1_2d[0].weight, model.fc2_2d.weight]
+    grads = torch.autograd.grad(l3d, [out["logits2d"], *two_d, model.fc_probs[0].weight], allow_unused=True)
+    assert all(g is None or float(g.abs().max()) == 0.0 for g in grads[:3])
+    assert grads[3] is not None and float(grads[3].abs().sum()) > 0  # the fusion layer itself learns
+    # ... yet the 3D output reads the 2D probabilities
+    model.eval()
+    x = torch.randn(4, model.in_dim)
+    before = model(x)["pose"]
+    with torch.no_grad():
+        model.fc2_2d.weight.add_(torch.randn_like(model.fc2_2d.weight))
+    assert not torch.allclose(before, model(x)["pose"])
+    plain = _model(multi_root=True).eval()
+    before = plain(x)["pose"]
+    with torch.no_grad():
+        plain.fc2_2d.weight.add_(torch.randn_like(plain.fc2_2d.weight))
+    torch.testing.assert_close(before, plain(x)["pose"])  # without cls2d the 2D part only trains the trunk
+
+
+def test_2d_loss_trains_the_2d_part_and_follows_the_schedule() -> None:
+    torch.manual_seed(1)
+    model = _model(cls2d=True)
+    out = model(torch.randn(4, model.in_dim))
+    gt2d = torch.randn(4, 17, 2) * 0.2
+    early = model.loss(out, torch.randn(4, model.out_dim), gt2d=gt2d, epoch=15)
+    late = model.loss(out, torch.randn(4, model.out_dim), gt2d=gt2d, epoch=16)
+    assert (model.lambda_2d(0), model.lambda_2d(15), model.lambda_2d(16)) == (0.1, 0.1, 0.01)
+    torch.testing.assert_close(early["total"] - 0.5 * early["multi_root"], 0.1 * early["cls2d"])
+    torch.testing.assert_close(late["total"] - 0.5 * late["multi_root"], 0.01 * late["cls2d"])
+    (g,) = torch.autograd.grad(early["cls2d"], model.fc2_2d.weight)
+    assert float(g.abs().sum()) > 0
+
+
+# ----- Sec. 3.3 and 4: multi-root regression of unit-norm shapes, scale recovery
+
+def _fitted(model: Method3Lifter, poses: np.ndarray) -> None:
+    inputs = np.random.default_rng(2).normal(size=(len(poses), 16, 2)).astype(np.float32)
+    model.normalizer.fit(inputs, poses[:, model.config.out_joints])
+
+
+def test_exact_per_root_targets_recombine_to_the_ground_truth() -> None:
+    poses = _skeleton_poses(6, seed=3)
+    model = _model(multi_root=True).eval()
+    _fitted(model, poses)
+    gt = torch.from_numpy(poses).double()
+    model.double()
+    shape, _ = unit_frobenius(gt)
+    roots, others = model.roots, model.others
+    exact = shape[:, others] - shape[:, roots][:, :, None]  # (B, R, J-1, 3)
+    torch.testing.assert_close(model.metric_pose(exact), gt, atol=1e-6, rtol=0)
+    target = model.target(gt)
+    assert float(model.loss({"roots": exact}, target)["total"]) < 1e-20
+    assert [H36M17.joints[r] for r in roots] == ["Hip", "Neck/Nose", "LElbow", "RElbow", "LKnee", "RKnee"]
+
+
+def test_frobenius_normalisation_and_torso_scale_invert_each_other() -> None:
+    poses = _skeleton_poses(10, seed=4)
+    shape, scale = unit_frobenius(poses)
+    np.testing.assert_allclose(shape.mean(-2), 0.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(shape.reshape(10, -1), axis=-1), 1.0, atol=1e-6)
+    model = _model()
+    _fitted(model, poses)
+    mean_bones = model.normalizer.mean_bones.numpy()
+    s = torso_scale(shape, mean_bones, H36M17)
+    np.testing.assert_allclose(s, scale, rtol=1e-5)
+    restored = shape * s[:, None, None]
+    np.testing.assert_allclose(restored - restored[:, :1], poses, atol=1e-5)
+
+
+# ----- training: GT 2D per sample, SGD and the staircase schedule, the Table 2 bench rows
+
+def test_flatten_frames_gt2d_is_the_projected_ground_truth(tmp_path: Path) -> None:
+    make_h36m(tmp_path / "h36m", ["S1"], frames=12)
+    gt_seqs = load_h36m(tmp_path / "h36m", "gt", ["S1"])
+    frames = flatten_frames(gt_seqs, stride=3, gt2d=True)
+    np.testing.assert_allclose(frames["gt2d"], frames["inputs"], atol=1e-5)  # GT keypoints are that projection
+    assert frames["gt2d"].shape == (len(frames["inputs"]), 17, 2)
+    assert "gt2d" not in flatten_frames(gt_seqs, stride=3)
+
+
+def test_trainer_uses_sgd_staircase_and_feeds_gt2d(tmp_path: Path) -> None:
+    root = tmp_path / "h36m"
+    make_h36m(root, ["S1", "S9"], frames=24)
+    cfg = TrainConfig(data_root=str(root), keypoints="sh", train_subjects=("S1",), test_subjects=("S9",), stride=1,
+                      epochs=2, batch_size=32, lr=0.01, optimizer="sgd", lr_decay=0.5, lr_step_epochs=1,
+                      device="cpu", out_dir=str(tmp_path / "run"),
+                      model=ModelConfig(name="method3", hidden=32, blocks=1, dropout=0.3, max_norm=False,
+                                        options={"cls2d": True, "multi_root": True}))
+    trainer = train(cfg, progress=False)
+    assert isinstance(trainer.optimizer, torch.optim.SGD) and trainer.optimizer.param_groups[0]["momentum"] == 0.9
+    assert [round(r["lr"], 6) for r in trainer.history] == [0.005, 0.0025]
+    assert trainer.gt2d is not None and trainer.gt2d.shape == (len(trainer.inputs), 17, 2)
+    losses = trainer.batch_losses(torch.arange(8))
+    assert {"cls2d", "multi_root"} <= set(losses) and torch.isfinite(losses["total"])
+    assert torch.isfinite(trainer.model.normalizer.mean_bones).all() and trainer.model.normalizer.mean_bones.min() > 0
+
+
+def test_adam_stays_the_default_optimiser(tmp_path: Path) -> None:
+    root = tmp_path / "h36m"
+    make_h36m(root, ["S1", "S9"], frames=8)
+    cfg = TrainConfig(data_root=str(root), keypoints="sh", train_subjects=("S1",), test_subjects=("S9",), epochs=1,
+                      batch_size=16, stride=1, device="cpu", out_dir=str(tmp_path / "run"),
+                      model=ModelConfig(hidden=16))
+    trainer = train(cfg, progress=False)
+    assert isinstance(trainer.optimizer, torch.optim.Adam) and trainer.gt2d is None
+
+
+def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
+    root = tmp_path / "h36m"
+    make_h36m(root, ["S1", "S5", "S6", "S7", "S8", "S9", "S11"], frames=8)  # the protocol's subjects
+    report = tmp_path / "docs" / "method3.md"
+    main(["bench", "method3", "--data", str(root), "--epochs", "1", "--stride", "2", "--batch-size", "32",
+          "--hidden", "16", "--blocks", "1", "--device", "cpu", "--out", str(tmp_path / "runs"),
+          "--report", str(report), "--option", "lambda_2d_epoch=2"])
+    doc = json.loads(report.with_suffix(".json").read_text())
+    assert doc["suite"] == "method3"
+    assert [r["variant"] for r in doc["rows"]] == ["regression", "multiroot", "cls2d", "cls2d+multiroot"]
+    assert {r["input"] for r in doc["rows"]} == {"sh"} and {r["model"] for r in doc["rows"]} == {"method3"}
+    assert all(np.isfinite(r["p1_mm"]) and r["epochs"] == 1 for r in doc["rows"])
+    assert doc["rows"][3]["options"] == {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True}
+    assert doc["rows"][0]["options"] == {"lambda_2d_epoch": 2}
+    b = doc["budget"]
+    assert (b["optimizer"], b["lr"], b["lr_decay"], b["lr_step_epochs"], b["weight_decay"]) == ("sgd", 0.01, 0.5, 4,
+                                                                                                0.001)
+    assert b["model"]["dropout"] == 0.3 and b["model"]["max_norm"] is False
+    assert "published cls2d+multiroot" in report.read_text()
+    with pytest.raises(Exception, match="unknown method3 rows"):
+        bench3.entries("cls3d")
