@@ -133,7 +133,7 @@ class TrainConfig(RunConfig):
     losses_on: str = opt(
         "weak",
         "samples the geometry/angle/symmetry losses supervise: weak = the 2D-only stream only (method 4, Fig. 1), "
-        "all = the 3D-labelled batch too (bonelift before issue #14)",
+        "all = the 3D-labelled batch too (bonelift before December 2026)",
         choices=("weak", "all"),
         legacy="all",
     )

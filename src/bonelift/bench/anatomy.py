@@ -72,7 +72,7 @@ VARIANTS: tuple[tuple[str, str, tuple[str, ...] | None, str], ...] = (
 )
 RECORD_ALL = (
     "s1-3d+weak-2d-losses-on-all",
-    "full method, structure losses on the 3D batch too (pre-#14)",
+    "full method, structure losses on the 3D batch too (bonelift before December 2026)",
     ("reprojection", "geometry", "angle", "symmetry"),
     "all",
 )
@@ -103,7 +103,7 @@ class AnatomyBench:
     )
     weak_3d_subjects: tuple[str, ...] = opt(("S1",), "3D-labelled subjects")
     weak_2d_subjects: tuple[str, ...] = opt(("S5", "S6", "S7", "S8"), "2D-only subjects")
-    record_all: bool = opt(False, "also train the full method with the losses on the 3D batch too (pre-#14)")
+    record_all: bool = opt(False, "also train the full method with the losses on the 3D batch too (bonelift before December 2026)")
     tpnet_epochs: int = opt(3, "TP-Net epochs")
     tpnet_sample_stride: int = opt(20, "TP-Net trains on every N-th frame of the training predictions")
     tpnet_hidden: int = opt(4096, "TP-Net hidden width")

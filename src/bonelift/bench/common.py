@@ -32,7 +32,7 @@ from bonelift.runtime import machine
 ROW_FILE = "bench_row.json"
 ROW_KEY = ("model", "variant", "input", "seed")  # what makes a row unique within a suite
 # Fields added after rows were stored, with the value every earlier run had: left out of a budget at that
-# value, so earlier rows stay reusable (issue #15: method 3's optimiser and staircase schedule).
+# value, so earlier rows stay reusable (method 3's optimiser and staircase schedule).
 ADDED_FIELDS: dict[str, object] = {"optimizer": "adam", "momentum": 0.9, "lr_step_epochs": 0}
 
 
@@ -101,7 +101,7 @@ def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
 
     `illegal_pct` is the share of frames with an elbow or knee outside its normal range of motion
     (`metrics.range_of_motion_percentage`, a measure real poses pass); `eq1_illegal_pct` is eq. 1's
-    bent-backwards test, the angle loss's own statistic (rows before issue #14 had that as `illegal_pct`).
+    bent-backwards test, the angle loss's own statistic (rows measured before December 2026 had that as `illegal_pct`).
     """
     return {
         "p1_mm": results["p1"]["average"],

@@ -7,7 +7,7 @@ model type. Configuration (`TrainConfig`): `losses` maps "geometry", "angle", "s
 weak supervision "so that it learns to output reasonable poses"); `weak_subjects` names the
 subjects used as 2D-only data; `losses_on` says which samples the structure losses (eq. 3) supervise:
 "weak" (the paper, Fig. 1: the depth module gets L_z3D on 3D samples and L_zSA on 2D-only samples)
-or "all" (also the 3D-labelled batch, bonelift's behaviour before issue #14, kept for the record);
+or "all" (also the 3D-labelled batch, bonelift's behaviour before December 2026, kept for the record);
 `symmetry_epoch` starts the paper's fourth stage, in which the symmetry loss joins (the learning rate
 drop of that stage is `TrainConfig.lr_factor`, applied by the trainer's scheduler).
 """
