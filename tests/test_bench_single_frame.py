@@ -37,7 +37,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_suite_selection_and_dataset_defaults() -> None:
     assert [e.key for e in single_frame.suite_entries("h36m", "basic,asn")] == ["basic", "asn"]
-    assert len(single_frame.suite_entries("h36m", None)) == 12
+    assert len(single_frame.suite_entries("h36m", None)) == 14
     with pytest.raises(BoneliftError, match="unknown bench models"):
         single_frame.suite_entries("h36m", "basic,nope")
     base = single_frame.base_config(_args("--epochs", "3", "--stride", "7"))

@@ -66,6 +66,8 @@ H36M_SUITE = (
     # For the record: the published-reading switches undone one at a time (methods 1 and 2 fixes).
     Entry("hsn-dual-abs", "hsn-dual", "M1 HSN dual, absolute refinement head", {"refine": "absolute"}),
     Entry("asn-abs", "asn", "M2 ASN, absolute refinement head", {"refine": "absolute"}),
+    Entry("basic-pytorch-init", "baseline", "basic, PyTorch default initialisation", {"init": "pytorch"}),
+    Entry("hsn-dual-pytorch-init", "hsn-dual", "M1 HSN dual, PyTorch default initialisation", {"init": "pytorch"}),
     Entry("hsn-dual-v0", "hsn-dual", "M1 HSN dual as built before (fusion after 1st layer, absolute, PyTorch init)",
           {"fusion_at": "first", "refine": "absolute", "init": "pytorch"}),
 )
