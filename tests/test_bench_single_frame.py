@@ -112,22 +112,7 @@ def test_cli_rejects_unknown_bench_model(capsys) -> None:
 def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_path) -> None:
     root = tmp_path / "h36m"
     make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)
-    args = _args(
-        "--data",
-        str(root),
-        "--keypoints",
-        "gt",
-        "--epochs",
-        "1",
-        "--stride",
-        "2",
-        "--hidden",
-        "16",
-        "--batch-size",
-        "64",
-        "--eval-stride",
-        "5",
-    )
+    args = _args(*_argv(str(root)), "--eval-stride", "5")
     base = single_frame.base_config(args)
     entries = single_frame.suite_entries("h36m", "basic,asn")
     report = tmp_path / "results" / "single_frame_h36m.md"
@@ -151,7 +136,7 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
     # a changed budget is not the same row: it needs training (and refuses to clobber the old run)
     with pytest.raises(BoneliftError, match="holds a run already"):
         single_frame.run_bench(
-            single_frame.base_config(_args(*_argv(args), "--lr", "0.002")),
+            single_frame.base_config(_args(*_argv(args.data_root), "--lr", "0.002")),
             entries[:1],
             tmp_path / "runs",
             report,
@@ -159,18 +144,6 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
         )
 
 
-def _argv(args: argparse.Namespace) -> list[str]:
-    return [
-        "--data",
-        args.data_root,
-        "--keypoints",
-        "gt",
-        "--epochs",
-        "1",
-        "--stride",
-        "2",
-        "--hidden",
-        "16",
-        "--batch-size",
-        "64",
-    ]
+def _argv(data: str) -> list[str]:
+    """The tiny budget of the synthetic bench runs."""
+    return ["--data", data, "--keypoints", "gt", "--epochs", "1", "--stride", "2", "--hidden", "16", "--batch-size", "64"]

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bonelift.bench.common import add_common_arguments, group_rows, header_lines, mean_sd, table
-from bonelift.bench.single_frame import SET_PER_ROW, Entry, run_bench
+from bonelift.bench.single_frame import SET_PER_ROW, Entry, run_bench, select_entries
 from bonelift.config import TrainConfig, add_arguments, from_args
-from bonelift.errors import BoneliftError
 from bonelift.models import ModelConfig
 
 SUITE = "method3"
@@ -56,13 +55,7 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
 
 
 def entries(models: str | None) -> tuple[Entry, ...]:
-    if not models:
-        return ENTRIES
-    keys = [k.strip() for k in models.split(",") if k.strip()]
-    unknown = sorted(set(keys) - {e.key for e in ENTRIES})
-    if unknown:
-        raise BoneliftError(f"unknown method3 rows {unknown} (known: {', '.join(e.key for e in ENTRIES)})")
-    return tuple(e for e in ENTRIES if e.key in keys)
+    return select_entries(ENTRIES, models, "method3 rows")
 
 
 def main(args: argparse.Namespace, command: str) -> Path:

@@ -252,15 +252,19 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     add_common_arguments(p, "runs/bench_single_frame", "docs/results/single_frame_<dataset>.md")
 
 
-def suite_entries(dataset: str, models: str | None) -> tuple[Entry, ...]:
-    suite = HUMANEVA_SUITE if dataset == "humaneva" else H36M_SUITE
+def select_entries(suite: tuple[Entry, ...], models: str | None, what: str = "bench models") -> tuple[Entry, ...]:
+    """The entries of `suite` named in the comma-separated `models` (all when empty), in suite order."""
     if not models:
         return suite
     keys = [k.strip() for k in models.split(",") if k.strip()]
     unknown = sorted(set(keys) - {e.key for e in suite})
     if unknown:
-        raise BoneliftError(f"unknown bench models {unknown} (known: {', '.join(e.key for e in suite)})")
+        raise BoneliftError(f"unknown {what} {unknown} (known: {', '.join(e.key for e in suite)})")
     return tuple(e for e in suite if e.key in keys)
+
+
+def suite_entries(dataset: str, models: str | None) -> tuple[Entry, ...]:
+    return select_entries(HUMANEVA_SUITE if dataset == "humaneva" else H36M_SUITE, models)
 
 
 def base_config(args: argparse.Namespace) -> TrainConfig:
