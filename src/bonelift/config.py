@@ -23,6 +23,7 @@ from typing import Any
 
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS
 from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
+from bonelift.datasets.virtual import ViewConfig
 from bonelift.errors import BoneliftError
 from bonelift.models import SINGLE_FRAME, VIDEO, ModelConfig, TPNetConfig, VideoModelConfig, check_options, model_spec
 
@@ -174,6 +175,7 @@ class VideoTrainConfig(RunConfig):
     """A video lifter's run (VideoPose3D `tcn`, method 5 `bone`); saved with each checkpoint."""
 
     model: VideoModelConfig = field(default_factory=VideoModelConfig)
+    views: ViewConfig = field(default_factory=ViewConfig)
     stride: int = opt(1, "one training window per N-th frame")
     epochs: int = opt(80, "training epochs")
     batch_size: int = opt(1024, "batch size")
@@ -183,6 +185,14 @@ class VideoTrainConfig(RunConfig):
     )
     test_flip: bool = opt(True, "average predictions of the input and its mirror image", flag="--no-test-flip")
     out_dir: str = opt("runs/tcn", "run folder (config, logs, last.pt, best.pt)", flag="--out")
+
+    def validate(self) -> None:
+        """Also refuse virtual views or detector-like 2D on data they cannot be built from."""
+        super().validate()
+        self.views.check()
+        if self.views.active and (self.keypoints != "gt" or self.dataset != "h36m"):
+            raise BoneliftError("--cameras / --detector build the 2D from Human3.6M's 3D: use --dataset h36m "
+                                f"--keypoints gt (got {self.dataset} / {self.keypoints})")
 
 
 @dataclass

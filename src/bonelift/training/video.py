@@ -10,6 +10,7 @@ sample's own frame) and, for detected 2D only by default, a batch of bone-length
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from bonelift import geometry
 from bonelift.cameras import Camera
 from bonelift.config import VideoTrainConfig
 from bonelift.datasets import PoseSequence, WindowData, run_split
+from bonelift.datasets.virtual import synthesize
 from bonelift.evaluation import evaluate_model
 from bonelift.geometry import mirror
 from bonelift.models import VIDEO, build_model
@@ -47,6 +49,9 @@ class VideoTrainer(Run):
         config = self.begin(config, resume, progress, overwrite)
         self.rng = np.random.default_rng(config.seed)
         train_seqs, self.test_seqs = splits or (run_split(config, config.train_subjects), run_split(config))
+        if config.views.active:  # virtual cameras / detector-like 2D (issue 17); monitoring on the real cameras
+            train_seqs = synthesize(train_seqs, config.views, config.seed)
+            self.test_seqs = synthesize(self.test_seqs, replace(config.views, cameras="h36m"), 10_000)
         mc = config.model
         mc.input_layout = train_seqs[0].layout.name
         mc.output_layout = train_seqs[0].layout_3d.name

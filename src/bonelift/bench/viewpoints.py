@@ -1,0 +1,112 @@
+"""The controlled half of `bench wild` (issue 17): lifters as the pipeline runs them, scored on Human3.6M
+S9/S11 seen from virtual cameras grouped by elevation and frame shape (2D made detector-like from the
+ground truth), and across datasets on HumanEva-I (trained on Human3.6M only).
+
+A lifter here is a `LiftFn`: pixel keypoints in Human3.6M-17 order, their confidences, the frame size
+and the frames wanted -> root-relative metres in the camera frame, exactly what `bonelift lift` feeds
+and gets, so the shipped single-frame lifter (with its reframing) and the video lifters compare on
+the same footing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from bonelift.bench.common import metrics_row
+from bonelift.cameras import normalize_screen
+from bonelift.datasets import PoseSequence
+from bonelift.datasets.virtual import ELEVATIONS, ViewConfig, synthesize
+from bonelift.evaluation import predict_single_frame, predict_video, score, scored_frames, subject_action_errors
+from bonelift.skeletons import H36M17, HUMANEVA15, convert
+
+LiftFn = Callable[[np.ndarray, np.ndarray | None, int, int, np.ndarray], np.ndarray]
+SHAPES = ("landscape", "portrait")
+
+
+def video_lift_fn(model: nn.Module, device: str = "cpu", test_flip: bool = True) -> LiftFn:
+    """A video lifter over the whole clip (centred or causal, as the model was trained), confidences fed."""
+
+    def lift(kp: np.ndarray, conf: np.ndarray | None, width: int, height: int, frames: np.ndarray) -> np.ndarray:
+        screen = normalize_screen(kp.astype(np.float32), width, height)
+        c = conf if model.config.confidence else None
+        if model.config.confidence and c is None:
+            c = np.ones(kp.shape[:2], np.float32)
+        return predict_video(model, screen, c, test_flip=test_flip, device=device, frames=frames)
+
+    return lift
+
+
+def single_frame_lift_fn(model: nn.Module, reframe: bool = True) -> LiftFn:
+    """A single-frame lifter as `bonelift lift` runs it (the clip reframed like the training 2D)."""
+    from bonelift.pipeline.lift import frame_like_training
+
+    def lift(kp: np.ndarray, conf: np.ndarray | None, width: int, height: int, frames: np.ndarray) -> np.ndarray:
+        screen = normalize_screen(kp.astype(np.float32), width, height)
+        if reframe:
+            screen = frame_like_training(model, screen).astype(np.float32)
+        return predict_single_frame(model, screen, frames)
+
+    return lift
+
+
+def lift_split(fn: LiftFn, seqs: list[PoseSequence], stride: int = 1) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Predictions of `fn` for the `scored_frames` of every sequence (H36M17 2D), and those frames."""
+    frames = [scored_frames(len(s), stride) for s in seqs]
+    preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, f) for s, f in zip(seqs, frames)]
+    return preds, frames
+
+
+def viewpoint_groups(test_seqs: list[PoseSequence], seed: int = 1234, noise: float = 0.01,
+                     shapes: tuple[str, ...] = SHAPES) -> dict[str, list[PoseSequence]]:
+    """Test sequences by camera group: "h36m" (the four real cameras) and "<elevation>-<shape>" (one
+    virtual camera per take each), all with detector-like 2D of the same noise; deterministic."""
+    views = ViewConfig(cameras="h36m", detector="mediapipe", detector_noise=noise)
+    groups = {"h36m": synthesize(test_seqs, views, seed)}
+    for i, el in enumerate(ELEVATIONS):
+        for j, shape in enumerate(shapes):
+            virt = ViewConfig(cameras="virtual", virtual_views=1, detector="mediapipe", detector_noise=noise)
+            groups[f"{el}-{shape}"] = synthesize(test_seqs, virt, seed + 10 * i + j + 1, ELEVATIONS[el], shape)
+    return groups
+
+
+def viewpoint_rows(lifters: dict[str, LiftFn], groups: dict[str, list[PoseSequence]], stride: int = 10,
+                   progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """One row per lifter and camera group: P1, P2, MPJVE, bone-length std (mm), and P1 relative to "h36m"."""
+    rows = []
+    for name, fn in lifters.items():
+        base = None
+        for group, seqs in groups.items():
+            if progress:
+                progress(f"{name} on {group}")
+            preds, frames = lift_split(fn, seqs, stride)
+            row = metrics_row(score(preds, seqs, frames))
+            base = row["p1_mm"] if group == "h36m" else base
+            rows.append({"model": name, "input": "gt", "two_d": "detector-like", "views": group, "seed": 0, **row,
+                         "p1_vs_h36m": row["p1_mm"] / base if base else None})
+    return rows
+
+
+def humaneva_inputs(seqs: list[PoseSequence]) -> list[PoseSequence]:
+    """HumanEva-I sequences with their 2D in Human3.6M-17 order (neck/nose derived), 3D kept in HumanEva's."""
+    out = []
+    for s in seqs:
+        kp, _ = convert(s.keypoints, HUMANEVA15, H36M17)
+        out.append(PoseSequence(s.subject, s.action, s.take, s.camera, kp.astype(np.float32), H36M17,
+                                s.poses_3d, s.layout_3d))
+    return out
+
+
+def humaneva_rows(lifters: dict[str, LiftFn], seqs: list[PoseSequence], stride: int = 1) -> list[dict[str, Any]]:
+    """Cross-dataset rows: P2 (and P1) per "S<n> <action>" and averaged, on HumanEva's 15 joints (mm)."""
+    rows = []
+    for name, fn in lifters.items():
+        preds, frames = lift_split(fn, seqs, stride)
+        preds = [convert(p, H36M17, HUMANEVA15)[0] for p in preds]
+        per = subject_action_errors(preds, seqs, frames)
+        rows.append({"model": name, "input": "gt", "dataset": "humaneva", "seed": 0, **metrics_row(score(preds, seqs, frames)),
+                     "p2_per_action_mm": per["p2"], "p1_per_action_mm": per["p1"]})
+    return rows
