@@ -182,27 +182,32 @@ def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
 def lift_track(
     lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True
 ) -> np.ndarray:
-    """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring)."""
+    """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
+
+    Beyond the (T, 17, 3) result, memory grows by one run's 2D at a time; the network itself works in chunks.
+    """
     reframe = check_reframe(lifter, reframe)
     out = np.full(track.keypoints.shape[:2] + (3,), np.nan)
     rows = np.flatnonzero(track.status != MISSING)
     if not len(rows):
         return out
-    screen = normalize_screen(track.keypoints[rows], track.width, track.height)
-    if reframe:
-        screen = frame_like_training(lifter.model, screen)
     device = next(lifter.model.parameters()).device
+    screen = None
+    if reframe or not lifter.is_video:  # one similarity for the whole clip, from every posed frame
+        screen = np.full(track.keypoints.shape, np.nan)
+        screen[rows] = normalize_screen(track.keypoints[rows], track.width, track.height)
+        if reframe:
+            screen[rows] = frame_like_training(lifter.model, screen[rows])
     if lifter.is_video:
         from bonelift.evaluation import predict_video
 
-        full = np.full(track.keypoints.shape, np.nan)
-        full[rows] = screen
         conf = track.confidence if lifter.takes_confidence else None
         for a, b in tqdm(posed_runs(track.status), desc="lift 3D", unit="run", disable=not progress):
-            c = conf[a:b] if conf is not None else None
-            out[a:b] = predict_video(lifter.model, full[a:b], c, test_flip=False, device=device)
+            x = screen[a:b] if screen is not None else normalize_screen(track.keypoints[a:b], track.width, track.height)
+            out[a:b] = predict_video(lifter.model, x, conf[a:b] if conf is not None else None, test_flip=False,
+                                     device=device)
         return out
-    x = torch.as_tensor(screen, dtype=torch.float32)
+    x = torch.as_tensor(screen[rows], dtype=torch.float32)
     for s in tqdm(range(0, len(rows), batch_size), desc="lift 3D", unit="batch", disable=not progress):
         out[rows[s : s + batch_size]] = lifter.model.predict(x[s : s + batch_size].to(device)).double().cpu().numpy()
     return out
