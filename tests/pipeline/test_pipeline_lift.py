@@ -144,8 +144,9 @@ def test_missing_shipped_weights_is_a_clear_error(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(lifters, "DEFAULT_WEIGHTS", tmp_path / "absent" / "lifter_h36m17.pt")
     monkeypatch.setattr(lifters, "VIDEO_WEIGHTS", tmp_path / "absent" / "lifter_video.pt")
     kp_file = _keypoint_file(tmp_path / "walk.npz")
-    with pytest.raises(DataError, match="pretrained lifter is not installed"), pytest.warns(UserWarning, match="not installed"):
-        lift(kp_file, tmp_path / "out", progress=False)
+    with pytest.raises(DataError, match="pretrained lifter is not installed"):
+        with pytest.warns(UserWarning, match="bundled video lifter lifter_video.pt not installed"):
+            lift(kp_file, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 

@@ -1,11 +1,12 @@
 """`lift()`: video / image folder / 2D keypoint file in, 3D joints + BVH + pictures out, offline.
 
 Stages: 2D (MediaPipe detection, or a keypoint file) -> gap filling (per joint) -> detector layout
-to Human3.6M-17 -> lifting with a bonelift checkpoint -> exports (npz, json, csv, bvh) -> pictures
-(mp4, gif, html). Videos are searched for every person (`detect.detect_people`), whose detections are
-linked into one track per person (`associate`) and lifted track by track. Everything is written
-into a temporary folder beside OUTDIR and moved into place only when all stages succeeded, so a
-failed run leaves no partial outputs.
+to Human3.6M-17 -> lifting with a bonelift checkpoint (a video lifter over each run of posed frames, or
+a single-frame one; `lifters`) and the root trajectory in the camera frame (`cameras.root_trajectory`)
+-> exports (npz, json, csv, bvh) -> pictures (mp4, gif, html). Videos are searched for every person
+(`detect.detect_people`), whose detections are linked into one track per person (`associate`) and
+lifted track by track. Everything is written into a temporary folder beside OUTDIR and moved into
+place only when all stages succeeded, so a failed run leaves no partial outputs.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class Lifter:
         i = self.info()
         if not self.is_video:
             return f"{i['file']} ({i['model']}, single-frame)"
-        return f"{i['file']} ({i['model']}, {'causal' if i['causal'] else 'centred'} video, {i['receptive_field']} frames)"
+        timing = "causal" if i["causal"] else "centred"
+        return f"{i['file']} ({i['model']}, {timing} video, {i['receptive_field']} frames)"
 
 
 def load_lifter(path: str | Path, device: str | torch.device = "cpu", need: str | None = None) -> Lifter:
@@ -137,7 +138,8 @@ def choose_lifter(
                       f"{DEFAULT_WEIGHTS.name} (each frame lifted alone)", LifterNotice, stacklevel=3)
     if not DEFAULT_WEIGHTS.is_file():
         raise DataError(DEFAULT_WEIGHTS, "the pretrained lifter is not installed (this copy of bonelift ships no "
-                                         "weights); train one with `bonelift train` and pass it with --model CHECKPOINT")
+                                         "weights); train one with `bonelift train` and pass it with --model "
+                                         "CHECKPOINT")
     return load_lifter(DEFAULT_WEIGHTS, device)
 
 

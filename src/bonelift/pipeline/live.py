@@ -58,7 +58,8 @@ class LiveLifter:
         if kp.shape != (self.layout.num_joints, 2):
             raise DataError(None, f"keypoints have shape {kp.shape}, expected ({self.layout.num_joints}, 2) "
                                   f"for layout {self.layout.name}")
-        conf = np.ones(len(kp)) if confidence is None else np.clip(np.nan_to_num(np.asarray(confidence, np.float64)), 0, 1)
+        conf = np.ones(len(kp)) if confidence is None else np.asarray(confidence, np.float64)
+        conf = np.clip(np.nan_to_num(conf), 0.0, 1.0)
         kp, conf = convert(kp, self.layout, H36M17, conf)
         if not np.isfinite(kp).all():
             self.stream.reset()
