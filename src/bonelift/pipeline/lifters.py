@@ -54,11 +54,6 @@ class Lifter:
         return self.kind == VIDEO
 
     @property
-    def causal(self) -> bool:
-        """Whether a frame's pose uses only that frame and earlier ones (single-frame lifters: each frame alone)."""
-        return bool(self.model.config.causal) if self.is_video else True
-
-    @property
     def takes_confidence(self) -> bool:
         return self.is_video and bool(self.model.config.confidence)
 
@@ -134,8 +129,9 @@ def choose_lifter(
             return load_lifter(video, device, need)
         if lifter == VIDEO:
             raise DataError(video, "the bundled video lifter is not installed; pass one with --model CHECKPOINT")
+        alone = "each frame lifted alone, so causal too" if causal else "each frame lifted alone"
         warnings.warn(f"bundled video lifter {video.name} not installed: using the single-frame lifter "
-                      f"{DEFAULT_WEIGHTS.name} (each frame lifted alone)", LifterNotice, stacklevel=3)
+                      f"{DEFAULT_WEIGHTS.name} ({alone})", LifterNotice, stacklevel=3)
     if not DEFAULT_WEIGHTS.is_file():
         raise DataError(DEFAULT_WEIGHTS, "the pretrained lifter is not installed (this copy of bonelift ships no "
                                          "weights); train one with `bonelift train` and pass it with --model "
