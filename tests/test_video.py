@@ -11,6 +11,7 @@ import torch
 from bonelift import geometry
 from bonelift.cameras import Camera
 from bonelift.datasets import PoseSequence
+from bonelift.errors import BoneliftError
 from bonelift.geometry import pad_edges
 from bonelift.models.bone_video import BoneVideoLifter, Fusion, joint_shifts
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig, filter_widths_for
@@ -414,3 +415,18 @@ def test_bench_video_writes_results_and_reuses_rows(tmp_path) -> None:
     assert {r["variant"]: r for r in again["rows"]}["af"] == rows["af"] and len(again["rows"]) == 3
     with pytest.raises(Exception, match="unknown benchmark row"):
         video.run_benchmark(base, ["nope"], tmp_path / "runs", report, "x")
+
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_streaming_with_confidences_matches_offline_causal_inference(name: str) -> None:
+    torch.manual_seed(0)
+    config = replace(_config(name, causal=True), confidence=True)
+    model = (TemporalConvLifter if name == "tcn" else BoneVideoLifter)(config).eval()
+    seq, conf = torch.randn(20, 17, 2), torch.rand(20, 17)
+    lifter = StreamingLifter(model)
+    assert lifter.takes_confidence
+    streamed = np.stack([lifter.push(f.numpy(), c.numpy()) for f, c in zip(seq, conf)])
+    np.testing.assert_allclose(streamed, model.infer(seq, conf).numpy(), atol=1e-5)
+    assert not np.allclose(streamed, model.infer(seq, torch.ones_like(conf)).numpy(), atol=1e-4)  # they matter
+    with pytest.raises(BoneliftError, match="pass them to push"):
+        StreamingLifter(model).push(seq[0].numpy())

@@ -165,3 +165,68 @@ def calibrate_dlt(points_world: np.ndarray, pixels: np.ndarray, cam_id: str, wid
     centre = -np.linalg.solve(P[:, :3], P[:, 3])
     zero3, zero2 = np.zeros(3), np.zeros(2)
     return Camera(cam_id, R, centre, np.array([K[0, 0], K[1, 1]]), K[:2, 2].copy(), zero3, zero2, width, height)
+
+
+# Assumed focal length of in-the-wild footage, as a fraction of the image's longer side: a horizontal
+# field of view of 2 atan(0.5 / 0.8) = 64 degrees along that side, between a phone's main camera
+# (about 26 mm equivalent: 67 degrees, narrower once video stabilisation crops) and common webcams
+# (60-70 degrees). A wrong focal length scales the recovered depth by the same factor.
+DEFAULT_FOCAL_FACTOR = 0.8
+
+
+def assumed_intrinsics(width: int, height: int, focal: float | None = None) -> tuple[float, np.ndarray]:
+    """(focal length px, principal point (2,) px) of a camera nobody calibrated: principal point at the image
+    centre, focal `focal` or DEFAULT_FOCAL_FACTOR x the longer side."""
+    f = float(focal) if focal is not None else DEFAULT_FOCAL_FACTOR * max(width, height)
+    return f, np.array([width / 2.0, height / 2.0])
+
+
+def root_trajectory(
+    joints: np.ndarray, pixels: np.ndarray, confidence: np.ndarray | None, focal: float | np.ndarray,
+    principal: np.ndarray, iterations: int = 2,
+) -> np.ndarray:
+    """(T, 3) camera-frame translation t per frame that places root-relative `joints` (T, J, 3) metres where
+    their `pixels` (T, J, 2) are, under a pinhole camera (focal px, scalar or (fx, fy); principal point (2,)).
+
+    Why linear: u = fx (X + tx) / (Z + tz) + cx is fx tx - (u - cx) tz = (u - cx) Z - fx X, linear in t,
+    so each frame is one weighted 3x3 least-squares solve. That residual is the reprojection error times
+    the joint's depth; the next `iterations` - 1 solves divide each row by the depth just found, so the
+    result minimises the confidence-weighted reprojection error itself. Weights are the confidences (a
+    frame whose confidences are all 0, e.g. filled by interpolation, weighs its joints equally); joints
+    with NaN are left out and frames with fewer than two usable joints are NaN.
+    """
+    X = np.asarray(joints, np.float64)
+    uv = np.asarray(pixels, np.float64) - np.asarray(principal, np.float64)
+    f = np.broadcast_to(np.asarray(focal, np.float64), (2,))
+    w = np.ones(X.shape[:2]) if confidence is None else np.clip(np.asarray(confidence, np.float64), 0.0, None)
+    ok = np.isfinite(X).all(-1) & np.isfinite(uv).all(-1) & np.isfinite(w)
+    w = np.where(ok, w, 0.0)
+    w = np.where((w.sum(1, keepdims=True) > 0), w, ok.astype(np.float64))
+    X, uv = np.where(ok[..., None], X, 0.0), np.where(ok[..., None], uv, 0.0)
+    out = np.full((len(X), 3), np.nan)
+    good = ok.sum(1) >= 2
+    if not good.any():
+        return out
+    X, uv, w = X[good], uv[good], w[good]
+    rows = np.zeros(X.shape[:2] + (2, 3))  # per joint: the x and y equations' coefficients of (tx, ty, tz)
+    rows[..., 0, 0], rows[..., 1, 1] = f[0], f[1]
+    rows[..., :, 2] = -uv
+    rhs = uv * X[..., 2:3] - f * X[..., :2]
+    scale = np.ones(X.shape[:2])
+    for _ in range(max(1, iterations)):
+        ww = w / scale**2
+        A = np.einsum("tj,tjki,tjkl->til", ww, rows, rows)
+        b = np.einsum("tj,tjki,tjk->ti", ww, rows, rhs)
+        t = _solve3(A, b)
+        depth = X[..., 2] + t[:, None, 2]
+        scale = np.where(np.abs(depth) > 1e-6, np.abs(depth), 1.0)
+    out[good] = t
+    return out
+
+
+def _solve3(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched solve of (N, 3, 3) systems; singular ones (all joints on one ray) by least squares."""
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.stack([np.linalg.lstsq(a, v, rcond=None)[0] for a, v in zip(A, b)])

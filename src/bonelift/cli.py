@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from bonelift.errors import BoneliftError
@@ -69,7 +70,15 @@ def _add_lift(sub: argparse._SubParsersAction) -> None:
             p.add_argument("input", nargs="?", default=None,
                            help="video, image folder, or keypoint file (.json/.npz/.csv); default: the demo clip")
         p.add_argument("-o", "--out", default="bonelift_out", help="output folder (default: bonelift_out)")
-        p.add_argument("--model", default=None, help="lifter checkpoint (default: the shipped weights)")
+        p.add_argument("--model", default=None, help="lifter checkpoint, single-frame or video (default: the "
+                                                          "bundled weights --lifter names)")
+        p.add_argument("--lifter", default=None, choices=["video", "single-frame"],
+                       help="bundled weights without --model (default: video, or single-frame with a notice while "
+                            "the video weights are not installed)")
+        p.add_argument("--causal", action="store_true",
+                       help="a causal video lifter (past frames only): --model must be one, else the bundled one")
+        p.add_argument("--focal", type=float, default=None, metavar="PIXELS",
+                       help="camera focal length for the root trajectory (default: 0.8 x the longer image side)")
         p.add_argument("--device", default="auto")
         p.add_argument("--max-side", type=int, default=640, help="downscale frames to this longer side before detection (0: off)")
         p.add_argument("--max-gap", type=int, default=None, help="longest detection gap (frames) to interpolate")
@@ -83,8 +92,9 @@ def _add_lift(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--person", type=int, default=None, metavar="N",
                        help="lift only person N (0: the longest track; default: everyone, person 0 in `joints`)")
         p.add_argument("--no-pictures", action="store_true", help="skip the MP4/GIF rendering")
-        p.add_argument("--no-reframe", action="store_true",
-                       help="lift the 2D as it is, without scaling the clip like the training data")
+        p.add_argument("--reframe", action=argparse.BooleanOptionalAction, default=None,
+                       help="scale and centre the clip's 2D like the training data (default: on for single-frame "
+                            "lifters, off for video lifters)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -101,8 +111,8 @@ def _cmd_lift(args: argparse.Namespace) -> None:
         summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
                        max_side=args.max_side, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
                        image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
-                       workers=args.workers, reframe=not args.no_reframe, person=args.person,
-                       max_people=args.max_people)
+                       workers=args.workers, reframe=args.reframe, person=args.person,
+                       max_people=args.max_people, lifter=args.lifter, causal=args.causal, focal=args.focal)
     except KeyboardInterrupt:
         print("bonelift: interrupted (no outputs written)", file=sys.stderr)
         raise SystemExit(130) from None
@@ -152,7 +162,18 @@ def _cmd_models() -> None:
         print(f"{name:<{width}}  {spec.kind:<12}  {spec.summary}  [options: {options}]")
 
 
+def _notice(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one line `bonelift: warning: ...` (no source line): the CLI's notices are for people."""
+    print(f"bonelift: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with warnings.catch_warnings():
+        warnings.showwarning = _notice
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from bonelift.models.tcn import VideoModelConfig
 class StreamingLifter:
     """Frame-by-frame lifting of a live stream with memory bounded by the receptive field.
 
-    `push(keypoints)` takes one frame's screen keypoints (J, 2) and returns the pose (J_out, 3) of
+    `push(keypoints, confidence)` takes one frame's screen keypoints (J, 2) (and its confidences (J,)
+    when the model was built for them) and returns the pose (J_out, 3) of
     the newest frame whose window is complete: the pushed frame for causal models, the frame
     `RF // 2` pushes ago otherwise (None until then); `flush()` returns the poses of those last
     frames at the end of the stream (windows end-padded by repeating the last frame, as offline).
@@ -39,23 +41,35 @@ class StreamingLifter:
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu") -> None:
         self.model = model.eval()
         self.config: VideoModelConfig = model.config
-        if self.config.confidence:
-            raise BoneliftError("StreamingLifter does not take keypoint confidences yet")
         self.device = torch.device(device)
         self.buffer: deque[torch.Tensor] = deque(maxlen=self.config.receptive_field)
+        self.conf_buffer: deque[torch.Tensor] = deque(maxlen=self.config.receptive_field)
         self.seen = 0
         self.pending = 0  # pushed frames whose pose has not been returned yet
         self.is_bone = isinstance(model, BoneVideoLifter)
+        trunk = model.direction[0] if self.is_bone else model.backbone
+        self.takes_confidence = trunk.score is not None  # the visibility-score branch reads confidences
         self.state: tuple[torch.Tensor, ...] | None = None
         self.lengths: torch.Tensor | None = None
 
     @torch.no_grad()
-    def push(self, keypoints: np.ndarray) -> np.ndarray | None:
+    def push(self, keypoints: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
+        """One frame's screen keypoints (J, 2) and, for a model built for them, its confidences (J,)."""
         x = torch.as_tensor(np.asarray(keypoints, dtype=np.float32), device=self.device)
+        if self.takes_confidence:
+            if confidence is None:
+                raise BoneliftError("this lifter was trained with keypoint confidences; pass them to push()")
+            c = torch.as_tensor(np.asarray(confidence, dtype=np.float32), device=self.device)
+            if c.shape != x.shape[:1]:
+                raise BoneliftError(f"confidence must have shape ({x.shape[0]},), got {tuple(c.shape)}")
         if not self.buffer:
             for _ in range(self.config.pad[0]):
                 self.buffer.append(x)
+                if self.takes_confidence:
+                    self.conf_buffer.append(c)
         self.buffer.append(x)
+        if self.takes_confidence:
+            self.conf_buffer.append(c)
         self.seen += 1
         self.pending += 1
         if self.is_bone:
@@ -70,10 +84,11 @@ class StreamingLifter:
     def _emit(self) -> np.ndarray:
         self.pending -= 1
         window = torch.stack(list(self.buffer))[None]
+        conf = torch.stack(list(self.conf_buffer))[None] if self.takes_confidence else None
         if self.is_bone:
-            pose = self.model.fuse(self.model.directions(window)[-1], self.lengths)
+            pose = self.model.fuse(self.model.directions(window, conf)[-1], self.lengths)
         else:
-            pose = self.model(window)["pose"][:, 0]
+            pose = self.model(window, conf)["pose"][:, 0]
         return pose[0].cpu().numpy()
 
     @torch.no_grad()
@@ -82,12 +97,19 @@ class StreamingLifter:
         out = []
         while self.pending > 0 and self.buffer:
             self.buffer.append(self.buffer[-1])
+            if self.takes_confidence:
+                self.conf_buffer.append(self.conf_buffer[-1])
             if len(self.buffer) == self.buffer.maxlen:
                 out.append(self._emit())
+        self.reset()
+        return out
+
+    def reset(self) -> None:
+        """Forget the stream (a new clip starts with the next push, padded by its first frame)."""
         self.buffer.clear()
+        self.conf_buffer.clear()
         self.seen = self.pending = 0
         self.state = self.lengths = None
-        return out
 
 
 class TPNetStream:
@@ -131,8 +153,9 @@ class TPNetStream:
         return out
 
 
-def latency_ms(push: Callable[[np.ndarray], object], frames: Sequence[np.ndarray], warmup: int = 20) -> float:
-    """Median wall time in milliseconds of `push(frame)` over `frames`, not counting the first `warmup` pushes."""
+def latency_ms(push: Callable[[Any], object], frames: Sequence[Any], warmup: int = 20) -> float:
+    """Median wall time in milliseconds of `push(frame)` over `frames`, not counting the first `warmup` pushes
+    (a frame is whatever `push` takes: screen keypoints, or a tuple a wrapper unpacks)."""
     times = []
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
@@ -144,11 +167,19 @@ def latency_ms(push: Callable[[np.ndarray], object], frames: Sequence[np.ndarray
     return float(np.median(times) * 1000)
 
 
-def streaming_latency_ms(model: nn.Module, screen: np.ndarray, frames: int = 300) -> float:
-    """`latency_ms` of a video lifter's `StreamingLifter` on the first `frames` frames of `screen` (J, 2 each),
-    the warm-up covering the receptive field (the pushes that only fill the buffer)."""
+def streaming_latency_ms(
+    model: nn.Module, screen: np.ndarray, frames: int = 300, confidence: np.ndarray | None = None
+) -> float:
+    """`latency_ms` of a video lifter's `StreamingLifter` on the first `frames` frames of `screen` (J, 2 each)
+    (and `confidence` (T, J), for a model that takes them; ones when missing), the warm-up covering the receptive
+    field (the pushes that only fill the buffer)."""
     clip = screen[:frames]
-    return latency_ms(StreamingLifter(model).push, clip, warmup=min(model.config.receptive_field, len(clip) - 1))
+    stream = StreamingLifter(model)
+    warmup = min(model.config.receptive_field, len(clip) - 1)
+    if not stream.takes_confidence:
+        return latency_ms(stream.push, clip, warmup=warmup)
+    conf = np.ones(clip.shape[:2], np.float32) if confidence is None else confidence[:frames]
+    return latency_ms(lambda t: stream.push(clip[t], conf[t]), range(len(clip)), warmup=warmup)
 
 
 def tpnet_latency_ms(model: TPNet, frames: int = 200, warmup: int = 20) -> float:

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from bonelift.checkpoints import save_model
-from bonelift.config import TrainConfig
-from bonelift.models import ModelConfig, build_model
+from bonelift.config import TrainConfig, VideoTrainConfig
+from bonelift.models import VIDEO, ModelConfig, VideoModelConfig, build_model
 from bonelift.skeletons import H36M17
 
 # A standing person in camera coordinates (metres, x right, y down, z forward), pelvis at the origin.
@@ -39,3 +39,11 @@ def save_tiny_checkpoint(path: Path, hidden: int = 32) -> Path:
     model.normalizer.out_mean.copy_(torch.from_numpy(STANDING[1:].ravel()))
     model.normalizer.out_std.fill_(0.03)
     return save_model(path, model, config)
+
+
+def save_tiny_video_checkpoint(path: Path, name: str = "tcn", causal: bool = False, receptive_field: int = 9) -> Path:
+    """A randomly initialised video lifter (`tcn` or method 5 `bone`) that takes keypoint confidences."""
+    torch.manual_seed(1)
+    config = VideoTrainConfig(model=VideoModelConfig(name=name, receptive_field=receptive_field, channels=16,
+                                                     dropout=0.0, causal=causal, confidence=True))
+    return save_model(path, build_model(config.model), config, VIDEO)

@@ -116,6 +116,9 @@ def test_bvh_round_trip_within_a_millimetre(lifted) -> None:
     lengths = subject_bone_lengths(poses.joints, H36M17)
     fitted = fit_skeleton(poses.joints, lengths, H36M17)
     read_back = _bvhio_positions(out / "poses3d.bvh")
+    assert np.isfinite(poses.trajectory).all() and (poses.trajectory[:, 2] > 0).all()  # in front of the camera
+    np.testing.assert_allclose(read_back[:, 0], poses.trajectory, atol=1e-5)  # the root moves with the trajectory
+    read_back -= read_back[:, :1]
     error_mm = 1000 * np.abs(read_back - fitted).max()
     assert error_mm < 1.0, f"BVH round trip error {error_mm:.4f} mm"
     # the BVH skeleton's bones have the median lengths of the prediction
@@ -137,11 +140,13 @@ def test_bvh_solver_on_awkward_poses(tmp_path: Path) -> None:
 
 
 def test_missing_shipped_weights_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    lift_module = importlib.import_module("bonelift.pipeline.lift")  # the package re-exports `lift`, the function
-    monkeypatch.setattr(lift_module, "DEFAULT_WEIGHTS", tmp_path / "absent" / "lifter_h36m17.pt")
+    lifters = importlib.import_module("bonelift.pipeline.lifters")  # where the bundled weights are looked up
+    monkeypatch.setattr(lifters, "DEFAULT_WEIGHTS", tmp_path / "absent" / "lifter_h36m17.pt")
+    monkeypatch.setattr(lifters, "VIDEO_WEIGHTS", tmp_path / "absent" / "lifter_video.pt")
     kp_file = _keypoint_file(tmp_path / "walk.npz")
     with pytest.raises(DataError, match="pretrained lifter is not installed"):
-        lift(kp_file, tmp_path / "out", progress=False)
+        with pytest.warns(UserWarning, match="bundled video lifter lifter_video.pt not installed"):
+            lift(kp_file, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
 
 

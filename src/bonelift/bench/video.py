@@ -132,7 +132,8 @@ def run_benchmark(
                 }
                 if causal:
                     cpu_model = trainer.model.to("cpu").eval()
-                    row["latency_ms"] = streaming_latency_ms(cpu_model, splits[1][0].screen, latency_frames)
+                    seq0 = splits[1][0]
+                    row["latency_ms"] = streaming_latency_ms(cpu_model, seq0.screen, latency_frames, seq0.confidence)
                 store_row(run_dir, budget, test_stride, row)
             results.append(row)
     budget = {

@@ -2,7 +2,9 @@
 
 Coordinates: BVH files are conventionally Y-up, so camera-frame points (x right, y down, z forward)
 are written as (x, -y, -z) (a 180-degree turn about x; right-handed, the subject's left is +x in the
-rest pose) in centimetres. The root carries no translation: poses are root-relative.
+rest pose) in centimetres. The root's translation channels carry the root trajectory (the pelvis in
+the camera frame, `cameras.root_trajectory`) in the same axes and units, so the skeleton moves through
+the scene as the camera saw it; without a trajectory they are 0 (poses root-relative).
 
 Hierarchy: the 17 Human3.6M joints with their Human3.6M parents, plus four zero-length joints
 (RPelvis, LPelvis at the hip centre; LCollar, RCollar at the thorax) like the coincident anchor
@@ -165,12 +167,18 @@ def offsets(lengths_cm: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_bvh(joints: np.ndarray, fps: float, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def write_bvh(
+    joints: np.ndarray, fps: float, path: Path, trajectory: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Write (T, 17, 3) camera-frame metres (NaN frames allowed) as BVH; returns (fitted joints, bone lengths m).
 
-    The fitted joints (camera frame, metres, missing frames held) are what the file reproduces.
+    The fitted joints (root-relative, camera frame, metres, missing frames held) plus `trajectory` (T, 3)
+    metres (the root's translation; NaN frames held like the poses) are what the file reproduces.
     """
     held = _hold_missing(joints)
+    root = np.zeros((len(joints), 3))
+    if trajectory is not None and np.isfinite(trajectory).all(-1).any():
+        root = _hold_missing(np.asarray(trajectory, np.float64)[:, None])[:, 0] * _FLIP * CM_PER_M
     lengths = subject_bone_lengths(joints[np.isfinite(joints).all(axis=(1, 2))], H36M17)
     fitted = fit_skeleton(held - held[:, :1], lengths, H36M17)
     local = solve_rotations(fitted * _FLIP * CM_PER_M)
@@ -202,6 +210,6 @@ def write_bvh(joints: np.ndarray, fps: float, path: Path) -> tuple[np.ndarray, n
     emit(0, 0)
     lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {1.0 / fps:.8f}"]
     for t in range(len(joints)):
-        lines.append("0.000000 0.000000 0.000000 " + " ".join(f"{v:.6f}" for v in euler[t].ravel()))
+        lines.append(" ".join(f"{v:.6f}" for v in root[t]) + " " + " ".join(f"{v:.6f}" for v in euler[t].ravel()))
     path.write_text("\n".join(lines) + "\n")
     return fitted, lengths

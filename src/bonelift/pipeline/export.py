@@ -2,7 +2,10 @@
 
 All three carry the same content, so a user picks the format their tool reads: joints in metres in
 the camera frame (x right, y down, z forward), root-relative (pelvis at the origin), Human3.6M-17
-order, plus the 2D keypoints they were lifted from, per-joint confidence and per-frame status.
+order, plus the 2D keypoints they were lifted from, per-joint confidence and per-frame status, the
+root trajectory (the pelvis position in the camera frame, metres: joints + trajectory are the joints
+in the camera frame; `cameras.root_trajectory` under the camera in `camera`) and the lifter that
+produced them (npz `lifter_*`, JSON `lifter`).
 
 Several people: the main person (person 0, the longest track) fills the single-person fields
 exactly as for a one-person video; the npz adds every person (`joints_all` (P, T, 17, 3), NaN
@@ -22,6 +25,9 @@ import numpy as np
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 
+UNITS = "metres, camera frame (x right, y down, z forward), root-relative"
+TRAJECTORY_UNITS = "metres, camera frame (x right, y down, z forward): the pelvis; joints + trajectory = camera frame"
+
 
 @dataclass
 class Poses3D:
@@ -37,6 +43,13 @@ class Poses3D:
     height: int
     source: str
     person: int = 0  # identity: 0 is the main person (longest track), then by track length
+    trajectory: np.ndarray | None = None  # (T, 3) pelvis in the camera frame, metres; NaN where missing
+    lifter: dict | None = None  # `Lifter.info()`: file, model, kind, causal, receptive_field, confidence
+    camera: dict | None = None  # focal (px), principal_point (px), focal_assumed (bool)
+
+    def __post_init__(self) -> None:
+        if self.trajectory is None:
+            self.trajectory = np.full((len(self.joints), 3), np.nan)
 
     @property
     def num_frames(self) -> int:
@@ -60,8 +73,12 @@ def write_npz(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
         confidence=poses.confidence.astype(np.float32), status=poses.status.astype(np.int8),
         joint_names=np.array(H36M17.joints), parents=np.array(H36M17.parents), fps=np.float64(poses.fps),
         width=np.int64(poses.width), height=np.int64(poses.height), layout=np.array(H36M17.name),
-        units=np.array("metres, camera frame (x right, y down, z forward), root-relative"),
-        source=np.array(poses.source),
+        units=np.array(UNITS), source=np.array(poses.source),
+        trajectory=poses.trajectory.astype(np.float32),
+        trajectory_all=np.stack([p.trajectory for p in everyone]).astype(np.float32),
+        trajectory_units=np.array(TRAJECTORY_UNITS),
+        **{f"lifter_{k}": np.array(v) for k, v in (poses.lifter or {}).items()},
+        **{f"camera_{k}": np.array(v) for k, v in (poses.camera or {}).items()},
     )
 
 
@@ -78,6 +95,7 @@ def _frame_doc(poses: Poses3D, t: int) -> dict:
         "joints": _nested(poses.joints[t], 5),
         "keypoints_2d": _nested(poses.keypoints_2d[t], 2),
         "confidence": _nested(poses.confidence[t], 3),
+        "trajectory": None if not np.isfinite(poses.trajectory[t]).all() else _nested(poses.trajectory[t], 5),
     }
 
 
@@ -88,7 +106,10 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
         "layout": H36M17.name,
         "joint_names": list(H36M17.joints),
         "parents": list(H36M17.parents),
-        "units": "metres, camera frame (x right, y down, z forward), root-relative",
+        "units": UNITS,
+        "trajectory_units": TRAJECTORY_UNITS,
+        "lifter": poses.lifter,
+        "camera": poses.camera,
         "fps": poses.fps,
         "width": poses.width,
         "height": poses.height,
@@ -111,6 +132,7 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
     header = ["frame", "time_s"] + (["person"] if multi else []) + ["status"]
     for name in H36M17.joints:
         header += [f"{name}_x", f"{name}_y", f"{name}_z", f"{name}_conf"]
+    header += ["trajectory_x", "trajectory_y", "trajectory_z"]
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(header)
@@ -120,15 +142,19 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
                 for j in range(H36M17.num_joints):
                     row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.joints[t, j]]
                     row.append(f"{p.confidence[t, j]:.3f}")
+                row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.trajectory[t]]
                 out.writerow(row)
 
 
 def read_npz(path: str | Path) -> Poses3D:
     """Load a `poses3d.npz` written by `write_npz` (used by tests and for re-rendering)."""
     with np.load(path, allow_pickle=False) as z:
+        traj = z["trajectory"].astype(np.float64) if "trajectory" in z.files else None
+        lifter = {k[len("lifter_"):]: z[k].item() for k in z.files if k.startswith("lifter_")} or None
+        camera = {k[len("camera_"):]: z[k].tolist() for k in z.files if k.startswith("camera_")} or None
         return Poses3D(z["joints"].astype(np.float64), z["keypoints_2d"].astype(np.float64), z["confidence"].astype(np.float64),
                        z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]),
-                       int(z["person"]) if "person" in z.files else 0)
+                       int(z["person"]) if "person" in z.files else 0, traj, lifter, camera)
 
 
 def read_people_npz(path: str | Path) -> list[Poses3D]:
@@ -137,6 +163,8 @@ def read_people_npz(path: str | Path) -> list[Poses3D]:
     with np.load(path, allow_pickle=False) as z:
         if "joints_all" not in z.files:
             return [main]
+        trajs = z["trajectory_all"].astype(np.float64) if "trajectory_all" in z.files else [None] * len(z["person_ids"])
         return [Poses3D(z["joints_all"][k].astype(np.float64), z["keypoints_2d_all"][k].astype(np.float64),
                         z["confidence_all"][k].astype(np.float64), z["status_all"][k], main.fps, main.width,
-                        main.height, main.source, int(pid)) for k, pid in enumerate(z["person_ids"])]
+                        main.height, main.source, int(pid), trajs[k], main.lifter, main.camera)
+                for k, pid in enumerate(z["person_ids"])]

@@ -1,11 +1,12 @@
 """`lift()`: video / image folder / 2D keypoint file in, 3D joints + BVH + pictures out, offline.
 
 Stages: 2D (MediaPipe detection, or a keypoint file) -> gap filling (per joint) -> detector layout
-to Human3.6M-17 -> lifting with a bonelift checkpoint -> exports (npz, json, csv, bvh) -> pictures
-(mp4, gif, html). Videos are searched for every person (`detect.detect_people`), whose detections are
-linked into one track per person (`associate`) and lifted track by track. Everything is written
-into a temporary folder beside OUTDIR and moved into place only when all stages succeeded, so a
-failed run leaves no partial outputs.
+to Human3.6M-17 -> lifting with a bonelift checkpoint (a video lifter over each run of posed frames, or
+a single-frame one; `lifters`) and the root trajectory in the camera frame (`cameras.root_trajectory`)
+-> exports (npz, json, csv, bvh) -> pictures (mp4, gif, html). Videos are searched for every person
+(`detect.detect_people`), whose detections are linked into one track per person (`associate`) and
+lifted track by track. Everything is written into a temporary folder beside OUTDIR and moved into
+place only when all stages succeeded, so a failed run leaves no partial outputs.
 """
 
 from __future__ import annotations
@@ -24,19 +25,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
-from bonelift.cameras import normalize_screen
+from bonelift.cameras import assumed_intrinsics, root_trajectory
 from bonelift.errors import DataError, OptionError
 from bonelift.pipeline import bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
 from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
+from bonelift.pipeline.lifters import (
+    DEFAULT_WEIGHTS,
+    Lifter,
+    check_reframe,
+    choose_lifter,
+    frame_like_training,
+    lift_track,
+)
 from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
 from bonelift.skeletons import H36M17, convert
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = PACKAGE_DIR / "weights" / "lifter_h36m17.pt"
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
 OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "viewer.html", "overlay.mp4", "overlay.gif")
 PERSON_BVH = re.compile(r"poses3d_person\d+\.bvh")  # one BVH per further person: also bonelift outputs
@@ -57,6 +63,7 @@ class LiftSummary:
     files: list[Path] = field(default_factory=list)
     max_side: int | None = None
     people: dict[int, int] = field(default_factory=dict)  # person id -> frames with a pose (detected or filled)
+    lifter: str = ""  # the lifter that ran (file, model, causal or not, receptive field)
 
     def fps(self, stage: str) -> float:
         return self.frames / self.seconds[stage] if self.seconds.get(stage) else float("inf")
@@ -81,6 +88,8 @@ class LiftSummary:
             main = max(self.people, key=lambda k: self.people[k])
             lines.append(f"people: {len(self.people)} (frames with a pose per person id: {each}); "
                          f"counts above are the main person's (person {main}, the longest track)")
+        if self.lifter:
+            lines.append(f"lifter: {self.lifter}")
         lines.append(f"outputs in {self.out_dir}: " + ", ".join(p.name for p in self.files))
         return "\n".join(lines)
 
@@ -110,22 +119,6 @@ class _Stages:
         self.cpu[name] = self.cpu.get(name, 0.0) + self._cpu() - c
 
 
-def _load_lifter(path: Path, device: torch.device):
-    from bonelift.checkpoints import rebuild
-    from bonelift.models import SINGLE_FRAME
-
-    if not path.is_file():
-        if path == DEFAULT_WEIGHTS:
-            raise DataError(path, "the pretrained lifter is not installed (this copy of bonelift ships no weights); "
-                                  "train one with `bonelift train` and pass it with --model CHECKPOINT")
-        raise DataError(path, "checkpoint not found")
-    model, _, _ = rebuild(path, device, kind=SINGLE_FRAME)
-    if model.config.in_layout != H36M17 or model.config.out_layout != H36M17:
-        raise DataError(path, f"the lifter must map h36m17 2D to h36m17 3D; this one maps {model.config.input_layout} "
-                              f"to {model.config.output_layout}")
-    return model
-
-
 def _to_h36m(track: Track2D) -> Track2D:
     if track.layout == H36M17:
         return track
@@ -134,45 +127,6 @@ def _to_h36m(track: Track2D) -> Track2D:
     except DataError as exc:
         raise DataError(track.source, exc.problem) from None
     return Track2D(kp, conf, H36M17, track.width, track.height, track.fps, track.source, track.status)
-
-
-def frame_like_training(model, screen: np.ndarray) -> np.ndarray:
-    """One similarity for the whole clip that gives its 2D skeleton the size and place of the training inputs.
-
-    A single-frame lifter reads depth partly from the 2D scale it was trained on (Human3.6M subjects
-    fill about 60 % of the image width). A person filmed small or off-centre otherwise lifts to a
-    shrunken, broken pose: on the demo clip 89 % of frames had a knee or elbow bent backwards without
-    this, 1 % with it. The reference is the mean training pose stored in the checkpoint's
-    normaliser (head-to-feet height, root position); the clip's median height and root position are
-    mapped onto it. One scale and one offset for all frames keep the motion itself unchanged.
-    """
-    lay = model.config.in_layout
-    mean = model.normalizer.in_mean.view(-1, 2).cpu().numpy()
-    head, feet, root = lay.index("Head"), lay.indices(["LFoot", "RFoot"]), lay.root
-    ref_height = np.linalg.norm(mean[head] - mean[feet].mean(0))
-    clip_height = np.median(np.linalg.norm(screen[:, head] - screen[:, feet].mean(1), axis=-1))
-    if not clip_height > 0:
-        return screen
-    return (screen - np.median(screen[:, root], axis=0)) * (ref_height / clip_height) + mean[root]
-
-
-@torch.no_grad()
-def lift_track(model, track: Track2D, batch_size: int = 4096, progress: bool = True, reframe: bool = True) -> np.ndarray:
-    """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose.
-
-    `reframe` applies `frame_like_training` (per clip) before lifting.
-    """
-    device = next(model.parameters()).device
-    out = np.full(track.keypoints.shape[:2] + (3,), np.nan)
-    rows = np.flatnonzero(track.status != MISSING)
-    screen = normalize_screen(track.keypoints[rows], track.width, track.height)
-    if reframe and len(rows):
-        screen = frame_like_training(model, screen)
-    screen = torch.as_tensor(screen, dtype=torch.float32)
-    for s in tqdm(range(0, len(rows), batch_size), desc="lift 3D", unit="batch", disable=not progress):
-        batch = screen[s : s + batch_size].to(device)
-        out[rows[s : s + batch_size]] = model.predict(batch).double().cpu().numpy()
-    return out
 
 
 def _two_d(
@@ -299,8 +253,10 @@ def _positive(value: float | None, option: str, integer: bool = False, allow_zer
         raise OptionError(f"{option} must be {'finite and ' if not integer else ''}{bound}, got {value!r}")
 
 
-def _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person=None, max_people=None) -> None:
+def _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person=None, max_people=None,
+                   focal=None) -> None:
     """Check the numeric options before anything runs (the API and the command line share these checks)."""
+    _positive(focal, "focal (--focal, pixels)")
     _positive(person, "person (--person)", integer=True, allow_zero=True)
     _positive(max_people, "max_people (--max-people)", integer=True)
     if person is not None and max_people is not None and person >= max_people:
@@ -354,9 +310,12 @@ def lift(
     pictures: bool = True,
     progress: bool = True,
     workers: int | None = None,
-    reframe: bool = True,
+    reframe: bool | None = None,
     person: int | None = None,
     max_people: int | None = DEFAULT_MAX_PEOPLE,
+    lifter: str | None = None,
+    causal: bool = False,
+    focal: float | None = None,
 ) -> LiftSummary:
     """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D.
 
@@ -364,22 +323,30 @@ def lift(
     detection (speed; MediaPipe works at 256 px internally). max_gap: longest run of missing frames
     filled by interpolation (default: a third of a second). layout / image_size / fps describe
     keypoint files that do not say so themselves. workers: detection processes (default: 2 on a
-    Linux machine with 2+ cores for clips of 90+ frames, else 1). reframe: scale and centre the
-    clip's 2D like the lifter's training data (`frame_like_training`). max_people: most people
-    tracked at once in a video (1: the single-person tracker). person: None lifts everyone, the main
-    person (id 0, the longest track) in `joints`; N lifts only person N. Returns a `LiftSummary`;
-    raises DataError on bad input, OptionError on bad options.
+    Linux machine with 2+ cores for clips of 90+ frames, else 1). model: a single-frame or video
+    lifter checkpoint; None: the bundled weights `lifter` names ("video", "single-frame"; None: the
+    video lifter, or the single-frame one with a notice while the video weights are not installed).
+    causal: a causal video lifter (`model` must be one; without `model` the bundled causal weights).
+    reframe: scale and centre the clip's 2D like the lifter's training data (`frame_like_training`;
+    None: on for single-frame lifters, off for video lifters). focal: the camera's focal length in
+    pixels for the root trajectory (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer image side).
+    max_people: most people tracked at once in a video (1: the single-person tracker). person: None
+    lifts everyone, the main person (id 0, the longest track) in `joints`; N lifts only person N.
+    Returns a `LiftSummary`; raises DataError on bad input, OptionError on bad options.
     """
     from bonelift.runtime import resolve_device
 
-    _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person, max_people)
+    _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person, max_people, focal)
+    if not isinstance(causal, bool):
+        raise OptionError(f"causal (--causal) must be True or False, got {causal!r}")
     max_side = max_side or None
     torch_device = resolve_device(device)
     src = Path(input) if input is not None else DEMO_CLIP
     out_dir = Path(out_dir).absolute()
     if not src.exists():
         raise DataError(src, "input not found")
-    lifter = _load_lifter(Path(model) if model is not None else DEFAULT_WEIGHTS, torch_device)
+    chosen = choose_lifter(model, lifter, causal, torch_device)
+    do_reframe = check_reframe(chosen, reframe)
     if pictures:
         try:
             import cv2  # noqa: F401
@@ -387,23 +354,38 @@ def lift(
         except ImportError as exc:
             raise DataError(None, "pictures (MP4/GIF) need OpenCV and Pillow: pip install 'bonelift[video]', "
                                   "or pass pictures=False (--no-pictures)") from exc
+    options = _Options(max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress, workers,
+                       do_reframe, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people), focal)
     with _sigterm_exits():
-        return _run(src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress,
-                    workers, reframe, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people))
+        return _run(src, out_dir, chosen, options)
 
 
-def _run(
-    src: Path, out_dir: Path, lifter, max_side: int | None, max_gap: int | None, max_frames: int | None,
-    layout: str | None, image_size: tuple[int, int] | None, fps: float | None, pictures: bool, progress: bool,
-    workers: int | None, reframe: bool, person: int | None = None, max_people: int = DEFAULT_MAX_PEOPLE,
-) -> LiftSummary:
+@dataclass(frozen=True)
+class _Options:
+    """The checked options of one `lift` run, as the stages need them."""
+
+    max_side: int | None
+    max_gap: int | None
+    max_frames: int | None
+    layout: str | None
+    image_size: tuple[int, int] | None
+    fps: float | None
+    pictures: bool
+    progress: bool
+    workers: int | None
+    reframe: bool
+    person: int | None
+    max_people: int
+    focal: float | None
+
+
+def _run(src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
     """The stages of `lift` on checked options, holding the output lock, writing into a temporary folder."""
     stage = _Stages()
     tmp = _prepare_out_dir(out_dir)  # before the slow stages: an unwritable OUTDIR fails at once
     try:
         with _locked(out_dir):
-            return _stages(stage, tmp, src, out_dir, lifter, max_side, max_gap, max_frames, layout, image_size, fps,
-                           pictures, progress, workers, reframe, person, max_people)
+            return _stages(stage, tmp, src, out_dir, lifter, o)
     except OSError as exc:
         raise DataError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from exc
     finally:
@@ -411,17 +393,12 @@ def _run(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _stages(
-    stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter, max_side: int | None, max_gap: int | None,
-    max_frames: int | None, layout: str | None, image_size: tuple[int, int] | None, fps: float | None,
-    pictures: bool, progress: bool, workers: int | None, reframe: bool, person: int | None = None,
-    max_people: int = DEFAULT_MAX_PEOPLE,
-) -> LiftSummary:
-    """2D, gaps, lifting, exports and pictures into `tmp`, then the commit into `out_dir`."""
+def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
+    """2D, gaps, lifting, root trajectory, exports and pictures into `tmp`, then the commit into `out_dir`."""
     with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
-        tracks, frame_source = _two_d(src, layout, image_size, fps, max_side, max_frames, progress, workers,
-                                      max_people)
-    gap = max_gap if max_gap is not None else max(1, round(tracks[0].fps / 3))
+        tracks, frame_source = _two_d(src, o.layout, o.image_size, o.fps, o.max_side, o.max_frames, o.progress,
+                                      o.workers, o.max_people)
+    gap = o.max_gap if o.max_gap is not None else max(1, round(tracks[0].fps / 3))
     tracks = [_to_h36m(fill_gaps(t, gap)) for t in tracks]  # fill per joint before derived joints mix them
     posed = [int((t.status != MISSING).sum()) for t in tracks]
     main = int(np.argmax(posed))  # the longest track (videos: person 0; keypoint files keep their order)
@@ -429,35 +406,42 @@ def _stages(
         raise DataError(tracks[0].source, f"no frame with a complete person, even after filling gaps of up to {gap} "
                                           "frames")
     ids = [k for k, n in enumerate(posed) if n]
-    if person is not None:
-        if person not in ids:
-            raise OptionError(f"person (--person) is {person}, but {src} has {len(ids)} "
+    if o.person is not None:
+        if o.person not in ids:
+            raise OptionError(f"person (--person) is {o.person}, but {src} has {len(ids)} "
                               f"{'person' if len(ids) == 1 else 'people'} (ids {', '.join(map(str, ids))})")
-        ids = [person]
+        ids = [o.person]
     people = []
+    info = lifter.info()
     with stage("lift"):
         for k in ids:
             t = tracks[k]
-            joints = lift_track(lifter, t, progress=progress, reframe=reframe)
+            joints = lift_track(lifter, t, reframe=o.reframe, progress=o.progress)
+            f, c = assumed_intrinsics(t.width, t.height, o.focal)
+            camera = {"focal": f, "principal_point": [float(c[0]), float(c[1])], "focal_assumed": o.focal is None}
+            root = root_trajectory(joints, t.keypoints, t.confidence, f, c)
             people.append(export.Poses3D(joints, t.keypoints, t.confidence, t.status, t.fps, t.width, t.height,
-                                         t.source, k))
+                                         t.source, k, root, info, camera))
     poses = next((p for p in people if p.person == main), people[0])
     with stage("export"):
         export.write_npz(poses, tmp / "poses3d.npz", people)
         export.write_json(poses, tmp / "poses3d.json", people)
         export.write_csv(poses, tmp / "poses3d.csv", people)
-        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh")
+        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh", poses.trajectory)
         for other in (p for p in people if p is not poses):
-            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh")
+            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh", other.trajectory)
         viewer.write_html(poses, tmp / "viewer.html", people=people)
-    if pictures:
+    if o.pictures:
         with stage("render"):
-            frames = frame_source.frames(max_side) if frame_source is not None else None
-            render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=progress,
+            frames = frame_source.frames(o.max_side) if frame_source is not None else None
+            render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=o.progress,
                                 people=people)
     files = _commit(tmp, out_dir)
     status = poses.status
     counts = {p.person: int((p.status != MISSING).sum()) for p in people}
     return LiftSummary(out_dir, len(status), int((status == DETECTED).sum()), int((status == INTERPOLATED).sum()),
                        int((status == MISSING).sum()), stage.wall, stage.cpu, files,
-                       max_side if frame_source is not None else None, counts)
+                       o.max_side if frame_source is not None else None, counts, str(lifter))
+
+
+__all__ = ["DEFAULT_WEIGHTS", "DEMO_CLIP", "OUTPUT_FILES", "LiftSummary", "frame_like_training", "lift", "lift_track"]

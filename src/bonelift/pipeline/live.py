@@ -1,0 +1,80 @@
+"""Live lifting, frame in -> 3D out: a causal video lifter fed one detector frame at a time.
+
+`LiveLifter.push(keypoints_px, confidence, width, height)` converts the detector layout to Human3.6M-17
+and normalises the screen exactly as offline `lift` does for video lifters (`skeletons.convert`,
+`cameras.normalize_screen`, no reframing), then runs `streaming.StreamingLifter`: memory is bounded by
+the receptive field, and the poses equal offline causal `infer` on the same frames, frame by frame.
+A frame without a complete person (any NaN joint, or `None`) ends the current run like a MISSING frame
+offline: it returns None and the next posed frame starts a new run (padded by its first frame).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bonelift.cameras import assumed_intrinsics, normalize_screen, root_trajectory
+from bonelift.errors import DataError, OptionError
+from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, load_lifter
+from bonelift.skeletons import H36M17, Layout, convert, get_layout
+from bonelift.streaming import StreamingLifter
+
+
+class LiveLifter:
+    """Frame-by-frame 3D from a causal video checkpoint (`model`; None: the bundled causal weights).
+
+    `layout`: the joint layout of the pushed keypoints ("mediapipe33", "coco17", "h36m17", ...).
+    `focal`: focal length in pixels for `root` (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer side).
+    After each push, `root` is the pelvis position in the camera frame (metres; `cameras.root_trajectory`
+    of that frame), None when no pose was returned.
+    """
+
+    def __init__(self, model: str | Path | None = None, layout: str | Layout = "mediapipe33",
+                 device: str | torch.device = "cpu", focal: float | None = None) -> None:
+        path = Path(model) if model is not None else CAUSAL_VIDEO_WEIGHTS
+        if model is None and not path.is_file():
+            raise DataError(path, "the bundled causal video lifter is not installed; pass a causal video checkpoint")
+        if focal is not None and not (np.isfinite(focal) and focal > 0):
+            raise OptionError(f"focal must be a number of pixels greater than 0, got {focal!r}")
+        self.lifter: Lifter = load_lifter(path, device, need="causal")
+        self.layout = layout if isinstance(layout, Layout) else get_layout(layout)
+        self.focal = focal
+        self.stream = StreamingLifter(self.lifter.model, device)
+        self.root: np.ndarray | None = None
+
+    def push(self, keypoints_px: np.ndarray | None, confidence: np.ndarray | None, width: int,
+             height: int) -> np.ndarray | None:
+        """(J, 2) pixels in `layout` (and confidences (J,), None: all 1) -> (17, 3) root-relative metres or None.
+
+        The pose is the pushed frame's (causal: no delay); None for a frame without a complete person.
+        """
+        self.root = None
+        if keypoints_px is None:
+            self.stream.reset()
+            return None
+        kp = np.asarray(keypoints_px, np.float64)[..., :2]
+        if kp.shape != (self.layout.num_joints, 2):
+            raise DataError(None, f"keypoints have shape {kp.shape}, expected ({self.layout.num_joints}, 2) "
+                                  f"for layout {self.layout.name}")
+        conf = np.ones(len(kp)) if confidence is None else np.asarray(confidence, np.float64)
+        conf = np.clip(np.nan_to_num(conf), 0.0, 1.0)
+        kp, conf = convert(kp, self.layout, H36M17, conf)
+        if not np.isfinite(kp).all():
+            self.stream.reset()
+            return None
+        pose = self.stream.push(normalize_screen(kp, width, height), conf)
+        if pose is None:
+            return None
+        f, c = assumed_intrinsics(width, height, self.focal)
+        self.root = root_trajectory(pose[None], kp[None], conf[None], f, c)[0]
+        return pose
+
+    def reset(self) -> None:
+        """Start a new stream (another clip, or another person)."""
+        self.stream.reset()
+        self.root = None
+
+
+__all__ = ["LiveLifter"]

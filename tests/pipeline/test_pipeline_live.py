@@ -1,0 +1,96 @@
+"""Live lifting (`bonelift.LiveLifter`): frame in -> 3D out, equal to offline causal inference, and its latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bonelift.cameras import normalize_screen
+from bonelift.errors import DataError
+from bonelift.pipeline import lift, lifters
+from bonelift.pipeline.export import read_npz
+from bonelift.skeletons import H36M17, MEDIAPIPE33, convert
+from bonelift.streaming import latency_ms
+
+W, H = 640, 480
+torch.set_num_threads(1)
+
+
+def _mediapipe_clip(frames: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 33, 2) pixels drifting smoothly and (T, 33) confidences, as MediaPipe would give them."""
+    rng = np.random.default_rng(seed)
+    start = rng.uniform([150, 80], [490, 400], (1, 33, 2))
+    kp = start + rng.normal(0, 2.0, (frames, 33, 2)).cumsum(0)
+    return kp, rng.uniform(0.2, 1.0, (frames, 33))
+
+
+def _offline_causal(ckpt: Path, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """Offline: the same conversion and screen normalisation, then the causal model's `infer` on the clip."""
+    model = lifters.load_lifter(ckpt).model
+    h36m, c = convert(kp, MEDIAPIPE33, H36M17, conf)
+    x = torch.as_tensor(normalize_screen(h36m, W, H), dtype=torch.float32)
+    return model.infer(x, torch.as_tensor(c, dtype=torch.float32)).numpy()
+
+
+def _live(ckpt: Path):
+    from bonelift.pipeline.live import LiveLifter
+
+    return LiveLifter(ckpt)
+
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_live_equals_offline_causal_inference(tmp_path: Path, video_checkpoints: dict, name: str) -> None:
+    import bonelift
+
+    ckpt = video_checkpoints[f"{name}_causal"]
+    kp, conf = _mediapipe_clip()
+    live = bonelift.LiveLifter(ckpt, layout="mediapipe33")
+    streamed = np.stack([live.push(k, c, W, H) for k, c in zip(kp, conf)])
+    assert streamed.shape == (40, 17, 3) and np.isfinite(live.root).all()  # random model: any place
+    np.testing.assert_allclose(streamed, _offline_causal(ckpt, kp, conf), atol=1e-5)
+    # ... and equal to `lift` on a keypoint file of the same detections (same layout conversion and screen).
+    np.savez(tmp_path / "mp.npz", keypoints=kp, confidence=conf, width=W, height=H, fps=30.0, layout="mediapipe33")
+    lift(tmp_path / "mp.npz", tmp_path / "out", model=ckpt, causal=True, pictures=False, progress=False)
+    np.testing.assert_allclose(streamed, read_npz(tmp_path / "out" / "poses3d.npz").joints, atol=1e-5)
+
+
+def test_live_missing_frame_starts_a_new_run(video_checkpoints: dict) -> None:
+    ckpt = video_checkpoints["bone_causal"]
+    kp, conf = _mediapipe_clip(30, seed=1)
+    live = _live(ckpt)
+    outs = [live.push(None if t == 12 else kp[t], conf[t], W, H) for t in range(30)]
+    assert outs[12] is None and live.root is not None
+    kp_nan = kp[20].copy()
+    kp_nan[11] = np.nan  # a shoulder not found: no complete person in this frame
+    assert live.push(kp_nan, conf[20], W, H) is None and live.root is None
+    np.testing.assert_allclose(np.stack(outs[:12]), _offline_causal(ckpt, kp[:12], conf[:12]), atol=1e-5)
+    np.testing.assert_allclose(np.stack(outs[13:]), _offline_causal(ckpt, kp[13:], conf[13:]), atol=1e-5)
+
+
+def test_live_refuses_what_is_not_a_causal_video_lifter(tmp_path: Path, video_checkpoints: dict,
+                                                        tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bonelift.pipeline.live import LiveLifter
+
+    with pytest.raises(DataError, match=r"tcn\.pt: holds a centred \(non-causal\) video lifter \(tcn\)"):
+        LiveLifter(video_checkpoints["tcn"])
+    with pytest.raises(DataError, match=r"tiny\.pt: holds a single-frame lifter; a causal video lifter is needed"):
+        LiveLifter(tiny_checkpoint)
+    monkeypatch.setattr("bonelift.pipeline.live.CAUSAL_VIDEO_WEIGHTS", tmp_path / "lifter_video_causal.pt")
+    with pytest.raises(DataError, match="lifter_video_causal.pt: the bundled causal video lifter is not installed"):
+        LiveLifter()
+    live = LiveLifter(video_checkpoints["tcn_causal"], layout="h36m17")
+    with pytest.raises(DataError, match=r"expected \(17, 2\) for layout h36m17"):
+        live.push(np.zeros((33, 2)), None, W, H)
+
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_live_latency_per_frame(video_checkpoints: dict, name: str) -> None:
+    """`streaming.latency_ms` of one `push` (layout conversion, normalisation, model, root): tiny model, CPU."""
+    kp, conf = _mediapipe_clip(80, seed=2)
+    live = _live(video_checkpoints[f"{name}_causal"])
+    ms = latency_ms(lambda t: live.push(kp[t], conf[t], W, H), range(len(kp)), warmup=20)
+    print(f"live {name} (RF 9, 16 channels): {ms:.2f} ms per frame")
+    assert 0 < ms < 200
