@@ -1,0 +1,358 @@
+"""Real-footage evaluation (issue 17): monocular 3D on the Pose2Sim four-view clip, without ground truth.
+
+Every view is lifted on its own; rotated into the world frame with its camera's rotation, the views'
+root-relative 3D should agree up to scale (N-MPJPE between views) or a similarity (P-MPJPE between
+views). A reference triangulated from all views' 2D gives a second, per-view score. MediaPipe runs
+once per view; its 2D, visibility and own 3D world landmarks are cached as plain arrays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bonelift.cameras import Camera, reprojection_errors, triangulate
+from bonelift.errors import DataError, OptionError, check_array
+from bonelift.geometry import bone_lengths
+from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
+from bonelift.pipeline.associate import associate, gather
+from bonelift.skeletons import H36M17, MEDIAPIPE33, Layout, convert
+
+FOOTAGE_DIR = Path("/work/shared/media/pose2sim_multiperson")
+VIEWS = ("cam01", "cam02", "cam03", "cam04")
+CACHE_DIR = Path("runs/wild_cache")
+MAX_PEOPLE = 4
+MAX_SIDE = 640  # what `bonelift lift` detects at
+
+
+def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACHE_DIR, views: tuple[str, ...] = VIEWS,
+                 progress: bool = False) -> dict[str, Path]:
+    """Run MediaPipe (every person, one worker) on each view not cached yet; returns view -> cache file.
+
+    A cache file holds plain arrays only: points (T, K, 33, 2) pixels, conf (T, K, 33), world
+    (T, K, 33, 3) MediaPipe world landmarks (metres), slots unassociated (NaN: empty); plus width,
+    height, fps and the seconds detection took.
+    """
+    from bonelift.pipeline.detect import detect_people
+    from bonelift.pipeline.frames import open_frames
+
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for view in views:
+        path = cache / f"{view}.npz"
+        if not path.is_file():
+            source = open_frames(Path(footage) / f"{view}.mp4")
+            start = time.perf_counter()
+            points, conf, world = detect_people(source, MAX_PEOPLE, max_side=MAX_SIDE, progress=progress, workers=1,
+                                                world=True)
+            seconds = time.perf_counter() - start
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, points=points, conf=conf, world=world, width=source.width, height=source.height,
+                     fps=source.fps, seconds=seconds)
+            tmp.replace(path)
+        out[view] = path
+    return out
+
+
+# --- one person's 2D in every view -------------------------------------------------------------------------------
+
+GATE_PX = 40.0  # a view whose median reprojection error exceeds this (pixels) shows someone else
+REJECT_PX = 50.0  # a joint of one view this far from the first triangulation's projection is left out of the second
+MIN_COVER = 0.9  # a view takes part in the scores when it has the person on at least this share of the frames
+
+
+@dataclass
+class ViewTrack:
+    """One person's MediaPipe output in one view: 2D (T, 33, 2) px (NaN: not found), visibility, world (T, 33, 3)."""
+
+    view: str
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    world: np.ndarray
+
+    @property
+    def found(self) -> np.ndarray:
+        return np.isfinite(self.keypoints).all((1, 2)) & np.isfinite(self.world).all((1, 2))
+
+
+@dataclass
+class Footage:
+    """The cached detections of every view, their cameras, and each person's track per view."""
+
+    cameras: dict[str, Camera]
+    tracks: dict[str, list[ViewTrack]]  # view -> its people, longest track first
+    width: int
+    height: int
+    fps: float
+    detect_seconds: dict[str, float]
+    people: dict[str, dict[str, int]] = field(default_factory=dict)  # person -> {view: index into tracks[view]}
+
+    def person(self, name: str) -> dict[str, ViewTrack]:
+        if name not in self.people:
+            raise OptionError(f"person must be one of {sorted(self.people)}, got {name!r}")
+        return {v: self.tracks[v][k] for v, k in self.people[name].items()}
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            out = {k: d[k] for k in ("points", "conf", "world", "width", "height", "fps", "seconds")}
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(path, f"not a wild-footage detection cache ({exc}); delete it to detect again") from None
+    t, k = out["points"].shape[:2]
+    check_array(out["points"], path, "points", (t, k, 33, 2), allow_nan=True)
+    check_array(out["conf"], path, "conf", (t, k, 33))
+    check_array(out["world"], path, "world", (t, k, 33, 3), allow_nan=True)
+    return out
+
+
+def view_tracks(view: str, points: np.ndarray, conf: np.ndarray, world: np.ndarray, fps: float) -> list[ViewTrack]:
+    """The people of one view, linked over frames as `bonelift lift` links them (`associate`)."""
+    rows = associate(points, max_lost=max(1, round(fps)), min_frames=max(3, round(fps / 2)))
+    return [ViewTrack(view, gather(points, r, np.nan), gather(conf, r, 0.0), gather(world, r, np.nan)) for r in rows]
+
+
+def triangulate_people(cameras: list[Camera], tracks: list[ViewTrack]) -> tuple[np.ndarray, np.ndarray]:
+    """World joints (T, 33, 3) of one person from its tracks in several views, and each view's (V, T, 33) error.
+
+    Weighted by visibility; a view's joint that lands more than `REJECT_PX` from the first
+    triangulation's projection (a limb of the wrong person, say) is dropped and the joint triangulated
+    again (kept as first triangulated where fewer than two views would remain).
+    """
+    pixels = np.stack([t.keypoints for t in tracks])
+    weights = np.stack([t.confidence for t in tracks])
+    first = triangulate(cameras, pixels, weights)
+    err = reprojection_errors(cameras, first, pixels)
+    weights = np.where(np.nan_to_num(err, nan=np.inf) <= REJECT_PX, weights, 0.0)
+    points = triangulate(cameras, pixels, weights)
+    points = np.where(np.isfinite(points), points, first)
+    return points, reprojection_errors(cameras, points, pixels)
+
+
+def _view_errors(cameras: list[Camera], tracks: list[ViewTrack]) -> np.ndarray:
+    """(V,) median over frames of each view's visibility-weighted mean reprojection error, in pixels."""
+    _, err = triangulate_people(cameras, tracks)
+    weights = np.where(np.isfinite(err), np.stack([t.confidence for t in tracks]), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_frame = np.nansum(err * weights, -1) / weights.sum(-1)
+    return np.array([np.nanmedian(e) if np.isfinite(e).any() else np.inf for e in per_frame])
+
+
+def follow_people(footage: Footage, count: int = 2) -> list[dict[str, int]]:
+    """Up to `count` people, each as {view: track index}: the tracks of several views that triangulate consistently.
+
+    Every choice of one track (or none) per view is triangulated; a choice is consistent when each
+    chosen view's median reprojection error is below `GATE_PX`. The consistent choice with the most
+    views wins (then the most frames, then the lowest error); its tracks are set aside and the next
+    person is chosen among the rest.
+    """
+    views = list(footage.tracks)
+    used: set[tuple[str, int]] = set()
+    people = []
+    for _ in range(count):
+        best, best_key = None, None
+        options = [[None] + [k for k in range(len(footage.tracks[v])) if (v, k) not in used] for v in views]
+        for choice in itertools.product(*options):
+            chosen = [(v, k) for v, k in zip(views, choice) if k is not None]
+            if len(chosen) < 2:
+                continue
+            tracks = [footage.tracks[v][k] for v, k in chosen]
+            err = _view_errors([footage.cameras[v] for v, _ in chosen], tracks)
+            if not (err < GATE_PX).all():
+                continue
+            key = (len(chosen), sum(int(t.found.sum()) for t in tracks), -float(err.mean()))
+            if best_key is None or key > best_key:
+                best, best_key = dict(chosen), key
+        if best is None:
+            break
+        people.append(best)
+        used |= set(best.items())
+    return people
+
+
+def name_people(footage: Footage, people: list[dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Names for the people `follow_people` found: of two, the man stands on the treadmill, so his triangulated
+    ankles are the higher ones; the other is the woman. Other counts are named person0, person1, ..."""
+    if len(people) != 2:
+        return {f"person{i}": p for i, p in enumerate(people)}
+    feet = MEDIAPIPE33.indices(["LFoot", "RFoot"])
+    height = []
+    for p in people:
+        points, _ = triangulate_people([footage.cameras[v] for v in p], [footage.tracks[v][k] for v, k in p.items()])
+        height.append(float(np.nanmedian(points[:, feet, 2])))
+    man = int(np.argmax(height))
+    return {"woman": people[1 - man], "man": people[man]}
+
+
+def load_footage(cache_dir: str | Path = CACHE_DIR, footage: str | Path = FOOTAGE_DIR, progress: bool = False) -> Footage:
+    """The footage's cameras and cached detections (running MediaPipe on views not cached yet), people followed."""
+    from bonelift.datasets.pose2sim import read_qualisys_calibration
+
+    footage = Path(footage)
+    cameras = read_qualisys_calibration(footage / "Calib.qca.txt")
+    files = detect_views(footage, cache_dir, tuple(cameras), progress)
+    tracks, seconds, sizes = {}, {}, set()
+    for view, path in files.items():
+        d = _read_cache(path)
+        tracks[view] = view_tracks(view, d["points"], d["conf"], d["world"], float(d["fps"]))
+        seconds[view] = float(d["seconds"])
+        sizes.add((int(d["width"]), int(d["height"]), float(d["fps"])))
+    if len(sizes) != 1:
+        raise DataError(footage, f"the views differ in frame size or rate: {sorted(sizes)}")
+    width, height, fps = sizes.pop()
+    out = Footage(cameras, tracks, width, height, fps, seconds)
+    out.people = name_people(out, follow_people(out))
+    return out
+
+
+# --- scores --------------------------------------------------------------------------------------------------------
+
+LiftFn = Callable[[np.ndarray, np.ndarray, int, int, float], np.ndarray]
+MEDIAPIPE_WORLD = "mediapipe-world"  # in place of a lift function: score MediaPipe's own world landmarks
+# MediaPipe's world landmarks use the image's axes (x right, y down, z away from the camera): OpenCV's camera frame.
+MEDIAPIPE_TO_CAMERA = np.eye(3)
+
+
+def _root_relative(pose: np.ndarray) -> np.ndarray:
+    return pose - pose[..., H36M17.root : H36M17.root + 1, :]
+
+
+def _h36m(points33: np.ndarray, conf33: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    return convert(points33, MEDIAPIPE33, H36M17, conf33)
+
+
+def _pairs_mean(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], poses: list[np.ndarray]) -> float:
+    """Mean of fn over frames and over ordered pairs of views (both directions: N- and P-MPJPE fit one side's scale)."""
+    vals = [fn(a, b).mean() for i, a in enumerate(poses) for j, b in enumerate(poses) if i != j]
+    return float(np.mean(vals))
+
+
+def _mirrored_bones(layout: Layout) -> list[tuple[int, int]]:
+    """(left bone, right bone) index pairs: bones whose joints are each other's mirror images."""
+    index = layout.bone_index
+    flip = layout.flip_permutation
+    return [(b, index[(int(flip[p]), int(flip[c]))]) for (p, c), b in index.items()
+            if c in layout.left and (int(flip[p]), int(flip[c])) in index]
+
+
+def _asymmetry(seq: np.ndarray, pairs: list[tuple[int, int]]) -> float:
+    """Mean over frames and mirrored bone pairs of |left length - right length|."""
+    lengths = bone_lengths(seq, H36M17)
+    return float(np.mean([np.abs(lengths[:, a] - lengths[:, b]).mean() for a, b in pairs]))
+
+
+def _mm(x: float) -> float:
+    return round(1000.0 * float(x), 2)
+
+
+def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR, person: str = "woman") -> dict:
+    """Scores of one lifter on one person of the footage, without ground truth (millimetres).
+
+    lift_fn(keypoints_px (T, 17, 2) H36M17, confidence (T, 17), width, height, fps) -> (T, 17, 3)
+    root-relative metres in the view's camera frame (NaN rows: no pose), or `MEDIAPIPE_WORLD`.
+    Views that hold the person on at least `MIN_COVER` of the frames are scored, on the frames where
+    all of them do. Each view's 3D is rotated into the world frame (R.T @ p) and root-centred:
+    - n_mpjpe_views_mm / p_mpjpe_views_mm: N-MPJPE (scale fit) / P-MPJPE (similarity) between every
+      ordered pair of views, averaged over pairs and frames;
+    - mpjve_mm: MPJVE between views: mean per-joint norm of the difference of two views' velocities
+      (first differences, mm per frame at the footage's rate), averaged over pairs and frames;
+    - n_mpjpe_ref_mm / p_mpjpe_ref_mm / mpjve_ref_mm: the same against the 3D triangulated from
+      every view's 2D (`triangulate_people`, which may use views not scored);
+    - bone_std_mm: std over time of each bone's length, mean over all 16 bones; limb_std_mm: the same
+      over the eight limbs (`metrics.bone_length_std`);
+    - asymmetry_mm: mean |left - right| length over all six mirrored bone pairs (hips, shoulders and
+      limbs); limb_asymmetry_mm: over the four limb pairs (`metrics.symmetry_error`);
+    the per-view ones averaged over views; `*_per_view_mm` entries give each view's value. The
+    issue-17 figures match the all-bone std, the all-pair asymmetry and the between-view MPJVE.
+    """
+    footage = cache if isinstance(cache, Footage) else load_footage(cache)
+    tracks = footage.person(person)
+    found = {v: int(t.found.sum()) for v, t in tracks.items()}
+    views = [v for v, t in tracks.items() if t.found.mean() >= MIN_COVER]
+    if len(views) < 2:
+        raise DataError(None, f"{person} is followed in {found} frames per view: fewer than two views to compare")
+    ref33, _ = triangulate_people([footage.cameras[v] for v in tracks], list(tracks.values()))
+    ref = _root_relative(_h36m(ref33)[0])
+    poses = {}
+    for v in views:
+        t, cam = tracks[v], footage.cameras[v]
+        if isinstance(lift_fn, str):
+            if lift_fn != MEDIAPIPE_WORLD:
+                raise OptionError(f"lift_fn must be a function or {MEDIAPIPE_WORLD!r}, got {lift_fn!r}")
+            pose = _root_relative(_h36m(t.world)[0]) @ MEDIAPIPE_TO_CAMERA.T
+        else:
+            kp, conf = _h36m(t.keypoints, t.confidence)
+            pose = np.asarray(lift_fn(kp, conf, footage.width, footage.height, footage.fps), np.float64)
+            if pose.shape != kp.shape[:2] + (3,):
+                raise DataError(None, f"lift_fn returned shape {pose.shape} for {v}, expected {kp.shape[:2] + (3,)}")
+        poses[v] = _root_relative(pose) @ cam.R  # rows: R.T @ p, camera frame -> world axes
+    frames = np.isfinite(ref).all((1, 2))
+    for v in views:
+        frames &= tracks[v].found & np.isfinite(poses[v]).all((1, 2))
+    if frames.sum() < 3:
+        raise DataError(None, f"{person}: fewer than 3 frames with a pose in all of {views}")
+    seqs = [poses[v][frames] for v in views]
+    ref = ref[frames]
+    row: dict = {"person": person, "views": views, "frames": int(frames.sum()), "frames_found": found}
+    row["n_mpjpe_views_mm"] = _mm(_pairs_mean(n_mpjpe, seqs))
+    row["p_mpjpe_views_mm"] = _mm(_pairs_mean(p_mpjpe, seqs))
+    row["mpjve_mm"] = _mm(_pairs_mean(mpjve, seqs))
+    pairs = _mirrored_bones(H36M17)
+    per_view = {
+        "n_mpjpe_ref_mm": [n_mpjpe(s, ref).mean() for s in seqs],
+        "p_mpjpe_ref_mm": [p_mpjpe(s, ref).mean() for s in seqs],
+        "mpjve_ref_mm": [mpjve(s, ref).mean() for s in seqs],
+        "bone_std_mm": [bone_lengths(s, H36M17).std(0).mean() for s in seqs],
+        "limb_std_mm": [bone_length_std([s], H36M17)["average"] for s in seqs],
+        "asymmetry_mm": [_asymmetry(s, pairs) for s in seqs],
+        "limb_asymmetry_mm": [symmetry_error(s, H36M17)["average"] for s in seqs],
+    }
+    for name, vals in per_view.items():
+        row[name] = _mm(np.mean(vals))
+    for name, vals in per_view.items():
+        row[name.replace("_mm", "_per_view_mm")] = {v: _mm(x) for v, x in zip(views, vals)}
+    return row
+
+
+def shipped_lifter(path: str | Path | None = None, device: str = "cpu") -> LiftFn:
+    """A `LiftFn` of a single-frame bonelift checkpoint (default: the shipped lifter), as `bonelift lift` runs it."""
+    import torch
+
+    from bonelift.pipeline.lift import DEFAULT_WEIGHTS, _load_lifter, lift_track
+    from bonelift.pipeline.track import Track2D
+
+    model = _load_lifter(Path(path) if path is not None else DEFAULT_WEIGHTS, torch.device(device))
+
+    def lift_fn(keypoints: np.ndarray, confidence: np.ndarray, width: int, height: int, fps: float) -> np.ndarray:
+        track = Track2D(keypoints, confidence, H36M17, width, height, fps, "wild footage")
+        return lift_track(model, track, progress=False)
+
+    return lift_fn
+
+
+def footage_rows(lifters: dict[str, LiftFn | str], cache_dir: str | Path = CACHE_DIR,
+                 persons: tuple[str, ...] = ("woman", "man"), mediapipe_world: bool = True, seed: int = 0,
+                 footage: str | Path = FOOTAGE_DIR) -> list[dict]:
+    """Results rows (the suites' schema) of every lifter, and of MediaPipe's world landmarks, on each person.
+
+    All lifters read MediaPipe's 2D (input "mediapipe"); `person` is also the row's "variant" so a
+    suite file keeps one row per model and person. A person not followed in two views is skipped.
+    """
+    data = load_footage(cache_dir, footage)
+    models = dict(lifters)
+    if mediapipe_world:
+        models.setdefault(MEDIAPIPE_WORLD, MEDIAPIPE_WORLD)
+    rows = []
+    for person in persons:
+        if person not in data.people:
+            continue
+        for name, fn in models.items():
+            scores = score_footage(fn, data, person)
+            rows.append({"model": name, "variant": person, "input": "mediapipe", "seed": seed, **scores})
+    return rows
