@@ -205,8 +205,8 @@ def test_any_lift_function_is_scored_in_its_camera_frame() -> None:
 
 
 def test_people_are_followed_across_views_by_geometry() -> None:
-    woman = _person(10, np.array([0.5, -0.4, 0.0]), 3)
-    man = _person(10, np.array([-0.6, 0.3, 0.2]), 4)  # on the treadmill: his feet are higher
+    woman = _person(40, np.array([0.5, -0.4, 0.0]), 3)
+    man = _person(40, np.array([-0.6, 0.3, 0.2]), 4)  # on the treadmill: his feet are higher
     footage = _footage([woman, man], shuffle=True)
     people = wild.follow_people(footage)
     named = wild.name_people(footage, people)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,11 @@ def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACH
 
 # --- one person's 2D in every view -------------------------------------------------------------------------------
 
-GATE_PX = 40.0  # a view whose median reprojection error exceeds this (pixels) shows someone else
+GATE_PX = 40.0  # a view's pose this far (median joint, pixels) from the person's triangulation is someone else
 REJECT_PX = 50.0  # a joint of one view this far from the first triangulation's projection is left out of the second
-MIN_COVER = 0.9  # a view takes part in the scores when it has the person on at least this share of the frames
+MIN_COVER = 0.9  # a view is triangulated and scored when it holds (agrees on) at least this share of the frames
+MIN_AGREE = 30  # a track joins a person when it agrees with the other views on at least this many frames
+SWAP_PENALTY_PX = 1e-3  # breaks the tie between a choice of left/right swaps and its mirror image: fewer swaps win
 
 
 @dataclass
@@ -79,6 +82,25 @@ class ViewTrack:
     @property
     def found(self) -> np.ndarray:
         return np.isfinite(self.keypoints).all((1, 2)) & np.isfinite(self.world).all((1, 2))
+
+    def swapped(self, frames: np.ndarray) -> ViewTrack:
+        """This track with left and right landmarks exchanged on `frames` (T,) bool."""
+        flip = MEDIAPIPE33.flip_permutation
+        out = [a.copy() for a in (self.keypoints, self.confidence, self.world)]
+        for a in out:
+            a[frames] = a[frames][:, flip]
+        return ViewTrack(self.view, *out)
+
+
+@dataclass
+class Geometry:
+    """What the views' tracks of one person say together: world joints, and per view and frame the
+    left/right swaps MediaPipe made, the pixel error and whether the view agrees with the triangulation."""
+
+    points: np.ndarray  # (T, 33, 3) world metres, from the agreeing views (swaps undone)
+    swapped: np.ndarray  # (V, T) bool: MediaPipe's left and right are exchanged in that view
+    error: np.ndarray  # (V, T) median joint reprojection error, pixels (NaN: not found)
+    agree: np.ndarray  # (V, T) bool: error <= GATE_PX
 
 
 @dataclass
@@ -97,6 +119,21 @@ class Footage:
         if name not in self.people:
             raise OptionError(f"person must be one of {sorted(self.people)}, got {name!r}")
         return {v: self.tracks[v][k] for v, k in self.people[name].items()}
+
+    def covering(self, name: str) -> list[str]:
+        """The views whose track holds `name` on at least `MIN_COVER` of the frames.
+
+        A partial track is left out of the reference too: the woman's in cam03 (lost from the frame
+        where the man passes in front of her) sits 35-40 px off the other views' triangulation, moves
+        it by about 50 mm, and made cam01 disagree by 80 px on a third of the frames.
+        """
+        return [v for v, t in self.person(name).items() if t.found.mean() >= MIN_COVER]
+
+    def geometry(self, name: str) -> Geometry:
+        """`person_geometry` of `name` from the views that cover the person (`covering`)."""
+        tracks = self.person(name)
+        views = self.covering(name)
+        return person_geometry([self.cameras[v] for v in views], [tracks[v] for v in views])
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray]:
@@ -118,41 +155,79 @@ def view_tracks(view: str, points: np.ndarray, conf: np.ndarray, world: np.ndarr
     return [ViewTrack(view, gather(points, r, np.nan), gather(conf, r, 0.0), gather(world, r, np.nan)) for r in rows]
 
 
-def triangulate_people(cameras: list[Camera], tracks: list[ViewTrack]) -> tuple[np.ndarray, np.ndarray]:
-    """World joints (T, 33, 3) of one person from its tracks in several views, and each view's (V, T, 33) error.
+def _frame_errors(cameras: list[Camera], pixels: np.ndarray, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(V, T) median reprojection error over each view's weighted joints (NaN: the view has none)."""
+    err = np.where(weights > 0, reprojection_errors(cameras, points, pixels), np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: the view misses the person
+        return np.nanmedian(err, axis=-1)
 
-    Weighted by visibility; a view's joint that lands more than `REJECT_PX` from the first
-    triangulation's projection (a limb of the wrong person, say) is dropped and the joint triangulated
-    again (kept as first triangulated where fewer than two views would remain).
+
+def _swaps(cameras: list[Camera], pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(V, T) bool: per frame, the views whose left/right labels to exchange so that all views fit best.
+
+    MediaPipe exchanges left and right now and then (a side view of a lunge, say); every choice of
+    exchanged views is triangulated and the one with the lowest summed median error kept (of a
+    choice and its mirror image, which fit alike, the one exchanging fewer views).
     """
+    flip = MEDIAPIPE33.flip_permutation
+    best = np.full(pixels.shape[1], np.inf)
+    out = np.zeros(pixels.shape[:2], bool)
+    for choice in itertools.product((False, True), repeat=len(cameras)):
+        pix = np.stack([p[:, flip] if s else p for p, s in zip(pixels, choice)])
+        wts = np.stack([w[:, flip] if s else w for w, s in zip(weights, choice)])
+        err = _frame_errors(cameras, pix, wts, triangulate(cameras, pix, wts))
+        total = np.nansum(err, axis=0) + SWAP_PENALTY_PX * sum(choice)
+        total[~np.isfinite(err).any(0)] = np.inf
+        better = total < best
+        best[better] = total[better]
+        out[:, better] = np.array(choice)[:, None]
+    return out
+
+
+def person_geometry(cameras: list[Camera], tracks: list[ViewTrack]) -> Geometry:
+    """Triangulate one person from its tracks in several views (weighted by visibility), robustly.
+
+    Left/right swaps are undone per view and frame (`_swaps`); a joint landing more than `REJECT_PX`
+    from the first triangulation's projection is dropped; a view whose median joint error on a frame
+    exceeds `GATE_PX` (MediaPipe mixing in someone else's limbs, say) is left out of that frame's
+    final triangulation (a joint is kept as first triangulated where fewer than two views remain).
+    """
+    pixels = np.stack([t.keypoints for t in tracks])
+    weights = np.stack([t.confidence for t in tracks])
+    swapped = _swaps(cameras, pixels, weights)
+    tracks = [t.swapped(s) for t, s in zip(tracks, swapped)]
     pixels = np.stack([t.keypoints for t in tracks])
     weights = np.stack([t.confidence for t in tracks])
     first = triangulate(cameras, pixels, weights)
     err = reprojection_errors(cameras, first, pixels)
-    weights = np.where(np.nan_to_num(err, nan=np.inf) <= REJECT_PX, weights, 0.0)
-    points = triangulate(cameras, pixels, weights)
-    points = np.where(np.isfinite(points), points, first)
-    return points, reprojection_errors(cameras, points, pixels)
+    kept = np.where(np.nan_to_num(err, nan=np.inf) <= REJECT_PX, weights, 0.0)
+    second = triangulate(cameras, pixels, kept)
+    second = np.where(np.isfinite(second), second, first)
+    error = _frame_errors(cameras, pixels, weights, second)
+    agree = np.nan_to_num(error, nan=np.inf) <= GATE_PX
+    points = triangulate(cameras, pixels, np.where(agree[..., None], kept, 0.0))
+    points = np.where(np.isfinite(points), points, second)
+    return Geometry(points, swapped, _frame_errors(cameras, pixels, weights, points), agree)
 
 
-def _view_errors(cameras: list[Camera], tracks: list[ViewTrack]) -> np.ndarray:
-    """(V,) median over frames of each view's visibility-weighted mean reprojection error, in pixels."""
-    _, err = triangulate_people(cameras, tracks)
-    weights = np.where(np.isfinite(err), np.stack([t.confidence for t in tracks]), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_frame = np.nansum(err * weights, -1) / weights.sum(-1)
-    return np.array([np.nanmedian(e) if np.isfinite(e).any() else np.inf for e in per_frame])
+def _compatible(footage: Footage, a: tuple[str, int], b: tuple[str, int]) -> bool:
+    """Two views' tracks can show one person: their two-view triangulation fits on `MIN_AGREE` common frames."""
+    geo = person_geometry([footage.cameras[a[0]], footage.cameras[b[0]]], [footage.tracks[v][k] for v, k in (a, b)])
+    return int(geo.agree.all(0).sum()) >= MIN_AGREE
 
 
 def follow_people(footage: Footage, count: int = 2) -> list[dict[str, int]]:
-    """Up to `count` people, each as {view: track index}: the tracks of several views that triangulate consistently.
+    """Up to `count` people, each as {view: track index}: tracks of several views that triangulate consistently.
 
-    Every choice of one track (or none) per view is triangulated; a choice is consistent when each
-    chosen view's median reprojection error is below `GATE_PX`. The consistent choice with the most
-    views wins (then the most frames, then the lowest error); its tracks are set aside and the next
-    person is chosen among the rest.
+    Pairs of tracks in two views are tested first (`_compatible`); every choice of one track (or
+    none) per view whose pairs all fit is triangulated (`person_geometry`), and each chosen track must
+    agree with it on `MIN_AGREE` frames. The choice with the most views wins (then the most agreeing
+    frames); its tracks are set aside and the next person is chosen among the rest.
     """
     views = list(footage.tracks)
+    nodes = [(v, k) for v in views for k in range(len(footage.tracks[v]))]
+    fits = {(a, b) for i, a in enumerate(nodes) for b in nodes[i + 1 :] if a[0] != b[0] and _compatible(footage, a, b)}
     used: set[tuple[str, int]] = set()
     people = []
     for _ in range(count):
@@ -160,13 +235,13 @@ def follow_people(footage: Footage, count: int = 2) -> list[dict[str, int]]:
         options = [[None] + [k for k in range(len(footage.tracks[v])) if (v, k) not in used] for v in views]
         for choice in itertools.product(*options):
             chosen = [(v, k) for v, k in zip(views, choice) if k is not None]
-            if len(chosen) < 2:
+            if len(chosen) < 2 or any((a, b) not in fits for i, a in enumerate(chosen) for b in chosen[i + 1 :]):
                 continue
-            tracks = [footage.tracks[v][k] for v, k in chosen]
-            err = _view_errors([footage.cameras[v] for v, _ in chosen], tracks)
-            if not (err < GATE_PX).all():
+            geo = person_geometry([footage.cameras[v] for v, _ in chosen], [footage.tracks[v][k] for v, k in chosen])
+            counts = geo.agree.sum(1)
+            if (counts < MIN_AGREE).any():
                 continue
-            key = (len(chosen), sum(int(t.found.sum()) for t in tracks), -float(err.mean()))
+            key = (len(chosen), int(counts.sum()))
             if best_key is None or key > best_key:
                 best, best_key = dict(chosen), key
         if best is None:
@@ -184,13 +259,14 @@ def name_people(footage: Footage, people: list[dict[str, int]]) -> dict[str, dic
     feet = MEDIAPIPE33.indices(["LFoot", "RFoot"])
     height = []
     for p in people:
-        points, _ = triangulate_people([footage.cameras[v] for v in p], [footage.tracks[v][k] for v, k in p.items()])
-        height.append(float(np.nanmedian(points[:, feet, 2])))
+        geo = person_geometry([footage.cameras[v] for v in p], [footage.tracks[v][k] for v, k in p.items()])
+        height.append(float(np.nanmedian(geo.points[:, feet, 2])))
     man = int(np.argmax(height))
     return {"woman": people[1 - man], "man": people[man]}
 
 
-def load_footage(cache_dir: str | Path = CACHE_DIR, footage: str | Path = FOOTAGE_DIR, progress: bool = False) -> Footage:
+def load_footage(cache_dir: str | Path = CACHE_DIR, footage: str | Path = FOOTAGE_DIR,
+                 progress: bool = False) -> Footage:
     """The footage's cameras and cached detections (running MediaPipe on views not cached yet), people followed."""
     from bonelift.datasets.pose2sim import read_qualisys_calibration
 
@@ -251,19 +327,24 @@ def _mm(x: float) -> float:
     return round(1000.0 * float(x), 2)
 
 
-def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR, person: str = "woman") -> dict:
+def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR, person: str = "woman",
+                  fix_swaps: bool = True) -> dict:
     """Scores of one lifter on one person of the footage, without ground truth (millimetres).
 
     lift_fn(keypoints_px (T, 17, 2) H36M17, confidence (T, 17), width, height, fps) -> (T, 17, 3)
     root-relative metres in the view's camera frame (NaN rows: no pose), or `MEDIAPIPE_WORLD`.
-    Views that hold the person on at least `MIN_COVER` of the frames are scored, on the frames where
-    all of them do. Each view's 3D is rotated into the world frame (R.T @ p) and root-centred:
+    frames_tracked: per view, the frames where the person's track (`follow_people`) holds them; the
+    views tracking them on `MIN_COVER` of the frames (`Footage.covering`) are triangulated
+    (`person_geometry`); frames_found: per such view, the frames where it agrees with that
+    triangulation; frames_swapped: where MediaPipe had left and right exchanged. `fix_swaps`
+    exchanges them back before lifting (MediaPipe's world landmarks alike); otherwise swapped frames
+    are not scored. Views that agree on `MIN_COVER` of the frames are scored, on the frames where all
+    of them do. Each view's 3D is rotated into the world frame (R.T @ p) and root-centred:
     - n_mpjpe_views_mm / p_mpjpe_views_mm: N-MPJPE (scale fit) / P-MPJPE (similarity) between every
       ordered pair of views, averaged over pairs and frames;
     - mpjve_mm: MPJVE between views: mean per-joint norm of the difference of two views' velocities
       (first differences, mm per frame at the footage's rate), averaged over pairs and frames;
-    - n_mpjpe_ref_mm / p_mpjpe_ref_mm / mpjve_ref_mm: the same against the 3D triangulated from
-      every view's 2D (`triangulate_people`, which may use views not scored);
+    - n_mpjpe_ref_mm / p_mpjpe_ref_mm / mpjve_ref_mm: the same against that triangulation;
     - bone_std_mm: std over time of each bone's length, mean over all 16 bones; limb_std_mm: the same
       over the eight limbs (`metrics.bone_length_std`);
     - asymmetry_mm: mean |left - right| length over all six mirrored bone pairs (hips, shoulders and
@@ -272,13 +353,19 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
     issue-17 figures match the all-bone std, the all-pair asymmetry and the between-view MPJVE.
     """
     footage = cache if isinstance(cache, Footage) else load_footage(cache)
-    tracks = footage.person(person)
-    found = {v: int(t.found.sum()) for v, t in tracks.items()}
-    views = [v for v, t in tracks.items() if t.found.mean() >= MIN_COVER]
+    everywhere = footage.person(person)
+    given = {v: everywhere[v] for v in footage.covering(person)}
+    if len(given) < 2:
+        counts = {v: int(t.found.sum()) for v, t in everywhere.items()}
+        raise DataError(None, f"{person} is tracked on {counts} frames per view: fewer than two views to compare")
+    geo = footage.geometry(person)
+    tracks = {v: t.swapped(s) if fix_swaps else t for (v, t), s in zip(given.items(), geo.swapped)}
+    agree = {v: a if fix_swaps else a & ~s for v, a, s in zip(given, geo.agree, geo.swapped)}
+    found = {v: int(a.sum()) for v, a in agree.items()}
+    views = [v for v, a in agree.items() if a.mean() >= MIN_COVER]
     if len(views) < 2:
-        raise DataError(None, f"{person} is followed in {found} frames per view: fewer than two views to compare")
-    ref33, _ = triangulate_people([footage.cameras[v] for v in tracks], list(tracks.values()))
-    ref = _root_relative(_h36m(ref33)[0])
+        raise DataError(None, f"{person} is followed on {found} frames per view: fewer than two views to compare")
+    ref = _root_relative(_h36m(geo.points)[0])
     poses = {}
     for v in views:
         t, cam = tracks[v], footage.cameras[v]
@@ -294,12 +381,14 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
         poses[v] = _root_relative(pose) @ cam.R  # rows: R.T @ p, camera frame -> world axes
     frames = np.isfinite(ref).all((1, 2))
     for v in views:
-        frames &= tracks[v].found & np.isfinite(poses[v]).all((1, 2))
+        frames &= agree[v] & np.isfinite(poses[v]).all((1, 2))
     if frames.sum() < 3:
         raise DataError(None, f"{person}: fewer than 3 frames with a pose in all of {views}")
     seqs = [poses[v][frames] for v in views]
     ref = ref[frames]
-    row: dict = {"person": person, "views": views, "frames": int(frames.sum()), "frames_found": found}
+    row: dict = {"person": person, "views": views, "frames": int(frames.sum()), "frames_found": found,
+                 "frames_swapped": {v: int(s.sum()) for v, s in zip(given, geo.swapped)},
+                 "frames_tracked": {v: int(t.found.sum()) for v, t in everywhere.items()}, "fix_swaps": fix_swaps}
     row["n_mpjpe_views_mm"] = _mm(_pairs_mean(n_mpjpe, seqs))
     row["p_mpjpe_views_mm"] = _mm(_pairs_mean(p_mpjpe, seqs))
     row["mpjve_mm"] = _mm(_pairs_mean(mpjve, seqs))
