@@ -228,3 +228,17 @@ def test_detect_people_can_return_world_landmarks() -> None:
     assert found.any() and np.isfinite(world[found]).all() and not np.isfinite(world[~found]).any()
     hips = (world[found][:, 23] + world[found][:, 24]) / 2
     assert np.abs(hips).max() < 0.05  # metres, origin between the hips
+
+
+def test_left_right_swaps_are_found_and_undone() -> None:
+    footage = _footage([_person(12, np.zeros(3), 5)])
+    footage.people = {"woman": {v: 0 for v in footage.tracks}}
+    frames = np.zeros(12, bool)
+    frames[4:9] = True
+    footage.tracks["cam03"][0] = footage.tracks["cam03"][0].swapped(frames)  # MediaPipe mixed up left and right
+    geo = footage.geometry("woman")
+    np.testing.assert_array_equal(geo.swapped[2], frames)
+    assert not geo.swapped[[0, 1, 3]].any() and geo.agree.all()
+    assert wild.score_footage(wild.MEDIAPIPE_WORLD, footage, "woman")["n_mpjpe_views_mm"] < 1e-3
+    kept = wild.score_footage(wild.MEDIAPIPE_WORLD, footage, "woman", fix_swaps=False)
+    assert kept["views"] == ["cam01", "cam02", "cam04"] and kept["frames_found"]["cam03"] == 7

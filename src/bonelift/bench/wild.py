@@ -37,7 +37,8 @@ def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACH
 
     A cache file holds plain arrays only: points (T, K, 33, 2) pixels, conf (T, K, 33), world
     (T, K, 33, 3) MediaPipe world landmarks (metres), slots unassociated (NaN: empty); plus width,
-    height, fps and the seconds detection took.
+    height, fps, the seconds detection took and the detection settings (max_side, max_people): a
+    file written under other settings is detected again.
     """
     from bonelift.pipeline.detect import detect_people
     from bonelift.pipeline.frames import open_frames
@@ -47,7 +48,7 @@ def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACH
     out = {}
     for view in views:
         path = cache / f"{view}.npz"
-        if not path.is_file():
+        if not path.is_file() or _settings(path) != (MAX_SIDE, MAX_PEOPLE):
             source = open_frames(Path(footage) / f"{view}.mp4")
             start = time.perf_counter()
             points, conf, world = detect_people(source, MAX_PEOPLE, max_side=MAX_SIDE, progress=progress, workers=1,
@@ -55,10 +56,19 @@ def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACH
             seconds = time.perf_counter() - start
             tmp = path.with_suffix(".tmp.npz")
             np.savez(tmp, points=points, conf=conf, world=world, width=source.width, height=source.height,
-                     fps=source.fps, seconds=seconds)
+                     fps=source.fps, seconds=seconds, max_side=MAX_SIDE, max_people=MAX_PEOPLE)
             tmp.replace(path)
         out[view] = path
     return out
+
+
+def _settings(path: Path) -> tuple[int, int] | None:
+    """(max_side, max_people) a cache file was detected with; None when unreadable or not recorded."""
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return int(d["max_side"]), int(d["max_people"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 # --- one person's 2D in every view -------------------------------------------------------------------------------
@@ -114,6 +124,7 @@ class Footage:
     fps: float
     detect_seconds: dict[str, float]
     people: dict[str, dict[str, int]] = field(default_factory=dict)  # person -> {view: index into tracks[view]}
+    _geometry: dict[tuple, Geometry] = field(default_factory=dict, repr=False)  # each model scored reuses it
 
     def person(self, name: str) -> dict[str, ViewTrack]:
         if name not in self.people:
@@ -133,7 +144,10 @@ class Footage:
         """`person_geometry` of `name` from the views that cover the person (`covering`)."""
         tracks = self.person(name)
         views = self.covering(name)
-        return person_geometry([self.cameras[v] for v in views], [tracks[v] for v in views])
+        key = (name, *(id(tracks[v]) for v in views))  # a replaced track is triangulated anew
+        if key not in self._geometry:
+            self._geometry[key] = person_geometry([self.cameras[v] for v in views], [tracks[v] for v in views])
+        return self._geometry[key]
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray]:
