@@ -306,6 +306,8 @@ def load_footage(cache_dir: str | Path = CACHE_DIR, footage: str | Path = FOOTAG
 LiftFn = Callable[[np.ndarray, np.ndarray, int, int, float], np.ndarray]
 MEDIAPIPE_WORLD = "mediapipe-world"  # in place of a lift function: score MediaPipe's own world landmarks
 # MediaPipe's world landmarks use the image's axes (x right, y down, z away from the camera): OpenCV's camera frame.
+# Checked on the footage (woman, 3 views): as they are, the views agree to 106 mm N-MPJPE; with any axis flipped,
+# 325-381 mm.
 MEDIAPIPE_TO_CAMERA = np.eye(3)
 
 
