@@ -19,9 +19,17 @@ H36M_IMAGE_SIZE = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488
 H36M_CAMERA_IDS = tuple(H36M_IMAGE_SIZE)
 
 
+DISTORTION_MODELS = ("h36m", "opencv")
+
+
 @dataclass(frozen=True)
 class Camera:
-    """Pinhole camera with the Human3.6M radial (k1..k3) and tangential (p1, p2) distortion model."""
+    """Pinhole camera with radial (k1..k3) and tangential (p1, p2) distortion on normalised coordinates.
+
+    `distortion` names the formula: "h36m" (Human3.6M's, the default) or "opencv" (OpenCV's, which
+    calibrations such as Qualisys's use). Both order k and p alike but weight the tangential terms
+    differently, so a calibration must be projected with the formula it was estimated with.
+    """
 
     id: str
     R: np.ndarray  # (3, 3) world -> camera rotation
@@ -32,6 +40,11 @@ class Camera:
     p: np.ndarray  # (2,) tangential distortion
     width: int
     height: int
+    distortion: str = "h36m"
+
+    def __post_init__(self) -> None:
+        if self.distortion not in DISTORTION_MODELS:
+            raise ValueError(f"camera {self.id}: distortion {self.distortion!r} is not one of {DISTORTION_MODELS}")
 
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
         return (np.asarray(points) - self.T) @ self.R.T
@@ -41,11 +54,12 @@ class Camera:
 
     def project(self, points_cam, distort: bool = True):
         """Pixel coordinates of camera-frame points (NumPy or torch), with lens distortion by default."""
-        return project(points_cam, self.f, self.c, self.k if distort else None, self.p if distort else None)
+        return project(points_cam, self.f, self.c, self.k if distort else None, self.p if distort else None,
+                       self.distortion)
 
     def image_coords(self, pixels: np.ndarray) -> np.ndarray:
         """Undistorted normalised image coordinates (x/z, y/z) of pixels: the rays perspective needs."""
-        return undistort((np.asarray(pixels, np.float64) - self.c) / self.f, self.k, self.p)
+        return undistort((np.asarray(pixels, np.float64) - self.c) / self.f, self.k, self.p, model=self.distortion)
 
     def back_project(self, pixels: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Camera-frame points at the given depths (z) whose distorted projection is `pixels`."""
@@ -57,11 +71,13 @@ class Camera:
         return normalize_screen(pixels, self.width, self.height)
 
 
-def _distort(xy, k, p):
-    """Apply the Human3.6M distortion to normalised image coordinates (x/z, y/z)."""
+def _distort(xy, k, p, model: str = "h36m"):
+    """Apply the Human3.6M (or OpenCV) distortion to normalised image coordinates (x/z, y/z)."""
     x, y = xy[..., 0:1], xy[..., 1:2]
     r2 = x * x + y * y
     radial = 1 + k[0] * r2 + k[1] * r2**2 + k[2] * r2**3
+    if model == "opencv":  # x' = x radial + 2 p1 x y + p2 (r2 + 2 x^2), y' likewise with p1 and p2 swapped
+        return xy * radial + 2 * x * y * _stack_like(xy, p[0], p[1]) + (r2 + 2 * xy * xy) * _stack_like(xy, p[1], p[0])
     tan = p[0] * y + p[1] * x
     return xy * (radial + tan) + r2 * _stack_like(xy, p[1], p[0])
 
@@ -74,19 +90,20 @@ def _stack_like(ref, a, b):
     return torch.stack([torch.as_tensor(a), torch.as_tensor(b)]).to(ref)
 
 
-def project(points_cam, f, c, k=None, p=None):
-    """Perspective projection to pixels; distortion applied when k and p are given."""
+def project(points_cam, f, c, k=None, p=None, model: str = "h36m"):
+    """Perspective projection to pixels; distortion (formula `model`) applied when k and p are given."""
     xy = points_cam[..., :2] / points_cam[..., 2:3]
     if k is not None and p is not None:
-        xy = _distort(xy, k, p)
+        xy = _distort(xy, k, p, model)
     return xy * f + c
 
 
-def undistort(xy_distorted: np.ndarray, k: np.ndarray, p: np.ndarray, iterations: int = 20) -> np.ndarray:
+def undistort(xy_distorted: np.ndarray, k: np.ndarray, p: np.ndarray, iterations: int = 20,
+              model: str = "h36m") -> np.ndarray:
     """Invert `_distort` by fixed-point iteration (converges for the mild Human3.6M lenses)."""
     xy = xy_distorted.copy()
     for _ in range(iterations):
-        xy = xy + (xy_distorted - _distort(xy, k, p))
+        xy = xy + (xy_distorted - _distort(xy, k, p, model))
     return xy
 
 
@@ -230,3 +247,39 @@ def _solve3(A: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(A, b[..., None])[..., 0]
     except np.linalg.LinAlgError:
         return np.stack([np.linalg.lstsq(a, v, rcond=None)[0] for a, v in zip(A, b)])
+
+
+def triangulate(cameras: list[Camera], pixels: np.ndarray, weights: np.ndarray | None = None,
+                min_views: int = 2) -> np.ndarray:
+    """World points (..., 3) from their pixels in several views by weighted linear triangulation (DLT).
+
+    pixels: (V, ..., 2), one entry per camera, NaN where a view misses the point; weights (V, ...),
+    e.g. detector confidences (default 1). Each view adds two rows x P3 - P1, y P3 - P2 of the
+    undistorted, normalised ray scaled by its weight, so unsure views pull less; points seen by fewer
+    than `min_views` views with weight > 0 are NaN.
+    """
+    pixels = np.asarray(pixels, np.float64)
+    if len(cameras) != len(pixels):
+        raise ValueError(f"{len(cameras)} cameras but pixels for {len(pixels)} views")
+    shape = pixels.shape[1:-1]
+    w = np.ones(pixels.shape[:-1]) if weights is None else np.asarray(weights, np.float64)
+    w = np.where(np.isfinite(pixels).all(-1) & np.isfinite(w), np.maximum(w, 0.0), 0.0)
+    rows = []
+    for cam, pix, wv in zip(cameras, pixels, w):
+        xy = cam.image_coords(np.nan_to_num(pix.reshape(-1, 2)))
+        proj = np.concatenate([cam.R, -(cam.R @ cam.T)[:, None]], axis=1)  # (3, 4) normalised camera matrix
+        wv = wv.reshape(-1, 1)
+        rows.append(wv * (xy[:, 0:1] * proj[2] - proj[0]))
+        rows.append(wv * (xy[:, 1:2] * proj[2] - proj[1]))
+    a = np.stack(rows, axis=1)  # (N, 2V, 4)
+    h = np.linalg.svd(a)[2][:, -1]  # (N, 4) homogeneous solutions
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = h[:, :3] / h[:, 3:]
+    out[(w.reshape(len(cameras), -1) > 0).sum(0) < min_views] = np.nan
+    return out.reshape(shape + (3,))
+
+
+def reprojection_errors(cameras: list[Camera], points_world: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """(V, ...) pixel distance between each view's pixels and the projection of the world points (NaN: missing)."""
+    return np.stack([np.linalg.norm(cam.project(cam.world_to_camera(points_world)) - pix, axis=-1)
+                     for cam, pix in zip(cameras, np.asarray(pixels, np.float64))])

@@ -113,7 +113,7 @@ def _worker(source: FrameSource, start: int, stop: int | None, max_side: int | N
 def _parallel(
     source: FrameSource, total: int, open_end: bool, workers: int, max_side, min_confidence, bar, work=_worker,
     extra: tuple = (),
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """Split the clip into `workers` consecutive chunks, each tracked by its own process.
 
     MediaPipe's graph runs on one core, so this is what uses a second core. Each chunk starts with
@@ -147,7 +147,7 @@ def _parallel(
     finally:
         pool.shutdown(wait=True)
     bar.update(counter.value - bar.n)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
 
 
 def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
@@ -276,6 +276,7 @@ class _Person:
         self.points: np.ndarray | None = None
         self.conf: np.ndarray | None = None
         self.box: np.ndarray | None = None
+        self.world: np.ndarray | None = None  # (33, 3) MediaPipe's metric, hip-centred landmarks (NaN: none)
 
     def see(self, rgb: np.ndarray, hide: list[np.ndarray]) -> bool:
         h, w = rgb.shape[:2]
@@ -288,12 +289,15 @@ class _Person:
             image = np.ascontiguousarray(_masked(rgb[y0:y1, x0:x1], [q - shift[:2] for q in hide], keep))
         result = self.pose.process(image)
         if result.pose_landmarks is None:
-            self.points = self.conf = self.box = None
+            self.points = self.conf = self.box = self.world = None
             return False
         ih, iw = image.shape[:2]
         lm = result.pose_landmarks.landmark
         self.points = np.array([[p.x * iw + x0, p.y * ih + y0] for p in lm])
         self.conf = np.clip([p.visibility for p in lm], 0.0, 1.0)
+        world = result.pose_world_landmarks
+        self.world = (np.array([[p.x, p.y, p.z] for p in world.landmark]) if world is not None
+                      else np.full((len(lm), 3), np.nan))
         self.box = _box(self.points, w, h)
         if self.window is not None and not _fits(self.box, self.window):
             self.window = _window(self.box, w, h)
@@ -332,9 +336,11 @@ def _tiles(width: int, height: int) -> list[np.ndarray]:
 
 def _detect_people_range(
     source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float, tick,
-    max_people: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    max_people: int, world: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Every person on frames start..stop-1: (N, max_people, 33, 2) pixels (NaN: empty slot), (N, max_people, 33).
+
+    With `world`, also (N, max_people, 33, 3): MediaPipe's `pose_world_landmarks` of the same slots.
 
     One MediaPipe tracker per person, each fed the frame with the other people painted out (`_masked`;
     its own box kept), so a tracker that loses its person cannot jump onto someone already
@@ -351,6 +357,7 @@ def _detect_people_range(
     j = MEDIAPIPE33.num_joints
     points: list[np.ndarray] = []
     confs: list[np.ndarray] = []
+    worlds: list[np.ndarray] = []
     first = _Person(pose_mod, min_confidence)
     people = [first]
     finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
@@ -378,21 +385,25 @@ def _detect_people_range(
                 continue
             row = np.full((max_people, j, 2), np.nan)
             conf = np.zeros((max_people, j))
+            world_row = np.full((max_people, j, 3), np.nan)
             scale = np.array([source.width / rgb.shape[1], source.height / rgb.shape[0]])
             for k, person in enumerate(p for p in people if p.box is not None):
                 if k < max_people:
                     row[k] = person.points * scale
                     conf[k] = person.conf
+                    world_row[k] = person.world
             points.append(row)
             confs.append(conf)
+            worlds.append(world_row)
             tick()
     finally:
         for person in people:
             person.close()
         finder.close()
     if not points:
-        return np.zeros((0, max_people, j, 2)), np.zeros((0, max_people, j))
-    return np.stack(points), np.stack(confs)
+        empty = np.zeros((0, max_people, j, 2)), np.zeros((0, max_people, j))
+        return (*empty, np.zeros((0, max_people, j, 3))) if world else empty
+    return (np.stack(points), np.stack(confs), np.stack(worlds)) if world else (np.stack(points), np.stack(confs))
 
 
 def _drop_duplicates(people: list[_Person]) -> list[_Person]:
@@ -453,8 +464,8 @@ def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_conf
 
 
 def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
-                   max_people: int) -> tuple[np.ndarray, np.ndarray]:
-    return _detect_people_range(source, start, stop, max_side, min_confidence, _count_one, max_people)
+                   max_people: int, world: bool = False) -> tuple[np.ndarray, ...]:
+    return _detect_people_range(source, start, stop, max_side, min_confidence, _count_one, max_people, world)
 
 
 def detect_people(
@@ -465,11 +476,14 @@ def detect_people(
     min_confidence: float = 0.5,
     progress: bool = True,
     workers: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    world: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Every person on every frame: (T, max_people, 33, 2) MEDIAPIPE33 pixels (NaN: empty slot), (T, max_people, 33).
 
     Slots carry no identity (see `bonelift.pipeline.associate`). Chunks of the clip run in
-    `workers` processes like `detect`.
+    `workers` processes like `detect`. `world` adds a third array (T, max_people, 33, 3): MediaPipe's
+    own 3D `pose_world_landmarks` (metres, origin between the hips, image-aligned axes x right, y down,
+    z away from the camera), for comparing a lifter with MediaPipe's 3D.
     """
     _mediapipe_pose()
     total = source.num_frames if max_frames is None else min(source.num_frames, max_frames)
@@ -478,13 +492,14 @@ def detect_people(
     workers = max(1, min(workers, total)) if not _GRAPH_IN_PROCESS else 1
     with tqdm(total=total, desc="detect 2D", unit="frame", disable=not progress) as bar:
         if workers > 1:
-            points, confs = _parallel(source, total, max_frames is None, workers, max_side, min_confidence, bar,
-                                      work=_people_worker, extra=(max_people,))
+            out = _parallel(source, total, max_frames is None, workers, max_side, min_confidence, bar,
+                            work=_people_worker, extra=(max_people, world))
         else:
-            points, confs = _detect_people_range(source, 0, max_frames, max_side, min_confidence,
-                                                 lambda: bar.update(1), max_people)
+            out = _detect_people_range(source, 0, max_frames, max_side, min_confidence, lambda: bar.update(1),
+                                       max_people, world)
+    points = out[0]
     if len(points) == 0:
         raise DataError(source.path, "no frames could be read")
     if not np.isfinite(points).all(-1).all(-1).any():
         raise DataError(source.path, f"no person found in any of its {len(points)} frames")
-    return points, confs
+    return out
