@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bonelift.bench import wild
+from bonelift.bench import footage as fb
 from bonelift.cameras import Camera, reprojection_errors, triangulate
 from bonelift.datasets.pose2sim import read_qualisys_calibration
 from bonelift.errors import DataError
@@ -153,7 +153,7 @@ def _person(t: int, offset: np.ndarray, seed: int) -> np.ndarray:
     return body + wobble + offset
 
 
-def _footage(people: list[np.ndarray], shuffle: bool = False) -> wild.Footage:
+def _footage(people: list[np.ndarray], shuffle: bool = False) -> fb.Footage:
     cams = _rig()
     tracks = {}
     for i, (view, cam) in enumerate(cams.items()):
@@ -163,23 +163,23 @@ def _footage(people: list[np.ndarray], shuffle: bool = False) -> wild.Footage:
             hip = (p[:, 23] + p[:, 24]) / 2
             world = (p - hip[:, None]) @ cam.R.T  # MediaPipe's landmarks: hip-centred, camera axes
             kp = cam.project(cam.world_to_camera(p))
-            tracks[view].append(wild.ViewTrack(view, kp, np.full(kp.shape[:2], 0.9), world))
-    return wild.Footage(cams, tracks, 640, 480, 60.0, {})
+            tracks[view].append(fb.ViewTrack(view, kp, np.full(kp.shape[:2], 0.9), world))
+    return fb.Footage(cams, tracks, 640, 480, 60.0, {})
 
 
 def test_views_of_one_skeleton_agree_and_a_wrong_rotation_shows() -> None:
     footage = _footage([_person(12, np.zeros(3), 1)])
     footage.people = {"woman": {v: 0 for v in footage.tracks}}
-    row = wild.score_footage(wild.MEDIAPIPE_WORLD, footage, "woman")
+    row = fb.score_footage(fb.MEDIAPIPE_WORLD, footage, "woman")
     assert row["views"] == list(footage.tracks) and row["frames"] == 12
-    for key in ("n_mpjpe_views_mm", "p_mpjpe_views_mm", "mpjve_mm", "n_mpjpe_ref_mm", "p_mpjpe_ref_mm"):
+    for key in ("n_mpjpe_views_mm", "p_mpjpe_views_mm", "mpjve_views_mm", "n_mpjpe_ref_mm", "p_mpjpe_ref_mm"):
         assert row[key] < 1e-3, (key, row[key])
     # one view's 3D turned 30 degrees about its camera's y axis: the between-view and reference errors grow
     a = np.radians(30)
     turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
     bad = footage.tracks["cam02"][0]
-    footage.tracks["cam02"][0] = wild.ViewTrack("cam02", bad.keypoints, bad.confidence, bad.world @ turn.T)
-    worse = wild.score_footage(wild.MEDIAPIPE_WORLD, footage, "woman")
+    footage.tracks["cam02"][0] = fb.ViewTrack("cam02", bad.keypoints, bad.confidence, bad.world @ turn.T)
+    worse = fb.score_footage(fb.MEDIAPIPE_WORLD, footage, "woman")
     assert worse["n_mpjpe_views_mm"] > 20 and worse["n_mpjpe_ref_per_view_mm"]["cam02"] > 50
     assert worse["n_mpjpe_ref_per_view_mm"]["cam01"] < 1e-3
     assert worse["p_mpjpe_views_mm"] < 1e-3  # a rotation is what P-MPJPE forgives
@@ -190,17 +190,17 @@ def test_any_lift_function_is_scored_in_its_camera_frame() -> None:
     footage.people = {"woman": {v: 0 for v in footage.tracks}}
     by_pixels = {}
     for (track,) in footage.tracks.values():
-        cam_pose, _ = wild._h36m(track.world)
+        cam_pose, _ = fb._h36m(track.world)
         by_pixels[track.keypoints[0, 0].tobytes()] = 0.5 * cam_pose  # right up to scale
 
     def lift_fn(kp: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float) -> np.ndarray:
         assert kp.shape == (8, 17, 2) and conf.shape == (8, 17) and (width, height, fps) == (640, 480, 60.0)
         for track in (t[0] for t in footage.tracks.values()):
-            if np.allclose(wild._h36m(track.keypoints)[0], kp):
+            if np.allclose(fb._h36m(track.keypoints)[0], kp):
                 return by_pixels[track.keypoints[0, 0].tobytes()]
         raise AssertionError("unknown view")
 
-    row = wild.score_footage(lift_fn, footage, "woman")
+    row = fb.score_footage(lift_fn, footage, "woman")
     assert row["n_mpjpe_views_mm"] < 1e-3 and row["n_mpjpe_ref_mm"] < 1e-3 and row["bone_std_mm"] > 0
 
 
@@ -208,8 +208,8 @@ def test_people_are_followed_across_views_by_geometry() -> None:
     woman = _person(40, np.array([0.5, -0.4, 0.0]), 3)
     man = _person(40, np.array([-0.6, 0.3, 0.2]), 4)  # on the treadmill: his feet are higher
     footage = _footage([woman, man], shuffle=True)
-    people = wild.follow_people(footage)
-    named = wild.name_people(footage, people)
+    people = fb.follow_people(footage)
+    named = fb.name_people(footage, people)
     assert named["woman"] == {"cam01": 0, "cam02": 1, "cam03": 0, "cam04": 1}
     assert named["man"] == {"cam01": 1, "cam02": 0, "cam03": 1, "cam04": 0}
 
@@ -239,6 +239,6 @@ def test_left_right_swaps_are_found_and_undone() -> None:
     geo = footage.geometry("woman")
     np.testing.assert_array_equal(geo.swapped[2], frames)
     assert not geo.swapped[[0, 1, 3]].any() and geo.agree.all()
-    assert wild.score_footage(wild.MEDIAPIPE_WORLD, footage, "woman")["n_mpjpe_views_mm"] < 1e-3
-    kept = wild.score_footage(wild.MEDIAPIPE_WORLD, footage, "woman", fix_swaps=False)
+    assert fb.score_footage(fb.MEDIAPIPE_WORLD, footage, "woman")["n_mpjpe_views_mm"] < 1e-3
+    kept = fb.score_footage(fb.MEDIAPIPE_WORLD, footage, "woman", fix_swaps=False)
     assert kept["views"] == ["cam01", "cam02", "cam04"] and kept["frames_found"]["cam03"] == 7

@@ -430,3 +430,31 @@ def test_streaming_with_confidences_matches_offline_causal_inference(name: str) 
     assert not np.allclose(streamed, model.infer(seq, torch.ones_like(conf)).numpy(), atol=1e-4)  # they matter
     with pytest.raises(BoneliftError, match="pass them to push"):
         StreamingLifter(model).push(seq[0].numpy())
+
+
+def test_reframe_clip_removes_camera_scale_and_runs_causally_frame_by_frame() -> None:
+    rng = np.random.default_rng(4)
+    clip = geometry.reframe_clip(rng.normal(0, 0.3, (40, 17, 2)).astype(np.float32), H36M17)
+    moved = clip * 2.5 + np.array([0.3, -0.7], np.float32)  # the same clip filmed closer and off-centre
+    np.testing.assert_allclose(geometry.reframe_clip(moved, H36M17), geometry.reframe_clip(clip, H36M17), atol=1e-5)
+    h = np.linalg.norm(clip[:, 10] - clip[:, [3, 6]].mean(1), axis=-1)
+    assert np.isclose(h.mean(), geometry.REFRAME_HEIGHT, atol=1e-4)
+    running = geometry.RunningReframe(H36M17)
+    np.testing.assert_allclose(np.stack([running(f) for f in moved]), geometry.reframe_clip(moved, H36M17, causal=True),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["tcn", "bone"])
+def test_reframed_causal_model_streams_like_offline_inference(name: str) -> None:
+    from bonelift.evaluation import predict_video
+
+    torch.manual_seed(0)
+    config = replace(_config(name, causal=True), confidence=True, reframe=True)
+    model = (TemporalConvLifter if name == "tcn" else BoneVideoLifter)(config).eval()
+    seq, conf = np.random.default_rng(1).normal(0, 0.3, (20, 17, 2)).astype(np.float32), np.ones((20, 17), np.float32)
+    lifter = StreamingLifter(model)
+    streamed = np.stack([lifter.push(f, c) for f, c in zip(seq, conf)])
+    offline = predict_video(model, seq, conf, test_flip=False)
+    np.testing.assert_allclose(streamed, offline, atol=1e-5)
+    # The framing is part of the model: the clip filmed twice as large lifts to the same poses.
+    np.testing.assert_allclose(predict_video(model, seq * 2, conf, test_flip=False), offline, atol=1e-4)

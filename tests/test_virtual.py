@@ -112,7 +112,7 @@ def test_video_training_on_virtual_views_feeds_confidences(tmp_path: Path) -> No
     model = VideoModelConfig(name="bone", receptive_field=9, channels=16, dropout=0.0, confidence=True,
                              options={"length_frames": 5})
     cfg = VideoTrainConfig(model=model, views=ViewConfig(cameras="both", virtual_views=2, detector="mediapipe"),
-                           data_root=str(root), epochs=1, batch_size=64, stride=4, eval_stride=1,
+                           data_root=str(root), epochs=1, batch_size=64, stride=4, eval_stride=1, precise_bn=2,
                            out_dir=str(tmp_path / "run"), device="cpu")
     cfg.validate()
     trainer = train_video(cfg, progress=False)

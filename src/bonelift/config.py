@@ -184,6 +184,8 @@ class VideoTrainConfig(RunConfig):
         True, "horizontal flip augmentation, and test-time flip averaging", flag="--no-flip", sets=("test_flip",)
     )
     test_flip: bool = opt(True, "average predictions of the input and its mirror image", flag="--no-test-flip")
+    precise_bn: int = opt(0, "after each epoch, re-estimate batch-norm statistics with its final weights over N "
+                             "training batches (0: off, the papers' running averages)")
     out_dir: str = opt("runs/tcn", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
     def validate(self) -> None:

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from bonelift import metrics
 from bonelift.datasets import PoseSequence
-from bonelift.geometry import edge_indices, mirror
+from bonelift.geometry import edge_indices, mirror, reframe_clip
 from bonelift.models import LiftingModel, TPNet
 
 MM = 1000.0
@@ -64,6 +64,8 @@ def predict_video(
     """
     model.eval()
     mc = model.config
+    if getattr(mc, "reframe", False):  # the clip centred and scaled as in training
+        screen = reframe_clip(np.asarray(screen, np.float32), mc.in_layout, mc.causal)
     x = torch.from_numpy(np.ascontiguousarray(screen, dtype=np.float32)).to(device)
     c = torch.from_numpy(conf.astype(np.float32)).to(device) if conf is not None and mc.confidence else None
     f = torch.from_numpy(frames) if frames is not None else None

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from bonelift.errors import BoneliftError
+from bonelift.geometry import RunningReframe
 from bonelift.models import TPNet
 from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.tcn import VideoModelConfig
@@ -51,10 +52,13 @@ class StreamingLifter:
         self.takes_confidence = trunk.score is not None  # the visibility-score branch reads confidences
         self.state: tuple[torch.Tensor, ...] | None = None
         self.lengths: torch.Tensor | None = None
+        self.reframe = RunningReframe(self.config.in_layout) if getattr(self.config, "reframe", False) else None
 
     @torch.no_grad()
     def push(self, keypoints: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
         """One frame's screen keypoints (J, 2) and, for a model built for them, its confidences (J,)."""
+        if self.reframe is not None:  # the model's clip framing, with the means over the frames pushed so far
+            keypoints = self.reframe(np.asarray(keypoints, np.float32))
         x = torch.as_tensor(np.asarray(keypoints, dtype=np.float32), device=self.device)
         if self.takes_confidence:
             if confidence is None:
@@ -110,6 +114,7 @@ class StreamingLifter:
         self.conf_buffer.clear()
         self.seen = self.pending = 0
         self.state = self.lengths = None
+        self.reframe = RunningReframe(self.config.in_layout) if self.reframe is not None else None
 
 
 class TPNetStream:

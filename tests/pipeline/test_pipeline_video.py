@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -121,9 +122,10 @@ def test_bundled_lifter_choice_and_fallback(tmp_path: Path, video_checkpoints: d
         lift(kp, tmp_path / "x", model=video_checkpoints["tcn"], lifter="single-frame", progress=False)
     with pytest.raises(OptionError, match="reframe .*tcn.pt \\(tcn\\) has none"):
         lift(kp, tmp_path / "x", model=video_checkpoints["tcn"], reframe=True, progress=False)
-    # The video weights not installed yet: the default falls back with a notice, an explicit --lifter video fails.
+    # No video weights installed: the default is the single-frame lifter, an explicit --lifter video fails.
     monkeypatch.setattr(lifters, "VIDEO_WEIGHTS", tmp_path / "absent.pt")
-    with pytest.warns(lifters.LifterNotice, match="absent.pt not installed: using the single-frame lifter tiny.pt"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         lift(kp, tmp_path / "fallback", pictures=False, progress=False)
     assert read_npz(tmp_path / "fallback" / "poses3d.npz").lifter["model"] == "baseline"
     with pytest.raises(DataError, match="absent.pt: the bundled video lifter is not installed"):
@@ -131,8 +133,7 @@ def test_bundled_lifter_choice_and_fallback(tmp_path: Path, video_checkpoints: d
     capsys.readouterr()
     assert main(["lift", str(kp), "-o", str(tmp_path / "cli"), "--no-pictures", "--quiet", "--focal", "900"]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("bonelift: warning: bundled video lifter absent.pt not installed")
-    assert captured.err.count("\n") == 1 and "lifter: tiny.pt (baseline, single-frame)" in captured.out
+    assert captured.err == "" and "lifter: tiny.pt (baseline, single-frame)" in captured.out
     assert read_npz(tmp_path / "cli" / "poses3d.npz").camera["focal"] == 900.0
     assert main(["lift", str(kp), "-o", str(tmp_path / "cli2"), "--model", str(video_checkpoints["tcn"]),
                  "--lifter", "video", "--no-reframe", "--no-pictures", "--quiet"]) == 0

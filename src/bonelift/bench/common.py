@@ -37,7 +37,8 @@ ROW_KEY = ("model", "variant", "input", "seed")  # what makes a row unique withi
 # value, so earlier rows stay reusable (method 3's optimiser and staircase schedule).
 # The video runs' training views likewise (real cameras, 2D as loaded, until issue 17).
 ADDED_FIELDS: dict[str, object] = {"optimizer": "adam", "momentum": 0.9, "lr_step_epochs": 0,
-                                   "views": dataclasses.asdict(ViewConfig())}
+                                   "views": dataclasses.asdict(ViewConfig()), "precise_bn": 0}
+ADDED_MODEL_FIELDS: dict[str, object] = {"reframe": False}  # the same inside the model configuration
 
 
 def add_common_arguments(p: argparse.ArgumentParser, out: str, report: str, test_stride: int = 1) -> None:
@@ -82,6 +83,9 @@ def budget_of(config: RunConfig) -> dict[str, Any]:
             d.pop(key)
     for key in ("confidence", "input_layout", "output_layout"):  # resolved from the data when training starts
         d.get("model", {}).pop(key, None)
+    for key, old in ADDED_MODEL_FIELDS.items():
+        if d.get("model", {}).get(key) == old:
+            d["model"].pop(key)
     return d
 
 

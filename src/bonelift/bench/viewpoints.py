@@ -14,49 +14,23 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from bonelift.bench.common import metrics_row
-from bonelift.cameras import normalize_screen
 from bonelift.datasets import PoseSequence
 from bonelift.datasets.virtual import ELEVATIONS, ViewConfig, synthesize
-from bonelift.evaluation import predict_single_frame, predict_video, score, scored_frames, subject_action_errors
+from bonelift.evaluation import score, scored_frames, subject_action_errors
+from bonelift.pipeline.lifters import LiftFn
 from bonelift.skeletons import H36M17, HUMANEVA15, convert
 
-LiftFn = Callable[[np.ndarray, np.ndarray | None, int, int, np.ndarray], np.ndarray]
 SHAPES = ("landscape", "portrait")
 
 
-def video_lift_fn(model: nn.Module, device: str = "cpu", test_flip: bool = True) -> LiftFn:
-    """A video lifter over the whole clip (centred or causal, as the model was trained), confidences fed."""
-
-    def lift(kp: np.ndarray, conf: np.ndarray | None, width: int, height: int, frames: np.ndarray) -> np.ndarray:
-        screen = normalize_screen(kp.astype(np.float32), width, height)
-        c = conf if model.config.confidence else None
-        if model.config.confidence and c is None:
-            c = np.ones(kp.shape[:2], np.float32)
-        return predict_video(model, screen, c, test_flip=test_flip, device=device, frames=frames)
-
-    return lift
-
-
-def single_frame_lift_fn(model: nn.Module, reframe: bool = True) -> LiftFn:
-    """A single-frame lifter as `bonelift lift` runs it (the clip reframed like the training 2D)."""
-    from bonelift.pipeline.lift import frame_like_training
-
-    def lift(kp: np.ndarray, conf: np.ndarray | None, width: int, height: int, frames: np.ndarray) -> np.ndarray:
-        screen = normalize_screen(kp.astype(np.float32), width, height)
-        if reframe:
-            screen = frame_like_training(model, screen).astype(np.float32)
-        return predict_single_frame(model, screen, frames)
-
-    return lift
-
-
-def lift_split(fn: LiftFn, seqs: list[PoseSequence], stride: int = 1) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Predictions of `fn` for the `scored_frames` of every sequence (H36M17 2D), and those frames."""
+def lift_split(fn: LiftFn, seqs: list[PoseSequence], stride: int = 1,
+               fps: float = 50.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Predictions of `fn` (each whole sequence lifted, as the pipeline does) for the `scored_frames` of
+    every sequence (H36M17 2D), and those frames."""
     frames = [scored_frames(len(s), stride) for s in seqs]
-    preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, f) for s, f in zip(seqs, frames)]
+    preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps)[f] for s, f in zip(seqs, frames)]
     return preds, frames
 
 
@@ -101,10 +75,10 @@ def humaneva_inputs(seqs: list[PoseSequence]) -> list[PoseSequence]:
 
 
 def humaneva_rows(lifters: dict[str, LiftFn], seqs: list[PoseSequence], stride: int = 1) -> list[dict[str, Any]]:
-    """Cross-dataset rows: P2 (and P1) per "S<n> <action>" and averaged, on HumanEva's 15 joints (mm)."""
+    """Cross-dataset rows: P2 (and P1) per "S<n> <action>" and averaged, on HumanEva's 15 joints (mm; 60 Hz)."""
     rows = []
     for name, fn in lifters.items():
-        preds, frames = lift_split(fn, seqs, stride)
+        preds, frames = lift_split(fn, seqs, stride, fps=60.0)
         preds = [convert(p, H36M17, HUMANEVA15)[0] for p in preds]
         per = subject_action_errors(preds, seqs, frames)
         rows.append({"model": name, "input": "gt", "dataset": "humaneva", "seed": 0, **metrics_row(score(preds, seqs, frames)),

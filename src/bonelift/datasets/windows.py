@@ -3,6 +3,8 @@ padding rule) and concatenated, with the index arithmetic that cuts a window for
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -14,8 +16,10 @@ from bonelift.geometry import pad_edges
 class WindowData:
     """All sequences of a split, edge-padded and concatenated, with index arithmetic for windows."""
 
-    def __init__(self, seqs: list[PoseSequence], pad: tuple[int, int]) -> None:
-        """`pad`: frames of context (before, after) a window needs around its frame."""
+    def __init__(self, seqs: list[PoseSequence], pad: tuple[int, int],
+                 prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """`pad`: frames of context (before, after) a window needs around its frame; `prepare` maps each
+        sequence's whole screen (T, J, 2) before windows are cut (e.g. `geometry.reframe_clip`)."""
         if not seqs:
             raise DataError(None, "no sequences")
         self.seqs = seqs
@@ -24,7 +28,7 @@ class WindowData:
         screens, confs, targets, starts, lengths = [], [], [], [], []
         off = 0
         for s in seqs:
-            x = torch.from_numpy(s.screen)
+            x = torch.from_numpy(np.ascontiguousarray(prepare(s.screen) if prepare else s.screen, np.float32))
             screens.append(pad_edges(x, self.left, right))
             c = (
                 torch.from_numpy(s.confidence.astype(np.float32))

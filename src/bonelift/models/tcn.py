@@ -52,6 +52,9 @@ class VideoModelConfig(LayoutsMixin):
     dropout: float = field(default=0.25, metadata={"help": "dropout probability"})
     causal: bool = field(default=False, metadata={"help": "past and current frames only (live use)"})
     confidence: bool = False  # inputs carry per-joint detector confidences
+    reframe: bool = field(default=False, metadata={
+        "help": "centre and scale each clip's 2D before the network (geometry.reframe_clip; causal: running "
+                "means), for lifters trained on many cameras", "flag": "--reframe-clips"})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "network-specific switch KEY=VALUE "
                                                                             "(`bonelift models` lists them)"})
 
