@@ -121,3 +121,16 @@ def test_video_training_on_virtual_views_feeds_confidences(tmp_path: Path) -> No
     assert np.isfinite(trainer.history[-1]["p1_mm"])
     with pytest.raises(BoneliftError, match="--keypoints gt"):
         VideoTrainConfig(keypoints="sh", views=cfg.views).validate()
+
+
+def test_framing_camera_keeps_a_walking_take_in_front_and_in_frame() -> None:
+    from bonelift.datasets.virtual import framing_camera
+
+    walk = REST_POSE[None] + np.linspace(-2.5, 2.5, 60)[:, None, None] * np.array([1.0, 0.3, 0.0])
+    target = walk[:, 0].mean(0)
+    for seed in range(20):
+        cam = framing_camera(walk, target, np.random.default_rng(seed))
+        pts = cam.world_to_camera(walk)
+        px = cam.project(pts)
+        assert (pts[..., 2] > 0.5).all()
+        assert (((px >= 0) & (px < [cam.width, cam.height])).all(-1).mean(-1) >= 0.8).all()

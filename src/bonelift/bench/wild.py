@@ -99,7 +99,8 @@ def _f(x: Any) -> str:
 def render(doc: dict[str, Any]) -> str:
     rows = doc["rows"]
     lines = ["## Lifters on footage no Human3.6M camera saw (`bench wild`)", "",
-             *header_lines(doc, f"lifters {', '.join(doc['budget']['lifters'])}; H36M frame pairs of every "
+             *header_lines(doc, f"lifters {', '.join(sorted({r['model'] for r in rows}))} (the last invocation: "
+                                f"{', '.join(doc['budget']['lifters'])}); H36M frame pairs of every "
                                 f"{doc['budget']['test_stride']}-th frame")]
     foot = [r for r in rows if str(r.get("variant", "")).startswith("footage/")]
     if foot:

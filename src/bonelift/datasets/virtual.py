@@ -81,17 +81,18 @@ def look_at(centre: np.ndarray, target: np.ndarray, roll_deg: float = 0.0) -> np
 
 def virtual_camera(
     target: np.ndarray, rng: np.random.Generator, elevation: tuple[float, float] = (-30.0, 65.0),
-    shape: str | None = None, name: str = "virtual",
+    shape: str | None = None, name: str = "virtual", zoom_out: float = 1.0,
 ) -> Camera:
     """A random pinhole camera looking at world point `target` (metres, z up); `shape` a `FRAME_SHAPES` key.
 
     The distance follows from the person's apparent height (30-80 % of the frame's vertical side for a
-    1.75 m person) and the focal length from a field of view of 50-80 degrees across the longer side.
+    1.75 m person) and the focal length from a field of view of 50-80 degrees across the longer side;
+    `zoom_out` multiplies that distance (`framing_camera` uses it for takes that move about).
     """
     shape = shape or str(rng.choice(list(FRAME_SHAPES)))
     width, height = FRAME_SHAPES[shape]
     focal = max(width, height) / 2 / np.tan(np.radians(rng.uniform(50.0, 80.0)) / 2)
-    distance = max(1.5, focal * 1.75 / (rng.uniform(0.3, 0.8) * height))
+    distance = max(1.5, focal * 1.75 / (rng.uniform(0.3, 0.8) * height)) * zoom_out
     az, el = np.radians(rng.uniform(0.0, 360.0)), np.radians(rng.uniform(*elevation))
     aim = target + np.array([0.0, 0.0, rng.uniform(-0.15, 0.15)])
     centre = target + distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
@@ -181,13 +182,36 @@ def synthesize(
             world = s.camera.camera_to_world(s.poses_3d.astype(np.float64))
             target = world[:, s.layout_3d.root].mean(0)
             for k in range(config.virtual_views):
-                cam = virtual_camera(target, rng, elevation, shape)
+                cam = framing_camera(world, target, rng, elevation, shape)
                 cam = replace(cam, id=f"virtual-{elevation_group(cam, target)}-{shape_of(cam)}-{k}")
                 cam_pts = cam.world_to_camera(world)
                 kp, conf = detector_like(cam.project(cam_pts), cam.width, cam.height, rng, config.detector_noise)
                 out.append(replace(s, camera=cam, keypoints=kp, confidence=conf, layout=H36M17,
                                    poses_3d=cam_pts.astype(np.float32)))
     return out
+
+
+def framing_camera(world: np.ndarray, target: np.ndarray, rng: np.random.Generator,
+                   elevation: tuple[float, float] = (-30.0, 65.0), shape: str | None = None) -> Camera:
+    """A `virtual_camera` that keeps a whole take (T, J, 3 world metres) in front of it and in its frame.
+
+    Human3.6M subjects walk several metres; a camera framed on the mean pelvis would lose them or have
+    them pass beside it (joints projected thousands of pixels away). The camera is moved back (x1.2 a
+    try) until every frame has at least 80 % of its joints inside the image and all of them 0.5 m or
+    more in front of the lens.
+    """
+    state = rng.bit_generator.state
+    zoom = 1.0
+    for _ in range(30):
+        rng.bit_generator.state = state  # the same draw (direction, lens, frame), only further away
+        cam = virtual_camera(target, rng, elevation, shape, zoom_out=zoom)
+        pts = cam.world_to_camera(world)
+        px = cam.project(pts)
+        inside = ((px >= 0) & (px < [cam.width, cam.height])).all(-1).mean(-1)
+        if (pts[..., 2] > 0.5).all() and (inside >= 0.8).all():
+            return cam
+        zoom *= 1.2
+    return cam
 
 
 def elevation_group(camera: Camera, target: np.ndarray) -> str:

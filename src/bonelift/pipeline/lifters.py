@@ -125,8 +125,7 @@ def choose_lifter(
             return load_lifter(video, device, need)
         if lifter == VIDEO:
             raise DataError(video, "the bundled video lifter is not installed; pass one with --model CHECKPOINT")
-        # No video lifter is bundled yet (none trained so far beats the single-frame one on Human3.6M's own
-        # cameras, docs/results.md section 8): the default is the single-frame lifter, named in the summary.
+        # A copy without the video weights lifts with the single-frame ones (the summary names the lifter).
     if not DEFAULT_WEIGHTS.is_file():
         raise DataError(DEFAULT_WEIGHTS, "the pretrained lifter is not installed (this copy of bonelift ships no "
                                          "weights); train one with `bonelift train` and pass it with --model "
