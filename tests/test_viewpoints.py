@@ -61,3 +61,25 @@ def test_humaneva_inputs_derive_the_neck_and_rows_score_on_humaneva_joints(test_
     exact = {s.keypoints.tobytes(): r.root_relative for s, r in zip(inputs, test_seqs)}
     rows = humaneva_rows({"oracle": lambda kp, c, w, h, fps: exact[kp.tobytes()]}, inputs)
     assert rows[0]["p2_mm"] < 1e-3 and rows[0]["dataset"] == "humaneva" and rows[0]["p2_per_action_mm"]
+
+
+def test_bench_wild_writes_the_suite_with_a_row_per_lifter_and_group(tmp_path: Path) -> None:
+    import json
+
+    from bonelift.bench import wild
+    from bonelift.errors import OptionError
+
+    make_h36m(tmp_path / "h36m", ["S9", "S11"], frames=20)
+    zeros = {"zero": lambda kp, conf, w, h, fps: np.zeros(kp.shape[:2] + (3,), np.float32)}
+    doc = wild.run(zeros, ("views",), tmp_path / "wild.md", "bonelift bench wild", tmp_path / "cache",
+                   data_root=str(tmp_path), test_stride=5, progress=False)
+    saved = json.loads((tmp_path / "wild.json").read_text())
+    assert saved["suite"] == "wild" and len(saved["rows"]) == len(doc["rows"]) == 7
+    groups = {"views/h36m"} | {f"views/{e}-{s}" for e in ELEVATIONS for s in ("landscape", "portrait")}
+    assert {r["variant"] for r in saved["rows"]} == groups
+    assert all(r["model"] == "zero" and r["p1_mm"] > 0 for r in saved["rows"])
+    assert "Human3.6M S9/S11 from virtual cameras" in (tmp_path / "wild.md").read_text()
+    with pytest.raises(OptionError, match="unknown part"):
+        wild.run(zeros, ("film",), tmp_path / "w.md", "x", tmp_path / "cache")
+    with pytest.raises(OptionError, match="NAME=CHECKPOINT"):
+        wild.lifters_of(["no-equals-sign"])
