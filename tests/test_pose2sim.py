@@ -12,7 +12,7 @@ from bonelift.cameras import Camera, reprojection_errors, triangulate
 from bonelift.datasets.pose2sim import read_qualisys_calibration
 from bonelift.errors import DataError
 
-REAL_CALIB = Path("/work/shared/media/pose2sim_multiperson/Calib.qca.txt")
+REAL_CALIB = fb.FOOTAGE_DIR / "Calib.qca.txt"
 
 _CAMERA_XML = """    <camera active="1" serial="{serial}">
       <fov_video bottom="479" left="0" right="639" top="0"/>

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.cameras import Camera, reprojection_errors, triangulate
+from bonelift.datasets import default_data_root
 from bonelift.errors import DataError, OptionError, check_array
 from bonelift.geometry import bone_lengths
 from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
@@ -25,7 +26,7 @@ from bonelift.pipeline.associate import associate, gather
 from bonelift.pipeline.lifters import DEFAULT_WEIGHTS, LiftFn, lift_fn, load_lifter
 from bonelift.skeletons import H36M17, MEDIAPIPE33, Layout, convert
 
-FOOTAGE_DIR = Path("/work/shared/media/pose2sim_multiperson")
+FOOTAGE_DIR = default_data_root().parent / "media" / "pose2sim_multiperson"  # ../shared/media beside the data
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
 CACHE_DIR = Path("runs/wild_cache")
 MAX_PEOPLE = 4

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bonelift import checkpoints
 from bonelift.bench import footage, viewpoints
 from bonelift.bench.common import add_common_arguments, header_lines, table, write_suite
 from bonelift.datasets import TEST_SUBJECTS, data_folder, load_humaneva, load_split
@@ -38,28 +39,34 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     add_common_arguments(p, str(footage.CACHE_DIR), "docs/results/wild.md", test_stride=10)
 
 
-def lifters_of(specs: list[str] | None, device: str = "cpu") -> dict[str, LiftFn]:
-    """NAME=CHECKPOINT pairs as lift functions; by default the bundled lifters that are installed."""
+def lifters_of(specs: list[str] | None, device: str = "cpu") -> tuple[dict[str, LiftFn], dict[str, int]]:
+    """NAME=CHECKPOINT pairs as lift functions, and each one's training seed (from its checkpoint); by default
+    the bundled lifters that are installed."""
     if not specs:
         bundled = {"shipped-single-frame": DEFAULT_WEIGHTS, "bundled-video": VIDEO_WEIGHTS,
                    "bundled-video-causal": CAUSAL_VIDEO_WEIGHTS}
         specs = [f"{k}={v}" for k, v in bundled.items() if v.is_file()]
-    out = {}
+    fns, seeds = {}, {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise OptionError(f"--lifter must be NAME=CHECKPOINT, got {spec!r}")
-        out[name] = lift_fn(load_lifter(path, device))
-    return out
+        fns[name] = lift_fn(load_lifter(path, device))
+        seeds[name] = int(checkpoints.config_of(checkpoints.load(path), path).seed)
+    return fns, seeds
 
 
 def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, command: str, cache_dir: str | Path,
         persons: tuple[str, ...] = ("woman", "man"), footage_dir: str | Path = footage.FOOTAGE_DIR,
-        data_root: str = "", test_stride: int = 10, progress: bool = True) -> dict[str, Any]:
-    """Score every lifter on the chosen parts and merge the rows into the suite file beside `report`."""
+        data_root: str = "", test_stride: int = 10, progress: bool = True,
+        seeds: dict[str, int] | None = None) -> dict[str, Any]:
+    """Score every lifter on the chosen parts and merge the rows into the suite file beside `report`.
+
+    `seeds`: each lifter's training seed, written into its rows (default 0; MediaPipe's own rows: 0)."""
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise OptionError(f"unknown part(s) {unknown} (known: {', '.join(PARTS)})")
+
     def folder(name: str) -> Path:  # `data_root` holds h36m/ and humaneva/ (default: the shared data)
         return Path(data_root) / name if data_root else data_folder(name)
 
@@ -79,6 +86,8 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
             say("HumanEva-I")
         he = viewpoints.humaneva_inputs(load_humaneva(folder("humaneva"), "Validate"))
         rows += [{**r, "variant": "humaneva"} for r in viewpoints.humaneva_rows(lifters, he)]
+    for r in rows:
+        r["seed"] = (seeds or {}).get(r["model"], 0)
     budget = {"lifters": sorted(lifters), "parts": list(parts), "test_stride": test_stride,
               "note": "nothing trained here: each lifter's own training budget is in its checkpoint"}
     return write_suite(report, SUITE, command, "cpu", budget, rows, render)
@@ -87,8 +96,9 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
 def main(args: argparse.Namespace, command: str) -> Path:
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     persons = tuple(p.strip() for p in args.persons.split(",") if p.strip())
-    run(lifters_of(args.lifter, args.device), parts, args.report, command, args.bench_out, persons, args.footage,
-        args.data, args.test_stride)
+    fns, seeds = lifters_of(args.lifter, args.device)
+    run(fns, parts, args.report, command, args.bench_out, persons, args.footage, args.data, args.test_stride,
+        seeds=seeds)
     return Path(args.report)
 
 
@@ -105,24 +115,24 @@ def render(doc: dict[str, Any]) -> str:
     foot = [r for r in rows if str(r.get("variant", "")).startswith("footage/")]
     if foot:
         lines += ["### Pose2Sim four views, MediaPipe 2D (mm; between views: every ordered pair, world axes)", ""]
-        lines += table(["Model", "2D input", "person", "views", "N-MPJPE views", "P-MPJPE views", "bone std (16)",
+        lines += table(["Model", "seed", "2D input", "person", "views", "N-MPJPE views", "P-MPJPE views", "bone std (16)",
                         "L/R asymmetry (6)", "MPJVE views", "N-MPJPE ref", "P-MPJPE ref", "MPJVE ref"],
-                       [[r["model"], r["input"], r["person"], "/".join(r["views"]), _f(r["n_mpjpe_views_mm"]),
+                       [[r["model"], str(r["seed"]), r["input"], r["person"], "/".join(r["views"]), _f(r["n_mpjpe_views_mm"]),
                          _f(r["p_mpjpe_views_mm"]), _f(r["bone_std_all_mm"]), _f(r["asymmetry_all_mm"]),
                          _f(r["mpjve_views_mm"]), _f(r["n_mpjpe_ref_mm"]), _f(r["p_mpjpe_ref_mm"]),
                          _f(r["mpjve_ref_mm"])] for r in foot])
     views = [r for r in rows if str(r.get("variant", "")).startswith("views/")]
     if views:
         lines += ["### Human3.6M S9/S11 from virtual cameras, detector-like 2D from GT (mm)", ""]
-        lines += table(["Model", "2D input", "cameras", "P1", "P2", "P1 / P1 on h36m cameras", "MPJVE", "bone std"],
-                       [[r["model"], f"{r['input']} ({r['two_d']})", r["views"], _f(r["p1_mm"]), _f(r["p2_mm"]),
+        lines += table(["Model", "seed", "2D input", "cameras", "P1", "P2", "P1 / P1 on h36m cameras", "MPJVE", "bone std"],
+                       [[r["model"], str(r["seed"]), f"{r['input']} ({r['two_d']})", r["views"], _f(r["p1_mm"]), _f(r["p2_mm"]),
                          f"{r['p1_vs_h36m']:.2f}" if r.get("p1_vs_h36m") else "–", _f(r["mpjve_mm"]),
                          _f(r["bone_std_mm"])] for r in views])
     he = [r for r in rows if r.get("variant") == "humaneva"]
     if he:
         groups = sorted(he[0]["p2_per_action_mm"])
         lines += ["### HumanEva-I validation, GT 2D, trained on Human3.6M only (P2 mm, HumanEva's 15 joints)", ""]
-        lines += table(["Model", "2D input", *groups, "P2 mean", "P1 mean"],
-                       [[r["model"], r["input"], *(_f(r["p2_per_action_mm"].get(g)) for g in groups),
+        lines += table(["Model", "seed", "2D input", *groups, "P2 mean", "P1 mean"],
+                       [[r["model"], str(r["seed"]), r["input"], *(_f(r["p2_per_action_mm"].get(g)) for g in groups),
                          _f(r["p2_mm"]), _f(r["p1_mm"])] for r in he])
     return "\n".join(lines)
