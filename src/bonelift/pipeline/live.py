@@ -2,8 +2,9 @@
 
 `LiveLifter.push(keypoints_px, confidence, width, height)` converts the detector layout to Human3.6M-17
 and normalises the screen exactly as offline `lift` does for video lifters (`skeletons.convert`,
-`cameras.normalize_screen`, no reframing), then runs `streaming.StreamingLifter`: memory is bounded by
-the receptive field, and the poses equal offline causal `infer` on the same frames, frame by frame.
+`cameras.normalize_screen`), then runs `streaming.StreamingLifter` (which also applies a model's own clip
+framing, `geometry.RunningReframe`): memory is bounded by the receptive field, and the poses equal offline
+causal lifting of the same frames, frame by frame.
 A frame without a complete person (any NaN joint, or `None`) ends the current run like a MISSING frame
 offline: it returns None and the next posed frame starts a new run (padded by its first frame).
 """
