@@ -307,6 +307,13 @@ def torso_scale(pose, mean_lengths, layout: Layout):
     return want / (np.maximum(have, 1e-9) if _is_numpy(have) else have.clamp_min(1e-9))
 
 
+def person_height(points, layout: Layout):
+    """(..., J, C) joints -> (...,) head-to-mean-ankle length: the person's size in the image (or in 3D)."""
+    x = np.asarray(points)
+    feet = [layout.index("LFoot"), layout.index("RFoot")]
+    return np.linalg.norm(x[..., layout.index("Head"), :] - x[..., feet, :].mean(-2), axis=-1)
+
+
 # Person height (head to mean ankle) a reframed clip is scaled to, in screen units ([-1, 1] across the
 # frame width): about what a Human3.6M subject measures in its own cameras.
 REFRAME_HEIGHT = 0.8
@@ -324,8 +331,7 @@ def reframe_clip(screen: np.ndarray, layout: Layout, causal: bool = False,
     stream gets the same result frame by frame. Frames with non-finite joints are left out of the means.
     """
     x = np.asarray(screen, np.float64)
-    head, feet = layout.index("Head"), [layout.index("LFoot"), layout.index("RFoot")]
-    h = np.linalg.norm(x[:, head] - x[:, feet].mean(1), axis=-1)
+    h = person_height(x, layout)
     root = x[:, layout.root]
     ok = np.isfinite(h) & np.isfinite(root).all(-1) & (h > 0)
     w = ok.astype(np.float64)
@@ -345,13 +351,12 @@ class RunningReframe:
 
     def __init__(self, layout: Layout, height: float = REFRAME_HEIGHT) -> None:
         self.layout, self.height = layout, height
-        self.head, self.feet = layout.index("Head"), [layout.index("LFoot"), layout.index("RFoot")]
         self.n, self.h, self.root = 0.0, 0.0, np.zeros(2)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """(J, 2) screen keypoints of the newest frame -> reframed with the means over the frames so far."""
         x = np.asarray(frame, np.float64)
-        h = float(np.linalg.norm(x[self.head] - x[self.feet].mean(0)))
+        h = float(person_height(x, self.layout))
         root = x[self.layout.root]
         if np.isfinite(h) and h > 0 and np.isfinite(root).all():
             self.n, self.h, self.root = self.n + 1.0, self.h + h, self.root + root

@@ -23,7 +23,7 @@ from bonelift.errors import DataError, OptionError, check_array
 from bonelift.geometry import bone_lengths
 from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
 from bonelift.pipeline.associate import associate, gather
-from bonelift.pipeline.lifters import DEFAULT_WEIGHTS, LiftFn, lift_fn, load_lifter
+from bonelift.pipeline.lifters import LiftFn
 from bonelift.skeletons import H36M17, MEDIAPIPE33, Layout, convert
 
 FOOTAGE_DIR = default_data_root().parent / "media" / "pose2sim_multiperson"  # ../shared/media beside the data
@@ -424,11 +424,6 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
     for name, vals in per_view.items():
         row[name.replace("_mm", "_per_view_mm")] = {v: _mm(x) for v, x in zip(views, vals)}
     return row
-
-
-def shipped_lifter(path: str | Path | None = None, device: str = "cpu") -> LiftFn:
-    """A `LiftFn` of a bonelift checkpoint (default: the shipped single-frame lifter)."""
-    return lift_fn(load_lifter(Path(path) if path is not None else DEFAULT_WEIGHTS, device))
 
 
 def footage_rows(lifters: dict[str, LiftFn | str], cache_dir: str | Path = CACHE_DIR,

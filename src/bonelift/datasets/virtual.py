@@ -30,6 +30,7 @@ import numpy as np
 from bonelift.cameras import Camera
 from bonelift.datasets.common import PoseSequence
 from bonelift.errors import BoneliftError
+from bonelift.geometry import person_height
 from bonelift.skeletons import H36M17, Layout
 
 FRAME_SHAPES = {"landscape": (1920, 1080), "portrait": (1080, 1920), "square": (1000, 1000)}
@@ -111,8 +112,7 @@ def detector_like(
     ix = layout.index
     out = pixels.astype(np.float64).copy()
     n = len(out)
-    size = float(np.median(np.linalg.norm(out[:, ix("Head")] - out[:, [ix("LFoot"), ix("RFoot")]].mean(1), axis=-1)))
-    size = max(size, 1.0)
+    size = max(float(np.median(person_height(out, layout))), 1.0)
     # Landmarks a detector places differently, moved once per clip.
     hips = [ix("LHip"), ix("RHip")]
     mid = out[:, hips].mean(1, keepdims=True)

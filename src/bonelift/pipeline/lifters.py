@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from bonelift.cameras import normalize_screen
 from bonelift.errors import DataError, OptionError
+from bonelift.geometry import person_height
 from bonelift.models import SINGLE_FRAME, TPNET, VIDEO
 from bonelift.pipeline.track import MISSING, Track2D
 from bonelift.skeletons import H36M17
@@ -145,9 +146,9 @@ def frame_like_training(model: nn.Module, screen: np.ndarray) -> np.ndarray:
     """
     lay = model.config.in_layout
     mean = model.normalizer.in_mean.view(-1, 2).cpu().numpy()
-    head, feet, root = lay.index("Head"), lay.indices(["LFoot", "RFoot"]), lay.root
-    ref_height = np.linalg.norm(mean[head] - mean[feet].mean(0))
-    clip_height = np.median(np.linalg.norm(screen[:, head] - screen[:, feet].mean(1), axis=-1))
+    root = lay.root
+    ref_height = person_height(mean, lay)
+    clip_height = np.median(person_height(screen, lay))
     if not clip_height > 0:
         return screen
     return (screen - np.median(screen[:, root], axis=0)) * (ref_height / clip_height) + mean[root]
