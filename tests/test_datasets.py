@@ -74,3 +74,16 @@ def test_humaneva_loader_calibrates_cameras(tmp_path):
     s = seqs[0]
     np.testing.assert_allclose(s.camera.project(s.poses_3d.astype(np.float64), distort=False), s.keypoints, atol=1e-3)
     assert (s.poses_3d[..., 2] > 0).all()
+
+
+def test_actions_filter_keeps_one_action_and_names_the_known_ones(tmp_path):
+    from bonelift.config import TrainConfig
+    from bonelift.datasets import run_split
+    from bonelift.errors import BoneliftError
+
+    make_h36m(tmp_path / "h", ["S1", "S9"])
+    cfg = TrainConfig(data_root=str(tmp_path / "h"), test_subjects=("S9",), actions=("Walking",))
+    seqs = run_split(cfg)
+    assert seqs and {s.action for s in seqs} == {"Walking"} and {s.subject for s in seqs} == {"S9"}
+    with pytest.raises(BoneliftError, match="known: Directions, Photo, Walking"):
+        run_split(TrainConfig(data_root=str(tmp_path / "h"), test_subjects=("S9",), actions=("Jumping",)))

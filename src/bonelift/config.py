@@ -70,6 +70,8 @@ class RunConfig:
     keypoints: str = opt("gt", "2D input: gt, sh, or a detection npz")
     train_subjects: tuple[str, ...] = opt(TRAIN_SUBJECTS, "comma-separated 3D-labelled training subjects")
     test_subjects: tuple[str, ...] = opt(TEST_SUBJECTS, "comma-separated test subjects")
+    actions: tuple[str, ...] = opt((), "comma-separated actions to train and test on, e.g. Walking (method 3's "
+                                       "one network per action); empty: all")
     stride: int = opt(4, "train on every N-th frame (50 Hz Human3.6M is highly redundant)")
     eval_stride: int = opt(10, "per-epoch monitoring on every N-th test frame (`evaluate` scores every frame)")
     epochs: int = opt(10, "training epochs")

@@ -64,7 +64,16 @@ def load_split(dataset: str, data_root: str | Path, keypoints: str, subjects: tu
 
 
 def run_split(config, subjects: tuple[str, ...] | None = None) -> list[PoseSequence]:
-    """`load_split` for a run configuration's dataset, folder and 2D source (its test subjects by default)."""
-    return load_split(
+    """`load_split` for a run configuration's dataset, folder and 2D source (its test subjects by default),
+    only the configuration's `actions` when it names some (a per-action model)."""
+    seqs = load_split(
         config.dataset, config.data_root, config.keypoints, config.test_subjects if subjects is None else subjects
     )
+    actions = getattr(config, "actions", ())
+    if actions:
+        chosen = [s for s in seqs if s.action in actions]
+        if not chosen:
+            known = ", ".join(sorted({s.action for s in seqs}))
+            raise BoneliftError(f"--actions {','.join(actions)}: no such action in the data (known: {known})")
+        seqs = chosen
+    return seqs
