@@ -57,10 +57,11 @@ def _blob_green(k: int) -> int:
     return 40 + 25 * k
 
 
-def _write_video(path: Path, seq: PoseSequence, frames: int, size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
+def _write_video(path: Path, seq: PoseSequence, frames: int, size: tuple[int, int] = (WIDTH, HEIGHT),
+                 fps: float = 50.0) -> None:
     """Dark frames with a bright blob on the pelvis's projection; its green channel encodes the frame index."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 50, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened()
     pelvis = seq.camera.project(seq.poses_3d[:, PELVIS].astype(np.float64))
     for k in range(frames):
@@ -141,6 +142,10 @@ def test_video_loader_names_missing_absent_and_corrupt_videos(tmp_path: Path) ->
     _write_video(small / "S1" / "Videos" / f"Walking 1.{CAMERA.id}.mp4", present, 2, size=(80, 60))
     with pytest.raises(DataError, match="frames are 80x60 but camera 54138969 is 160x120"):
         load_h36m_video(small, [present], stride=1, size=16)
+    slow = tmp_path / "slow"  # re-encoded at 25 fps: frame t would be 3D frame 2t
+    _write_video(slow / "S1" / "Videos" / f"Walking 1.{CAMERA.id}.mp4", present, 2, fps=25.0)
+    with pytest.raises(DataError, match="runs at 25 fps"):
+        load_h36m_video(slow, [present], stride=1, size=16)
     with pytest.raises(OptionError, match="stride"):
         load_h36m_video(archive, [present], stride=0, size=16)
 

@@ -35,6 +35,8 @@ from bonelift.errors import DataError
 # The archive names some S1 takes differently from the 3D files (VideoPose3D renamed them): "Photo 1" in
 # the 3D file is "TakingPhoto 1.<camera>.mp4" in the videos.
 _ARCHIVE_NAMES = {canonical: archive for archive, canonical in _ACTION_ALIASES.items()}
+# Frame rate of the archive's videos and of the motion capture: frame t of one is frame t of the other.
+ARCHIVE_FPS = 50.0
 # Frames may differ from the camera's nominal size by two rows on some subjects (1000 x 1002); more than
 # this means a resized copy, whose crops the full-resolution projections would miss.
 _SIZE_TOLERANCE_PX = 8
@@ -113,6 +115,10 @@ def load_h36m_video(
             try:
                 if not cap.isOpened():
                     raise DataError(path, "cannot open the video (corrupt file, or a codec this OpenCV cannot decode)")
+                fps = cap.get(cv2.CAP_PROP_FPS)
+                if fps > 0 and abs(fps - ARCHIVE_FPS) > 0.5:  # 0: the container does not say
+                    raise DataError(path, f"runs at {fps:g} fps, the archive's videos and the 3D at {ARCHIVE_FPS:g}: "
+                                          "frame t would not be 3D frame t (a re-encoded copy?)")
                 for t in range(len(seq)):
                     keep = t % stride == 0
                     ok, frame = cap.read() if keep else (cap.grab(), None)
