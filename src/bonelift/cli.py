@@ -162,6 +162,39 @@ def _cmd_models() -> None:
         print(f"{name:<{width}}  {spec.kind:<12}  {spec.summary}  [options: {options}]")
 
 
+def _add_images(sub: argparse._SubParsersAction) -> None:
+    from bonelift.datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS
+    from bonelift.datasets.images import DEFAULT_STRIDE
+
+    p = sub.add_parser("images", help="person crops with 2D/3D ground truth for method 3's image network (npz)")
+    sources = p.add_subparsers(dest="source", required=True)
+    for name, helptext in (("render", "draw the crops from Human3.6M's real poses and cameras (no video needed)"),
+                           ("video", "crop the frames of the Human3.6M video archive (S*/Videos/*.mp4)")):
+        q = sources.add_parser(name, help=helptext)
+        q.add_argument("--out", required=True, help="the image set (.npz) to write")
+        q.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+        q.add_argument("--data", default=None, help="Human3.6M 3D poses and cameras.h5 (default: <shared data>/h36m)")
+        if name == "video":
+            q.add_argument("--archive", required=True, help="video archive root, holding S*/Videos/<take>.<camera>.mp4")
+        q.add_argument("--subjects", default=",".join(TRAIN_SUBJECTS + TEST_SUBJECTS), help="comma-separated subjects")
+        q.add_argument("--stride", type=int, default=DEFAULT_STRIDE,
+                       help=f"every N-th frame (default {DEFAULT_STRIDE})")
+        q.add_argument("--size", type=int, default=250, help="crop side in pixels (default 250, the paper's)")
+        if name == "render":
+            q.add_argument("--seed", type=int, default=0, help="backgrounds, clothing and build (default 0)")
+        q.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cmd_images(args: argparse.Namespace) -> None:
+    from bonelift.datasets.image_sets import write_image_set
+
+    images = write_image_set(args.source, args.out, data=args.data, archive=getattr(args, "archive", None),
+                             subjects=tuple(s.strip() for s in args.subjects.split(",")), stride=args.stride,
+                             size=args.size, seed=getattr(args, "seed", 0), overwrite=args.overwrite,
+                             progress=not args.quiet)
+    print(f"wrote {args.out}: {len(images)} crops of {images.size}x{images.size} ({images.source})")
+
+
 def _notice(message, category, filename, lineno, file=None, line=None) -> None:
     """Print a warning as one line `bonelift: warning: ...` (no source line): the CLI's notices are for people."""
     print(f"bonelift: warning: {message}", file=sys.stderr if file is None else file)
@@ -184,6 +217,7 @@ def _main(argv: list[str] | None = None) -> int:
     _add_bench(sub)
     sub.add_parser("models", help="list every network (single-frame, video, TP-Net) with its options")
     _add_lift(sub)
+    _add_images(sub)
     args = parser.parse_args(argv)
     try:
         if args.command in ("train", "train-video"):
@@ -205,6 +239,8 @@ def _main(argv: list[str] | None = None) -> int:
             _cmd_bench(args, argv)
         elif args.command == "models":
             _cmd_models()
+        elif args.command == "images":
+            _cmd_images(args)
     except BoneliftError as exc:
         print(f"bonelift: error: {exc}", file=sys.stderr)
         return 2
