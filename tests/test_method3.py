@@ -104,8 +104,8 @@ def test_3d_loss_sends_no_gradient_into_the_2d_part() -> None:
     model = _model(cls2d=True, multi_root=True)
     out = model(torch.randn(8, model.in_dim))
     l3d = model.loss(out, torch.randn(8, model.out_dim))["multi_root"]
-    two_d = [model.fc1_2d[0].weight, model.fc2_2d.weight]
-    grads = torch.autograd.grad(l3d, [out["logits2d"], *two_d, model.fc_probs[0].weight], allow_unused=True)
+    two_d = [model.head.fc1_2d[0].weight, model.head.fc2_2d.weight]
+    grads = torch.autograd.grad(l3d, [out["logits2d"], *two_d, model.head.fc_probs[0].weight], allow_unused=True)
     assert all(g is None or float(g.abs().max()) == 0.0 for g in grads[:3])
     assert grads[3] is not None and float(grads[3].abs().sum()) > 0  # the fusion layer itself learns
     # ... yet the 3D output reads the 2D probabilities
@@ -113,12 +113,12 @@ def test_3d_loss_sends_no_gradient_into_the_2d_part() -> None:
     x = torch.randn(4, model.in_dim)
     before = model(x)["pose"]
     with torch.no_grad():
-        model.fc2_2d.weight.add_(torch.randn_like(model.fc2_2d.weight))
+        model.head.fc2_2d.weight.add_(torch.randn_like(model.head.fc2_2d.weight))
     assert not torch.allclose(before, model(x)["pose"])
     plain = _model(multi_root=True).eval()
     before = plain(x)["pose"]
     with torch.no_grad():
-        plain.fc2_2d.weight.add_(torch.randn_like(plain.fc2_2d.weight))
+        plain.head.fc2_2d.weight.add_(torch.randn_like(plain.head.fc2_2d.weight))
     torch.testing.assert_close(before, plain(x)["pose"])  # without cls2d the 2D part only trains the trunk
 
 
@@ -129,10 +129,10 @@ def test_2d_loss_trains_the_2d_part_and_follows_the_schedule() -> None:
     gt2d = torch.randn(4, 17, 2) * 0.2
     early = model.loss(out, torch.randn(4, model.out_dim), gt2d=gt2d, epoch=15)
     late = model.loss(out, torch.randn(4, model.out_dim), gt2d=gt2d, epoch=16)
-    assert (model.lambda_2d(0), model.lambda_2d(15), model.lambda_2d(16)) == (0.1, 0.1, 0.01)
+    assert (model.head.lambda_2d(0), model.head.lambda_2d(15), model.head.lambda_2d(16)) == (0.1, 0.1, 0.01)
     torch.testing.assert_close(early["total"] - 0.5 * early["multi_root"], 0.1 * early["cls2d"])
     torch.testing.assert_close(late["total"] - 0.5 * late["multi_root"], 0.01 * late["cls2d"])
-    (g,) = torch.autograd.grad(early["cls2d"], model.fc2_2d.weight)
+    (g,) = torch.autograd.grad(early["cls2d"], model.head.fc2_2d.weight)
     assert float(g.abs().sum()) > 0
 
 
@@ -150,7 +150,7 @@ def test_exact_per_root_targets_recombine_to_the_ground_truth() -> None:
     gt = torch.from_numpy(poses).double()
     model.double()
     shape, _ = unit_frobenius(gt)
-    roots, others = model.roots, model.others
+    roots, others = model.head.roots, model.head.others
     exact = shape[:, others] - shape[:, roots][:, :, None]  # (B, R, J-1, 3)
     torch.testing.assert_close(model.metric_pose(exact), gt, atol=1e-6, rtol=0)
     target = model.target(gt)

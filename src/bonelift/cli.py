@@ -16,7 +16,7 @@ from bonelift.errors import BoneliftError
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from bonelift.bench.video import defaults as video_defaults
-    from bonelift.config import TrainConfig, add_arguments
+    from bonelift.config import ImageTrainConfig, TrainConfig, add_arguments
 
     p = sub.add_parser("train", help="train a single-frame lifting network on Human3.6M or HumanEva")
     add_arguments(p, TrainConfig())
@@ -27,15 +27,23 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", dest="model.name", default="tcn", choices=["tcn", "bone"], help="video network")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
+    p = sub.add_parser("train-image", help="train method 3's image CNN on ImageSet files (person crops)")
+    add_arguments(p, ImageTrainConfig(), skip=("data_root", "dataset", "keypoints", "flip"))  # 2D-input options
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from bonelift.config import TrainConfig, from_args
+    from bonelift.config import ImageTrainConfig, TrainConfig, from_args
 
     if args.command == "train":
         from bonelift.training import train
 
         train(from_args(TrainConfig(), args), resume=args.resume, overwrite=args.overwrite)
+    elif args.command == "train-image":
+        from bonelift.training import train_image
+
+        train_image(from_args(ImageTrainConfig(), args), resume=args.resume, overwrite=args.overwrite)
     else:
         from bonelift.bench.video import defaults as video_defaults
         from bonelift.training import train_video
@@ -49,6 +57,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="data folder (default: <shared data>/<dataset>)")
     p.add_argument("--keypoints", default=None, help="2D input (default: the one used for training)")
     p.add_argument("--stride", type=int, default=1, help="score frame pairs of every N-th frame (protocol: 1)")
+    p.add_argument("--images", default=None, help="ImageSet file to score an image checkpoint (method3-image) on")
     p.add_argument("--out", default=None, help="report prefix (default: next to the checkpoint)")
     p.add_argument("--device", default="auto")
 
@@ -57,7 +66,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from bonelift.evaluate import evaluate
 
     results, paths = evaluate(args.checkpoint, data_root=args.data, keypoints=args.keypoints, stride=args.stride,
-                              out_prefix=args.out, device=args.device)
+                              out_prefix=args.out, device=args.device, images=args.images)
     print(Path(paths[1]).read_text())
     print(f"wrote {paths[0]} and {paths[1]}")
 
@@ -220,7 +229,7 @@ def _main(argv: list[str] | None = None) -> int:
     _add_images(sub)
     args = parser.parse_args(argv)
     try:
-        if args.command in ("train", "train-video"):
+        if args.command in ("train", "train-video", "train-image"):
             _cmd_train(args)
         elif args.command == "evaluate":
             _cmd_evaluate(args)

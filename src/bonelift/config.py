@@ -1,7 +1,7 @@
 """One configuration path: a dataclass per concern, command-line flags generated from its fields, and
 `key=value` overrides checked against what the network understands.
 
-A run configuration (`TrainConfig`, `VideoTrainConfig`, `TPNetTrainConfig`) is saved in every
+A run configuration (`TrainConfig`, `VideoTrainConfig`, `TPNetTrainConfig`, `ImageTrainConfig`) is saved in every
 checkpoint and rebuilt from it with `config_from_dict`. Adding a training option is two edits: a field
 here (its `help` metadata becomes the flag's help text) and the line of code that uses it; `add_arguments`
 and `from_args` give every command that trains the new flag.
@@ -21,11 +21,22 @@ import typing
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS
+from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
 from bonelift.datasets.virtual import ViewConfig
 from bonelift.errors import BoneliftError
-from bonelift.models import SINGLE_FRAME, VIDEO, ModelConfig, TPNetConfig, VideoModelConfig, check_options, model_spec
+from bonelift.models import (
+    IMAGE,
+    SINGLE_FRAME,
+    VIDEO,
+    ImageModelConfig,
+    ModelConfig,
+    TPNetConfig,
+    VideoModelConfig,
+    check_options,
+    model_spec,
+)
+from bonelift.models.method3 import trunk_side
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", factory: Any = dataclasses.MISSING, **meta: Any) -> Any:
@@ -210,11 +221,55 @@ class TPNetTrainConfig(RunConfig):
     out_dir: str = opt("runs/tpnet", "run folder", flag="--out")
 
 
-MODEL_KINDS: dict[type, str] = {ModelConfig: SINGLE_FRAME, VideoModelConfig: VIDEO, TPNetConfig: "tpnet"}
+@dataclass
+class ImageTrainConfig(RunConfig):
+    """Method 3's image CNN trained on ImageSet files (person crops with their 2D and 3D ground truth); saved
+    with each checkpoint. The defaults are the paper's schedule (Sec. 4); `--train-subjects` /
+    `--test-subjects` select by the ImageSet's subject array, `--actions` by its action array."""
+
+    model: ImageModelConfig = field(default_factory=ImageModelConfig)
+    train_images: str = opt("", "ImageSet file (.npz) of the training crops (`bonelift images` writes them)")
+    test_images: str = opt("", "ImageSet file of the test crops (default: the --train-images file, --test-subjects)")
+    actions: tuple[str, ...] = opt((), "comma-separated actions to train and score on, none = all (the paper "
+                                       "trains one network per action)")
+    color_aug: float = opt(0.1, "PCA colour augmentation: std of the per-image weights of the training images' RGB "
+                                "principal components (AlexNet: 0.1; 0: off)")
+    stride: int = opt(1, "train on every N-th training image")
+    epochs: int = opt(28, "training epochs (paper: 28)")
+    batch_size: int = opt(128, "batch size (paper: 128)")
+    lr: float = opt(0.01, "initial learning rate (paper: 0.01)")
+    lr_decay: float = opt(0.5, "learning-rate factor every --lr-step-epochs epochs (paper: 0.5)")
+    lr_step_epochs: int = opt(4, "staircase schedule: multiply the learning rate by --lr-decay every N epochs "
+                                 "(paper: 4)")
+    weight_decay: float = opt(0.001, "L2 weight decay of the optimiser (paper: 0.001)")
+    optimizer: str = opt("sgd", "optimiser: sgd with --momentum (the paper's) or adam", choices=("adam", "sgd"))
+    out_dir: str = opt("runs/method3_image", "run folder (config, logs, last.pt, best.pt)", flag="--out")
+
+    def validate(self) -> None:
+        """Also refuse a run without training images, options the image path does not have, and too small crops."""
+        super().validate()
+        if not self.train_images:
+            raise BoneliftError("--train-images is required: the ImageSet file (.npz) to train on")
+        if self.flip:
+            raise BoneliftError("--flip is not available for image training (the paper does not flip)")
+        if self.lr_step_epochs < 1:
+            raise BoneliftError(f"--lr-step-epochs must be >= 1, got {self.lr_step_epochs}")
+        if self.color_aug < 0:
+            raise BoneliftError(f"--color-aug must be >= 0, got {self.color_aug}")
+        trunk_side(self.model.image_size)
+        if self.model.grid < 2:
+            raise BoneliftError(f"--grid must be >= 2, got {self.model.grid}")
+        for action in self.actions:
+            canonical_action(action)
+
+
+MODEL_KINDS: dict[type, str] = {ModelConfig: SINGLE_FRAME, VideoModelConfig: VIDEO, TPNetConfig: "tpnet",
+                                ImageModelConfig: IMAGE}
 RUN_CONFIGS: dict[str, type[RunConfig]] = {
     SINGLE_FRAME: TrainConfig,
     VIDEO: VideoTrainConfig,
     "tpnet": TPNetTrainConfig,
+    IMAGE: ImageTrainConfig,
 }
 
 
@@ -357,6 +412,7 @@ def from_args(defaults: Any, args: argparse.Namespace) -> Any:
 
 
 __all__ = [
+    "ImageTrainConfig",
     "MODEL_KINDS",
     "RUN_CONFIGS",
     "RunConfig",

@@ -1,8 +1,9 @@
-"""`bonelift evaluate`: score any lifter checkpoint on its test split and write its report.
+"""`bonelift evaluate`: score any lifter checkpoint on its test split, or an image checkpoint (method 3's
+CNN) on an ImageSet, and write its report.
 
-The data folder and a 2D detection file are never taken from the checkpoint: a checkpoint is not
-trusted to name files to open, so `--data` (default: the shared data folder) and, for a model trained
-on a detection file, `--keypoints FILE` come from the user.
+The data folder, a 2D detection file and an ImageSet are never taken from the checkpoint: a checkpoint
+is not trusted to name files to open, so `--data` (default: the shared data folder), for a model trained
+on a detection file `--keypoints FILE`, and for an image model `--images FILE` come from the user.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from bonelift import checkpoints
-from bonelift.config import VideoTrainConfig
+from bonelift.config import ImageTrainConfig, VideoTrainConfig
 from bonelift.datasets import load_split
+from bonelift.datasets.image_prep import select_images
+from bonelift.datasets.images import load_image_set
 from bonelift.errors import DataError
-from bonelift.evaluation import evaluate_model
-from bonelift.models import TPNET
+from bonelift.evaluation import evaluate_image_model, evaluate_model
+from bonelift.models import IMAGE, TPNET
 from bonelift.reports import input_label, write_report
 from bonelift.runtime import resolve_device
 
@@ -32,8 +35,12 @@ def evaluate(
     out_prefix: str | Path | None = None,
     device: str = "auto",
     progress: bool = True,
+    images: str | Path | None = None,
 ) -> tuple[dict[str, Any], tuple[Path, Path]]:
-    """Python API of `bonelift evaluate`: Protocols 1 and 2 per action (and every table metric), JSON + Markdown."""
+    """Python API of `bonelift evaluate`: Protocols 1 and 2 per action (and every table metric), JSON + Markdown.
+
+    An image checkpoint is scored on the ImageSet file `images` (its test subjects and actions).
+    """
     dev = resolve_device(device)
     ckpt = checkpoints.load(checkpoint)
     if checkpoints.kind_of(ckpt) == TPNET:
@@ -42,6 +49,12 @@ def evaluate(
             "a TP-Net checkpoint refines another model's predictions; score it with `bonelift bench anatomy`",
         )
     model, config, _ = checkpoints.rebuild(checkpoint, dev, ckpt=ckpt)
+    prefix = out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
+    if isinstance(config, ImageTrainConfig):
+        return _evaluate_images(checkpoint, model, config, images, stride, prefix, dev, progress)
+    if images is not None:
+        raise DataError(checkpoint, f"holds a {checkpoints.kind_of(ckpt)} lifter, which reads 2D keypoints; "
+                                    "--images is for image checkpoints")
     source = keypoints or config.keypoints
     if not keypoints and _is_file_source(config.keypoints):
         raise DataError(
@@ -56,6 +69,20 @@ def evaluate(
     if isinstance(config, VideoTrainConfig):
         results.update(receptive_field=config.model.receptive_field, causal=config.model.causal)
         name += f" ({config.model.receptive_field} frames{', causal' if config.model.causal else ''})"
-    prefix = out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
     title = f"{name}, {input_label(source)} input, {config.dataset} {'/'.join(config.test_subjects)}"
+    return results, write_report(results, prefix, title)
+
+
+def _evaluate_images(checkpoint: str | Path, model: Any, config: ImageTrainConfig, images: str | Path | None,
+                     stride: int, prefix: str | Path, device: Any, progress: bool) -> tuple[dict[str, Any], tuple]:
+    """An image checkpoint on the test subjects (and actions) of the ImageSet file `images`."""
+    if images is None:
+        raise DataError(checkpoint, f"holds an {IMAGE} model ({config.model.name}); name the ImageSet file to "
+                                    "score it on with --images FILE")
+    test = select_images(load_image_set(images), config.test_subjects, config.actions, images)
+    results = evaluate_image_model(model, test, stride=stride, device=device, progress=progress)
+    results.update(checkpoint=str(checkpoint), model=config.model.name, images=str(images),
+                   input=f"{test.source} images")
+    title = (f"{config.model.name}, {test.source} images {Path(images).name}, {'/'.join(config.test_subjects)}; "
+             f"2D grid accuracy {results['grid_acc_pct']:.1f} % (within one cell {results['grid_acc1_pct']:.1f} %)")
     return results, write_report(results, prefix, title)

@@ -1,4 +1,5 @@
-"""Prediction and scoring under the standard protocols, for every kind of network (pure: no files, no CLI).
+"""Prediction and scoring under the standard protocols, for every kind of network (pure: no files, no CLI):
+lifters on `PoseSequence`s and method 3's image CNN on an `ImageSet`.
 
 Protocol 1 is MPJPE after root alignment, Protocol 2 after per-frame similarity Procrustes; both are
 averaged per action and the 'average' column is the mean over actions, as the papers report. One
@@ -17,8 +18,12 @@ from tqdm import tqdm
 
 from bonelift import metrics
 from bonelift.datasets import PoseSequence
+from bonelift.datasets.image_prep import centre_offsets, crop_batch, resize_images, resized_side
+from bonelift.datasets.images import ImageSet
 from bonelift.geometry import edge_indices, mirror, reframe_clip
 from bonelift.models import LiftingModel, TPNet
+from bonelift.models.method3 import Method3ImageNet
+from bonelift.skeletons import Layout
 
 MM = 1000.0
 
@@ -121,22 +126,29 @@ def score(
 
     MPJVE only uses predictions of consecutive frames.
     """
-    layout = sequences[0].layout_3d
     if frames is None:
         frames = [np.arange(len(s)) for s in sequences]
     gts = [s.root_relative[f] for s, f in zip(sequences, frames)]
+    return score_poses(preds, gts, [s.action for s in sequences], frames, sequences[0].layout_3d)
+
+
+def score_poses(
+    preds: list[np.ndarray], gts: list[np.ndarray], actions: list[str], frames: list[np.ndarray], layout: Layout
+) -> dict[str, Any]:
+    """`score` on arrays: per clip (one take of one camera) root-relative predictions and ground truth (T, J, 3)
+    in metres, its action and its frame indices (consecutive ones give MPJVE); errors in mm."""
     pred, gt = np.concatenate(preds), np.concatenate(gts)
-    actions = np.concatenate([np.full(len(p), s.action) for p, s in zip(preds, sequences)])
+    frame_actions = np.concatenate([np.full(len(p), a) for p, a in zip(preds, actions)])
     p1 = metrics.mpjpe(pred, gt) * MM
     p2 = metrics.p_mpjpe(pred, gt) * MM
-    per_action_p1 = metrics.group_mean(p1, actions)
-    per_action_p2 = metrics.group_mean(p2, actions)
+    per_action_p1 = metrics.group_mean(p1, frame_actions)
+    per_action_p2 = metrics.group_mean(p2, frame_actions)
     velocity = [metrics.mpjve(p, g)[np.diff(f) == 1] for p, g, f in zip(preds, gts, frames) if len(p) > 1]
     velocity = np.concatenate(velocity) * MM if velocity else np.zeros(0)
     scale_mm = lambda d: {k: v * MM for k, v in d.items()}  # noqa: E731
     return {
         "frames": int(len(pred)),
-        "sequences": len(sequences),
+        "sequences": len(preds),
         "p1": {
             **per_action_p1,
             "average": metrics.average_over_groups(per_action_p1),
@@ -185,3 +197,66 @@ def evaluate_model(
     """Predict and score `sequences` in one call (any lifter)."""
     preds, frames = predict_split(model, sequences, stride, device, progress, test_flip)
     return score(preds, sequences, frames)
+
+
+@torch.no_grad()
+def predict_images(
+    model: Method3ImageNet,
+    images: ImageSet,
+    rows: np.ndarray | None = None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poses (N, J, 3) metres, arg-max grid cells (N, J) and the true joints (N, J, 2) in the network's crop frame
+    for the samples `rows` (default: all), each image resized to the 250/225 ratio and centre-cropped (Sec. 4)."""
+    model.eval()
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    side = model.config.image_size
+    resized = resized_side(side)
+    poses, cells, joints = [], [], []
+    for i in tqdm(range(0, len(rows), batch_size), desc="predict", disable=not progress, leave=False):
+        sel = rows[i : i + batch_size]
+        batch = torch.from_numpy(resize_images(images.images[sel], resized)).to(device)
+        crops, j2d = crop_batch(batch, torch.from_numpy(images.joints2d[sel]), centre_offsets(len(sel), resized, side),
+                                side)
+        out = model(crops)
+        poses.append(out["pose"].float().cpu().numpy())
+        cells.append(out["logits2d"].argmax(-1).cpu().numpy())
+        joints.append(j2d.numpy())
+    n_joints = images.layout.num_joints
+    if not poses:
+        return np.zeros((0, n_joints, 3), np.float32), np.zeros((0, n_joints), np.int64), np.zeros((0, n_joints, 2))
+    return np.concatenate(poses), np.concatenate(cells), np.concatenate(joints)
+
+
+def evaluate_image_model(
+    model: Method3ImageNet,
+    images: ImageSet,
+    stride: int = 1,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Predict every `stride`-th sample of `images` and score it like the lifters (`score_poses`, the samples
+    grouped into clips by subject, action and camera in frame order), plus the 2D part's grid accuracy:
+    `grid_acc_pct` (arg-max cell = the true joint's) and `grid_acc1_pct` (within one cell)."""
+    rows = np.arange(0, len(images), max(1, stride))
+    poses, cells, joints = predict_images(model, images, rows, batch_size, device, progress)
+    clip_of = [(images.subject[r], images.action[r], images.camera[r]) for r in rows]
+    order = sorted(range(len(rows)), key=lambda i: (clip_of[i], images.frame[rows[i]]))
+    clips: dict[tuple, list[int]] = {}
+    for i in order:
+        clips.setdefault(clip_of[i], []).append(i)
+    members = list(clips.values())
+    results = score_poses(
+        [poses[m] for m in members],
+        [images.poses[rows[m]] for m in members],
+        [key[1] for key in clips],
+        [images.frame[rows[m]] for m in members],
+        images.layout,
+    )
+    grid = model.config.grid
+    results["grid_acc_pct"] = metrics.grid_accuracy(cells, joints, grid)
+    results["grid_acc1_pct"] = metrics.grid_accuracy(cells, joints, grid, within=1)
+    return results

@@ -246,6 +246,15 @@ def grid_centres(grid: int) -> np.ndarray:
     return np.stack([xx.ravel(), yy.ravel()], -1)
 
 
+def grid_cells(points: np.ndarray, grid: int) -> np.ndarray:
+    """(..., J) index (row-major, as `grid_centres`) of the grid cell containing each crop-normalised point.
+
+    Points outside the crop count in the nearest border cell, as `soft_grid_labels` labels them.
+    """
+    col_row = np.clip(np.floor(np.asarray(points) * grid), 0, grid - 1).astype(np.int64)
+    return col_row[..., 1] * grid + col_row[..., 0]
+
+
 def soft_grid_labels(points, grid: int = 16, eps: float = 1e-9):
     """(..., J, grid²) soft class labels of crop-normalised points (method 3, eqs. 1-2).
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bonelift.geometry import bend_components, bone_lengths, range_of_motion_violations
+from bonelift.geometry import bend_components, bone_lengths, grid_cells, range_of_motion_violations
 from bonelift.skeletons import Layout
 
 
@@ -74,6 +74,23 @@ def auc(pred: np.ndarray, gt: np.ndarray, max_threshold: float = 0.150, steps: i
     """Area under the 3DPCK curve for thresholds 0..150 mm (31 steps of 5 mm), as in MPI-INF-3DHP."""
     err = joint_errors(pred, gt).ravel()
     return float(np.mean([(err <= t).mean() for t in np.linspace(0, max_threshold, steps)]))
+
+
+def grid_accuracy(cells: np.ndarray, joints2d: np.ndarray, grid: int, within: int = 0) -> float:
+    """Method 3's 2D part: percentage of joints whose arg-max cell is the cell containing the true joint.
+
+    `cells` (N, J) are arg-max indices over the N_g² classes (row-major), `joints2d` (N, J, 2) the true
+    joints in the crop's frame ((0, 0) top-left, (1, 1) bottom-right); `within` = 1 also counts the eight
+    neighbouring cells (an error of at most one cell along each axis).
+    """
+    cells = np.asarray(cells)
+    true = grid_cells(joints2d, grid)
+    if cells.shape != true.shape:
+        raise ValueError(f"cells shape {cells.shape} does not match joints {np.shape(joints2d)}")
+    if cells.size == 0:
+        return float("nan")
+    hit = (np.abs(cells // grid - true // grid) <= within) & (np.abs(cells % grid - true % grid) <= within)
+    return float(hit.mean() * 100)
 
 
 def group_mean(values: np.ndarray, groups: Sequence[str]) -> dict[str, float]:

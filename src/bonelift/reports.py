@@ -29,7 +29,8 @@ def markdown_report(results: dict[str, Any], title: str) -> str:
 
     Every row names the model and its 2D input, so a row copied out of the table keeps its meaning.
     """
-    who = f"{results.get('model', 'model')} ({input_label(str(results.get('keypoints', '?')))})"
+    source = results.get("input") or input_label(str(results.get("keypoints", "?")))  # image models: "render images"
+    who = f"{results.get('model', 'model')} ({source})"
     actions = [a for a in CANONICAL_ACTIONS if a in results["p1"]]
     short = [ACTION_ABBREVIATIONS.get(a, a) for a in actions]
     lines = [f"### {title}", ""]

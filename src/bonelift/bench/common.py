@@ -10,7 +10,8 @@
 - One results format: `docs/results/<suite>.json` = {suite, command, machine, date, budget, rows}, one
   row per trained model and seed with `model`, `input`, `seed` and metrics in snake_case with their unit.
   Rows of earlier invocations of the same suite (another 2D input, say) are kept; a re-scored row
-  replaces its namesake. The Markdown table beside it is rendered from all rows.
+  replaces its namesake. The Markdown table beside it is rendered from all rows. A suite with parts under
+  separate budgets adds `parts` = {part: {command, machine, date, budget}} (`write_suite`).
 """
 
 from __future__ import annotations
@@ -142,24 +143,33 @@ def write_suite(
     budget: dict[str, Any],
     rows: list[dict[str, Any]],
     render: Callable[[dict[str, Any]], str],
+    part: str | None = None,
 ) -> dict[str, Any]:
-    """Merge `rows` into `<report>.json` (same suite), then write the Markdown `render(document)` beside it."""
+    """Merge `rows` into `<report>.json` (same suite), then write the Markdown `render(document)` beside it.
+
+    A suite made of parts trained under different budgets (method 3: 2D input and images) keeps one header
+    (command, machine, date, budget) per part: the default part's at the top level, a named `part`'s under
+    `parts[part]`; writing one part keeps the other parts' headers and rows.
+    """
     report = Path(report)
     js = report.with_suffix(".json")
-    kept: list[dict[str, Any]] = []
+    old: dict[str, Any] = {}
     if js.is_file():
-        old = json.loads(js.read_text())
-        if old.get("suite") == suite:
-            new_keys = {_key(r) for r in rows}
-            kept = [r for r in old.get("rows", []) if _key(r) not in new_keys]
-    doc = {
-        "suite": suite,
-        "command": command,
-        "machine": machine(device),
-        "date": now(),
-        "budget": budget,
-        "rows": kept + rows,
-    }
+        loaded = json.loads(js.read_text())
+        if loaded.get("suite") == suite:
+            old = loaded
+    new_keys = {_key(r) for r in rows}
+    kept = [r for r in old.get("rows", []) if _key(r) not in new_keys]
+    header = {"command": command, "machine": machine(device), "date": now(), "budget": budget}
+    doc: dict[str, Any] = {"suite": suite}
+    if part is None:
+        doc.update(header)
+    else:
+        doc.update({k: old[k] for k in header if k in old})
+    parts = {**old.get("parts", {}), **({part: header} if part is not None else {})}
+    if parts:
+        doc["parts"] = parts
+    doc["rows"] = kept + rows
     write_json(js, doc)
     write_text(report, render(doc))
     return doc

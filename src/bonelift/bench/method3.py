@@ -1,24 +1,48 @@
-"""`bonelift bench method3`: method 3's Table 2 ablation (Park et al., ECCVW 2016) on Stacked Hourglass 2D input.
+"""`bonelift bench method3`: method 3's Table 2 ablation (Park et al., ECCVW 2016), in two parts (`--parts`).
 
-Four rows of the `method3` lifter, each trained for every seed under one budget whose defaults are the
-paper's (Sec. 4: SGD, lr 0.01 halved every 4 epochs, momentum 0.9, weight decay 0.001, batch 128,
-28 epochs, dropout 0.3; lambda_2D 0.1 -> 0.01 after epoch 16 and lambda_3D 0.5 are model options):
-`regression` (2D loss on the shared layers, one root), `multiroot` (six roots), `cls2d` (2D probabilities
-fused into the 3D part), `cls2d+multiroot` (both). The paper's rows are image CNNs; ours lift 2D
-detections, so only the ordering of the rows is comparable. Rows go to `docs/results/method3.json`.
+- `sh` (default): four rows of the `method3` lifter on Stacked Hourglass 2D input, each trained for every
+  seed under one budget whose defaults are the paper's (Sec. 4: SGD, lr 0.01 halved every 4 epochs,
+  momentum 0.9, weight decay 0.001, batch 128, 28 epochs, dropout 0.3; lambda_2D 0.1 -> 0.01 after
+  epoch 16 and lambda_3D 0.5 are model options): `regression` (2D loss on the shared layers, one root),
+  `multiroot` (six roots), `cls2d` (2D probabilities fused into the 3D part), `cls2d+multiroot` (both).
+  The paper's rows are image CNNs; these lift 2D detections, so only the ordering of the rows is comparable.
+- `image`: the paper's image CNN (`method3-image`) trained from scratch on ImageSet files (`--train-images`,
+  `--test-images`) under the same schedule flags: `image-regression` (one root, no fusion, the 2D loss on the
+  shared conv layers) and `image-cls2d+multiroot`; `input` is the ImageSet's source (render or video), and
+  the rows add the 2D part's grid accuracy.
+
+Both parts write the one suite document `docs/results/method3.json` (each part keeps its own header under
+the rule of `bench.common.write_suite`, so running one part keeps the other's rows) and its Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bonelift.bench.common import add_common_arguments, group_rows, header_lines, mean_sd, table
+from bonelift.bench.common import (
+    add_common_arguments,
+    budget_of,
+    cached_row,
+    group_rows,
+    header_lines,
+    mean_sd,
+    metrics_row,
+    store_row,
+    table,
+    write_suite,
+)
 from bonelift.bench.single_frame import SET_PER_ROW, Entry, run_bench, select_entries
-from bonelift.config import TrainConfig, add_arguments, from_args
+from bonelift.config import ImageTrainConfig, TrainConfig, add_arguments, from_args
+from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS
+from bonelift.errors import BoneliftError
+from bonelift.evaluation import evaluate_image_model
 from bonelift.models import ModelConfig
+from bonelift.training import load_image_split, train_image
+from bonelift.training.images import ImageSplits
 
 SUITE = "method3"
 ENTRIES = (
@@ -27,6 +51,25 @@ ENTRIES = (
     Entry("cls2d", "method3", "M3 2D-cls", {"cls2d": True}),
     Entry("cls2d+multiroot", "method3", "M3 multi-reg + 2D-cls", {"cls2d": True, "multi_root": True}),
 )
+IMAGE_MODEL = "method3-image"
+IMAGE_ENTRIES = (
+    Entry("image-regression", IMAGE_MODEL, "M3 image CNN, regression (2D loss, one root)"),
+    Entry("image-cls2d+multiroot", IMAGE_MODEL, "M3 image CNN, multi-reg + 2D-cls",
+          {"cls2d": True, "multi_root": True}),
+)
+PARTS = ("sh", "image")
+# Flags of the image part: its own, then those it shares with the 2D-input part (one budget vocabulary).
+IMAGE_FLAGS = ("train_images", "test_images", "actions", "color_aug", "model.image_size", "model.grid",
+               "model.conv_width", "model.fc_width")
+SHARED_FLAGS = ("epochs", "batch_size", "lr", "lr_decay", "lr_step_epochs", "weight_decay", "optimizer", "momentum",
+                "seed", "device", "eval_stride", "model.dropout", "model.options")
+# Table 1 of the paper, "Our method" (video frames, one network per action), Protocol 1 mm.
+PUBLISHED_TABLE1 = {
+    "Directions": 100.34, "Discussion": 116.19, "Eating": 89.96, "Greeting": 116.49, "Phoning": 115.34,
+    "Photo": 149.55, "Posing": 117.57, "Purchases": 106.94, "Sitting": 137.21, "SittingDown": 190.82,
+    "Smoking": 105.78, "Waiting": 125.12, "WalkDog": 131.90, "Walking": 62.64, "WalkTogether": 96.18,
+    "average": 117.34,
+}
 # Table 2 of the paper (image input, Protocol 1 mm, one network per action) for the rows above.
 TABLE2_ACTIONS = ("Discussion", "Eating", "Greeting", "Phoning", "Photo", "Walking")
 PUBLISHED_TABLE2 = {
@@ -45,30 +88,126 @@ def defaults() -> TrainConfig:
     )
 
 
+def image_defaults() -> ImageTrainConfig:
+    """The image part's budget: `ImageTrainConfig`'s defaults, which are the paper's (Sec. 4)."""
+    return ImageTrainConfig(out_dir="")
+
+
 def add_parser(suites: argparse._SubParsersAction) -> None:
     """`bonelift bench method3` and its options (every budget option explicit)."""
-    p = suites.add_parser(SUITE, help="method 3 Table 2 ablation (2D classification x multi-root) on SH 2D")
+    p = suites.add_parser(SUITE, help="method 3 Table 2 ablation (2D classification x multi-root): on SH 2D and/or "
+                                      "as the image CNN on ImageSet files")
     # --option applies to every row (e.g. lambda_2d_epoch=2 for a shortened schedule); rows add their switches.
     add_arguments(p, defaults(), skip=tuple(k for k in SET_PER_ROW if k != "model.options"))
-    p.add_argument("--models", default=None, help="comma-separated subset of " + ", ".join(e.key for e in ENTRIES))
+    add_arguments(p, image_defaults(), only=IMAGE_FLAGS)
+    p.add_argument("--parts", default="sh", help="comma-separated parts to run: sh (the lifter on Stacked Hourglass "
+                                                 "2D), image (the CNN on --train-images / --test-images)")
+    p.add_argument("--models", default=None, help="comma-separated subset of "
+                   + ", ".join(e.key for e in ENTRIES + IMAGE_ENTRIES))
     add_common_arguments(p, "runs/bench_method3", "docs/results/method3.md")
 
 
-def entries(models: str | None) -> tuple[Entry, ...]:
-    return select_entries(ENTRIES, models, "method3 rows")
+def entries(models: str | None, part: str = "sh") -> tuple[Entry, ...]:
+    """The rows of `part` named in `models` (all when empty); a name no part has is an error."""
+    chosen = select_entries(ENTRIES + IMAGE_ENTRIES, models, "method3 rows")
+    own = ENTRIES if part == "sh" else IMAGE_ENTRIES
+    return tuple(e for e in chosen if e in own)
+
+
+def parts_of(raw: str) -> tuple[str, ...]:
+    parts = tuple(x.strip() for x in raw.split(",") if x.strip())
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise BoneliftError(f"--parts takes a comma-separated subset of {', '.join(PARTS)}, got {raw!r}")
+    return parts
+
+
+def image_config(args: argparse.Namespace) -> ImageTrainConfig:
+    """The image part's budget from the suite's flags: its own and the schedule flags it shares with the sh part."""
+    wanted = set(IMAGE_FLAGS + SHARED_FLAGS)
+    return from_args(image_defaults(), argparse.Namespace(**{k: v for k, v in vars(args).items() if k in wanted}))
 
 
 def main(args: argparse.Namespace, command: str) -> Path:
-    base = from_args(defaults(), args)
-    shared = dict(base.model.options)
-    base = replace(base, model=replace(base.model, name="method3", options={}))
-    rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models))
-    run_bench(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride,
-              args.resume, suite=SUITE, render_doc=render)
+    parts = parts_of(args.parts)
+    if "sh" in parts:
+        base = from_args(defaults(), args)
+        shared = dict(base.model.options)
+        base = replace(base, model=replace(base.model, name="method3", options={}))
+        rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models, "sh"))
+        run_bench(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride,
+                  args.resume, suite=SUITE, render_doc=render)
+    if "image" in parts:
+        run_image_bench(image_config(args), entries(args.models, "image"), args.bench_out, args.report, command,
+                        args.seeds, args.test_stride, args.resume)
     return Path(args.report)
 
 
+def run_image_bench(
+    base: ImageTrainConfig,
+    rows_to_run: tuple[Entry, ...],
+    out: str | Path,
+    report: str | Path,
+    command: str,
+    seeds: int = 1,
+    test_stride: int = 1,
+    resume: bool = False,
+    data: ImageSplits | None = None,
+) -> dict[str, Any]:
+    """Train (or reuse, under the cached-row rule) and score the image rows for every seed, then merge them
+    into the suite document as its `image` part. `data` (train, test) skips loading the ImageSet files."""
+    shared = dict(base.model.options)
+    rows = []
+    for entry in rows_to_run:
+        for seed in range(base.seed, base.seed + seeds):
+            run_dir = Path(out) / entry.key / f"seed{seed}"
+            config = replace(base, seed=seed, out_dir=str(run_dir),
+                             model=replace(base.model, name=entry.model, options={**shared, **entry.options}))
+            budget = budget_of(config)
+            row = cached_row(run_dir, budget, test_stride)
+            if row is None:
+                if data is None:  # the same crops for every row: load them once
+                    data = load_image_split(config)
+                trainer = train_image(config, resume=resume and (run_dir / "last.pt").is_file(), data=data)
+                t0 = time.time()
+                res = evaluate_image_model(trainer.model, trainer.test_set, stride=test_stride, device=trainer.device,
+                                           progress=False)
+                row = {
+                    "model": entry.model,
+                    "variant": entry.key,
+                    "label": entry.label,
+                    "options": config.model.options,
+                    "input": trainer.test_set.source,
+                    "seed": seed,
+                    **metrics_row(res),
+                    "grid_acc_pct": res["grid_acc_pct"],
+                    "grid_acc1_pct": res["grid_acc1_pct"],
+                    "epochs": trainer.epoch,
+                    "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
+                    "eval_seconds": time.time() - t0,
+                }
+                store_row(run_dir, budget, test_stride, row)
+            print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm, "
+                  f"grid accuracy {row['grid_acc_pct']:.1f} %", flush=True)
+            rows.append(row)
+    budget = {**budget_of(replace(base, model=replace(base.model, name="*"))), "seeds": seeds,
+              "test_stride": test_stride}
+    return write_suite(report, SUITE, command, base.device, budget, rows, render, part="image")
+
+
 def render(doc: dict[str, Any]) -> str:
+    """The suite's Markdown: the 2D-input part and the image part, each under its own header."""
+    sh_rows = [r for r in doc["rows"] if r["model"] != IMAGE_MODEL]
+    image_rows = [r for r in doc["rows"] if r["model"] == IMAGE_MODEL]
+    sections = []
+    if sh_rows and "budget" in doc:
+        sections.append(render_sh({**doc, "rows": sh_rows}))
+    if image_rows and "image" in doc.get("parts", {}):
+        sections.append(render_images(doc["parts"]["image"], image_rows))
+    return "\n".join(sections)
+
+
+def render_sh(doc: dict[str, Any]) -> str:
     """Setup, our rows (mean ± sd over seeds) and Table 2's actions beside the published image-CNN numbers."""
     b = doc["budget"]
     budget_text = (
@@ -93,4 +232,44 @@ def render(doc: dict[str, Any]) -> str:
     for key, vals in PUBLISHED_TABLE2.items():
         rows.append([f"*published {key}* (image)", *(f"{v:.2f}" for v in vals)])
     lines += table(["Model", *TABLE2_ACTIONS], rows)
+    return "\n".join(lines)
+
+
+def render_images(part: dict[str, Any], image_rows: list[dict[str, Any]]) -> str:
+    """The image part: its setup, averages with the grid accuracy, and P1 per action beside Table 1."""
+    b = part["budget"]
+    m = b["model"]
+    budget_text = (
+        f"{b['epochs']} epochs, batch {b['batch_size']}, {b['optimizer']} lr {b['lr']:g} x{b['lr_decay']:g} every "
+        f"{b['lr_step_epochs']} epochs, weight decay {b['weight_decay']:g}; {m['image_size']} px crops (random in "
+        f"training, centre at test) of the crops resized to 250/225 of that, PCA colour noise {b['color_aug']:g}; "
+        f"grid {m['grid']}x{m['grid']}, conv width x{m['conv_width']:g}, fc width {m['fc_width']}, dropout "
+        f"{m['dropout']:g}; train `{Path(b['train_images']).name}` {','.join(b['train_subjects'])}, test "
+        f"`{Path(b['test_images'] or b['train_images']).name}` {','.join(b['test_subjects'])}, actions "
+        f"{','.join(b['actions']) or 'all'} (one network for all of them); {b['seeds']} seed(s) from seed "
+        f"{b['seed']}; final-epoch weights."
+    )
+    lines = ["## Method 3, the image CNN on ImageSets", "", *header_lines(part, budget_text)]
+    if any(r["input"] == "render" for r in image_rows):
+        lines += ["Rows with input RENDER are trained and scored on crops rendered from Human3.6M poses: they are a "
+                  "functional check of the image path (crops, colour noise, 2D grid part, fusion, scale recovery), "
+                  "not comparable with the paper's 117.3 mm (Table 1: real video frames, one network per action).",
+                  ""]
+    groups = group_rows(image_rows)
+    rows = [
+        [rs[0]["label"], rs[0]["input"].upper(), mean_sd([r["p1_mm"] for r in rs]), mean_sd([r["p2_mm"] for r in rs]),
+         mean_sd([r["grid_acc_pct"] for r in rs]), mean_sd([r["grid_acc1_pct"] for r in rs]),
+         f"{sum(r['train_seconds'] for r in rs) / len(rs) / 60:.0f} min"]
+        for rs in groups.values()
+    ]
+    lines += ["### Average errors (mm) and 2D grid accuracy (% of joints)", ""]
+    lines += table(["Model", "input", "P1", "P2", "grid acc", "grid acc ±1 cell", "train time"], rows)
+    actions = [a for a in CANONICAL_ACTIONS if any(a in r["p1_per_action_mm"] for r in image_rows)]
+    lines += ["### Protocol 1 per action (mm; published: Table 1, video frames, one network per action)", ""]
+    rows = [[f"{rs[0]['label']} ({rs[0]['input'].upper()})",
+             *(mean_sd([r["p1_per_action_mm"].get(a) for r in rs]) for a in actions),
+             mean_sd([r["p1_mm"] for r in rs])] for rs in groups.values()]
+    rows.append(["*published, Table 1*", *(f"{PUBLISHED_TABLE1[a]:.2f}" for a in actions),
+                 f"{PUBLISHED_TABLE1['average']:.2f}"])
+    lines += table(["Model", *(ACTION_ABBREVIATIONS[a] for a in actions), "Avg"], rows)
     return "\n".join(lines)

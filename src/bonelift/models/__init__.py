@@ -1,5 +1,6 @@
 """Every network, selected by name (`bonelift models` lists them): one registry for single-frame lifters
-(methods 1-3), video lifters (VideoPose3D `tcn`, method 5 `bone`) and TP-Net (method 4).
+(methods 1-3), video lifters (VideoPose3D `tcn`, method 5 `bone`), TP-Net (method 4) and method 3's
+image CNN (kind "image", person crops in instead of 2D keypoints).
 
 Each entry names its kind (the configuration class it is built from and the checkpoint kind it is
 saved as) and the options it understands with their defaults; `build_model` refuses unknown options,
@@ -22,13 +23,14 @@ from bonelift.models.base import LiftingModel, ModelConfig, init_weights
 from bonelift.models.bone_video import DEFAULTS as BONE_DEFAULTS
 from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.hsn import HSN
-from bonelift.models.method3 import Method3Lifter
+from bonelift.models.method3 import ImageModelConfig, Method3ImageNet, Method3Lifter
 from bonelift.models.multiroot import baseline
 from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig
 from bonelift.models.tpnet import TPNet, TPNetConfig
 
-SINGLE_FRAME, VIDEO, TPNET = "single-frame", "video", "tpnet"
-CONFIG_CLASSES: dict[str, type] = {SINGLE_FRAME: ModelConfig, VIDEO: VideoModelConfig, TPNET: TPNetConfig}
+SINGLE_FRAME, VIDEO, TPNET, IMAGE = "single-frame", "video", "tpnet", "image"
+CONFIG_CLASSES: dict[str, type] = {SINGLE_FRAME: ModelConfig, VIDEO: VideoModelConfig, TPNET: TPNetConfig,
+                                   IMAGE: ImageModelConfig}
 _BASIC, _HSN, _ASN = multiroot.OPTIONS, hsn.OPTIONS, asn.OPTIONS  # each model file declares its options
 
 
@@ -76,6 +78,8 @@ MODELS: dict[str, ModelSpec] = {
     # Method 3 (2D grid classification + multi-root regression), Table 2 rows via options cls2d / multi_root.
     "method3": ModelSpec(Method3Lifter, SINGLE_FRAME, "method 3, 2D soft-label classification + multi-root 3D",
                          method3.OPTIONS),
+    "method3-image": ModelSpec(Method3ImageNet, IMAGE, "method 3 image CNN (ZFnet-shaped conv layers) with the "
+                               "same 2D/3D head", method3.IMAGE_OPTIONS),
     "tcn": ModelSpec(TemporalConvLifter, VIDEO, "temporal convolutions (VideoPose3D)", {"score_att": True}),
     "bone": ModelSpec(BoneVideoLifter, VIDEO, "method 5, bone length + direction", dict(BONE_DEFAULTS)),
     "tpnet": ModelSpec(TPNet, TPNET, "method 4, temporal refinement of a single-frame model's poses"),
@@ -103,21 +107,24 @@ def check_options(name: str, options: dict[str, Any]) -> None:
 
 
 def build_model(config: Any) -> nn.Module:
-    """Instantiate the network a configuration names (a ModelConfig, VideoModelConfig or TPNetConfig)."""
+    """Instantiate the network a configuration names (a ModelConfig, VideoModelConfig, TPNetConfig or
+    ImageModelConfig)."""
     kind = next((k for k, cls in CONFIG_CLASSES.items() if isinstance(config, cls)), None)
     spec = model_spec(config.name, kind)
     check_options(config.name, getattr(config, "options", {}))
     model = spec.build(config)
-    if kind == SINGLE_FRAME:
+    if kind in (SINGLE_FRAME, IMAGE):
         init_weights(model, {**spec.options, **config.options}.get("init", "kaiming"))
     return model
 
 
 __all__ = [
+    "IMAGE",
     "MODELS",
     "SINGLE_FRAME",
     "TPNET",
     "VIDEO",
+    "ImageModelConfig",
     "LiftingModel",
     "ModelConfig",
     "ModelSpec",

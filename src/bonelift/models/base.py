@@ -145,19 +145,23 @@ INITS = ("kaiming", "pytorch")
 
 
 def init_weights(model: nn.Module, scheme: str) -> None:
-    """Kaiming (He) initialisation of every linear layer, as methods 1 and 2 state (and Martinez et al.'s
-    code does), or PyTorch's default (`pytorch`, bonelift's earlier behaviour); residual refinement heads
-    are zeroed again afterwards so they still start at the identity."""
+    """Kaiming (He) initialisation of every linear (and 2D convolution) layer, as methods 1 and 2 state (and
+    Martinez et al.'s code does), or PyTorch's default (`pytorch`, bonelift's earlier behaviour); residual
+    refinement heads are zeroed again afterwards so they still start at the identity, and modules with
+    `init_outputs` (method 3's head) redraw their output layers."""
     if scheme not in INITS:
         raise BoneliftError(f"option init must be one of {', '.join(INITS)}, got {scheme!r}")
     if scheme == "kaiming":
         for m in model.modules():
-            if isinstance(m, nn.Linear):
+            if isinstance(m, nn.Linear | nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # the convolutions before batch norm have none
+                    nn.init.zeros_(m.bias)
     for m in model.modules():
         if hasattr(m, "start_at_identity"):
             m.start_at_identity()
+        if hasattr(m, "init_outputs"):
+            m.init_outputs()
 
 
 def out_joint_mask(config: ModelConfig, joints: tuple[int, ...] | list[int]) -> torch.Tensor:

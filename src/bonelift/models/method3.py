@@ -1,18 +1,13 @@
 """Method 3 (Park, Hwang and Kwak, "3D Human Pose Estimation Using Convolutional Neural Networks with 2D
-Pose Information", ECCV Workshops 2016) on 2D input: soft-labelled 2D grid classification feeding
-multi-root 3D regression, as a lifting network (registry name `method3`).
+Pose Information", ECCV Workshops 2016): soft-labelled 2D grid classification feeding multi-root 3D
+regression, as the paper's image CNN (registry name `method3-image`, kind "image") and as a lifting
+network on 2D keypoints (`method3`, kind "single-frame"). Both share everything after their trunk.
 
-Code -> paper:
-- `trunk_in` + `trunk`: the shared layers (Sec. 3.1, Fig. 1). The paper shares five convolutional layers
-  over a 225 x 225 image; on 2D input (Stacked Hourglass detections) a dense block and `blocks` residual
-  modules of width `hidden` take their place (reading: the shared representation that both losses train).
-- `fc1_2d`, `fc2_2d`: the 2D part of Fig. 2, per joint a softmax over the N_g x N_g = 16 x 16 cells
-  (option `grid`) of the person's crop; trained with the soft labels of eqs. 1-2
-  (`geometry.soft_grid_labels`) and the cross entropy of eq. 3 (`losses.soft_cross_entropy`). The
-  classified joints are the 3D layout's (N_j = 17 on Human3.6M, as in the paper), whose ground-truth 2D is
-  the projection of the 3D joints (`flatten_frames(gt2d=True)`). The crop (`geometry.person_crop`) is the
-  square box of the *detected* input joints enlarged by `crop_margin`: the 2D part learns where the true
-  joints lie inside the crop the detections define (reading; the paper crops with the segmentation masks).
+Code -> paper, shared part (`Method3Head`, Fig. 2: "the structure after the last pooling layer"):
+- `fc1_2d`, `fc2_2d`: the 2D part, per joint a softmax over the N_g x N_g = 16 x 16 cells of the crop
+  (Sec. 3.1, N_g: Sec. 4); trained with the soft labels of eqs. 1-2 (`geometry.soft_grid_labels`) and the
+  cross entropy of eq. 3 (`losses.soft_cross_entropy`). The classified joints are the 3D layout's
+  (N_j = 17 on Human3.6M, as in the paper).
 - `fc1_3d`: the first 3D fully connected layer; `fc_probs`: "fc probs 2D", applied to the vectorised
   softmax output (N_g² N_j values, "probs 2D") *detached*, so the fusion sends no gradient into the 2D
   part (Sec. 3.2); its output is concatenated with `fc1_3d`'s ("fc 2D-3D") ahead of the per-root layers.
@@ -22,27 +17,61 @@ Code -> paper:
   to its root (eq. 4); option `multi_root` uses N_r = 6 roots, else the pelvis alone. Loss: eq. 6,
   lambda_2D sum_j L2D(j) + lambda_3D sum_r sum_{j != r} L3D(j, r) (`losses.multi_root_sq_error`), with
   lambda_2D = 0.1 for the first 16 epochs and 0.01 after, lambda_3D = 0.5 (options `lambda_2d`,
-  `lambda_2d_late`, `lambda_2d_epoch`, `lambda_3d`; Sec. 4). The trainer passes the epoch.
+  `lambda_2d_late`, `lambda_2d_epoch`, `lambda_3d`; Sec. 4). The trainers pass the epoch.
 - Targets (Sec. 4): the ground-truth 3D is made zero-mean and scaled to unit Frobenius norm
   (`geometry.unit_frobenius`); the per-root targets are differences of that shape.
 - Test time (eq. 7): each root's prediction is translated to zero mean and the N_r are averaged
   (`multiroot.combine_roots`); the size is then recovered so that the summed torso bone lengths
   (`geometry.TORSO_BONES`: pelvis-hip, spine and collar bones) equal those of the mean training skeleton
-  (`ShapeNormalizer.mean_bones`, fitted with the input statistics), and the pose is re-centred on its pelvis
-  (a translation, which leaves every root- or Procrustes-aligned metric unchanged).
+  (`mean_bones`, fitted on the training poses), and the pose is re-centred on its pelvis (a translation,
+  which leaves every root- or Procrustes-aligned metric unchanged).
+- Batch norm and dropout (Sec. 4: "applied to every fully connected layer", 0.3) on every hidden fully
+  connected layer but not on the two output layers (reading: a normalised output layer would fix the
+  scale of the logits and of the unit-norm targets).
+- Initialisation (not in the text): He for every hidden layer; option `out_std` draws the two output layers
+  from N(0, out_std²) instead (Caffe's gaussian filler). The image CNN uses 0.01: with He output layers
+  its 3D branch died within the first epoch on synthetic crops (every fc1_3d ReLU silent, one shape
+  predicted for every image). The lifter keeps He output layers (`out_std` 0) so its bench rows stay
+  reproducible.
 
 Roots (Fig. 3(b) is not in the text; it says the six were chosen so that most joints are a root or the
 neighbour of one): pelvis, neck (Neck/Nose, the thorax where a layout has none), both elbows, both
 knees, as `multiroot.ROOT_NAMES`; with the Human3.6M tree every one of the 17 joints is then a root or
-adjacent to one. Deviations: batch norm and dropout (Sec. 4: 0.3, `ModelConfig.dropout`) on every hidden
-fully connected layer but not on the output layers (a normalised output layer would fix the scale of the
-targets); max-norm follows `ModelConfig.max_norm` (the paper has none; the bench turns it off). The
-paper's optimiser (SGD, lr 0.01 halved every 4 epochs, momentum 0.9, weight decay 0.001, batch 128,
-28 epochs) is training configuration (`TrainConfig.optimizer`, `lr_step_epochs`, ...), set by
-`bonelift bench method3`.
+adjacent to one.
+
+The image CNN (`Method3ImageNet`, Sec. 3.1 and 4; config `ImageModelConfig`):
+- `trunk`: five convolutional and three max-pooling layers with ZFnet's filter sizes and strides
+  (conv1 7x7/2, pool 3x3/2, conv2 5x5/2, pool 3x3/2, conv3-5 3x3/1, pool 3x3/2), each convolution followed
+  by batch norm (Sec. 4) and ReLU; batch norm takes the place of ZFnet's local response normalisation.
+  Fig. 1 (the feature-map counts) is not in the text, which only says they are fewer than ZFnet's
+  96-256-384-384-256: we use half, `BASE_CHANNELS` = 48-128-192-192-128, times `conv_width`.
+  Readings: "same" padding (k // 2) and ceil-mode pooling (Caffe's rounding), so a 225 x 225 input gives
+  113 -> 56 -> 28 -> 14 -> 7 and the 7 x 7 x 128 maps feed the head, and crops down to 27 px still work.
+- The head's hidden fully connected layers are `fc_width` = 1024 wide (Fig. 2's dimensions are not in
+  the text; ZFnet has 4096, the paper's net is smaller). The crop is the network input itself: the 2D
+  part classifies the ground-truth joints of the (randomly or centrally) cropped image.
+- Input: (B, S, S, 3) pixels 0-255, standardised per colour channel with the training images' mean and
+  standard deviation (`pixel_mean`, `pixel_std`; Caffe-style mean subtraction). Cropping, the 250/225
+  resize and the PCA colour augmentation are data preparation (`datasets.image_prep`,
+  `training.images`); the optimiser and schedule are training configuration (`ImageTrainConfig`).
+
+The lifting network on 2D input (`Method3Lifter`, registry `method3`):
+- `trunk_in` + `trunk`: the shared layers. On 2D input (Stacked Hourglass detections) a dense block and
+  `blocks` residual modules of width `hidden` take the conv layers' place (reading: the shared
+  representation that both losses train); the head's hidden layers are `hidden` wide too.
+- The 2D part classifies the projected ground-truth joints (`flatten_frames(gt2d=True)`) inside the crop
+  (`geometry.person_crop`) that the *detected* input joints define, enlarged by `crop_margin`: it learns
+  where the true joints lie inside the crop the detections define (reading; the paper crops with the
+  segmentation masks). Mean bone lengths are fitted with the input statistics (`ShapeNormalizer`).
+- Max-norm follows `ModelConfig.max_norm` (the paper has none; the bench turns it off). The paper's
+  optimiser (SGD, lr 0.01 halved every 4 epochs, momentum 0.9, weight decay 0.001, batch 128, 28 epochs)
+  is training configuration (`TrainConfig.optimizer`, `lr_step_epochs`, ...), set by `bonelift bench method3`.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,23 +80,113 @@ from torch import nn
 from bonelift.errors import BoneliftError
 from bonelift.geometry import bone_lengths, person_crop, soft_grid_labels, to_crop, torso_scale, unit_frobenius
 from bonelift.losses import multi_root_sq_error, soft_cross_entropy
-from bonelift.models.base import LiftingModel, MaxNormLinear, ModelConfig, Normalizer, with_root
+from bonelift.models.base import LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer, with_root
 from bonelift.models.baseline import DenseBlock, ResidualModule
 from bonelift.models.multiroot import combine_roots, root_joints
 from bonelift.skeletons import Layout
 
-OPTIONS = {
+# Options of the shared head (both networks), then each network's own.
+HEAD_OPTIONS = {
     "multi_root": False,
     "cls2d": False,
-    "grid": 16,
-    "crop_margin": 1.2,
     "lambda_2d": 0.1,
     "lambda_2d_late": 0.01,
     "lambda_2d_epoch": 16,
     "lambda_3d": 0.5,
-    "init": "kaiming",
+    "out_std": 0.0,
 }
+OPTIONS = {**HEAD_OPTIONS, "grid": 16, "crop_margin": 1.2, "init": "kaiming"}
+IMAGE_OPTIONS = {**HEAD_OPTIONS, "out_std": 0.01}
+BASE_CHANNELS = (48, 128, 192, 192, 128)  # feature maps of conv1-5 at conv_width 1: half of ZFnet's
+_HEAD_LAYERS = ("fc1_2d", "fc2_2d", "fc1_3d", "fc_probs", "fc2_3d")
 
+
+def mean_bone_lengths(poses: np.ndarray | torch.Tensor, layout: Layout) -> torch.Tensor:
+    """(B,) mean length of every bone over (N, J, 3) training poses: the skeleton whose torso sets the test scale."""
+    return bone_lengths(torch.from_numpy(np.asarray(poses, np.float64)), layout).mean(0)
+
+
+class Method3Head(nn.Module):
+    """Fig. 2 after the shared layers: the 2D grid part, the optional detached fusion and the per-root 3D layers,
+    with eq. 6's loss and eq. 7's combination. Built once for both trunks, so they cannot drift apart."""
+
+    def __init__(self, config: LayoutsMixin, options: dict[str, Any], features: int, hidden: int, grid: int,
+                 dropout: float, max_norm: bool) -> None:
+        super().__init__()
+        opts = {**HEAD_OPTIONS, **{k: v for k, v in options.items() if k in HEAD_OPTIONS}}
+        if int(grid) < 2:
+            raise BoneliftError(f"grid (N_g) must be >= 2, got {grid!r}")
+        self.grid = int(grid)
+        self.cls2d, self.multi_root = bool(opts["cls2d"]), bool(opts["multi_root"])
+        self.lambdas = (float(opts["lambda_2d"]), float(opts["lambda_2d_late"]), int(opts["lambda_2d_epoch"]),
+                        float(opts["lambda_3d"]))
+        self.out_std = float(opts["out_std"])
+        if self.out_std < 0:
+            raise BoneliftError(f"option out_std must be >= 0, got {opts['out_std']!r}")
+        self.layout = lay = config.out_layout
+        cells = lay.num_joints * self.grid**2
+        self.fc1_2d = DenseBlock(features, hidden, dropout, max_norm)
+        self.fc2_2d = MaxNormLinear(hidden, cells, max_norm)
+        self.fc1_3d = DenseBlock(features, hidden, dropout, max_norm)
+        self.fc_probs = DenseBlock(cells, hidden, dropout, max_norm) if self.cls2d else None
+        width = 2 * hidden if self.cls2d else hidden
+        roots = root_joints(config) if self.multi_root else [lay.root]
+        self.fc2_3d = nn.ModuleList(MaxNormLinear(width, 3 * (lay.num_joints - 1), max_norm) for _ in roots)
+        others = [[j for j in range(lay.num_joints) if j != r] for r in roots]
+        self.register_buffer("roots", torch.tensor(roots, dtype=torch.long), persistent=False)
+        self.register_buffer("others", torch.tensor(others, dtype=torch.long), persistent=False)
+        self.init_outputs()
+
+    def init_outputs(self) -> None:
+        """With option `out_std` > 0, draw the two output layers from N(0, out_std²), biases zero (Caffe's gaussian
+        filler; called again after any re-initialisation): the predictions start near the zero-mean targets.
+        Why: with He-initialised output layers the first 3D loss is ~20x that of a zero prediction and the
+        first SGD steps silence every ReLU of fc1_3d (the image CNN then predicts one mean shape)."""
+        if self.out_std > 0:
+            for layer in (self.fc2_2d, *self.fc2_3d):
+                nn.init.normal_(layer.weight, 0.0, self.out_std)
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Shared features (B, F) -> "logits2d" (B, J, N_g²) and "roots" (B, R, J-1, 3), unit-norm shape units."""
+        logits = self.fc2_2d(self.fc1_2d(h)).unflatten(-1, (-1, self.grid**2))
+        f3d = self.fc1_3d(h)
+        if self.fc_probs is not None:  # probs 2D -> fc probs 2D, no gradient back into the 2D part (Sec. 3.2)
+            probs = torch.softmax(logits, dim=-1).detach().flatten(1)
+            f3d = torch.cat([f3d, self.fc_probs(probs)], dim=-1)
+        relative = torch.stack([head(f3d) for head in self.fc2_3d], dim=1).unflatten(-1, (-1, 3))
+        return {"roots": relative, "logits2d": logits}
+
+    def per_root(self, relative: torch.Tensor) -> torch.Tensor:
+        """(B, R, J-1, 3) -> (B, R, J, 3): each root's prediction with the root itself at zero."""
+        full = relative.new_zeros(relative.shape[:2] + (self.layout.num_joints, 3))
+        index = self.others[None, :, :, None].expand(relative.shape[0], -1, -1, 3)
+        return full.scatter(2, index, relative)
+
+    def metric_pose(self, relative: torch.Tensor, mean_bones: torch.Tensor) -> torch.Tensor:
+        """Eq. 7 average of the per-root shapes, sized by the mean training torso, pelvis at zero: (B, J, 3) metres."""
+        shape = combine_roots(self.per_root(relative), self.layout.root)
+        return shape * torso_scale(shape, mean_bones.to(shape.dtype), self.layout)[:, None, None]
+
+    def lambda_2d(self, epoch: int) -> float:
+        """lambda_2D of the epoch (0-based): 0.1, then 0.01 once `lambda_2d_epoch` epochs are done (Sec. 4)."""
+        early, late, switch, _ = self.lambdas
+        return early if epoch < switch else late
+
+    def loss(self, outputs: dict[str, torch.Tensor], shape: torch.Tensor, labels: torch.Tensor | None = None,
+             epoch: int = 0) -> dict[str, torch.Tensor]:
+        """Eq. 6 from the (B, J, 3) unit-norm ground-truth shape and (B, J, N_g²) soft labels (None: 3D part only)."""
+        l3d = multi_root_sq_error(outputs["roots"], shape, self.roots, self.others)
+        total = self.lambdas[3] * l3d
+        out = {"multi_root": l3d}
+        if labels is not None:
+            l2d = soft_cross_entropy(outputs["logits2d"], labels)
+            total = total + self.lambda_2d(epoch) * l2d
+            out["cls2d"] = l2d
+        return {"total": total, **out}
+
+
+# ----- the lifting network on 2D keypoints
 
 class ShapeNormalizer(Normalizer):
     """The usual z-score statistics plus the mean training bone lengths that restore a unit-norm pose's size."""
@@ -81,70 +200,46 @@ class ShapeNormalizer(Normalizer):
         """Also average every bone over the training targets ((N, J-1, 3) non-root joints, root-relative)."""
         super().fit(inputs, targets)
         full = with_root(torch.from_numpy(np.asarray(targets, np.float64)), self.layout)
-        self.mean_bones.copy_(bone_lengths(full, self.layout).mean(0))
+        self.mean_bones.copy_(mean_bone_lengths(full, self.layout))
+
+
+def _legacy_head_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Checkpoints written before the head was shared hold its layers at the top level: move them under `head.`."""
+    for key in list(state_dict):
+        if key.startswith(prefix) and key[len(prefix):].split(".", 1)[0] in _HEAD_LAYERS:
+            state_dict[prefix + "head." + key[len(prefix):]] = state_dict.pop(key)
 
 
 class Method3Lifter(LiftingModel):
-    """Shared layers, a 2D grid-classification part and a (multi-)root 3D part, optionally fused (Fig. 2)."""
+    """Residual MLP trunk on 2D keypoints, then the shared head (Fig. 2)."""
 
     needs_gt2d = True  # the trainer passes each sample's projected ground-truth 2D (screen coordinates) and epoch
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
         opts = {**OPTIONS, **config.options}
-        self.grid = int(opts["grid"])
-        if self.grid < 2:
-            raise BoneliftError(f"option grid must be >= 2, got {opts['grid']!r}")
-        self.cls2d, self.multi_root = bool(opts["cls2d"]), bool(opts["multi_root"])
         self.crop_margin = float(opts["crop_margin"])
-        self.lambdas = (float(opts["lambda_2d"]), float(opts["lambda_2d_late"]), int(opts["lambda_2d_epoch"]),
-                        float(opts["lambda_3d"]))
-        lay = config.out_layout
-        self.normalizer = ShapeNormalizer(self.in_dim, self.out_dim, lay)
+        self.normalizer = ShapeNormalizer(self.in_dim, self.out_dim, config.out_layout)
         h, p, mn = config.hidden, config.dropout, config.max_norm
         self.trunk_in = DenseBlock(self.in_dim, h, p, mn)
         self.trunk = nn.Sequential(*(ResidualModule(h, p, mn) for _ in range(config.blocks)))
-        cells = lay.num_joints * self.grid**2
-        self.fc1_2d = DenseBlock(h, h, p, mn)
-        self.fc2_2d = MaxNormLinear(h, cells, mn)
-        self.fc1_3d = DenseBlock(h, h, p, mn)
-        self.fc_probs = DenseBlock(cells, h, p, mn) if self.cls2d else None
-        width = 2 * h if self.cls2d else h
-        roots = root_joints(config) if self.multi_root else [lay.root]
-        self.fc2_3d = nn.ModuleList(MaxNormLinear(width, 3 * (lay.num_joints - 1), mn) for _ in roots)
-        others = [[j for j in range(lay.num_joints) if j != r] for r in roots]
-        self.register_buffer("roots", torch.tensor(roots, dtype=torch.long), persistent=False)
-        self.register_buffer("others", torch.tensor(others, dtype=torch.long), persistent=False)
+        self.head = Method3Head(config, opts, h, h, opts["grid"], p, mn)
+        self.register_load_state_dict_pre_hook(_legacy_head_keys)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared layers' output (B, hidden) for normalised 2D input."""
+        return self.trunk(self.trunk_in(x))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         n = self.normalizer
         screen = (x * n.in_std + n.in_mean).unflatten(-1, (-1, 2)).to(x.dtype)
-        h = self.trunk(self.trunk_in(x))
-        logits = self.fc2_2d(self.fc1_2d(h)).unflatten(-1, (-1, self.grid**2))  # (B, J, N_g²)
-        f3d = self.fc1_3d(h)
-        if self.fc_probs is not None:  # probs 2D -> fc probs 2D, no gradient back into the 2D part (Sec. 3.2)
-            probs = torch.softmax(logits, dim=-1).detach().flatten(1)
-            f3d = torch.cat([f3d, self.fc_probs(probs)], dim=-1)
-        relative = torch.stack([head(f3d) for head in self.fc2_3d], dim=1).unflatten(-1, (-1, 3))  # (B, R, J-1, 3)
-        return {"pose": n.norm_out(self.metric_pose(relative)[:, self.config.out_joints]), "roots": relative,
-                "logits2d": logits, "crop": person_crop(screen, self.crop_margin)}
-
-    def per_root(self, relative: torch.Tensor) -> torch.Tensor:
-        """(B, R, J-1, 3) -> (B, R, J, 3): each root's prediction with the root itself at zero."""
-        full = relative.new_zeros(relative.shape[:2] + (self.config.out_layout.num_joints, 3))
-        index = self.others[None, :, :, None].expand(relative.shape[0], -1, -1, 3)
-        return full.scatter(2, index, relative)
+        out = self.head(self.features(x))
+        pose = n.norm_out(self.metric_pose(out["roots"])[:, self.config.out_joints])
+        return {"pose": pose, **out, "crop": person_crop(screen, self.crop_margin)}
 
     def metric_pose(self, relative: torch.Tensor) -> torch.Tensor:
-        """Eq. 7 average of the per-root shapes, sized by the mean training torso, pelvis at zero: (B, J, 3) metres."""
-        lay = self.config.out_layout
-        shape = combine_roots(self.per_root(relative), lay.root)
-        return shape * torso_scale(shape, self.normalizer.mean_bones.to(shape.dtype), lay)[:, None, None]
-
-    def lambda_2d(self, epoch: int) -> float:
-        """lambda_2D of the epoch (0-based): 0.1, then 0.01 once `lambda_2d_epoch` epochs are done (Sec. 4)."""
-        early, late, switch, _ = self.lambdas
-        return early if epoch < switch else late
+        """(B, R, J-1, 3) per-root shapes -> (B, J, 3) metres, pelvis at zero (eq. 7 and the torso scale)."""
+        return self.head.metric_pose(relative, self.normalizer.mean_bones)
 
     def shape_target(self, target: torch.Tensor) -> torch.Tensor:
         """(B, J, 3) zero-mean, unit-Frobenius-norm ground truth from the normalised regression target."""
@@ -152,17 +247,98 @@ class Method3Lifter(LiftingModel):
 
     def grid_labels(self, gt2d: torch.Tensor, crop: torch.Tensor) -> torch.Tensor:
         """(B, J, N_g²) soft labels of ground-truth 2D (screen coordinates) inside each sample's crop."""
-        return soft_grid_labels(to_crop(gt2d.to(crop.dtype), crop), self.grid)
+        return soft_grid_labels(to_crop(gt2d.to(crop.dtype), crop), self.head.grid)
 
     def loss(
         self, outputs: dict[str, torch.Tensor], target: torch.Tensor, gt2d: torch.Tensor | None = None, epoch: int = 0
     ) -> dict[str, torch.Tensor]:
         """Eq. 6; without `gt2d` (no 2D ground truth to classify) the 3D part alone."""
-        l3d = multi_root_sq_error(outputs["roots"], self.shape_target(target), self.roots, self.others)
-        total = self.lambdas[3] * l3d
-        out = {"multi_root": l3d}
-        if gt2d is not None:
-            l2d = soft_cross_entropy(outputs["logits2d"], self.grid_labels(gt2d, outputs["crop"]))
-            total = total + self.lambda_2d(epoch) * l2d
-            out["cls2d"] = l2d
-        return {"total": total, **out}
+        labels = None if gt2d is None else self.grid_labels(gt2d, outputs["crop"])
+        return self.head.loss(outputs, self.shape_target(target), labels, epoch)
+
+
+# ----- the image CNN
+
+@dataclass
+class ImageModelConfig(LayoutsMixin):
+    """Architecture of method 3's image CNN; stored in every checkpoint so it can be rebuilt."""
+
+    name: str = field(default="method3-image", metadata={"help": "image network (`bonelift models` lists them)"})
+    output_layout: str = "h36m17"  # joints classified in 2D and regressed in 3D (set from the ImageSet)
+    image_size: int = field(default=225, metadata={
+        "flag": "--crop-size", "help": "network input side in pixels: the random (training) or centre (test) crop "
+                                       "of the images resized to 250/225 of it (paper: 225 of 250)"})
+    grid: int = field(default=16, metadata={"help": "N_g: cells per side of the 2D classification grid"})
+    conv_width: float = field(default=1.0, metadata={
+        "help": "feature-map multiplier of conv1-5 (1: 48-128-192-192-128, half of ZFnet's)"})
+    fc_width: int = field(default=1024, metadata={"help": "width of the hidden fully connected layers"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout probability of the fully connected layers"})
+    options: dict[str, Any] = field(default_factory=dict, metadata={"help": "network-specific switch KEY=VALUE "
+                                                                            "(`bonelift models` lists them)"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def trunk_side(image_size: int) -> int:
+    """Side of the last pooling layer's maps for a square input of `image_size` (conv3-5 keep the size)."""
+    n = int(image_size)
+    for kind in ("conv", "pool", "conv", "pool", "pool"):
+        if kind == "conv":  # conv1 / conv2: odd kernel k, stride 2, padding k // 2
+            n = (n - 1) // 2 + 1
+        else:  # 3x3 stride 2, ceil mode; the last window must start inside the input (PyTorch's rule)
+            out = -(-(n - 3) // 2) + 1
+            n = out - 1 if (out - 1) * 2 >= n else out
+        if n < 1:
+            raise BoneliftError(f"crop size (--crop-size) {image_size} is too small for the conv layers (at least 27)")
+    return n
+
+
+def _conv(cin: int, cout: int, k: int, stride: int) -> nn.Sequential:
+    """Convolution (no bias: batch norm follows) + batch norm + ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class Method3ImageNet(nn.Module):
+    """Method 3's CNN: ZFnet-shaped conv layers on the person crop, then the shared head (Figs. 1-2)."""
+
+    def __init__(self, config: ImageModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.conv_width <= 0 or config.fc_width < 1:
+            raise BoneliftError(f"conv width and fc width must be positive, got {config.conv_width}, "
+                                f"{config.fc_width}")
+        c1, c2, c3, c4, c5 = (max(1, round(c * config.conv_width)) for c in BASE_CHANNELS)
+        side = trunk_side(config.image_size)
+        pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
+        self.trunk = nn.Sequential(_conv(3, c1, 7, 2), pool(), _conv(c1, c2, 5, 2), pool(),
+                                   _conv(c2, c3, 3, 1), _conv(c3, c4, 3, 1), _conv(c4, c5, 3, 1), pool())
+        self.head = Method3Head(config, {**IMAGE_OPTIONS, **config.options}, c5 * side * side, config.fc_width,
+                                config.grid, config.dropout, max_norm=False)
+        lay = config.out_layout
+        self.register_buffer("pixel_mean", torch.zeros(3))
+        self.register_buffer("pixel_std", torch.ones(3))
+        self.register_buffer("mean_bones", torch.ones(len(lay.bones)))
+
+    def fit(self, pixel_mean: np.ndarray, pixel_std: np.ndarray, poses: np.ndarray) -> None:
+        """Training statistics: per-channel pixel mean / std (0-255) and mean bone lengths of (N, J, 3) poses."""
+        self.pixel_mean.copy_(torch.as_tensor(np.asarray(pixel_mean, np.float64)))
+        self.pixel_std.copy_(torch.as_tensor(np.maximum(np.asarray(pixel_std, np.float64), 1e-6)))
+        self.mean_bones.copy_(mean_bone_lengths(poses, self.config.out_layout))
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, S, S, 3) pixels 0-255 (any dtype, channels last as stored) -> (B, F) last pooling layer, flattened."""
+        x = (images.to(self.pixel_mean.dtype) - self.pixel_mean) / self.pixel_std
+        return self.trunk(x.permute(0, 3, 1, 2)).flatten(1)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Head outputs plus "pose": (B, J, 3) metres, pelvis at zero."""
+        out = self.head(self.features(images))
+        return {**out, "pose": self.head.metric_pose(out["roots"], self.mean_bones)}
+
+    def loss(self, outputs: dict[str, torch.Tensor], poses: torch.Tensor, joints2d: torch.Tensor | None = None,
+             epoch: int = 0) -> dict[str, torch.Tensor]:
+        """Eq. 6 from (B, J, 3) root-relative metres and (B, J, 2) joints in the crop's frame (None: 3D only)."""
+        shape = unit_frobenius(poses.to(outputs["roots"].dtype))[0]
+        labels = None if joints2d is None else soft_grid_labels(joints2d.to(shape.dtype), self.head.grid)
+        return self.head.loss(outputs, shape, labels, epoch)

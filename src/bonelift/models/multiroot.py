@@ -24,13 +24,13 @@ import torch
 from torch import nn
 
 from bonelift.errors import BoneliftError
-from bonelift.models.base import LiftingModel, MaxNormLinear, ModelConfig, Normalizer
+from bonelift.models.base import LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer
 from bonelift.models.baseline import Baseline
 
 ROOT_NAMES: tuple[tuple[str, ...], ...] = (("Hip",), ("Neck/Nose", "Thorax"), ("LElbow",), ("RElbow",), ("LKnee",), ("RKnee",))
 
 
-def root_joints(config: ModelConfig) -> list[int]:
+def root_joints(config: LayoutsMixin) -> list[int]:
     """Indices in the output layout of the N_r = 6 roots (first available name of each entry)."""
     lay = config.out_layout
     roots = []

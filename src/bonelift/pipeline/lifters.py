@@ -27,7 +27,7 @@ from tqdm import tqdm
 from bonelift.cameras import normalize_screen
 from bonelift.errors import DataError, OptionError
 from bonelift.geometry import person_height
-from bonelift.models import SINGLE_FRAME, TPNET, VIDEO
+from bonelift.models import IMAGE, SINGLE_FRAME, TPNET, VIDEO
 from bonelift.pipeline.track import MISSING, Track2D
 from bonelift.skeletons import H36M17
 
@@ -83,6 +83,9 @@ def load_lifter(path: str | Path, device: str | torch.device = "cpu", need: str 
     kind = kind_of(ckpt)
     if kind == TPNET:
         raise DataError(path, "holds a TP-Net refiner (tpnet), not a lifter: pass a single-frame or video checkpoint")
+    if kind == IMAGE:
+        raise DataError(path, "holds method 3's image network (image), which reads person crops, not 2D keypoints: "
+                              "pass a single-frame or video checkpoint")
     if need is not None and kind != VIDEO:
         raise DataError(path, f"holds a {kind} lifter; {_needs(need)}")
     model, _, _ = rebuild(path, device, ckpt=ckpt)
