@@ -230,8 +230,6 @@ class ImageTrainConfig(RunConfig):
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     train_images: str = opt("", "ImageSet file (.npz) of the training crops (`bonelift images` writes them)")
     test_images: str = opt("", "ImageSet file of the test crops (default: the --train-images file, --test-subjects)")
-    actions: tuple[str, ...] = opt((), "comma-separated actions to train and score on, none = all (the paper "
-                                       "trains one network per action)")
     color_aug: float = opt(0.1, "PCA colour augmentation: std of the per-image weights of the training images' RGB "
                                 "principal components (AlexNet: 0.1; 0: off)")
     stride: int = opt(1, "train on every N-th training image")
