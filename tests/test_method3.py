@@ -140,7 +140,7 @@ def test_2d_loss_trains_the_2d_part_and_follows_the_schedule() -> None:
 
 def _fitted(model: Method3Lifter, poses: np.ndarray) -> None:
     inputs = np.random.default_rng(2).normal(size=(len(poses), 16, 2)).astype(np.float32)
-    model.normalizer.fit(inputs, poses[:, model.config.out_joints])
+    model.fit_statistics(inputs, poses)
 
 
 def test_exact_per_root_targets_recombine_to_the_ground_truth() -> None:
@@ -156,6 +156,27 @@ def test_exact_per_root_targets_recombine_to_the_ground_truth() -> None:
     target = model.target(gt)
     assert float(model.loss({"roots": exact}, target)["total"]) < 1e-20
     assert [H36M17.joints[r] for r in roots] == ["Hip", "Neck/Nose", "LElbow", "RElbow", "LKnee", "RKnee"]
+
+
+def test_standardised_outputs_map_back_to_the_unit_norm_targets() -> None:
+    """Option zscore_3d: each output unit regresses its per-root target standardised by the training statistics,
+    so the standardised targets give the exact shape and the loss is the squared error in those units."""
+    poses = _skeleton_poses(40, seed=5) * np.random.default_rng(0).uniform(0.8, 1.2, (40, 1, 1)).astype(np.float32)
+    model = _model(multi_root=True).eval().double()
+    _fitted(model, poses)
+    head = model.head
+    shape = unit_frobenius(torch.from_numpy(poses).double())[0]
+    exact = shape[:, head.others] - shape[:, head.roots][:, :, None]
+    torch.testing.assert_close(head.target_mean, exact.mean(0))
+    torch.testing.assert_close(head.target_std, exact.std(0).clamp_min(1e-6))
+    z = (exact - head.target_mean) / head.target_std
+    assert abs(float(z.mean())) < 1e-9 and abs(float(z.std()) - 1) < 0.05
+    wrong = exact + 0.01
+    loss = float(model.loss({"roots": wrong}, model.target(torch.from_numpy(poses).double()))["multi_root"])
+    assert loss == pytest.approx(float(((0.01 / head.target_std) ** 2).sum()), rel=1e-6)
+    plain = _model(multi_root=True, zscore_3d=False).double()
+    _fitted(plain, poses)
+    assert float(plain.head.target_std.min()) == 1.0 and float(plain.head.target_mean.abs().max()) == 0.0
 
 
 def test_frobenius_normalisation_and_torso_scale_invert_each_other() -> None:

@@ -138,7 +138,7 @@ def test_shared_head_gives_identical_results_for_both_trunks() -> None:
 def test_lifter_checkpoints_from_before_the_shared_head_still_load() -> None:
     lifter = build_model(ModelConfig(name="method3", input_layout="mpii16", hidden=16, blocks=1,
                                      options={"cls2d": True})).eval()
-    legacy = {k.removeprefix("head."): v for k, v in lifter.state_dict().items()}
+    legacy = {k.removeprefix("head."): v for k, v in lifter.state_dict().items() if "target_" not in k}
     assert "fc1_2d.0.weight" in legacy
     fresh = build_model(lifter.config).eval()
     fresh.load_state_dict(legacy)
@@ -269,7 +269,7 @@ def test_bench_image_part_writes_rows_and_keeps_the_2d_input_rows(tmp_path: Path
     image = doc["rows"][len(before["rows"]):]
     assert [r["variant"] for r in image] == ["image-regression", "image-cls2d+multiroot"]
     for r in image:
-        assert r["model"] == "method3-image" and r["input"] == "render" and r["epochs"] == 1
+        assert r["network"] == "method3-image" and r["model"] == r["variant"] and r["input"] == "render" and r["epochs"] == 1
         assert np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) and 0 <= r["grid_acc_pct"] <= 100
         assert set(r["p1_per_action_mm"]) == {"Walking", "Eating"}
     assert image[1]["options"] == {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True}
@@ -282,7 +282,7 @@ def test_bench_image_part_writes_rows_and_keeps_the_2d_input_rows(tmp_path: Path
     seconds = [r["train_seconds"] for r in image]
     assert main(argv) == 0  # rows scored under the same budget are reused
     again = json.loads(report.with_suffix(".json").read_text())
-    assert [r["train_seconds"] for r in again["rows"] if r["model"] == "method3-image"] == seconds
+    assert [r["train_seconds"] for r in again["rows"] if r.get("network") == "method3-image"] == seconds
     # A later 2D-input run keeps the image part's header and rows.
     sh = write_suite(report, SUITE, "bonelift bench method3", "cpu", before["budget"], before["rows"][:1], render)
     assert sh["parts"]["image"] == doc["parts"]["image"] and len(sh["rows"]) == len(doc["rows"])

@@ -194,3 +194,31 @@ def test_bench_anatomy_tiny_synthetic_run(tmp_path, one_thread):
     assert saved["suite"] == "anatomy_h36m" and "Ground truth" in report.read_text()
     again = run(bench, tmp_path / "runs", report, "again", test_stride=2, seeds=2)  # complete runs are reused
     assert [r["p1_mm"] for r in again["rows"]] == [r["p1_mm"] for r in doc["rows"]]
+
+
+def test_clip_skeleton_is_constant_symmetric_and_keeps_directions() -> None:
+    """One skeleton per clip: median lengths (causal: running mean), mirrored bones equal, directions kept."""
+    from bonelift.fitting import clip_bone_lengths, fit_clip_skeleton
+    from bonelift.geometry import bone_directions, bone_lengths
+    from bonelift.skeletons import H36M17
+
+    rng = np.random.default_rng(0)
+    poses = rng.normal(0, 0.3, (20, 17, 3))
+    poses[7] = np.nan  # a frame without a pose
+    fitted = fit_clip_skeleton(poses, H36M17)
+    lengths = bone_lengths(fitted, H36M17)
+    ok = np.isfinite(lengths).all(-1)
+    assert not ok[7] and ok.sum() == 19
+    np.testing.assert_allclose(lengths[ok], np.broadcast_to(lengths[ok][0], lengths[ok].shape), atol=1e-9)
+    for left, right in H36M17.mirrored_bones:
+        np.testing.assert_allclose(lengths[ok][:, left], lengths[ok][:, right], atol=1e-9)
+    want = np.median(bone_lengths(poses[ok], H36M17), 0)
+    left, right = H36M17.mirrored_bones[0]
+    assert lengths[0, left] == pytest.approx((want[left] + want[right]) / 2)
+    np.testing.assert_allclose(bone_directions(fitted[ok], H36M17)[0], bone_directions(poses[ok], H36M17)[0], atol=1e-9)
+    causal = clip_bone_lengths(poses, H36M17, causal=True)
+    raw = bone_lengths(poses, H36M17)
+    spine = H36M17.bone_index[(H36M17.index("Hip"), H36M17.index("Spine"))]
+    assert causal[3, spine] == pytest.approx(raw[:4, spine].mean())
+    assert causal[9, spine] == pytest.approx(np.concatenate([raw[:7, spine], raw[8:10, spine]]).mean())
+    assert len(H36M17.mirrored_bones) == 6

@@ -104,6 +104,9 @@ def _add_lift(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--reframe", action=argparse.BooleanOptionalAction, default=None,
                        help="scale and centre the clip's 2D like the training data (default: on for single-frame "
                             "lifters, off for video lifters)")
+        p.add_argument("--skeleton", action=argparse.BooleanOptionalAction, default=None,
+                       help="one symmetric skeleton per person and clip: median bone lengths, mirrored bones equal, "
+                            "directions kept (default: on for video lifters, off for single-frame lifters)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -120,7 +123,7 @@ def _cmd_lift(args: argparse.Namespace) -> None:
         summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
                        max_side=args.max_side, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
                        image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
-                       workers=args.workers, reframe=args.reframe, person=args.person,
+                       workers=args.workers, reframe=args.reframe, skeleton=args.skeleton, person=args.person,
                        max_people=args.max_people, lifter=args.lifter, causal=args.causal, focal=args.focal)
     except KeyboardInterrupt:
         print("bonelift: interrupted (no outputs written)", file=sys.stderr)

@@ -43,14 +43,17 @@ def soft_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
 
 
 def multi_root_sq_error(relative: torch.Tensor, pose: torch.Tensor, roots: torch.Tensor,
-                        others: torch.Tensor) -> torch.Tensor:
+                        others: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
     """Method 3 eq. 6 (3D part), sum over roots r and joints j != r of ||R_j - (J_j - J_r)||², mean over the batch.
 
     `relative` (B, R, J-1, 3) are the predictions of each root's layer for the joints `others[r]`,
-    `pose` (B, J, 3) the (normalised) ground truth, `roots` (R,) and `others` (R, J-1) joint indices.
+    `pose` (B, J, 3) the (normalised) ground truth, `roots` (R,) and `others` (R, J-1) joint indices;
+    `scale` (R, J-1, 3), when given, divides every error (the squared error of standardised output units).
     """
-    target = pose[:, others] - pose[:, roots][:, :, None]
-    return ((relative - target) ** 2).sum((-3, -2, -1)).mean()
+    error = relative - (pose[:, others] - pose[:, roots][:, :, None])
+    if scale is not None:
+        error = error / scale
+    return (error**2).sum((-3, -2, -1)).mean()
 
 
 def masked_sq_error(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

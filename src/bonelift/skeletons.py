@@ -91,6 +91,13 @@ class Layout:
         return perm
 
     @cached_property
+    def mirrored_bones(self) -> tuple[tuple[int, int], ...]:
+        """(left bone, right bone) index pairs into `bones`: bones whose joints are each other's mirror images."""
+        index, flip = self.bone_index, self.flip_permutation
+        return tuple((b, index[(int(flip[p]), int(flip[c]))]) for (p, c), b in index.items()
+                     if c in self.left and (int(flip[p]), int(flip[c])) in index)
+
+    @cached_property
     def hard_joints(self) -> tuple[int, ...]:
         """Elbows, wrists, knees and feet: the joints the structure-aware papers refine."""
         return tuple(self.index(n) for n in HARD_JOINT_NAMES if n in self.joints)

@@ -10,6 +10,7 @@ import torch
 
 from bonelift.cameras import normalize_screen
 from bonelift.errors import DataError
+from bonelift.fitting import fit_clip_skeleton
 from bonelift.pipeline import lift, lifters
 from bonelift.pipeline.export import read_npz
 from bonelift.skeletons import H36M17, MEDIAPIPE33, convert
@@ -27,12 +28,14 @@ def _mediapipe_clip(frames: int = 40, seed: int = 0) -> tuple[np.ndarray, np.nda
     return kp, rng.uniform(0.2, 1.0, (frames, 33))
 
 
-def _offline_causal(ckpt: Path, kp: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """Offline: the same conversion and screen normalisation, then the causal model's `infer` on the clip."""
+def _offline_causal(ckpt: Path, kp: np.ndarray, conf: np.ndarray, skeleton: bool = True) -> np.ndarray:
+    """Offline: the same conversion and screen normalisation, the causal model's `infer` on the clip, then (by
+    default, as `lift` does for video lifters) the running symmetric skeleton."""
     model = lifters.load_lifter(ckpt).model
     h36m, c = convert(kp, MEDIAPIPE33, H36M17, conf)
     x = torch.as_tensor(normalize_screen(h36m, W, H), dtype=torch.float32)
-    return model.infer(x, torch.as_tensor(c, dtype=torch.float32)).numpy()
+    raw = model.infer(x, torch.as_tensor(c, dtype=torch.float32)).numpy()
+    return fit_clip_skeleton(raw, H36M17, causal=True) if skeleton else raw
 
 
 def _live(ckpt: Path):
@@ -55,6 +58,10 @@ def test_live_equals_offline_causal_inference(tmp_path: Path, video_checkpoints:
     np.savez(tmp_path / "mp.npz", keypoints=kp, confidence=conf, width=W, height=H, fps=30.0, layout="mediapipe33")
     lift(tmp_path / "mp.npz", tmp_path / "out", model=ckpt, causal=True, pictures=False, progress=False)
     np.testing.assert_allclose(streamed, read_npz(tmp_path / "out" / "poses3d.npz").joints, atol=1e-5)
+    # Without the skeleton the stream is the network's own output, frame by frame.
+    raw = bonelift.LiveLifter(ckpt, layout="mediapipe33", skeleton=False)
+    np.testing.assert_allclose(np.stack([raw.push(k, c, W, H) for k, c in zip(kp, conf)]),
+                               _offline_causal(ckpt, kp, conf, skeleton=False), atol=1e-5)
 
 
 def test_live_missing_frame_starts_a_new_run(video_checkpoints: dict) -> None:
@@ -66,8 +73,12 @@ def test_live_missing_frame_starts_a_new_run(video_checkpoints: dict) -> None:
     kp_nan = kp[20].copy()
     kp_nan[11] = np.nan  # a shoulder not found: no complete person in this frame
     assert live.push(kp_nan, conf[20], W, H) is None and live.root is None
-    np.testing.assert_allclose(np.stack(outs[:12]), _offline_causal(ckpt, kp[:12], conf[:12]), atol=1e-5)
-    np.testing.assert_allclose(np.stack(outs[13:]), _offline_causal(ckpt, kp[13:], conf[13:]), atol=1e-5)
+    # Each run is inferred on its own; the person's running skeleton carries across the gap.
+    raw = np.concatenate([_offline_causal(ckpt, kp[:12], conf[:12], skeleton=False), np.full((1, 17, 3), np.nan),
+                          _offline_causal(ckpt, kp[13:], conf[13:], skeleton=False)])
+    fitted = fit_clip_skeleton(raw, H36M17, causal=True)
+    np.testing.assert_allclose(np.stack(outs[:12] + outs[13:]), np.concatenate([fitted[:12], fitted[13:]]),
+                               atol=1e-5)
 
 
 def test_live_refuses_what_is_not_a_causal_video_lifter(tmp_path: Path, video_checkpoints: dict,

@@ -16,9 +16,11 @@ from bonelift.cameras import normalize_screen
 from bonelift.checkpoints import rebuild
 from bonelift.cli import main
 from bonelift.errors import DataError, OptionError
+from bonelift.fitting import fit_clip_skeleton
 from bonelift.pipeline import lift, lifters
 from bonelift.pipeline.export import read_npz
 from bonelift.pipeline.track import MISSING
+from bonelift.skeletons import H36M17
 
 FPS = 25.0
 torch.set_num_threads(1)
@@ -35,8 +37,9 @@ def _keypoint_file(path: Path, frames: int = 40, drop: tuple[int, ...] = (5, *ra
     return path
 
 
-def _offline(ckpt: Path, poses) -> np.ndarray:
-    """The model's own `infer` on each posed run of the exported 2D (screen coordinates, no reframing)."""
+def _offline(ckpt: Path, poses, skeleton: bool = True) -> np.ndarray:
+    """The model's own `infer` on each posed run of the exported 2D (screen coordinates, no reframing), then (by
+    default, as `lift` does) one symmetric skeleton for the track (causal models: the running one)."""
     model = rebuild(ckpt)[0]
     out = np.full(poses.joints.shape, np.nan)
     screen = normalize_screen(poses.keypoints_2d, poses.width, poses.height)
@@ -44,7 +47,7 @@ def _offline(ckpt: Path, poses) -> np.ndarray:
         x = torch.as_tensor(screen[a:b], dtype=torch.float32)
         c = torch.as_tensor(poses.confidence[a:b], dtype=torch.float32)
         out[a:b] = model.infer(x, c).numpy()
-    return out
+    return fit_clip_skeleton(out, H36M17, causal=bool(model.config.causal)) if skeleton else out
 
 
 @pytest.mark.parametrize("key", ["tcn", "bone", "tcn_causal", "bone_causal"])
@@ -59,9 +62,13 @@ def test_video_lifter_lifts_each_posed_run_like_infer(tmp_path: Path, video_chec
     assert np.isfinite(poses.joints[poses.status != MISSING]).all()
     assert lifters.posed_runs(poses.status) == [(0, 15), (25, 40)]
     np.testing.assert_allclose(poses.joints, _offline(ckpt, poses), atol=1e-4)
+    lift(_keypoint_file(tmp_path / "walk.npz"), tmp_path / "raw", model=ckpt, causal=causal, skeleton=False,
+         pictures=False, progress=False)
+    np.testing.assert_allclose(read_npz(tmp_path / "raw" / "poses3d.npz").joints, _offline(ckpt, poses, False),
+                               atol=1e-4)
     name, _, _ = key.partition("_")
     expected = {"file": ckpt.name, "model": name, "kind": "video", "causal": causal, "receptive_field": 9,
-                "confidence": True}
+                "confidence": True, "skeleton": True}
     assert poses.lifter == expected
     doc = json.loads((tmp_path / "out" / "poses3d.json").read_text())
     assert doc["lifter"] == expected

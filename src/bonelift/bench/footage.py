@@ -24,7 +24,7 @@ from bonelift.geometry import bone_lengths
 from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
 from bonelift.pipeline.associate import associate, gather
 from bonelift.pipeline.lifters import LiftFn
-from bonelift.skeletons import H36M17, MEDIAPIPE33, Layout, convert
+from bonelift.skeletons import H36M17, MEDIAPIPE33, convert
 
 FOOTAGE_DIR = default_data_root().parent / "media" / "pose2sim_multiperson"  # ../shared/media beside the data
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
@@ -326,14 +326,6 @@ def _pairs_mean(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], poses: list[
     return float(np.mean(vals))
 
 
-def _mirrored_bones(layout: Layout) -> list[tuple[int, int]]:
-    """(left bone, right bone) index pairs: bones whose joints are each other's mirror images."""
-    index = layout.bone_index
-    flip = layout.flip_permutation
-    return [(b, index[(int(flip[p]), int(flip[c]))]) for (p, c), b in index.items()
-            if c in layout.left and (int(flip[p]), int(flip[c])) in index]
-
-
 def _asymmetry(seq: np.ndarray, pairs: list[tuple[int, int]]) -> float:
     """Mean over frames and mirrored bone pairs of |left length - right length|."""
     lengths = bone_lengths(seq, H36M17)
@@ -409,7 +401,7 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
     row["n_mpjpe_views_mm"] = _mm(_pairs_mean(n_mpjpe, seqs))
     row["p_mpjpe_views_mm"] = _mm(_pairs_mean(p_mpjpe, seqs))
     row["mpjve_views_mm"] = _mm(_pairs_mean(mpjve, seqs))
-    pairs = _mirrored_bones(H36M17)
+    pairs = H36M17.mirrored_bones
     per_view = {
         "n_mpjpe_ref_mm": [n_mpjpe(s, ref).mean() for s in seqs],
         "p_mpjpe_ref_mm": [p_mpjpe(s, ref).mean() for s in seqs],

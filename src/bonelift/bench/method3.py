@@ -107,11 +107,16 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     add_common_arguments(p, "runs/bench_method3", "docs/results/method3.md")
 
 
-def entries(models: str | None, part: str = "sh") -> tuple[Entry, ...]:
-    """The rows of `part` named in `models` (all when empty); a name no part has is an error."""
+def entries(models: str | None, part: str = "sh", actions: tuple[str, ...] = ()) -> tuple[Entry, ...]:
+    """The rows of `part` named in `models` (all when empty); a name no part has is an error. Rows trained on
+    some `actions` only (the paper's one network per action) are named `<row>@<actions>`, beside the others."""
     chosen = select_entries(ENTRIES + IMAGE_ENTRIES, models, "method3 rows")
     own = ENTRIES if part == "sh" else IMAGE_ENTRIES
-    return tuple(e for e in chosen if e in own)
+    rows = tuple(e for e in chosen if e in own)
+    if actions:
+        tag = "+".join(actions)
+        rows = tuple(replace(e, key=f"{e.key}@{tag}", label=f"{e.label}, {tag} only") for e in rows)
+    return rows
 
 
 def parts_of(raw: str) -> tuple[str, ...]:
@@ -134,12 +139,13 @@ def main(args: argparse.Namespace, command: str) -> Path:
         base = from_args(defaults(), args)
         shared = dict(base.model.options)
         base = replace(base, model=replace(base.model, name="method3", options={}))
-        rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models, "sh"))
+        rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models, "sh", base.actions))
         run_bench(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride,
                   args.resume, suite=SUITE, render_doc=render)
     if "image" in parts:
-        run_image_bench(image_config(args), entries(args.models, "image"), args.bench_out, args.report, command,
-                        args.seeds, args.test_stride, args.resume)
+        image_base = image_config(args)
+        run_image_bench(image_base, entries(args.models, "image", image_base.actions), args.bench_out, args.report,
+                        command, args.seeds, args.test_stride, args.resume)
     return Path(args.report)
 
 
@@ -173,7 +179,8 @@ def run_image_bench(
                 res = evaluate_image_model(trainer.model, trainer.test_set, stride=test_stride, device=trainer.device,
                                            progress=False)
                 row = {
-                    "model": entry.model,
+                    "model": entry.key,  # the row's name (the issue's image-regression / image-cls2d+multiroot)
+                    "network": entry.model,
                     "variant": entry.key,
                     "label": entry.label,
                     "options": config.model.options,
@@ -197,8 +204,8 @@ def run_image_bench(
 
 def render(doc: dict[str, Any]) -> str:
     """The suite's Markdown: the 2D-input part and the image part, each under its own header."""
-    sh_rows = [r for r in doc["rows"] if r["model"] != IMAGE_MODEL]
-    image_rows = [r for r in doc["rows"] if r["model"] == IMAGE_MODEL]
+    image_rows = [r for r in doc["rows"] if r.get("network") == IMAGE_MODEL]
+    sh_rows = [r for r in doc["rows"] if r.get("network") != IMAGE_MODEL]
     sections = []
     if sh_rows and "budget" in doc:
         sections.append(render_sh({**doc, "rows": sh_rows}))

@@ -21,7 +21,15 @@ from bonelift.bench import footage, viewpoints
 from bonelift.bench.common import add_common_arguments, header_lines, table, write_suite
 from bonelift.datasets import TEST_SUBJECTS, data_folder, load_humaneva, load_split
 from bonelift.errors import OptionError
-from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, DEFAULT_WEIGHTS, VIDEO_WEIGHTS, LiftFn, lift_fn, load_lifter
+from bonelift.pipeline.lifters import (
+    CAUSAL_VIDEO_WEIGHTS,
+    DEFAULT_WEIGHTS,
+    VIDEO_WEIGHTS,
+    LiftFn,
+    check_skeleton,
+    lift_fn,
+    load_lifter,
+)
 
 SUITE = "wild"
 PARTS = ("footage", "views", "humaneva")
@@ -36,33 +44,41 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     p.add_argument("--footage", default=str(footage.FOOTAGE_DIR), help="folder of the Pose2Sim clip")
     p.add_argument("--data", default="", help="folder holding h36m/ and humaneva/ (default: the shared data)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--skeleton", action=argparse.BooleanOptionalAction, default=None,
+                   help="one symmetric skeleton per clip, as `bonelift lift --skeleton` (default: the lifter's "
+                        "default: on for video lifters, off for single-frame ones)")
     add_common_arguments(p, str(footage.CACHE_DIR), "docs/results/wild.md", test_stride=10)
 
 
-def lifters_of(specs: list[str] | None, device: str = "cpu") -> tuple[dict[str, LiftFn], dict[str, int]]:
-    """NAME=CHECKPOINT pairs as lift functions, and each one's training seed (from its checkpoint); by default
-    the bundled lifters that are installed."""
+def lifters_of(specs: list[str] | None, device: str = "cpu", skeleton: bool | None = None
+               ) -> tuple[dict[str, LiftFn], dict[str, dict[str, Any]]]:
+    """NAME=CHECKPOINT pairs as lift functions (`skeleton` as `lift_track` takes it), and what each row records
+    of its lifter: training seed (from its checkpoint) and whether it fits a clip skeleton; by default the
+    bundled lifters that are installed."""
     if not specs:
         bundled = {"shipped-single-frame": DEFAULT_WEIGHTS, "bundled-video": VIDEO_WEIGHTS,
                    "bundled-video-causal": CAUSAL_VIDEO_WEIGHTS}
         specs = [f"{k}={v}" for k, v in bundled.items() if v.is_file()]
-    fns, seeds = {}, {}
+    fns, info = {}, {}
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise OptionError(f"--lifter must be NAME=CHECKPOINT, got {spec!r}")
-        fns[name] = lift_fn(load_lifter(path, device))
-        seeds[name] = int(checkpoints.config_of(checkpoints.load(path), path).seed)
-    return fns, seeds
+        lifter = load_lifter(path, device)
+        fns[name] = lift_fn(lifter, skeleton)
+        info[name] = {"seed": int(checkpoints.config_of(checkpoints.load(path), path).seed),
+                      "skeleton": check_skeleton(lifter, skeleton)}
+    return fns, info
 
 
 def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, command: str, cache_dir: str | Path,
         persons: tuple[str, ...] = ("woman", "man"), footage_dir: str | Path = footage.FOOTAGE_DIR,
         data_root: str = "", test_stride: int = 10, progress: bool = True,
-        seeds: dict[str, int] | None = None) -> dict[str, Any]:
+        info: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Score every lifter on the chosen parts and merge the rows into the suite file beside `report`.
 
-    `seeds`: each lifter's training seed, written into its rows (default 0; MediaPipe's own rows: 0)."""
+    `info`: per lifter what its rows record (`lifters_of`: seed, skeleton; default seed 0; MediaPipe's own
+    rows: seed 0)."""
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise OptionError(f"unknown part(s) {unknown} (known: {', '.join(PARTS)})")
@@ -87,7 +103,7 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
         he = viewpoints.humaneva_inputs(load_humaneva(folder("humaneva"), "Validate"))
         rows += [{**r, "variant": "humaneva"} for r in viewpoints.humaneva_rows(lifters, he)]
     for r in rows:
-        r["seed"] = (seeds or {}).get(r["model"], 0)
+        r.update({"seed": 0, **(info or {}).get(r["model"], {})})
     budget = {"lifters": sorted(lifters), "parts": list(parts), "test_stride": test_stride,
               "note": "nothing trained here: each lifter's own training budget is in its checkpoint"}
     return write_suite(report, SUITE, command, "cpu", budget, rows, render)
@@ -96,9 +112,9 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
 def main(args: argparse.Namespace, command: str) -> Path:
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     persons = tuple(p.strip() for p in args.persons.split(",") if p.strip())
-    fns, seeds = lifters_of(args.lifter, args.device)
+    fns, info = lifters_of(args.lifter, args.device, args.skeleton)
     run(fns, parts, args.report, command, args.bench_out, persons, args.footage, args.data, args.test_stride,
-        seeds=seeds)
+        info=info)
     return Path(args.report)
 
 

@@ -136,6 +136,10 @@ class LiftingModel(nn.Module):
         """(B, 3 * J_out) normalised output -> (B, J_out_layout, 3) metres with the root joint at zero."""
         return with_root(self.normalizer.denorm_out(pose_norm), self.config.out_layout)
 
+    def fit_statistics(self, inputs: np.ndarray, targets: np.ndarray) -> None:
+        """Fit the training statistics from (N, J, 2) screen inputs and (N, J3, 3) root-relative targets."""
+        self.normalizer.fit(inputs, targets[:, self.config.out_joints])
+
     def target(self, root_relative: torch.Tensor) -> torch.Tensor:
         """Normalised regression target from (B, J, 3) root-relative metres."""
         return self.normalizer.norm_out(root_relative[..., self.config.out_joints, :])

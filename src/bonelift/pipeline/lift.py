@@ -35,6 +35,7 @@ from bonelift.pipeline.lifters import (
     DEFAULT_WEIGHTS,
     Lifter,
     check_reframe,
+    check_skeleton,
     choose_lifter,
     frame_like_training,
     lift_track,
@@ -311,6 +312,7 @@ def lift(
     progress: bool = True,
     workers: int | None = None,
     reframe: bool | None = None,
+    skeleton: bool | None = None,
     person: int | None = None,
     max_people: int | None = DEFAULT_MAX_PEOPLE,
     lifter: str | None = None,
@@ -328,7 +330,8 @@ def lift(
     video lifter, or the single-frame one with a notice while the video weights are not installed).
     causal: a causal video lifter (`model` must be one; without `model` the bundled causal weights).
     reframe: scale and centre the clip's 2D like the lifter's training data (`frame_like_training`;
-    None: on for single-frame lifters, off for video lifters). focal: the camera's focal length in
+    None: on for single-frame lifters, off for video lifters). skeleton: one symmetric skeleton per person
+    and clip (`fitting.fit_clip_skeleton`; None: on for video lifters, off for single-frame ones). focal: the camera's focal length in
     pixels for the root trajectory (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer image side).
     max_people: most people tracked at once in a video (1: the single-person tracker). person: None
     lifts everyone, the main person (id 0, the longest track) in `joints`; N lifts only person N.
@@ -347,6 +350,7 @@ def lift(
         raise DataError(src, "input not found")
     chosen = choose_lifter(model, lifter, causal, torch_device)
     do_reframe = check_reframe(chosen, reframe)
+    do_skeleton = check_skeleton(chosen, skeleton)
     if pictures:
         try:
             import cv2  # noqa: F401
@@ -355,7 +359,8 @@ def lift(
             raise DataError(None, "pictures (MP4/GIF) need OpenCV and Pillow: pip install 'bonelift[video]', "
                                   "or pass pictures=False (--no-pictures)") from exc
     options = _Options(max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress, workers,
-                       do_reframe, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people), focal)
+                       do_reframe, do_skeleton, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people),
+                       focal)
     with _sigterm_exits():
         return _run(src, out_dir, chosen, options)
 
@@ -374,6 +379,7 @@ class _Options:
     progress: bool
     workers: int | None
     reframe: bool
+    skeleton: bool
     person: int | None
     max_people: int
     focal: float | None
@@ -412,11 +418,11 @@ def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter,
                               f"{'person' if len(ids) == 1 else 'people'} (ids {', '.join(map(str, ids))})")
         ids = [o.person]
     people = []
-    info = lifter.info()
+    info = {**lifter.info(), "skeleton": o.skeleton}
     with stage("lift"):
         for k in ids:
             t = tracks[k]
-            joints = lift_track(lifter, t, reframe=o.reframe, progress=o.progress)
+            joints = lift_track(lifter, t, reframe=o.reframe, skeleton=o.skeleton, progress=o.progress)
             f, c = assumed_intrinsics(t.width, t.height, o.focal)
             camera = {"focal": f, "principal_point": [float(c[0]), float(c[1])], "focal_assumed": o.focal is None}
             root = root_trajectory(joints, t.keypoints, t.confidence, f, c)

@@ -10,6 +10,8 @@ Video lifters see the clip's screen coordinates as they are (`normalize_screen`,
 asked) with the detector's confidences when the model takes them; each contiguous run of posed frames
 (detected or interpolated) is one sequence for `infer`, its ends padded by repeating the edge frames
 like a video's start and end (method 5 pools its bone lengths per run), and missing frames stay NaN.
+Video lifters' poses then get one symmetric skeleton per person and clip (`check_skeleton`,
+`fitting.fit_clip_skeleton`: median bone lengths, mirrored bones equal, every predicted direction kept).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tqdm import tqdm
 
 from bonelift.cameras import normalize_screen
 from bonelift.errors import DataError, OptionError
+from bonelift.fitting import fit_clip_skeleton
 from bonelift.geometry import person_height
 from bonelift.models import IMAGE, SINGLE_FRAME, TPNET, VIDEO
 from bonelift.pipeline.track import MISSING, Track2D
@@ -167,6 +170,14 @@ def check_reframe(lifter: Lifter, reframe: bool | None) -> bool:
     return bool(reframe)
 
 
+def check_skeleton(lifter: Lifter, skeleton: bool | None) -> bool:
+    """Whether to give each person one skeleton per clip: by default video lifters yes, single-frame ones no
+    (the earlier single-frame lifter keeps its outputs)."""
+    if skeleton is not None and not isinstance(skeleton, bool):
+        raise OptionError(f"skeleton (--skeleton) must be True, False or None, got {skeleton!r}")
+    return lifter.is_video if skeleton is None else skeleton
+
+
 def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of every contiguous run of frames with a pose (status not MISSING)."""
     posed = np.concatenate([[False], np.asarray(status) != MISSING, [False]])
@@ -176,13 +187,21 @@ def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def lift_track(
-    lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True
+    lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True,
+    skeleton: bool | None = None,
 ) -> np.ndarray:
     """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
+
+    `skeleton` (`check_skeleton`): one symmetric skeleton for the whole track (`fitting.fit_clip_skeleton`,
+    over every posed frame; causal lifters: the running mean of the frames so far, as `LiveLifter` does).
 
     Beyond the (T, 17, 3) result, memory grows by one run's 2D at a time; the network itself works in chunks.
     """
     reframe = check_reframe(lifter, reframe)
+    if check_skeleton(lifter, skeleton):
+        causal = lifter.is_video and bool(lifter.model.config.causal)
+        return fit_clip_skeleton(lift_track(lifter, track, reframe, batch_size, progress, skeleton=False), H36M17,
+                                 causal=causal)
     out = np.full(track.keypoints.shape[:2] + (3,), np.nan)
     rows = np.flatnonzero(track.status != MISSING)
     if not len(rows):
@@ -214,16 +233,16 @@ def lift_track(
 LiftFn = Callable[[np.ndarray, np.ndarray | None, int, int, float], np.ndarray]
 
 
-def lift_fn(lifter: Lifter) -> LiftFn:
+def lift_fn(lifter: Lifter, skeleton: bool | None = None) -> LiftFn:
     """`lifter` as a `LiftFn`: a clip's H36M17 pixels lifted exactly as `bonelift lift` lifts them (`lift_track`)."""
 
     def lift(keypoints: np.ndarray, confidence: np.ndarray | None, width: int, height: int, fps: float) -> np.ndarray:
         conf = confidence if confidence is not None else np.ones(keypoints.shape[:2], np.float32)
         track = Track2D(np.asarray(keypoints, np.float64), conf, H36M17, width, height, fps, "keypoints")
-        return lift_track(lifter, track, progress=False)
+        return lift_track(lifter, track, progress=False, skeleton=skeleton)
 
     return lift
 
 
 __all__ = ["LiftFn", "lift_fn", "CAUSAL_VIDEO_WEIGHTS", "DEFAULT_WEIGHTS", "LIFTERS", "VIDEO_WEIGHTS", "Lifter",
-           "check_reframe", "choose_lifter", "frame_like_training", "lift_track", "load_lifter", "posed_runs"]
+           "check_reframe", "check_skeleton", "choose_lifter", "frame_like_training", "lift_track", "load_lifter", "posed_runs"]

@@ -7,6 +7,8 @@ framing, `geometry.RunningReframe`): memory is bounded by the receptive field, a
 causal lifting of the same frames, frame by frame.
 A frame without a complete person (any NaN joint, or `None`) ends the current run like a MISSING frame
 offline: it returns None and the next posed frame starts a new run (padded by its first frame).
+With `skeleton` (default) each pose gets the running symmetric skeleton of the frames so far, the causal
+form of offline `lift`'s per-clip skeleton (`fitting.fit_clip_skeleton(causal=True)`), kept across such gaps.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import torch
 
 from bonelift.cameras import assumed_intrinsics, normalize_screen, root_trajectory
 from bonelift.errors import DataError, OptionError
-from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, load_lifter
+from bonelift.fitting import fit_skeleton, symmetric_lengths
+from bonelift.geometry import bone_lengths
+from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, check_skeleton, load_lifter
 from bonelift.skeletons import H36M17, Layout, convert, get_layout
 from bonelift.streaming import StreamingLifter
 
@@ -29,11 +33,11 @@ class LiveLifter:
     `layout`: the joint layout of the pushed keypoints ("mediapipe33", "coco17", "h36m17", ...).
     `focal`: focal length in pixels for `root` (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer side).
     After each push, `root` is the pelvis position in the camera frame (metres; `cameras.root_trajectory`
-    of that frame), None when no pose was returned.
+    of that frame), None when no pose was returned. `skeleton`: the running per-person skeleton (see above).
     """
 
     def __init__(self, model: str | Path | None = None, layout: str | Layout = "mediapipe33",
-                 device: str | torch.device = "cpu", focal: float | None = None) -> None:
+                 device: str | torch.device = "cpu", focal: float | None = None, skeleton: bool = True) -> None:
         path = Path(model) if model is not None else CAUSAL_VIDEO_WEIGHTS
         if model is None and not path.is_file():
             raise DataError(path, "the bundled causal video lifter is not installed; pass a causal video checkpoint")
@@ -44,6 +48,8 @@ class LiveLifter:
         self.focal = focal
         self.stream = StreamingLifter(self.lifter.model, device)
         self.root: np.ndarray | None = None
+        self.skeleton = check_skeleton(self.lifter, skeleton)
+        self._lengths: tuple[np.ndarray, int] = (np.zeros(len(H36M17.bones)), 0)  # running sum, posed frames
 
     def push(self, keypoints_px: np.ndarray | None, confidence: np.ndarray | None, width: int,
              height: int) -> np.ndarray | None:
@@ -68,6 +74,10 @@ class LiveLifter:
         pose = self.stream.push(normalize_screen(kp, width, height), conf)
         if pose is None:
             return None
+        if self.skeleton:
+            total, n = self._lengths
+            self._lengths = (total + bone_lengths(pose, H36M17), n + 1)
+            pose = fit_skeleton(pose, symmetric_lengths(self._lengths[0] / self._lengths[1], H36M17), H36M17)
         f, c = assumed_intrinsics(width, height, self.focal)
         self.root = root_trajectory(pose[None], kp[None], conf[None], f, c)[0]
         return pose
@@ -76,6 +86,7 @@ class LiveLifter:
         """Start a new stream (another clip, or another person)."""
         self.stream.reset()
         self.root = None
+        self._lengths = (np.zeros(len(H36M17.bones)), 0)
 
 
 __all__ = ["LiveLifter"]

@@ -52,7 +52,7 @@ class Trainer(Run):
         self.targets = torch.from_numpy(frames["targets"])
         self.gt2d = torch.from_numpy(frames["gt2d"]) if wants_gt2d else None
 
-        self.model.normalizer.fit(frames["inputs"], frames["targets"][:, config.model.out_joints])
+        self.model.fit_statistics(frames["inputs"], frames["targets"])
         if config.init_from:
             init, init_cfg, _ = checkpoints.rebuild(config.init_from, kind=SINGLE_FRAME)
             if init_cfg.model.name != config.model.name or init_cfg.model.input_layout != config.model.input_layout:
