@@ -250,5 +250,14 @@ def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
                                                                                                 0.001)
     assert b["model"]["dropout"] == 0.3 and b["model"]["max_norm"] is False
     assert "published cls2d+multiroot" in report.read_text()
+    # One network per action (the paper's protocol): its own rows and header, the all-actions rows kept.
+    main(["bench", "method3", "--data", str(root), "--epochs", "1", "--stride", "1", "--batch-size", "32",
+          "--hidden", "16", "--blocks", "1", "--device", "cpu", "--out", str(tmp_path / "runs"),
+          "--report", str(report), "--actions", "Walking", "--models", "regression"])
+    again = json.loads(report.with_suffix(".json").read_text())
+    assert [r["variant"] for r in again["rows"]] == [r["variant"] for r in doc["rows"]] + ["regression@Walking"]
+    assert set(again["rows"][-1]["p1_per_action_mm"]) == {"Walking"} and again["budget"] == b
+    assert again["parts"]["sh-per-action"]["budget"]["actions"] == ["Walking"]
+    assert "one network per action" in report.read_text()
     with pytest.raises(Exception, match="unknown method3 rows"):
         bench3.entries("cls3d")

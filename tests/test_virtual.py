@@ -134,3 +134,18 @@ def test_framing_camera_keeps_a_walking_take_in_front_and_in_frame() -> None:
         px = cam.project(pts)
         assert (pts[..., 2] > 0.5).all()
         assert (((px >= 0) & (px < [cam.width, cam.height])).all(-1).mean(-1) >= 0.8).all()
+
+
+def test_elevation_groups_draw_below_level_and_above_alike(h36m_root) -> None:
+    """--elevation-groups: a third of the virtual cameras from each elevation group (default: uniform in degrees)."""
+    from collections import Counter
+
+    from bonelift.datasets import load_h36m
+    from bonelift.datasets.virtual import ViewConfig, synthesize
+
+    seqs = [s for s in load_h36m(h36m_root, "gt", ["S1"]) if s.camera.id == "54138969"]
+    cfg = ViewConfig(cameras="virtual", virtual_views=60, detector="mediapipe", elevation_groups=True)
+    counts = Counter(s.camera.id.split("-")[1] for s in synthesize(seqs, cfg, seed=0))
+    total = sum(counts.values())
+    assert set(counts) == {"below", "level", "above"}
+    assert all(0.22 < n / total < 0.45 for n in counts.values()), counts

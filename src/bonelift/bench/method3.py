@@ -23,6 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bonelift.bench.common import (
     add_common_arguments,
     budget_of,
@@ -52,6 +54,7 @@ ENTRIES = (
     Entry("cls2d+multiroot", "method3", "M3 multi-reg + 2D-cls", {"cls2d": True, "multi_root": True}),
 )
 IMAGE_MODEL = "method3-image"
+PER_ACTION = "sh-per-action"  # the suite part of 2D-input rows trained on some actions only
 IMAGE_ENTRIES = (
     Entry("image-regression", IMAGE_MODEL, "M3 image CNN, regression (2D loss, one root)"),
     Entry("image-cls2d+multiroot", IMAGE_MODEL, "M3 image CNN, multi-reg + 2D-cls",
@@ -141,7 +144,7 @@ def main(args: argparse.Namespace, command: str) -> Path:
         base = replace(base, model=replace(base.model, name="method3", options={}))
         rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models, "sh", base.actions))
         run_bench(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride,
-                  args.resume, suite=SUITE, render_doc=render)
+                  args.resume, suite=SUITE, render_doc=render, part=PER_ACTION if base.actions else None)
     if "image" in parts:
         image_base = image_config(args)
         run_image_bench(image_base, entries(args.models, "image", image_base.actions), args.bench_out, args.report,
@@ -203,12 +206,16 @@ def run_image_bench(
 
 
 def render(doc: dict[str, Any]) -> str:
-    """The suite's Markdown: the 2D-input part and the image part, each under its own header."""
+    """The suite's Markdown: the 2D-input part, its per-action models and the image part, each under its own
+    header."""
     image_rows = [r for r in doc["rows"] if r.get("network") == IMAGE_MODEL]
-    sh_rows = [r for r in doc["rows"] if r.get("network") != IMAGE_MODEL]
+    sh_rows = [r for r in doc["rows"] if r.get("network") != IMAGE_MODEL and "@" not in r["variant"]]
+    per_action = [r for r in doc["rows"] if r.get("network") != IMAGE_MODEL and "@" in r["variant"]]
     sections = []
     if sh_rows and "budget" in doc:
         sections.append(render_sh({**doc, "rows": sh_rows}))
+    if per_action and PER_ACTION in doc.get("parts", {}):
+        sections.append(render_per_action(doc["parts"][PER_ACTION], per_action, sh_rows))
     if image_rows and "image" in doc.get("parts", {}):
         sections.append(render_images(doc["parts"]["image"], image_rows))
     return "\n".join(sections)
@@ -239,6 +246,30 @@ def render_sh(doc: dict[str, Any]) -> str:
     for key, vals in PUBLISHED_TABLE2.items():
         rows.append([f"*published {key}* (image)", *(f"{v:.2f}" for v in vals)])
     lines += table(["Model", *TABLE2_ACTIONS], rows)
+    return "\n".join(lines)
+
+
+def render_per_action(part: dict[str, Any], rows: list[dict[str, Any]], all_rows: list[dict[str, Any]]) -> str:
+    """Networks trained on some actions only (the paper's protocol) beside the all-actions network of the
+    same row on those actions."""
+    b = part["budget"]
+    budget_text = (
+        f"{b['epochs']} epochs, stride {b['stride']}, batch {b['batch_size']}, {b.get('optimizer', 'adam')} lr "
+        f"{b['lr']:g} x{b['lr_decay']:g} every {b.get('lr_step_epochs', 0)} epochs, hidden {b['model']['hidden']}; "
+        f"trained and tested on {', '.join(b['actions'])} only; {b['seeds']} seed(s) from seed {b['seed']}."
+    )
+    lines = ["## Method 3 on 2D input, one network per action (the paper's protocol)", "",
+             *header_lines(part, budget_text)]
+    everything = group_rows(all_rows)
+    table_rows = []
+    for rs in group_rows(rows).values():
+        key, _, tag = rs[0]["variant"].partition("@")
+        actions = tag.split("+")
+        whole = everything.get((key, rs[0]["input"]), [])
+        table_rows.append([rs[0]["label"], rs[0]["input"].upper(), mean_sd([r["p1_mm"] for r in rs]),
+                           mean_sd([r["p2_mm"] for r in rs]),
+                           mean_sd([np.mean([r["p1_per_action_mm"][a] for a in actions]) for r in whole])])
+    lines += table(["Model", "2D", "P1", "P2", "P1 of the all-actions network on the same actions"], table_rows)
     return "\n".join(lines)
 
 

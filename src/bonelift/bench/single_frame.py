@@ -284,12 +284,14 @@ def run_bench(
     data: Callable[[TrainConfig], Splits] | None = None,
     suite: str | None = None,
     render_doc: Callable[[dict[str, Any]], str] | None = None,
+    part: str | None = None,
 ) -> dict[str, Any]:
     """Train (or reuse) and score every entry for every seed, then write the suite's JSON and Markdown.
 
     `data` loads the (train, test) split of a configuration (default: the configured dataset); it is
     called once, and only when some row still needs training. `suite` / `render_doc` name another suite
-    built from the same rows (default: single_frame_<dataset> and its tables).
+    built from the same rows (default: single_frame_<dataset> and its tables); `part` names the suite part
+    the rows belong to (`write_suite`).
     """
     load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
     splits: Splits | None = None
@@ -337,7 +339,7 @@ def run_bench(
         "seeds": seeds,
         "test_stride": test_stride,
     }
-    return write_suite(report, suite, command, base.device, budget, rows, render_doc or render)
+    return write_suite(report, suite, command, base.device, budget, rows, render_doc or render, part=part)
 
 
 def main(args: argparse.Namespace, command: str) -> Path:

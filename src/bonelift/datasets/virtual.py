@@ -36,6 +36,7 @@ from bonelift.skeletons import H36M17, Layout
 FRAME_SHAPES = {"landscape": (1920, 1080), "portrait": (1080, 1920), "square": (1000, 1000)}
 # Elevation of the camera above the take's mean pelvis, degrees: the groups of the novel-viewpoint test.
 ELEVATIONS = {"below": (-30.0, -8.0), "level": (-8.0, 15.0), "above": (15.0, 65.0)}
+FULL_ELEVATION = (ELEVATIONS["below"][0], ELEVATIONS["above"][1])
 _LIMB_ENDS = ("LWrist", "RWrist", "LFoot", "RFoot", "LElbow", "RElbow", "LKnee", "RKnee")
 
 
@@ -52,6 +53,9 @@ class ViewConfig:
                 "with confidences)", "choices": ("none", "mediapipe")})
     detector_noise: float = field(default=0.01, metadata={
         "help": "typical 2D noise of --detector mediapipe, as a fraction of the person's height in the image"})
+    elevation_groups: bool = field(default=False, metadata={
+        "help": "draw each virtual camera's elevation group (below the hips, level, above: ELEVATIONS) with equal "
+                "probability, then uniformly inside it (off: uniformly over -30..65 degrees, 23 %% from below)"})
 
     @property
     def active(self) -> bool:
@@ -81,7 +85,7 @@ def look_at(centre: np.ndarray, target: np.ndarray, roll_deg: float = 0.0) -> np
 
 
 def virtual_camera(
-    target: np.ndarray, rng: np.random.Generator, elevation: tuple[float, float] = (-30.0, 65.0),
+    target: np.ndarray, rng: np.random.Generator, elevation: tuple[float, float] = FULL_ELEVATION,
     shape: str | None = None, name: str = "virtual", zoom_out: float = 1.0,
 ) -> Camera:
     """A random pinhole camera looking at world point `target` (metres, z up); `shape` a `FRAME_SHAPES` key.
@@ -152,7 +156,7 @@ def detector_like(
 
 
 def synthesize(
-    seqs: list[PoseSequence], config: ViewConfig, seed: int, elevation: tuple[float, float] = (-30.0, 65.0),
+    seqs: list[PoseSequence], config: ViewConfig, seed: int, elevation: tuple[float, float] = FULL_ELEVATION,
     shape: str | None = None,
 ) -> list[PoseSequence]:
     """The sequences `config` asks for, from `seqs` (3D in real cameras' frames, Human3.6M-17 3D).
@@ -182,7 +186,10 @@ def synthesize(
             world = s.camera.camera_to_world(s.poses_3d.astype(np.float64))
             target = world[:, s.layout_3d.root].mean(0)
             for k in range(config.virtual_views):
-                cam = framing_camera(world, target, rng, elevation, shape)
+                span = elevation
+                if config.elevation_groups and elevation == FULL_ELEVATION:
+                    span = list(ELEVATIONS.values())[rng.integers(len(ELEVATIONS))]
+                cam = framing_camera(world, target, rng, span, shape)
                 cam = replace(cam, id=f"virtual-{elevation_group(cam, target)}-{shape_of(cam)}-{k}")
                 cam_pts = cam.world_to_camera(world)
                 kp, conf = detector_like(cam.project(cam_pts), cam.width, cam.height, rng, config.detector_noise)
@@ -192,7 +199,7 @@ def synthesize(
 
 
 def framing_camera(world: np.ndarray, target: np.ndarray, rng: np.random.Generator,
-                   elevation: tuple[float, float] = (-30.0, 65.0), shape: str | None = None) -> Camera:
+                   elevation: tuple[float, float] = FULL_ELEVATION, shape: str | None = None) -> Camera:
     """A `virtual_camera` that keeps a whole take (T, J, 3 world metres) in front of it and in its frame.
 
     Human3.6M subjects walk several metres; a camera framed on the mean pelvis would lose them or have
