@@ -269,7 +269,8 @@ def test_bench_image_part_writes_rows_and_keeps_the_2d_input_rows(tmp_path: Path
     image = doc["rows"][len(before["rows"]):]
     assert [r["variant"] for r in image] == ["image-regression", "image-cls2d+multiroot"]
     for r in image:
-        assert r["network"] == "method3-image" and r["model"] == r["variant"] and r["input"] == "render" and r["epochs"] == 1
+        assert r["network"] == "method3-image" and r["model"] == r["variant"]
+        assert r["input"] == "render" and r["epochs"] == 1
         assert np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) and 0 <= r["grid_acc_pct"] <= 100
         assert set(r["p1_per_action_mm"]) == {"Walking", "Eating"}
     assert image[1]["options"] == {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True}

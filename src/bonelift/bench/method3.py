@@ -10,6 +10,9 @@
   `--test-images`) under the same schedule flags: `image-regression` (one root, no fusion, the 2D loss on the
   shared conv layers) and `image-cls2d+multiroot`; `input` is the ImageSet's source (render or video), and
   the rows add the 2D part's grid accuracy.
+- With `--actions A[,B]` (the paper's protocol: one network per action) the `sh` rows are trained and tested
+  on those actions only, named `<row>@<actions>` and kept as the part `sh-per-action`, whose table sets each
+  beside the all-actions network of the same row on the same actions.
 
 Both parts write the one suite document `docs/results/method3.json` (each part keeps its own header under
 the rule of `bench.common.write_suite`, so running one part keeps the other's rows) and its Markdown.

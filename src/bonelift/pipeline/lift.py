@@ -331,8 +331,8 @@ def lift(
     causal: a causal video lifter (`model` must be one; without `model` the bundled causal weights).
     reframe: scale and centre the clip's 2D like the lifter's training data (`frame_like_training`;
     None: on for single-frame lifters, off for video lifters). skeleton: one symmetric skeleton per person
-    and clip (`fitting.fit_clip_skeleton`; None: on for video lifters, off for single-frame ones). focal: the camera's focal length in
-    pixels for the root trajectory (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer image side).
+    and clip (`fitting.fit_clip_skeleton`; None: on for video lifters, off for single-frame ones). focal: the
+    camera's focal length in pixels for the root trajectory (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer image side).
     max_people: most people tracked at once in a video (1: the single-person tracker). person: None
     lifts everyone, the main person (id 0, the longest track) in `joints`; N lifts only person N.
     Returns a `LiftSummary`; raises DataError on bad input, OptionError on bad options.

@@ -245,4 +245,5 @@ def lift_fn(lifter: Lifter, skeleton: bool | None = None) -> LiftFn:
 
 
 __all__ = ["LiftFn", "lift_fn", "CAUSAL_VIDEO_WEIGHTS", "DEFAULT_WEIGHTS", "LIFTERS", "VIDEO_WEIGHTS", "Lifter",
-           "check_reframe", "check_skeleton", "choose_lifter", "frame_like_training", "lift_track", "load_lifter", "posed_runs"]
+           "check_reframe", "check_skeleton", "choose_lifter", "frame_like_training", "lift_track", "load_lifter",
+           "posed_runs"]
