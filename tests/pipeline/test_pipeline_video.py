@@ -17,6 +17,7 @@ from bonelift.checkpoints import rebuild
 from bonelift.cli import main
 from bonelift.errors import DataError, OptionError
 from bonelift.fitting import fit_clip_skeleton
+from bonelift.geometry import mirror
 from bonelift.pipeline import lift, lifters
 from bonelift.pipeline.export import read_npz
 from bonelift.pipeline.track import MISSING
@@ -38,15 +39,21 @@ def _keypoint_file(path: Path, frames: int = 40, drop: tuple[int, ...] = (5, *ra
 
 
 def _offline(ckpt: Path, poses, skeleton: bool = True) -> np.ndarray:
-    """The model's own `infer` on each posed run of the exported 2D (screen coordinates, no reframing), then (by
-    default, as `lift` does) one symmetric skeleton for the track (causal models: the running one)."""
+    """The model's own `infer` on each posed run of the exported 2D (screen coordinates, no reframing; centred
+    models averaged with the un-mirrored `infer` of the mirrored run), then (by default, as `lift` does) one
+    symmetric skeleton for the track (causal models: the running one)."""
     model = rebuild(ckpt)[0]
     out = np.full(poses.joints.shape, np.nan)
     screen = normalize_screen(poses.keypoints_2d, poses.width, poses.height)
     for a, b in lifters.posed_runs(poses.status):
         x = torch.as_tensor(screen[a:b], dtype=torch.float32)
         c = torch.as_tensor(poses.confidence[a:b], dtype=torch.float32)
-        out[a:b] = model.infer(x, c).numpy()
+        pred = model.infer(x, c).numpy()
+        if not model.config.causal:
+            flip = H36M17.flip_permutation
+            mirrored = model.infer(mirror(x, H36M17), c[:, flip]).numpy()
+            pred = (pred + mirror(mirrored, H36M17)) / 2
+        out[a:b] = pred
     return fit_clip_skeleton(out, H36M17, causal=bool(model.config.causal)) if skeleton else out
 
 

@@ -9,7 +9,8 @@ Lifting rules: single-frame lifters see each frame alone, after `frame_like_trai
 Video lifters see the clip's screen coordinates as they are (`normalize_screen`, no reframing unless
 asked) with the detector's confidences when the model takes them; each contiguous run of posed frames
 (detected or interpolated) is one sequence for `infer`, its ends padded by repeating the edge frames
-like a video's start and end (method 5 pools its bone lengths per run), and missing frames stay NaN.
+like a video's start and end (method 5 pools its bone lengths per run), and missing frames stay NaN;
+centred lifters average each run with its mirror image (test-time flip), causal ones do not.
 Video lifters' poses then get one symmetric skeleton per person and clip (`check_skeleton`,
 `fitting.fit_clip_skeleton`: median bone lengths, mirrored bones equal, every predicted direction kept).
 """
@@ -219,8 +220,10 @@ def lift_track(
         conf = track.confidence if lifter.takes_confidence else None
         for a, b in tqdm(posed_runs(track.status), desc="lift 3D", unit="run", disable=not progress):
             x = screen[a:b] if screen is not None else normalize_screen(track.keypoints[a:b], track.width, track.height)
-            out[a:b] = predict_video(lifter.model, x, conf[a:b] if conf is not None else None, test_flip=False,
-                                     device=device)
+            # Centred lifters average with the mirrored run (VideoPose3D's test-time flip); causal ones do not,
+            # so offline causal results equal the live stream's.
+            out[a:b] = predict_video(lifter.model, x, conf[a:b] if conf is not None else None,
+                                     test_flip=not lifter.model.config.causal, device=device)
         return out
     x = torch.as_tensor(screen[rows], dtype=torch.float32)
     for s in tqdm(range(0, len(rows), batch_size), desc="lift 3D", unit="batch", disable=not progress):
