@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bonelift.bench import single_frame
-from bonelift.bench.common import metrics_row
+from bonelift.bench.common import budget_of, metrics_row
 from bonelift.cameras import Camera
 from bonelift.cli import main
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, PoseSequence, load_split
@@ -86,7 +86,7 @@ def test_report_names_models_inputs_seeds_and_published_numbers() -> None:
                     "train_seconds": 120.0,
                 }
             )
-    budget = {**single_frame.budget_of(single_frame.base_config(_args("--epochs", "2"))), "seeds": 2, "test_stride": 1}
+    budget = {**budget_of(single_frame.base_config(_args("--epochs", "2"))), "seeds": 2, "test_stride": 1}
     doc = {
         "command": "bonelift bench single-frame --epochs 2",
         "machine": "m",

@@ -106,6 +106,24 @@ def store_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int, row
     write_json(Path(run_dir) / ROW_FILE, {"budget": budget, "test_stride": test_stride, "row": row})
 
 
+def row_for(run_dir: str | Path, config: Any, test_stride: int, compute: Callable[[], dict[str, Any]]
+            ) -> dict[str, Any]:
+    """The one caching rule of every suite: the row scored earlier in `run_dir` under `config`'s budget and this
+    test stride, else `compute()` (train and score), stored for the next run."""
+    budget = budget_of(config)
+    row = cached_row(run_dir, budget, test_stride)
+    if row is None:
+        row = compute()
+        store_row(run_dir, budget, test_stride, row)
+    return row
+
+
+def suite_budget(base: Any, seeds: int, test_stride: int) -> dict[str, Any]:
+    """A suite's budget header: the shared run configuration (network name `*`: rows set their own), seeds, stride."""
+    shared = dataclasses.replace(base, model=dataclasses.replace(base.model, name="*"))
+    return {**budget_of(shared), "seeds": seeds, "test_stride": test_stride}
+
+
 def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
     """The schema's metric columns (mm, %) from an `evaluation.score` result.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,12 @@ import numpy as np
 
 from bonelift.bench.common import (
     add_common_arguments,
-    budget_of,
-    cached_row,
     group_rows,
     header_lines,
     mean_sd,
     metrics_row,
-    store_row,
+    row_for,
+    suite_budget,
     table,
     write_suite,
 )
@@ -169,43 +169,44 @@ def run_image_bench(
     """Train (or reuse, under the cached-row rule) and score the image rows for every seed, then merge them
     into the suite document as its `image` part. `data` (train, test) skips loading the ImageSet files."""
     shared = dict(base.model.options)
+
+    def compute(entry: Entry, config: ImageTrainConfig) -> dict[str, Any]:
+        """Train one image row for one seed and score it."""
+        nonlocal data
+        if data is None:  # the same crops for every row: load them once
+            data = load_image_split(config)
+        trainer = train_image(config, resume=resume and (Path(config.out_dir) / "last.pt").is_file(), data=data)
+        t0 = time.time()
+        res = evaluate_image_model(trainer.model, trainer.test_set, stride=test_stride, device=trainer.device,
+                                   progress=False)
+        return {
+            "model": entry.key,  # the row's name (the issue's image-regression / image-cls2d+multiroot)
+            "network": entry.model,
+            "variant": entry.key,
+            "label": entry.label,
+            "options": config.model.options,
+            "input": trainer.test_set.source,
+            "seed": config.seed,
+            **metrics_row(res),
+            "grid_acc_pct": res["grid_acc_pct"],
+            "grid_acc1_pct": res["grid_acc1_pct"],
+            "epochs": trainer.epoch,
+            "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
+            "eval_seconds": time.time() - t0,
+        }
+
     rows = []
     for entry in rows_to_run:
         for seed in range(base.seed, base.seed + seeds):
             run_dir = Path(out) / entry.key / f"seed{seed}"
             config = replace(base, seed=seed, out_dir=str(run_dir),
                              model=replace(base.model, name=entry.model, options={**shared, **entry.options}))
-            budget = budget_of(config)
-            row = cached_row(run_dir, budget, test_stride)
-            if row is None:
-                if data is None:  # the same crops for every row: load them once
-                    data = load_image_split(config)
-                trainer = train_image(config, resume=resume and (run_dir / "last.pt").is_file(), data=data)
-                t0 = time.time()
-                res = evaluate_image_model(trainer.model, trainer.test_set, stride=test_stride, device=trainer.device,
-                                           progress=False)
-                row = {
-                    "model": entry.key,  # the row's name (the issue's image-regression / image-cls2d+multiroot)
-                    "network": entry.model,
-                    "variant": entry.key,
-                    "label": entry.label,
-                    "options": config.model.options,
-                    "input": trainer.test_set.source,
-                    "seed": seed,
-                    **metrics_row(res),
-                    "grid_acc_pct": res["grid_acc_pct"],
-                    "grid_acc1_pct": res["grid_acc1_pct"],
-                    "epochs": trainer.epoch,
-                    "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
-                    "eval_seconds": time.time() - t0,
-                }
-                store_row(run_dir, budget, test_stride, row)
+            row = row_for(run_dir, config, test_stride, partial(compute, entry, config))
             print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm, "
                   f"grid accuracy {row['grid_acc_pct']:.1f} %", flush=True)
             rows.append(row)
-    budget = {**budget_of(replace(base, model=replace(base.model, name="*"))), "seeds": seeds,
-              "test_stride": test_stride}
-    return write_suite(report, SUITE, command, base.device, budget, rows, render, part="image")
+    return write_suite(report, SUITE, command, base.device, suite_budget(base, seeds, test_stride), rows, render,
+                       part="image")
 
 
 def render(doc: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,12 @@ import numpy as np
 
 from bonelift.bench.common import (
     add_common_arguments,
-    budget_of,
-    cached_row,
     group_rows,
     header_lines,
     mean_sd,
     metrics_row,
-    store_row,
+    row_for,
+    suite_budget,
     table,
     write_suite,
 )
@@ -295,6 +295,32 @@ def run_bench(
     """
     load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
     splits: Splits | None = None
+
+    def compute(entry: Entry, config: TrainConfig) -> dict[str, Any]:
+        """Train one row's network for one seed and score it."""
+        nonlocal splits
+        if splits is None:  # same data for every model: load it once
+            splits = load(config)
+        trainer = train(config, resume=resume and (Path(config.out_dir) / "last.pt").is_file(), splits=splits)
+        t0 = time.time()
+        preds, frames = predict_split(trainer.model, trainer.test_seqs, test_stride, trainer.device, progress=False)
+        res = score(preds, trainer.test_seqs, frames)
+        row = {
+            "model": entry.model,
+            "variant": entry.key,
+            "label": entry.label,
+            "options": entry.options,
+            "input": input_key(config.keypoints),
+            "seed": config.seed,
+            **metrics_row(res),
+            "epochs": trainer.epoch,
+            "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
+            "eval_seconds": time.time() - t0,
+        }
+        if config.dataset == "humaneva":
+            row["groups_mm"] = subject_action_errors(preds, trainer.test_seqs, frames)
+        return row
+
     rows = []
     for entry in entries:
         for seed in range(base.seed, base.seed + seeds):
@@ -305,40 +331,11 @@ def run_bench(
                 out_dir=str(run_dir),
                 model=replace(base.model, name=entry.model, options=dict(entry.options)),
             )
-            budget = budget_of(config)
-            row = cached_row(run_dir, budget, test_stride)
-            if row is None:
-                if splits is None:  # same data for every model: load it once
-                    splits = load(config)
-                trainer = train(config, resume=resume and (run_dir / "last.pt").is_file(), splits=splits)
-                t0 = time.time()
-                preds, frames = predict_split(
-                    trainer.model, trainer.test_seqs, test_stride, trainer.device, progress=False
-                )
-                res = score(preds, trainer.test_seqs, frames)
-                row = {
-                    "model": entry.model,
-                    "variant": entry.key,
-                    "label": entry.label,
-                    "options": entry.options,
-                    "input": input_key(config.keypoints),
-                    "seed": seed,
-                    **metrics_row(res),
-                    "epochs": trainer.epoch,
-                    "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
-                    "eval_seconds": time.time() - t0,
-                }
-                if config.dataset == "humaneva":
-                    row["groups_mm"] = subject_action_errors(preds, trainer.test_seqs, frames)
-                store_row(run_dir, budget, test_stride, row)
+            row = row_for(run_dir, config, test_stride, partial(compute, entry, config))
             print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm", flush=True)
             rows.append(row)
     suite = suite or f"single_frame_{base.dataset}"
-    budget = {
-        **budget_of(replace(base, model=replace(base.model, name="*"))),
-        "seeds": seeds,
-        "test_stride": test_stride,
-    }
+    budget = suite_budget(base, seeds, test_stride)
     return write_suite(report, suite, command, base.device, budget, rows, render_doc or render, part=part)
 
 

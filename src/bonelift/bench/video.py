@@ -12,18 +12,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bonelift.bench.common import (
     add_common_arguments,
-    budget_of,
-    cached_row,
     group_rows,
     header_lines,
     mean_sd,
     metrics_row,
-    store_row,
+    row_for,
+    suite_budget,
     table,
     write_suite,
 )
@@ -92,9 +92,43 @@ def run_benchmark(
         raise BoneliftError(f"unknown benchmark row(s) {unknown} (known: {', '.join(ROWS)})")
     load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
     splits: Splits | None = None
+
+    def compute(name: str, cfg: VideoTrainConfig) -> dict[str, Any]:
+        """Train one row for one seed, score it (and time a causal model's streaming)."""
+        nonlocal splits
+        label, model_name, options, causal = ROWS[name]
+        if progress:
+            print(f"[bench video] {name} seed {cfg.seed}: {label}", file=sys.stderr)
+        if splits is None:
+            splits = load(base)
+        t0 = time.time()
+        trainer = train_video(
+            cfg, resume=resume and (Path(cfg.out_dir) / "last.pt").is_file(), progress=progress, splits=splits
+        )
+        train_s = time.time() - t0
+        res = evaluate_model(
+            trainer.model, splits[1], test_stride, trainer.device, progress=False, test_flip=cfg.test_flip
+        )
+        row = {
+            "model": model_name,
+            "variant": name,
+            "label": label,
+            "input": input_key(base.keypoints),
+            "seed": cfg.seed,
+            "causal": causal,
+            "options": options,
+            **metrics_row(res),
+            "train_seconds": train_s,
+        }
+        if causal:
+            cpu_model = trainer.model.to("cpu").eval()
+            seq0 = splits[1][0]
+            row["latency_ms"] = streaming_latency_ms(cpu_model, seq0.screen, latency_frames, seq0.confidence)
+        return row
+
     results: list[dict[str, Any]] = []
     for name in rows:
-        label, model_name, options, causal = ROWS[name]
+        _, model_name, options, causal = ROWS[name]
         for seed in range(base.seed, base.seed + seeds):
             model = replace(
                 base.model,
@@ -104,44 +138,9 @@ def run_benchmark(
             )
             run_dir = Path(out) / input_key(base.keypoints) / name / f"seed{seed}"
             cfg = replace(base, model=model, seed=seed, out_dir=str(run_dir))
-            budget = budget_of(cfg)
-            row = cached_row(run_dir, budget, test_stride)
-            if row is None:
-                if progress:
-                    print(f"[bench video] {name} seed {seed}: {label}", file=sys.stderr)
-                if splits is None:
-                    splits = load(base)
-                t0 = time.time()
-                trainer = train_video(
-                    cfg, resume=resume and (run_dir / "last.pt").is_file(), progress=progress, splits=splits
-                )
-                train_s = time.time() - t0
-                res = evaluate_model(
-                    trainer.model, splits[1], test_stride, trainer.device, progress=False, test_flip=cfg.test_flip
-                )
-                row = {
-                    "model": model_name,
-                    "variant": name,
-                    "label": label,
-                    "input": input_key(base.keypoints),
-                    "seed": seed,
-                    "causal": causal,
-                    "options": options,
-                    **metrics_row(res),
-                    "train_seconds": train_s,
-                }
-                if causal:
-                    cpu_model = trainer.model.to("cpu").eval()
-                    seq0 = splits[1][0]
-                    row["latency_ms"] = streaming_latency_ms(cpu_model, seq0.screen, latency_frames, seq0.confidence)
-                store_row(run_dir, budget, test_stride, row)
-            results.append(row)
-    budget = {
-        **budget_of(replace(base, model=replace(base.model, name="*"))),
-        "seeds": seeds,
-        "test_stride": test_stride,
-    }
-    return write_suite(report, "video_h36m", command, base.device, budget, results, render)
+            results.append(row_for(run_dir, cfg, test_stride, partial(compute, name, cfg)))
+    return write_suite(report, "video_h36m", command, base.device, suite_budget(base, seeds, test_stride), results,
+                       render)
 
 
 def main(args: argparse.Namespace, command: str) -> Path:
