@@ -26,6 +26,7 @@ off, joint accelerations of about 20 m/s^2, clip lengths within 10 % of the prio
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ class FusionSettings:
     accel_sigma: float = 20.0  # joint acceleration, m/s^2 (offline only)
     angle_weight: float = 1.0  # method 4's illegal-angle penalty per frame
     iterations: int = 200
+    solver: str = "adam"
+    ray_init: bool = True  # start from the 2D rays (`_ray_directions`) rather than the priors' mean directions
     lr: float = 0.03
 
 
@@ -144,8 +147,10 @@ def _solve(kp: np.ndarray, conf: np.ndarray, stack: np.ndarray, base_len: np.nda
     root0 = root_trajectory(init_rel, kp, conf, focal, principal)
     root0 = np.where(np.isfinite(root0), root0, np.array([0.0, 0.0, 4.0]))
     root0[:, 2] = np.maximum(root0[:, 2], 0.5)
+    if s.ray_init:
+        init_dirs = _ray_directions(kp, conf, init_dirs, base_len, root0, layout, focal, principal)
 
-    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731 - a short converter for the arrays below
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731 - float32: fast enough
     kp_t, conf_t = t(kp), t(conf).clamp(0.0, 1.0)
     height = t(np.maximum(person_height(kp, layout), 1.0))[:, None]  # per frame, so causal frames stay independent
     prior_dirs, prior_w = t(dirs), t(has_prior.astype(np.float64))
@@ -157,7 +162,7 @@ def _solve(kp: np.ndarray, conf: np.ndarray, stack: np.ndarray, base_len: np.nda
     sym_t = torch.as_tensor(_symmetric_index(len(layout.bones), layout.mirrored_bones))
     offset = accel_ok = None
     if rows is not None:
-        offset = torch.zeros(int(sym_t.max()) + 1, dtype=torch.float64, requires_grad=True)
+        offset = torch.zeros(int(sym_t.max()) + 1, requires_grad=True)
         params.append({"params": [offset], "lr": s.lr})
         consecutive = t((np.diff(rows) == 1).astype(np.float64))  # acceleration only across unbroken frames
         accel_ok = consecutive[1:] * consecutive[:-1] if len(rows) > 2 else None
@@ -167,31 +172,75 @@ def _solve(kp: np.ndarray, conf: np.ndarray, stack: np.ndarray, base_len: np.nda
 
     def pose() -> torch.Tensor:
         scale = base if offset is None else base * torch.exp(offset[sym_t])
-        rel = torch.einsum("jb,tbc->tjc", paths, _unit(d_param) * scale[..., None])
+        rel = paths @ (_unit(d_param) * scale[..., None])
         return rel + r_param[:, None, :]
 
-    for _ in range(s.iterations):
-        optimiser.zero_grad()
+    def energy() -> torch.Tensor:
         joints = pose()
         depth = joints[..., 2:3].clamp_min(0.05)
-        pixels = focal * joints[..., :2] / depth + principal_t
-        res = ((pixels - kp_t) ** 2).sum(-1) / (s.pixel_sigma * height) ** 2
-        loss = (conf_t * _soft_l1(res)).sum() / 2
+        err = focal * joints[..., :2] / depth + principal_t - kp_t
+        res = (err[..., 0] ** 2 + err[..., 1] ** 2) / (s.pixel_sigma * height) ** 2  # not .sum(-1): slow on CPU
+        total = (conf_t * _soft_l1(res)).sum() / 2
         unit = _unit(d_param)
-        loss = loss + (prior_w[..., None] * ((unit[None] - prior_dirs) ** 2).sum(-1)).sum() / (2 * s.direction_sigma**2)
+        total = total + (prior_w[..., None, None] * (unit[None] - prior_dirs) ** 2).sum() / (2 * s.direction_sigma**2)
         if s.angle_weight:
             e = bend_components(joints, layout, normalized=True).clamp(max=0.0)
-            loss = loss + s.angle_weight * (-e * torch.exp(-e)).sum()
+            total = total + s.angle_weight * (-e * torch.exp(-e)).sum()
         if offset is not None:
-            loss = loss + (offset**2).sum() / (2 * s.length_sigma**2)
+            total = total + (offset**2).sum() / (2 * s.length_sigma**2)
             if accel_ok is not None and s.accel_sigma > 0:
                 acc = joints[2:] - 2 * joints[1:-1] + joints[:-2]
-                acc_sq = (acc**2).sum((-1, -2)) * accel_ok
-                loss = loss + acc_sq.sum() / (2 * (s.accel_sigma * dt * dt) ** 2)
-        loss.backward()
-        optimiser.step()
+                total = total + (accel_ok[:, None, None] * acc**2).sum() / (2 * (s.accel_sigma * dt * dt) ** 2)
+        return total
+
+    with torch.enable_grad():  # callers may run under no_grad (the lifters do)
+        if s.solver == "lbfgs" and rows is not None:
+            lbfgs = torch.optim.LBFGS([q for g in params for q in g["params"]], lr=1.0, max_iter=s.iterations,
+                                      history_size=20, line_search_fn="strong_wolfe", tolerance_grad=1e-9,
+                                      tolerance_change=1e-12)
+
+            def closure() -> torch.Tensor:
+                lbfgs.zero_grad()
+                e = energy()
+                e.backward()
+                return e
+
+            lbfgs.step(closure)
+        else:
+            for k in range(s.iterations):
+                for group in optimiser.param_groups:  # cosine decay: large first steps, a settled end
+                    group["lr"] = s.lr * 0.5 * (1.0 + math.cos(math.pi * k / s.iterations))
+                optimiser.zero_grad()
+                energy().backward()
+                optimiser.step()
     with torch.no_grad():
-        return pose().numpy()
+        return pose().double().numpy()
+
+
+def _ray_directions(kp: np.ndarray, conf: np.ndarray, prior: np.ndarray, lengths: np.ndarray, root: np.ndarray,
+                    layout: Layout, focal: float, principal: np.ndarray, min_conf: float = 0.3) -> np.ndarray:
+    """(T, B, 3) bone directions that put each joint on its pixel's ray, walking out from the root (Taylor's
+    construction): of the two points at bone length from the parent on that ray, the one whose direction is
+    nearer the prior's; where the ray passes further than a bone length, the nearest point; joints with
+    confidence under `min_conf` keep the prior's direction. A close start for the solver (frame by frame)."""
+    rays = np.concatenate([(kp - principal) / focal, np.ones(kp.shape[:2] + (1,))], -1)
+    joints = np.zeros(kp.shape[:2] + (3,))
+    joints[:, layout.root] = root
+    out = prior.copy()
+    for b, (parent, child) in enumerate(layout.bones):  # parents come before their children in every layout
+        r, p, length = rays[:, child], joints[:, parent], lengths[:, b]
+        a, half_b = (r * r).sum(-1), -(r * p).sum(-1)
+        disc = half_b**2 - a * ((p * p).sum(-1) - length**2)
+        root_disc = np.sqrt(np.maximum(disc, 0.0))
+        options = np.stack([(-half_b + root_disc) / a, (-half_b - root_disc) / a], -1)  # (T, 2) depths along r
+        cand = options[..., None] * r[:, None] - p[:, None]
+        cand /= np.maximum(np.linalg.norm(cand, axis=-1, keepdims=True), 1e-9)
+        pick = np.argmax((cand * prior[:, None, b]).sum(-1), axis=-1)
+        d = np.take_along_axis(cand, pick[:, None, None], 1)[:, 0]
+        d = np.where((conf[:, child] >= min_conf)[:, None], d, prior[:, b])
+        out[:, b] = d
+        joints[:, child] = p + length[:, None] * d
+    return out
 
 
 def _path_matrix(layout: Layout) -> np.ndarray:
