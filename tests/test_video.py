@@ -222,7 +222,7 @@ def test_old_bone_checkpoints_are_refused_clearly() -> None:
     state = {**model.state_dict(), "joint_head.weight": torch.zeros(48, 64)}
     with pytest.raises(Exception, match="predates"):
         model.load_state_dict(state)
-    assert BoneVideoLifter(_config("bone", fusion="fc")).opt["fusion"] == "concat"  # old configs still build
+    assert BoneVideoLifter(_config("bone", fusion="fc")).opt.fusion == "concat"  # old configs still build
 
 
 def test_trainer_draws_lengths_once_per_video() -> None:

@@ -20,12 +20,15 @@ same units as every other bonelift loss.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from bonelift.errors import BoneliftError
-from bonelift.models.base import LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer
+from bonelift.models.base import INITS, LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer
 from bonelift.models.baseline import Baseline
+from bonelift.models.options import NetworkOptions, switch
 
 ROOT_NAMES: tuple[tuple[str, ...], ...] = (("Hip",), ("Neck/Nose", "Thorax"), ("LElbow",), ("RElbow",), ("LKnee",), ("RKnee",))
 
@@ -129,9 +132,15 @@ class MultiRootBaseline(Baseline):
         return {"total": total, "multi_root": total}
 
 
-OPTIONS = {"multi_root": False, "init": "kaiming"}
+@dataclass(frozen=True)
+class BaselineOptions(NetworkOptions):
+    """Options of the residual-MLP baseline (registry entry "baseline")."""
+
+    multi_root: bool = switch(False, "method 3's multi-root head (eq. 6 loss, eq. 7 combination) as output layer")
+    init: str = switch("kaiming", "weight initialisation: Kaiming (He) or PyTorch's default", INITS)
 
 
 def baseline(config: ModelConfig) -> LiftingModel:
-    """Registry entry "baseline": the multi-root variant when `options["multi_root"]` is true."""
-    return MultiRootBaseline(config) if config.options.get("multi_root") else Baseline(config)
+    """Registry entry "baseline": the multi-root variant when option `multi_root` is true."""
+    multi = BaselineOptions.parse(config.options, config.name).multi_root
+    return MultiRootBaseline(config) if multi else Baseline(config)

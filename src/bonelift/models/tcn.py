@@ -30,6 +30,7 @@ from bonelift.errors import BoneliftError
 from bonelift.geometry import pad_edges
 from bonelift.losses import mpjpe_loss
 from bonelift.models.base import LayoutsMixin, with_root
+from bonelift.models.options import NetworkOptions, switch
 
 
 def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
@@ -168,6 +169,13 @@ class TemporalBackbone(nn.Module):
         return self.head(h_in), feats
 
 
+@dataclass(frozen=True)
+class TCNOptions(NetworkOptions):
+    """Options of the VideoPose3D lifter (registry entry "tcn")."""
+
+    score_att: bool = switch(True, "visibility scores through implicit attention (when inputs carry confidences)")
+
+
 class TemporalConvLifter(nn.Module):
     """VideoPose3D: 2D keypoint windows -> root-relative 3D joints (metres) of the current frame."""
 
@@ -177,7 +185,7 @@ class TemporalConvLifter(nn.Module):
         j_in, j_out = config.in_layout.num_joints, config.out_layout.num_joints
         self.backbone = TemporalBackbone(
             2 * j_in, 3 * (j_out - 1), config.filter_widths, config.channels, config.dropout, config.causal,
-            conf_channels=j_in if config.confidence and config.options.get("score_att", True) else 0,
+            conf_channels=j_in if config.confidence and TCNOptions.parse(config.options, config.name).score_att else 0,
         )
 
     def forward(self, x: torch.Tensor, conf: torch.Tensor | None = None, dense: bool = False) -> dict[str, torch.Tensor]:

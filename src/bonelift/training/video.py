@@ -24,11 +24,18 @@ from bonelift.datasets.virtual import synthesize
 from bonelift.evaluation import evaluate_model
 from bonelift.geometry import mirror
 from bonelift.models import VIDEO, build_model
-from bonelift.models.bone_video import augment_enabled, bone_options
+from bonelift.models.bone_video import BoneOptions, bone_options
 from bonelift.skeletons import Layout, convert
 from bonelift.training.loop import Run
 
 Splits = tuple[list[PoseSequence], list[PoseSequence]]
+
+
+def augment_enabled(options: BoneOptions, keypoints: str) -> bool:
+    """Whether method 5's bone-length augmentation runs: "auto" means only for detected (not GT) 2D input
+    (Sec. 4.3), and only when there is a length attention module to train."""
+    on = keypoints != "gt" if options.aug == "auto" else options.aug
+    return on and options.bone_att
 
 
 class VideoTrainer(Run):
@@ -105,7 +112,7 @@ class VideoTrainer(Run):
         mc = self.config.model
         opt = bone_options(mc)
         videos, inverse = torch.unique(seq, return_inverse=True)
-        count = int(opt["length_frames"])
+        count = opt.length_frames
         frames = (torch.rand(len(videos), count) * self.data.lengths[videos][:, None]).long()
         seq_l = videos[:, None].expand_as(frames)
         out["length_inputs"] = self.data.frame_screen(seq_l, frames)
@@ -114,7 +121,7 @@ class VideoTrainer(Run):
         if mc.causal:  # the model keeps, per sample, the drawn frames <= t and the sample's own frame
             out["length_index"], out["frame_index"] = frames, t
         if augment_enabled(opt, self.config.keypoints):
-            out.update(self.augmented(int(opt["aug_batch"]) or len(videos), count, float(opt["aug_range"])))
+            out.update(self.augmented(opt.aug_batch or len(videos), count, opt.aug_range))
         vflip = torch.rand(len(videos)) < 0.5
         out["video_flip"] = vflip
         return vflip[inverse]
