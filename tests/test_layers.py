@@ -93,14 +93,27 @@ def test_flags_reach_the_configuration_and_nested_model() -> None:
     assert he.train_subjects[0] == "Train/S1"
 
 
-def test_a_config_field_reaches_every_training_command(tmp_path) -> None:
-    """Weight decay was added as one field and one use: train, train-video and the benches all have it."""
+def _training_commands() -> list:
     from bonelift.bench import SUITES
 
-    for command in (["train"], ["train-video"], ["bench", "single-frame"], ["bench", "video"]):
-        with pytest.raises(SystemExit):
-            main([*command, "--weight-decay", "not-a-number"])  # argparse knows the flag and checks its type
-    assert "anatomy" in SUITES
+    suites = [pytest.param(["bench", s], marks=pytest.mark.xfail(
+        strict=True, reason="bench anatomy re-declares its fields by hand (issue 22 part A generates them)"))
+        if s == "anatomy" else ["bench", s] for s in SUITES if s != "wild"]  # wild scores lifters, trains none
+    return [["train"], ["train-video"], ["train-image"], *suites]
+
+
+@pytest.mark.parametrize("command", _training_commands())
+def test_a_config_field_reaches_every_training_command(command, monkeypatch) -> None:
+    """Weight decay was added as one field and one use: every command that trains parses it into its run."""
+    import bonelift.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_cmd_train", lambda args: seen.update(vars(args)))
+    monkeypatch.setattr(cli, "_cmd_bench", lambda args, argv: seen.update(vars(args)))
+    assert main([*command, "--weight-decay", "0.5"]) == 0
+    assert seen["weight_decay"] == 0.5
+    with pytest.raises(SystemExit):
+        main([*command, "--weight-decay", "not-a-number"])  # argparse checks its type
     parser = argparse.ArgumentParser()
     add_arguments(parser, TrainConfig())
     assert from_args(TrainConfig(), parser.parse_args(["--weight-decay", "1e-4"])).weight_decay == 1e-4

@@ -17,10 +17,10 @@ bone lengths (frames of the whole video), eq. 1. Every part is switchable throug
 - `bone_att` (True): bone-length self-attention (eq. 6) with `gamma` (10) instead of averaging,
   trained by the bone-length loss only.
 - `aug` ("auto"): bone-length augmentation batches (Sec. 3.3) train the attention module. "auto"
-  lets the trainer decide: on for detected 2D, off for GT 2D (the paper does not augment GT input,
-  Sec. 4.3). The trainer builds them with `augment_bone_lengths`: `aug_batch` videos per step (0: one
-  per distinct video in the batch), each bone's length moved independently by up to `aug_range`
-  (0.3, the authors' +-30%) of the batch-mean length of that bone.
+  lets the trainer decide (`training.video.augment_enabled`): on for detected 2D, off for GT 2D (the paper
+  does not augment GT input, Sec. 4.3). The trainer builds them with `augment_bone_lengths`:
+  `aug_batch` videos per step (0: one per distinct video in the batch), each bone's length moved
+  independently by up to `aug_range` (0.3, the authors' +-30%) of the batch-mean length of that bone.
 - `jsl` (True): joint shift loss (eq. 2) over all joint pairs not connected by a bone, on every
   sub-network (each with its own shift head), the lower ones at `lower_weight` (0.5).
 - `score_att` (True, only when the config says the inputs carry confidences): visibility scores
@@ -67,7 +67,7 @@ from bonelift.losses import mpjpe_loss
 from bonelift.models.base import with_root
 from bonelift.models.baseline import ResidualMLP
 from bonelift.models.options import NetworkOptions, switch
-from bonelift.models.tcn import TemporalBackbone, VideoModelConfig
+from bonelift.models.tcn import TemporalBackbone, VideoBatch, VideoModelConfig
 
 FUSIONS = ("product", "concat", "analytic")
 _ALIASES = {"fc": "concat"}
@@ -265,7 +265,7 @@ class BoneVideoLifter(nn.Module):
         return self.shift_fusion[level](directions, lengths).unflatten(-1, (-1, 3))
 
     # ----- training --------------------------------------------------------------------------
-    def sample_lengths(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample_lengths(self, batch: VideoBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pooled lengths (B, bones) of every sample, the eq. 5 loss, and the per-video draw's (att, lengths).
 
         `length_inputs` (V, l, J, 2) are one draw per video, `length_video` (B,) the sample's draw (default:
@@ -298,9 +298,10 @@ class BoneVideoLifter(nn.Module):
         )
         return pooled, loss_j, (att_in, lengths)
 
-    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Eq. 7 on one batch: windows, centre targets, per-video length draws (`sample_lengths`) and,
-        with augmentation, `aug_inputs` (Ba, l, J, 2) / `aug_lengths` (Ba, bones)."""
+    def training_loss(self, batch: VideoBatch) -> dict[str, torch.Tensor]:
+        """Eq. 7 on one batch (`tcn.VideoBatch`, the model API the video trainer fills): windows, centre
+        targets, per-video length draws (`sample_lengths`) and, with augmentation, `aug_inputs` / `aug_lengths`.
+        The paper's loss is the model's; which frames are drawn and when augmentation runs is the trainer's."""
         o = self.opt
         target = batch["target"]
         y_dir, y_len = geometry.bone_directions(target, self.layout)

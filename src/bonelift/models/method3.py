@@ -100,9 +100,10 @@ from bonelift.models.base import (
     ModelConfig,
     Normalizer,
     with_root,
+    zscore_stats,
 )
 from bonelift.models.baseline import DenseBlock, ResidualModule
-from bonelift.models.multiroot import combine_roots, root_joints
+from bonelift.models.multiroot import combine_roots, other_joints, root_joints, scatter_roots
 from bonelift.models.options import NetworkOptions, switch
 from bonelift.skeletons import Layout
 
@@ -169,7 +170,7 @@ class Method3Head(nn.Module):
         width = 2 * hidden if self.cls2d else hidden
         roots = root_joints(config) if self.multi_root else [lay.root]
         self.fc2_3d = nn.ModuleList(MaxNormLinear(width, 3 * (lay.num_joints - 1), max_norm) for _ in roots)
-        others = [[j for j in range(lay.num_joints) if j != r] for r in roots]
+        others = other_joints(roots, lay.num_joints)
         self.register_buffer("roots", torch.tensor(roots, dtype=torch.long), persistent=False)
         self.register_buffer("others", torch.tensor(others, dtype=torch.long), persistent=False)
         self.zscore_3d = opts.zscore_3d
@@ -185,8 +186,9 @@ class Method3Head(nn.Module):
             return
         shape = unit_frobenius(torch.as_tensor(np.asarray(poses, np.float64)))[0]
         relative = shape[:, self.others] - shape[:, self.roots][:, :, None]
-        self.target_mean.copy_(relative.mean(0))
-        self.target_std.copy_(relative.std(0).clamp_min(1e-6))
+        mean, std = zscore_stats(relative.numpy(), ddof=1)  # sample std: what the trained rows used
+        self.target_mean.copy_(mean.view_as(self.target_mean))
+        self.target_std.copy_(std.view_as(self.target_std))
 
     def init_outputs(self) -> None:
         """With option `out_std` > 0, draw the two output layers from N(0, out_std²), biases zero (Caffe's gaussian
@@ -210,9 +212,7 @@ class Method3Head(nn.Module):
 
     def per_root(self, relative: torch.Tensor) -> torch.Tensor:
         """(B, R, J-1, 3) -> (B, R, J, 3): each root's prediction with the root itself at zero."""
-        full = relative.new_zeros(relative.shape[:2] + (self.layout.num_joints, 3))
-        index = self.others[None, :, :, None].expand(relative.shape[0], -1, -1, 3)
-        return full.scatter(2, index, relative)
+        return scatter_roots(relative, self.others, self.layout.num_joints)
 
     def metric_pose(self, relative: torch.Tensor, mean_bones: torch.Tensor) -> torch.Tensor:
         """Eq. 7 average of the per-root shapes, sized by the mean training torso, pelvis at zero: (B, J, 3) metres."""

@@ -45,6 +45,18 @@ def root_joints(config: LayoutsMixin) -> list[int]:
     return roots
 
 
+def other_joints(roots: list[int], num_joints: int) -> list[list[int]]:
+    """Per root, the J - 1 other joints its output layer predicts relative to it (eq. 4), in layout order."""
+    return [[j for j in range(num_joints) if j != r] for r in roots]
+
+
+def scatter_roots(relative: torch.Tensor, others: torch.Tensor, num_joints: int) -> torch.Tensor:
+    """(B, R, J-1, 3) joints relative to each root -> (B, R, J, 3), each root itself at zero."""
+    full = relative.new_zeros(relative.shape[:2] + (num_joints, 3))
+    index = others[None, :, :, None].expand(relative.shape[0], -1, -1, 3)
+    return full.scatter(2, index, relative)
+
+
 def combine_roots(relative: torch.Tensor, pelvis: int) -> torch.Tensor:
     """(B, R, J, 3) per-root predictions -> (B, J, 3) pose relative to its pelvis.
 
@@ -70,7 +82,7 @@ class MultiRootHead(nn.Module):
         roots = root_joints(config)
         # Separate layers break the symmetry between roots (Sec. 3.3).
         self.heads = nn.ModuleList(MaxNormLinear(width, 3 * (lay.num_joints - 1), max_norm) for _ in roots)
-        others = [[j for j in range(lay.num_joints) if j != r] for r in roots]
+        others = other_joints(roots, lay.num_joints)
         self.register_buffer("roots", torch.tensor(roots, dtype=torch.long), persistent=False)
         self.register_buffer("others", torch.tensor(others, dtype=torch.long), persistent=False)
 
@@ -97,9 +109,7 @@ class MultiRootHead(nn.Module):
         """(B, R, J, 3) metres: joints relative to each root, the root itself at zero."""
         rel_mean, scale = self._relative_stats(normalizer)
         rel = raw.unflatten(-1, (-1, 3)) * scale + rel_mean
-        full = rel.new_zeros(raw.shape[:2] + (self.config.out_layout.num_joints, 3))
-        index = self.others[None, :, :, None].expand(raw.shape[0], -1, -1, 3)
-        return full.scatter(2, index, rel)
+        return scatter_roots(rel, self.others, self.config.out_layout.num_joints)
 
     def pose(self, raw: torch.Tensor, normalizer: Normalizer) -> torch.Tensor:
         """Averaged prediction as the usual normalised pelvis-relative non-root vector (B, 3 J_out)."""
