@@ -24,7 +24,7 @@ from bonelift.geometry import bone_lengths
 from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
 from bonelift.pipeline.associate import associate, gather
 from bonelift.pipeline.lifters import LiftFn
-from bonelift.skeletons import H36M17, MEDIAPIPE33, convert
+from bonelift.skeletons import H36M17, MEDIAPIPE33, MM, convert
 
 FOOTAGE_DIR = default_data_root().parent / "media" / "pose2sim_multiperson"  # ../shared/media beside the data
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
@@ -339,7 +339,7 @@ def _asymmetry(seq: np.ndarray, pairs: list[tuple[int, int]]) -> float:
 
 
 def _mm(x: float) -> float:
-    return round(1000.0 * float(x), 2)
+    return round(MM * float(x), 2)
 
 
 def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR, person: str = "woman",
