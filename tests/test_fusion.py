@@ -55,7 +55,7 @@ def test_fusion_recovers_the_truth_better_than_either_input():
     pixels = _project(cam) + rng.normal(0, 2.0, cam.shape[:2] + (2,))
     detector_3d = _corrupt(rel, rng, 12.0, flip=True)
     lifter = _corrupt(rel, rng, 12.0, flip=False)
-    fused = fuse_clip(pixels, None, [lifter, detector_3d], H36M17, FOCAL, PRINCIPAL, fps=30.0)
+    fused = fuse_clip(pixels, None, [lifter, detector_3d], H36M17, FOCAL, PRINCIPAL)
     fused_rel = fused - fused[:, :1]
     err = {name: mpjpe(p, rel).mean() for name, p in (("fused", fused_rel), ("detector", detector_3d),
                                                            ("lifter", lifter))}
@@ -78,7 +78,7 @@ def test_causal_fusion_equals_running_fusion_frame_by_frame():
     detector_3d = _corrupt(rel, rng, 10.0, flip=True)
     detector_3d[5:8] = np.nan  # the detector's 3D missing on some frames
     pixels[12] = np.nan  # and one frame without a person
-    settings = FusionSettings(iterations=50)
+    settings = FusionSettings(steps=5)
     offline = fuse_clip(pixels, None, [lifter, detector_3d], H36M17, FOCAL, PRINCIPAL, causal=True, settings=settings)
     live = RunningFusion(H36M17, 2, settings)
     for t in range(len(cam)):
@@ -95,7 +95,7 @@ def test_two_d_only_path_and_empty_input():
     cam = _clip(20)
     rel = cam - cam[:, :1]
     lifter = _corrupt(rel, rng, 12.0, flip=False)
-    fused = fuse_clip(_project(cam), None, [lifter], H36M17, FOCAL, PRINCIPAL, settings=FusionSettings(iterations=100))
+    fused = fuse_clip(_project(cam), None, [lifter], H36M17, FOCAL, PRINCIPAL, settings=FusionSettings(steps=5))
     assert mpjpe(fused - fused[:, :1], rel).mean() < 0.8 * mpjpe(lifter, rel).mean()
     nothing = fuse_clip(np.full((3, 17, 2), np.nan), None, [rel[:3]], H36M17, FOCAL, PRINCIPAL)
     assert np.isnan(nothing).all()
@@ -108,5 +108,5 @@ def test_fusion_keeps_frames_without_priors_empty(causal):
     prior = rel.copy()
     prior[2] = np.nan
     out = fuse_clip(_project(cam), None, [prior], H36M17, FOCAL, PRINCIPAL, causal=causal,
-                    settings=FusionSettings(iterations=10))
+                    settings=FusionSettings(steps=5))
     assert np.isnan(out[2]).all() and np.isfinite(np.delete(out, 2, 0)).all()

@@ -211,6 +211,7 @@ FIND_EVERY = 3  # frames between searches for people not yet tracked
 # tracker does): people an earlier process followed are then already tracked, even one MediaPipe cannot
 # pick up from a single still frame.
 LEAD_SECONDS = 1.0
+STILL_SEARCHES = 12  # searches on a photograph (whole frame and tiles in turn) for everyone in it
 DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
 
 
@@ -381,6 +382,11 @@ def _detect_people_range(
             if n % FIND_EVERY == 0 and (first.box is not None or n < lead) and len(people) < max_people:
                 _find_one(pose_mod, finder, rgb, people, min_confidence, searches)
                 searches += 1
+            if source.num_frames == 1:  # a photograph: no later frames to find the others on, so search now
+                for search in range(STILL_SEARCHES):
+                    if len(people) >= max_people:
+                        break
+                    _find_one(pose_mod, finder, rgb, people, min_confidence, searches + search)
             if n < lead:
                 continue
             row = np.full((max_people, j, 2), np.nan)

@@ -159,7 +159,8 @@ def _two_d(
     points, confs, world = detect_people(frame_source, max_people, max_side=max_side, max_frames=max_frames,
                                          progress=progress, workers=workers, world=True)
     rate = frame_source.fps
-    rows = associate(points, max_lost=max(1, round(rate)), min_frames=max(3, round(rate / 2)))
+    # A person seen on fewer frames than half a second is a false detection, except in a clip that short (a photo)
+    rows = associate(points, max_lost=max(1, round(rate)), min_frames=min(max(3, round(rate / 2)), len(points)))
     tracks = [Track2D(gather(points, r, np.nan), gather(confs, r, 0.0), MEDIAPIPE33, frame_source.width,
                       frame_source.height, rate, str(frame_source.path), world=gather(world, r, np.nan)) for r in rows]
     return tracks, frame_source

@@ -228,7 +228,7 @@ def lift_track(
         priors = [raw] if "detector-3d" not in fusion_inputs(track) else [raw, track.world - track.world[:, :1]]
         f, c = assumed_intrinsics(track.width, track.height, focal)
         causal = lifter.is_video and bool(lifter.model.config.causal)
-        fused = fuse_clip(track.keypoints, track.confidence, priors, H36M17, f, c, track.fps, causal=causal)
+        fused = fuse_clip(track.keypoints, track.confidence, priors, H36M17, f, c, causal=causal)
         return fused - fused[:, H36M17.root : H36M17.root + 1]
     if check_skeleton(lifter, skeleton):
         causal = lifter.is_video and bool(lifter.model.config.causal)
