@@ -219,11 +219,12 @@ def _scalar(data: dict, name: str, path: Path, integer: bool = False) -> float:
     return value
 
 
-def _check_size(size, path: Path, what: str) -> tuple[int, int]:
+def check_size(size, path: Path | None, what: str) -> tuple[int, int]:
     """Width and height as positive whole numbers (from a file or the caller), or a DataError naming `what`."""
     try:
         w, h = size
-        ok = all(not isinstance(v, bool) and float(v) == int(v) and 0 < int(v) <= MAX_SIDE for v in (w, h))
+        ok = all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                 and float(v) == int(v) and 0 < int(v) <= MAX_SIDE for v in (w, h))
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
@@ -327,9 +328,9 @@ def read_people(
     if extreme > MAX_COORD:
         raise DataError(path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})")
     if image_size is not None:
-        w, h = _check_size(image_size, path, "image_size (--size)")
+        w, h = check_size(image_size, path, "image_size (--size)")
     elif file_size is not None:
-        w, h = _check_size(file_size, path, "the image size stored in the file")
+        w, h = check_size(file_size, path, "the image size stored in the file")
     else:
         w, h = _frame_size(kp, path)
         if max(w, h) > MAX_SIDE:
@@ -342,4 +343,5 @@ def read_people(
     return [Track2D(k, c, lay, w, h, rate, str(path)) for k, c in zip(kp, conf)]  # ids = indices, even if empty
 
 
-__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints", "read_people"]
+__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "MAX_COORD", "check_size", "is_keypoint_input", "read_keypoints",
+           "read_people"]
