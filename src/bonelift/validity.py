@@ -10,7 +10,6 @@ unless told otherwise, and optionally a string `layout` (default: guessed from J
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from bonelift import metrics
 from bonelift.errors import DataError, check_array, require_file
-from bonelift.io import atomic_path
+from bonelift.io import atomic_path, read_npz_arrays
 from bonelift.skeletons import H36M16, H36M17, HUMANEVA15, Layout, get_layout
 
 MM = 1000.0
@@ -42,11 +41,7 @@ def validity(sequences: list[np.ndarray], layout: Layout, unit_to_mm: float = MM
 def load_predictions(path: str | Path, layout: str | None = None) -> tuple[list[np.ndarray], Layout]:
     """Sequences and layout of a prediction npz (see the module docstring); malformed files raise DataError."""
     path = require_file(path, "prediction file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(path, f"cannot read npz ({type(exc).__name__}: {exc})") from exc
+    arrays = read_npz_arrays(path)
     if layout is None and "layout" in arrays:
         layout = str(arrays.pop("layout"))
     arrays.pop("layout", None)

@@ -17,7 +17,6 @@ NaN mark joints that were not found; so do (0, 0) keypoints in every format.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import warnings
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
+from bonelift.io import load_json, read_npz_arrays
 from bonelift.pipeline.track import Track2D
 from bonelift.skeletons import COCO17, LAYOUTS, MEDIAPIPE33, OPENPOSE18, OPENPOSE25, Layout, get_layout
 
@@ -103,7 +103,7 @@ def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | No
         files = sorted(path.glob("*.json"))
         frames = []
         for f in files:
-            data = _load_json(f)
+            data = load_json(f)
             if not isinstance(data, dict) or not isinstance(data.get("people"), list):
                 raise DataError(f, "not an OpenPose frame file (no 'people' list)")
             try:
@@ -114,7 +114,7 @@ def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | No
                 missing = "a person without 'pose_keypoints_2d'" if isinstance(exc, KeyError) else "malformed person"
                 raise DataError(f, f"{missing} ({type(exc).__name__}: {exc})") from None
         return (*_people_to_frames(frames, path), None)
-    data = _load_json(path)
+    data = load_json(path)
     try:
         if isinstance(data, dict) and "people" in data:
             return (*_people_to_frames([_openpose_frame(data, path)], path), None)
@@ -160,19 +160,8 @@ def _natural_key(key) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(key)))
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON file ({exc})") from exc
-
-
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None, float | None, str | None]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"not a readable npz file ({exc})") from exc
+    data = read_npz_arrays(path)
     key = next((k for k in ("keypoints", "keypoints_2d", "positions_2d") if k in data), None)
     if key is None:
         raise DataError(path, f"no 'keypoints' array (found {sorted(data)})")
