@@ -55,6 +55,9 @@ def load_predictions(path: str | Path, layout: str | None = None) -> tuple[list[
             raise DataError(path, f"{key} has shape {arr.shape}, expected (T, J, 3) or (S, T, J, 3)")
     if not seqs:
         raise DataError(path, "no pose arrays found")
+    seqs = [s for s in seqs if len(s)]  # an empty sequence has no bones to measure (its means would be NaN)
+    if not seqs:
+        raise DataError(path, "holds no frames (every pose array has length 0)")
     joints = {s.shape[1] for s in seqs}
     if len(joints) != 1:
         raise DataError(path, f"sequences have different joint counts {sorted(joints)}")

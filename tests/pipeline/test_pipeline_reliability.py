@@ -523,3 +523,59 @@ def test_stale_temp_folders_of_dead_runs_are_removed(tmp_path: Path, tiny_checkp
     other.mkdir()
     lift(_npz(tmp_path / "walk.npz"), tmp_path / "out", model=tiny_checkpoint, pictures=False, progress=False)
     assert not stale.exists() and live.is_dir() and other.is_dir()
+
+
+# --- silently wrong values that are not options ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", [1e308, 1e-300, float("nan"), 0.0])
+def test_bvh_frame_time_is_bounded(tmp_path: Path, fps: float) -> None:
+    """A BVH frame time of 0 (fps 1e308) or of 300 digits (fps 1e-300) is refused before anything is written."""
+    from bonelift.pipeline.bvh import write_bvh
+
+    with pytest.raises(DataError, match=r"out\.bvh: fps must be a number of frames per second from 0\.001 to 100000"):
+        write_bvh(walking_poses(4), fps, tmp_path / "out.bvh")
+    assert not (tmp_path / "out.bvh").exists()
+    write_bvh(walking_poses(4), 1e-3, tmp_path / "slow.bvh")
+    assert "Frame Time: 1000.00000000" in (tmp_path / "slow.bvh").read_text()
+
+
+@pytest.mark.parametrize("fps", [1e308, 1e-300])
+def test_keypoint_file_fps_out_of_range_is_one_line(tmp_path: Path, tiny_checkpoint: Path, capsys, fps: float) -> None:
+    path = _npz(tmp_path / "walk.npz", fps=np.float64(fps))
+    rc, err = _run_cli([str(path), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint), "--no-pictures"],
+                       capsys)
+    _assert_one_line_error(rc, err, "walk.npz: the fps stored in the file must be a number of frames per second")
+    assert not (tmp_path / "out").exists()
+
+
+def test_validity_of_a_file_without_frames_is_one_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "empty.npz"
+    np.savez(path, poses=np.zeros((0, 17, 3)))
+    rc = main(["validity", str(path)])
+    err = capsys.readouterr().err
+    _assert_one_line_error(rc, err, "empty.npz: holds no frames")
+
+
+def test_image_folder_with_json_files_is_still_images(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """`lift infold -o infold` works twice: the first run's poses3d.json does not turn the folder into keypoints."""
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from bonelift.pipeline import DEMO_CLIP
+    from bonelift.pipeline.keypoint_io import is_keypoint_input
+
+    folder = tmp_path / "infold"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    for i in range(3):
+        ok, img = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"{i:04d}.png"), img)
+    cap.release()
+    for _ in range(2):
+        summary = lift(folder, folder, model=tiny_checkpoint, fps=10, pictures=False, progress=False)
+        assert summary.frames == 3 and (folder / "poses3d.json").is_file()
+    openpose = tmp_path / "openpose"
+    openpose.mkdir()
+    (openpose / "0_keypoints.json").write_text('{"people": []}')
+    assert is_keypoint_input(openpose) and not is_keypoint_input(folder)

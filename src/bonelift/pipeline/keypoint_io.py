@@ -25,7 +25,8 @@ import numpy as np
 
 from bonelift.errors import DataError
 from bonelift.io import load_json, read_npz_arrays
-from bonelift.pipeline.track import Track2D
+from bonelift.pipeline.frames import IMAGE_SUFFIXES
+from bonelift.pipeline.track import Track2D, check_fps
 from bonelift.skeletons import COCO17, LAYOUTS, MEDIAPIPE33, OPENPOSE18, OPENPOSE25, Layout, get_layout
 
 KEYPOINT_SUFFIXES = (".json", ".npz", ".csv")
@@ -37,9 +38,11 @@ MAX_COORD = 1e6  # pixels; larger coordinates are not image positions (and overf
 
 
 def is_keypoint_input(path: Path) -> bool:
-    """True for a keypoint file, or a folder of OpenPose per-frame JSON files."""
+    """True for a keypoint file, or a folder of OpenPose per-frame JSON files and no images (a folder of images is
+    read as images even when it holds JSON files, such as the outputs of `lift infold -o infold`)."""
     if path.is_dir():
-        return any(path.glob("*.json"))
+        suffixes = {p.suffix.lower() for p in path.iterdir() if p.is_file()}
+        return ".json" in suffixes and not suffixes & set(IMAGE_SUFFIXES)
     return path.suffix.lower() in KEYPOINT_SUFFIXES
 
 
@@ -304,8 +307,10 @@ def read_people(
         if isinstance(exc, DataError):
             raise
         raise DataError(path, f"malformed keypoint file ({type(exc).__name__}: {exc})") from exc
-    if fps is not None and not (np.isfinite(fps) and fps > 0):
-        raise DataError(path, f"fps must be a finite number greater than 0, got {fps!r}")
+    if fps is not None:
+        check_fps(fps, str(path))
+    if file_fps is not None:
+        check_fps(file_fps, str(path), "the fps stored in the file")
     if layout is not None or lay is None:
         lay = _layout_for(kp.shape[-2], path, layout)
     kp = kp.copy()
