@@ -158,8 +158,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace, argv: list[str]) -> None:
     from bonelift.bench import SUITES
-    from bonelift.bench.common import command_line
+    from bonelift.bench.common import check_common_arguments, command_line
 
+    check_common_arguments(args)
     report = SUITES[args.suite].main(args, command_line(argv))
     print(report.read_text())
     print(f"wrote {report} and {report.with_suffix('.json')}")
