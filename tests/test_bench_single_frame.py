@@ -13,7 +13,7 @@ from bonelift.bench.common import budget_of, metrics_row
 from bonelift.cameras import Camera
 from bonelift.cli import main
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, PoseSequence, load_split
-from bonelift.errors import BoneliftError
+from bonelift.errors import BoneliftError, DataError
 from bonelift.evaluation import score, subject_action_errors
 from bonelift.skeletons import H36M17, HUMANEVA15
 from tests.conftest import make_h36m
@@ -134,15 +134,27 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
 
     again = single_frame.run_bench(base, entries, tmp_path / "runs", report, "again", seeds=2, data=no_data)
     assert [r["p1_mm"] for r in again["rows"]] == [r["p1_mm"] for r in doc["rows"]]
-    # a changed budget is not the same row: it needs training (and refuses to clobber the old run)
+    # a changed budget is not the same row: it needs training (and refuses to clobber the old run) ...
+    changed = single_frame.base_config(_args(*_argv(args.data_root), "--eval-stride", "5", "--lr", "0.002"))
     with pytest.raises(BoneliftError, match="holds a run already"):
-        single_frame.run_bench(
-            single_frame.base_config(_args(*_argv(args.data_root), "--lr", "0.002")),
-            entries[:1],
-            tmp_path / "runs",
-            report,
-            "changed",
-        )
+        single_frame.run_bench(changed, entries[:1], tmp_path / "runs", tmp_path / "other.md", "changed")
+    # ... nor may its rows go under the old results file's header (checked before any training)
+    before = report.with_suffix(".json").read_text()
+    with pytest.raises(DataError, match=r"single_frame_h36m\.json: holds rows measured under another budget "
+                                        r"\(lr: 0\.001 there, 0\.002 here\); refusing to rewrite it"):
+        single_frame.run_bench(changed, entries[:1], tmp_path / "runs2", report, "changed", seeds=2, data=no_data)
+    with pytest.raises(DataError, match=r"another budget \(seeds: 2 there, 1 here\)"):
+        single_frame.run_bench(base, entries, tmp_path / "runs", report, "fewer seeds", seeds=1, data=no_data)
+    assert report.with_suffix(".json").read_text() == before
+
+
+@pytest.mark.parametrize("flag", [["--seeds", "0"], ["--seeds", "-2"], ["--test-stride", "0"]])
+def test_bench_refuses_seeds_and_strides_below_one(tmp_path, capsys, flag) -> None:
+    report = tmp_path / "single_frame_h36m.md"
+    rc = main(["bench", "single-frame", "--data", str(tmp_path / "absent"), "--report", str(report), *flag])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and f"{flag[0]} must be a whole number greater than 0" in err[0]
+    assert not list(tmp_path.iterdir())
 
 
 def _argv(data: str) -> list[str]:

@@ -219,7 +219,7 @@ def test_image_set_round_trip_and_pickled_files_are_refused(tmp_path: Path) -> N
     arrays = {k: v for k, v in np.load(tmp_path / "set.npz").items()}
     arrays["subject"] = np.array([_Trap(), "S9", "S11"], dtype=object)
     np.savez(tmp_path / "evil.npz", **arrays)
-    with pytest.raises(DataError, match="evil.npz: cannot read image set"):
+    with pytest.raises(DataError, match="evil.npz: subject holds pickled objects"):
         load_image_set(tmp_path / "evil.npz")
     assert not _Trap.marker.exists()
 

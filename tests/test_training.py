@@ -105,3 +105,26 @@ def test_export_keeps_predictions(full_root, tmp_path):
     assert (tmp_path / "lifter.pt").stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size / 3
     x = torch.randn(5, 17, 2) * 0.3
     torch.testing.assert_close(small.predict(x), full.predict(x), atol=2e-3, rtol=0)
+
+
+def test_resume_with_other_options_is_refused_unless_overridden(full_root, tmp_path, capsys):
+    """`config.json` must say how the run trained: resuming under another lr, seed, stride or batch size is refused
+    naming each changed field (before any data loads) unless `--override`; epochs, device and paths may change."""
+    from bonelift.errors import OptionError
+
+    out = tmp_path / "run"
+    train(_config(full_root, out, epochs=1), progress=False)
+    changed = _config(full_root, out, epochs=2)
+    changed.lr, changed.seed, changed.stride, changed.batch_size = 0.5, 3, 2, 16
+    with pytest.raises(OptionError, match=r"last\.pt was trained with other options \(batch_size: 64 there, 16 here, "
+                                          r"lr: 0\.001 there, 0\.5 here, seed: 0 there, 3 here, stride: 1 there, "
+                                          r"2 here\); .*--override"):
+        train(changed, resume=True, progress=False)
+    args = ["train", "--data", str(full_root), "--hidden", "32", "--stride", "1", "--eval-stride", "1",
+            "--batch-size", "64", "--epochs", "2", "--out", str(out), "--resume", "--lr", "0.5"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lr: 0.001 there, 0.5 here" in err[0] and "Traceback" not in err[0]
+    assert json.loads((out / "config.json").read_text())["lr"] == 0.001  # the record is untouched
+    assert main(args + ["--override"]) == 0
+    assert json.loads((out / "config.json").read_text())["lr"] == 0.5  # ... and says what the run went on with

@@ -9,6 +9,7 @@ TP-Net files of the older `bonelift-tpnet-v1` format still load (`compat.upgrade
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from torch import nn
 from bonelift.compat import upgrade_checkpoint
 from bonelift.config import RUN_CONFIGS, RunConfig
 from bonelift.errors import BoneliftError, DataError
-from bonelift.io import atomic_path
+from bonelift.io import atomic_path, check_zip_budget
 from bonelift.models import SINGLE_FRAME, TPNET, build_model
 
 FORMAT = "bonelift-checkpoint-v1"
@@ -47,6 +48,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "checkpoint not found")
+    if not zipfile.is_zipfile(path):  # the legacy formats declare storage sizes that torch allocates before reading
+        raise DataError(path, "corrupt or unreadable checkpoint (not a torch zip archive)")
+    check_zip_budget(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files

@@ -22,15 +22,21 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     add_arguments(p, TrainConfig())
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
+    p.add_argument("--override", action="store_true", help="with --resume: continue under options that differ from "
+                                                           "the run's (recorded in config.json)")
     p = sub.add_parser("train-video", help="train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)")
     add_arguments(p, video_defaults(), skip=("model.name",))
     p.add_argument("--model", dest="model.name", default="tcn", choices=["tcn", "bone"], help="video network")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
+    p.add_argument("--override", action="store_true", help="with --resume: continue under options that differ from "
+                                                           "the run's (recorded in config.json)")
     p = sub.add_parser("train-image", help="train method 3's image CNN on ImageSet files (person crops)")
     add_arguments(p, ImageTrainConfig(), skip=("data_root", "dataset", "keypoints", "flip"))  # 2D-input options
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
+    p.add_argument("--override", action="store_true", help="with --resume: continue under options that differ from "
+                                                           "the run's (recorded in config.json)")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -39,16 +45,18 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if args.command == "train":
         from bonelift.training import train
 
-        train(from_args(TrainConfig(), args), resume=args.resume, overwrite=args.overwrite)
+        train(from_args(TrainConfig(), args), resume=args.resume, overwrite=args.overwrite, override=args.override)
     elif args.command == "train-image":
         from bonelift.training import train_image
 
-        train_image(from_args(ImageTrainConfig(), args), resume=args.resume, overwrite=args.overwrite)
+        train_image(from_args(ImageTrainConfig(), args), resume=args.resume, overwrite=args.overwrite,
+                    override=args.override)
     else:
         from bonelift.bench.video import defaults as video_defaults
         from bonelift.training import train_video
 
-        train_video(from_args(video_defaults(), args), resume=args.resume, overwrite=args.overwrite)
+        train_video(from_args(video_defaults(), args), resume=args.resume, overwrite=args.overwrite,
+                    override=args.override)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -150,8 +158,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace, argv: list[str]) -> None:
     from bonelift.bench import SUITES
-    from bonelift.bench.common import command_line
+    from bonelift.bench.common import check_common_arguments, command_line
 
+    check_common_arguments(args)
     report = SUITES[args.suite].main(args, command_line(argv))
     print(report.read_text())
     print(f"wrote {report} and {report.with_suffix('.json')}")

@@ -1,14 +1,33 @@
-"""Atomic file writes: a reader never sees a half-written file, and a failed write leaves nothing behind."""
+"""Atomic file writes (a reader never sees a half-written file, a failed write leaves nothing behind) and bounded
+reads (a small hostile file cannot make bonelift allocate more memory than a legitimate file of its size would).
+
+Bounded reads: an npz member's npy header (shape x itemsize) is read from the zip stream, without inflating the
+data, and the bytes all members declare must fit `read_budget(file)`: `MIN_BUDGET`, or `MAX_INFLATION` times the
+file's size on disk (the real data files inflate 1.0-2.3 times; zeros deflate 1000 times). JSON is refused when
+nested deeper than `MAX_JSON_DEPTH` (real files: 4), before Python's recursive parser sees it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import numpy as np
+from numpy.lib import format as npformat
+
+from bonelift.errors import DataError
+
+MIN_BUDGET = 64 * 2**20  # bytes any file may declare, however well it compresses
+MAX_INFLATION = 16  # declared bytes per byte on disk beyond MIN_BUDGET
+MAX_JSON_DEPTH = 100
 
 
 @contextlib.contextmanager
@@ -47,3 +66,101 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write `obj` as indented JSON to `path` atomically (non-JSON values as strings)."""
     return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+class ReadBudget:
+    """The bytes a file's arrays may still declare; `take` refuses (naming the file) before anything is allocated."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.size = self.path.stat().st_size
+        self.left = max(MIN_BUDGET, MAX_INFLATION * self.size)
+
+    def take(self, nbytes: int, what: str) -> None:
+        self.left -= nbytes
+        if self.left < 0:
+            raise DataError(self.path, f"{what} declares {nbytes / 2**20:,.0f} MB, more than a {self.size:,}-byte file "
+                                       f"may inflate to (at most {MAX_INFLATION}x its size, or "
+                                       f"{MIN_BUDGET // 2**20} MB): a zip bomb or a corrupt file")
+
+
+def _npy_header(fh: IO[bytes], source: Path, member: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran order, dtype) of an npy stream, read without touching its data."""
+    version = npformat.read_magic(fh)
+    if version == (1, 0):
+        return npformat.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return npformat.read_array_header_2_0(fh)
+    raise DataError(source, f"{member}: unsupported npy format version {version[0]}.{version[1]}")
+
+
+def read_npz_arrays(
+    path: str | os.PathLike[str], unpickle: Callable[[IO[bytes], str], np.ndarray] | None = None,
+    keys: tuple[str, ...] | None = None,
+) -> dict[str, np.ndarray]:
+    """The arrays of an npz (those named in `keys`, default all), each checked against the file's `ReadBudget`.
+
+    Object (pickled) members are refused unless `unpickle(stream, member)` is given; their stream is bounded by the
+    budget too. Unreadable or truncated files are a DataError naming the file.
+    """
+    path = Path(path)
+    try:
+        budget = ReadBudget(path)
+        with zipfile.ZipFile(path) as zf:
+            out = {}
+            for info in zf.infolist():
+                key = info.filename[: -len(".npy")]
+                if not info.filename.endswith(".npy") or (keys is not None and key not in keys):
+                    continue
+                with zf.open(info) as fh:
+                    shape, _, dtype = _npy_header(fh, path, info.filename)
+                    if dtype.hasobject:
+                        if unpickle is None:
+                            raise DataError(path, f"{key} holds pickled objects, which are not read from this file")
+                        budget.take(info.file_size, f"{key} (pickled)")
+                        value = unpickle(fh, info.filename)
+                        if not isinstance(value, np.ndarray) or value.shape != tuple(shape):
+                            got = f"shape {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+                            raise DataError(path, f"{key} holds a pickled {got}, its header says an array of shape "
+                                                  f"{tuple(shape)}")
+                        out[key] = value
+                        continue
+                    declared = math.prod(shape) * dtype.itemsize
+                    budget.take(declared, f"{key} {tuple(shape)} {dtype}")
+                    if fh.tell() + declared > info.file_size:
+                        raise DataError(path, f"{key} declares {declared:,} bytes of data but holds "
+                                              f"{info.file_size - fh.tell():,}: truncated or corrupt")
+                    fh.seek(0)
+                    out[key] = npformat.read_array(fh, allow_pickle=False)
+            return out
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, TypeError, OverflowError) as exc:
+        raise DataError(path, f"cannot read npz ({type(exc).__name__}: {exc}); file truncated or corrupt?") from None
+
+
+def check_zip_budget(path: str | os.PathLike[str]) -> None:
+    """Refuse a zip archive (such as a torch checkpoint) whose members declare more than its `ReadBudget`."""
+    budget = ReadBudget(path)
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            budget.take(info.file_size, info.filename)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; unreadable, malformed or nested deeper than `MAX_JSON_DEPTH` is one DataError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        codes = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
+        depth = np.cumsum((codes == ord("[")) | (codes == ord("{")), dtype=np.int32)
+        depth -= np.cumsum((codes == ord("]")) | (codes == ord("}")), dtype=np.int32)
+        if depth.size and depth.max() > MAX_JSON_DEPTH:
+            raise DataError(path, f"JSON nested {int(depth.max())} levels deep (at most {MAX_JSON_DEPTH}): "
+                                  "not a keypoint or results file")
+        return json.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(path, f"not a readable JSON file ({type(exc).__name__}: {exc})") from None

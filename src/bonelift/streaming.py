@@ -16,11 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from bonelift.errors import BoneliftError
+from bonelift.errors import BoneliftError, DataError
 from bonelift.geometry import RunningReframe
 from bonelift.models import TPNet
 from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.tcn import VideoModelConfig
+
+# Largest normalised screen coordinate a frame may have: pixels up to a million in an image one pixel wide. Beyond
+# it a frame is not keypoints, and float32 arithmetic on it would overflow into the stream's running state.
+MAX_SCREEN = 1e7
 
 
 class StreamingLifter:
@@ -56,16 +60,22 @@ class StreamingLifter:
 
     @torch.no_grad()
     def push(self, keypoints: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
-        """One frame's screen keypoints (J, 2) and, for a model built for them, its confidences (J,)."""
+        """One frame's screen keypoints (J, 2) and, for a model built for them, its confidences (J,).
+
+        A frame that is not finite numeric (J, 2) screen coordinates within `MAX_SCREEN` (or whose confidences are
+        missing or misshapen) raises a DataError after `reset()`: the stream starts anew with the next frame
+        instead of carrying NaN or inf in its buffer, bone-length pool or running framing.
+        """
+        try:
+            keypoints, confidence = self._check_frame(keypoints, confidence)
+        except DataError:
+            self.reset()
+            raise
         if self.reframe is not None:  # the model's clip framing, with the means over the frames pushed so far
-            keypoints = self.reframe(np.asarray(keypoints, np.float32))
-        x = torch.as_tensor(np.asarray(keypoints, dtype=np.float32), device=self.device)
+            keypoints = self.reframe(keypoints)
+        x = torch.as_tensor(keypoints, device=self.device)
         if self.takes_confidence:
-            if confidence is None:
-                raise BoneliftError("this lifter was trained with keypoint confidences; pass them to push()")
-            c = torch.as_tensor(np.asarray(confidence, dtype=np.float32), device=self.device)
-            if c.shape != x.shape[:1]:
-                raise BoneliftError(f"confidence must have shape ({x.shape[0]},), got {tuple(c.shape)}")
+            c = torch.as_tensor(confidence, device=self.device)
         if not self.buffer:
             for _ in range(self.config.pad[0]):
                 self.buffer.append(x)
@@ -83,6 +93,29 @@ class StreamingLifter:
         if len(self.buffer) < self.config.receptive_field:
             return None
         return self._emit()
+
+    def _check_frame(self, keypoints, confidence) -> tuple[np.ndarray, np.ndarray | None]:
+        """(J, 2) float32 screen keypoints and (J,) float32 confidences (None for a model without them)."""
+        joints = self.config.in_layout.num_joints
+        try:
+            x, c = np.asarray(keypoints), None if confidence is None else np.asarray(confidence)
+        except (TypeError, ValueError) as exc:
+            raise DataError(None, f"a frame must be a ({joints}, 2) array of screen coordinates ({exc})") from None
+        if x.dtype.kind not in "iuf" or x.shape != (joints, 2):
+            raise DataError(None, f"a frame must be a ({joints}, 2) array of screen coordinates, got an array of "
+                                  f"{x.dtype} with shape {x.shape}")
+        x = x.astype(np.float32)
+        if not (np.isfinite(x).all() and np.abs(x).max() <= MAX_SCREEN):
+            raise DataError(None, f"frame coordinates must be finite and within +-{MAX_SCREEN:.0e} (normalised "
+                                  "screen units)")
+        if not self.takes_confidence:
+            return x, None
+        if c is None:
+            raise DataError(None, "this lifter was trained with keypoint confidences; pass them to push()")
+        if c.dtype.kind not in "iuf" or c.shape != (joints,) or not np.isfinite(c).all():
+            raise DataError(None, f"confidence must be {joints} finite numbers, got an array of {c.dtype} with "
+                                  f"shape {c.shape}")
+        return x, c.astype(np.float32)
 
     @torch.no_grad()
     def _emit(self) -> np.ndarray:

@@ -10,7 +10,6 @@ unless told otherwise, and optionally a string `layout` (default: guessed from J
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from bonelift import metrics
 from bonelift.errors import DataError, check_array, require_file
-from bonelift.io import atomic_path
+from bonelift.io import atomic_path, read_npz_arrays
 from bonelift.skeletons import H36M16, H36M17, HUMANEVA15, MM, Layout, get_layout
 
 _LAYOUT_BY_JOINTS = {17: H36M17, 16: H36M16, 15: HUMANEVA15}
@@ -41,11 +40,7 @@ def validity(sequences: list[np.ndarray], layout: Layout, unit_to_mm: float = MM
 def load_predictions(path: str | Path, layout: str | None = None) -> tuple[list[np.ndarray], Layout]:
     """Sequences and layout of a prediction npz (see the module docstring); malformed files raise DataError."""
     path = require_file(path, "prediction file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(path, f"cannot read npz ({type(exc).__name__}: {exc})") from exc
+    arrays = read_npz_arrays(path)
     if layout is None and "layout" in arrays:
         layout = str(arrays.pop("layout"))
     arrays.pop("layout", None)
@@ -59,6 +54,9 @@ def load_predictions(path: str | Path, layout: str | None = None) -> tuple[list[
             raise DataError(path, f"{key} has shape {arr.shape}, expected (T, J, 3) or (S, T, J, 3)")
     if not seqs:
         raise DataError(path, "no pose arrays found")
+    seqs = [s for s in seqs if len(s)]  # an empty sequence has no bones to measure (its means would be NaN)
+    if not seqs:
+        raise DataError(path, "holds no frames (every pose array has length 0)")
     joints = {s.shape[1] for s in seqs}
     if len(joints) != 1:
         raise DataError(path, f"sequences have different joint counts {sorted(joints)}")

@@ -105,3 +105,82 @@ def test_live_latency_per_frame(video_checkpoints: dict, name: str) -> None:
     ms = latency_ms(lambda t: live.push(kp[t], conf[t], W, H), range(len(kp)), warmup=20)
     print(f"live {name} (RF 9, 16 channels): {ms:.2f} ms per frame")
     assert 0 < ms < 200
+
+
+_BAD_FRAMES = {  # name -> (keypoints transform, width, height): frames a careless or hostile caller may push
+    "nan width": (lambda k: k, float("nan"), H),
+    "tiny width": (lambda k: k, 1e-300, H),
+    "zero height": (lambda k: k, W, 0),
+    "negative width": (lambda k: k, -W, H),
+    "string width": (lambda k: k, "640", H),
+    "huge coordinates": (lambda k: k * 1e200, W, H),
+    "string keypoints": (lambda k: k.astype(str), W, H),
+    "ragged keypoints": (lambda k: [[1.0, 2.0], [3.0]], W, H),
+    "wrong joint count": (lambda k: k[:20], W, H),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(_BAD_FRAMES))
+def test_live_bad_frame_is_an_error_and_poisons_nothing(video_checkpoints: dict, bad: str) -> None:
+    """After any bad frame the next good frames are lifted exactly as by a fresh lifter (the bad frame first), or
+    as after a missing frame (the bad frame inside a stream): the bad frame ends the run and leaves no state."""
+    ckpt = video_checkpoints["bone_causal"]
+    kp, conf = _mediapipe_clip(24, seed=3)
+    transform, width, height = _BAD_FRAMES[bad]
+    fresh_lifter = _live(ckpt)
+    fresh = [fresh_lifter.push(k, c, W, H) for k, c in zip(kp[12:], conf[12:])]
+    live = _live(ckpt)
+    with pytest.raises(DataError, match="keypoint|width|frame|shape") as err:
+        live.push(transform(kp[0]), conf[0], width, height)
+    assert "\n" not in str(err.value) and live.root is None
+    np.testing.assert_array_equal(np.stack([live.push(k, c, W, H) for k, c in zip(kp[12:], conf[12:])]),
+                                  np.stack(fresh))
+    # Inside a stream: the same poses as a stream with a missing (None) frame in its place.
+    gap, hit = _live(ckpt), _live(ckpt)
+    expected = [gap.push(None if t == 12 else kp[t], conf[t], W, H) for t in range(24)]
+    got = [hit.push(kp[t], conf[t], W, H) for t in range(12)]
+    with pytest.raises(DataError):
+        hit.push(transform(kp[12]), conf[12], width, height)
+    got += [None] + [hit.push(kp[t], conf[t], W, H) for t in range(13, 24)]
+    assert all(np.isfinite(p).all() for p in got if p is not None)
+    np.testing.assert_array_equal(np.stack(got[13:]), np.stack(expected[13:]))
+
+
+def test_live_none_frame_starts_a_new_run_like_a_fresh_stream(video_checkpoints: dict) -> None:
+    """Without the running skeleton (kept across gaps on purpose), poses after a None frame are a fresh lifter's."""
+    from bonelift.pipeline.live import LiveLifter
+
+    ckpt = video_checkpoints["bone_causal"]
+    kp, conf = _mediapipe_clip(20, seed=4)
+    live, fresh = LiveLifter(ckpt, skeleton=False), LiveLifter(ckpt, skeleton=False)
+    for t in range(10):
+        live.push(kp[t], conf[t], W, H)
+    assert live.push(None, None, W, H) is None
+    np.testing.assert_array_equal(np.stack([live.push(k, c, W, H) for k, c in zip(kp[10:], conf[10:])]),
+                                  np.stack([fresh.push(k, c, W, H) for k, c in zip(kp[10:], conf[10:])]))
+
+
+@pytest.mark.parametrize("confidence", [np.ones(5), np.ones((33, 2)), np.array(["a"] * 33), [[1.0], [2.0, 3.0]]])
+def test_live_misshapen_confidence_is_one_line(video_checkpoints: dict, confidence) -> None:
+    kp, _ = _mediapipe_clip(1)
+    with pytest.raises(DataError, match=r"confidence (must be|is not)"):
+        _live(video_checkpoints["tcn_causal"]).push(kp[0], confidence, W, H)
+
+
+@pytest.mark.parametrize("frame", [np.full((17, 2), np.nan), np.full((17, 2), 1e30), np.zeros((16, 2)),
+                                   np.array([["x", "y"]] * 17)])
+def test_streaming_lifter_refuses_a_bad_frame_and_restarts(video_checkpoints: dict, frame: np.ndarray) -> None:
+    """`StreamingLifter`: a bad frame is a DataError and the stream restarts, equal to a fresh one afterwards."""
+    from bonelift.streaming import StreamingLifter
+
+    model = lifters.load_lifter(video_checkpoints["bone_causal"]).model
+    kp, conf = _mediapipe_clip(12, seed=5)
+    screen = normalize_screen(convert(kp, MEDIAPIPE33, H36M17, conf)[0], W, H).astype(np.float32)
+    c17 = convert(kp, MEDIAPIPE33, H36M17, conf)[1]
+    stream, fresh = StreamingLifter(model), StreamingLifter(model)
+    for t in range(4):
+        stream.push(screen[t], c17[t])
+    with pytest.raises(DataError, match="frame|coordinates"):
+        stream.push(frame, c17[0])
+    np.testing.assert_array_equal(np.stack([stream.push(s, c) for s, c in zip(screen[4:], c17[4:])]),
+                                  np.stack([fresh.push(s, c) for s, c in zip(screen[4:], c17[4:])]))

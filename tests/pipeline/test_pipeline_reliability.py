@@ -474,3 +474,112 @@ def test_fuzz_lift_ends_cleanly(tmp_path: Path, tiny_checkpoint: Path, capsys) -
         assert not _temp_debris(case), (i, _temp_debris(case))
     assert outcomes[2] >= 30  # most generated inputs are bad; a few defects (e.g. layout coco17) are legitimate
 
+
+
+# --- one lock per real folder, no symlink followed, no temp folder left by a killed run --------------------------
+
+
+def test_the_lock_is_keyed_on_the_resolved_folder(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """A run into a symlink `out_link -> out_real` is refused while another run writes `out_real`."""
+    path, real, link = _npz(tmp_path / "walk.npz"), tmp_path / "out_real", tmp_path / "out_link"
+    real.mkdir()
+    link.symlink_to(real)
+    with LIFT._locked(real):
+        with pytest.raises(DataError, match="another bonelift run is writing .*out_real"):
+            lift(path, link, model=tiny_checkpoint, pictures=False, progress=False)
+    summary = lift(path, link, model=tiny_checkpoint, pictures=False, progress=False)
+    assert link.is_symlink() and (real / "poses3d.bvh").is_file() and summary.out_dir == real
+    assert not _temp_debris(tmp_path)
+
+
+def test_a_planted_lock_symlink_is_refused_not_followed(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    path, out, victim = _npz(tmp_path / "walk.npz"), tmp_path / "out", tmp_path / "victim"
+    (tmp_path / ".out.lock").symlink_to(victim)
+    with pytest.raises(DataError, match=r"out: the lock file .*\.out\.lock is a symbolic link; refusing to follow it"):
+        lift(path, out, model=tiny_checkpoint, pictures=False, progress=False)
+    assert not victim.exists() and not out.exists()
+
+
+def test_output_symlink_to_another_filesystem(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """The temporary folder is made beside the resolved target, so the final move is a rename on its filesystem."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test folder")
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        target = Path(other) / "out"
+        (tmp_path / "out").symlink_to(target)
+        lift(_npz(tmp_path / "walk.npz"), tmp_path / "out", model=tiny_checkpoint, pictures=False, progress=False)
+        assert (target / "poses3d.bvh").is_file() and not _temp_debris(Path(other)) and not _temp_debris(tmp_path)
+
+
+def test_stale_temp_folders_of_dead_runs_are_removed(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """A killed run's `.OUT.PID.*.tmp` is removed by the next run into OUT; a live run's, and other files, are not."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f".out.{dead_pid}.abcd1234.tmp"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "poses3d.mp4").write_bytes(b"partial")
+    live = tmp_path / f".out.{os.getpid()}.efgh5678.tmp"
+    live.mkdir()
+    other = tmp_path / f".other.{dead_pid}.abcd1234.tmp"
+    other.mkdir()
+    lift(_npz(tmp_path / "walk.npz"), tmp_path / "out", model=tiny_checkpoint, pictures=False, progress=False)
+    assert not stale.exists() and live.is_dir() and other.is_dir()
+
+
+# --- silently wrong values that are not options ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", [1e308, 1e-300, float("nan"), 0.0])
+def test_bvh_frame_time_is_bounded(tmp_path: Path, fps: float) -> None:
+    """A BVH frame time of 0 (fps 1e308) or of 300 digits (fps 1e-300) is refused before anything is written."""
+    from bonelift.pipeline.bvh import write_bvh
+
+    with pytest.raises(DataError, match=r"out\.bvh: fps must be a number of frames per second from 0\.001 to 100000"):
+        write_bvh(walking_poses(4), fps, tmp_path / "out.bvh")
+    assert not (tmp_path / "out.bvh").exists()
+    write_bvh(walking_poses(4), 1e-3, tmp_path / "slow.bvh")
+    assert "Frame Time: 1000.00000000" in (tmp_path / "slow.bvh").read_text()
+
+
+@pytest.mark.parametrize("fps", [1e308, 1e-300])
+def test_keypoint_file_fps_out_of_range_is_one_line(tmp_path: Path, tiny_checkpoint: Path, capsys, fps: float) -> None:
+    path = _npz(tmp_path / "walk.npz", fps=np.float64(fps))
+    rc, err = _run_cli([str(path), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint), "--no-pictures"],
+                       capsys)
+    _assert_one_line_error(rc, err, "walk.npz: the fps stored in the file must be a number of frames per second")
+    assert not (tmp_path / "out").exists()
+
+
+def test_validity_of_a_file_without_frames_is_one_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "empty.npz"
+    np.savez(path, poses=np.zeros((0, 17, 3)))
+    rc = main(["validity", str(path)])
+    err = capsys.readouterr().err
+    _assert_one_line_error(rc, err, "empty.npz: holds no frames")
+
+
+def test_image_folder_with_json_files_is_still_images(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """`lift infold -o infold` works twice: the first run's poses3d.json does not turn the folder into keypoints."""
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from bonelift.pipeline import DEMO_CLIP
+    from bonelift.pipeline.keypoint_io import is_keypoint_input
+
+    folder = tmp_path / "infold"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    for i in range(3):
+        ok, img = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"{i:04d}.png"), img)
+    cap.release()
+    for _ in range(2):
+        summary = lift(folder, folder, model=tiny_checkpoint, fps=10, pictures=False, progress=False)
+        assert summary.frames == 3 and (folder / "poses3d.json").is_file()
+    openpose = tmp_path / "openpose"
+    openpose.mkdir()
+    (openpose / "0_keypoints.json").write_text('{"people": []}')
+    assert is_keypoint_input(openpose) and not is_keypoint_input(folder)

@@ -39,6 +39,7 @@ from bonelift import checkpoints
 from bonelift.bench.common import (
     add_common_arguments,
     budget_of,
+    check_report,
     group_rows,
     header_lines,
     mean_sd,
@@ -185,6 +186,7 @@ def run(
 ) -> dict[str, Any]:
     """Train and score every row and seed, write `<report>.json` and `<report>` (Markdown); returns the document."""
     out = Path(out)
+    check_report(report, "anatomy_h36m", _budget(bench, seeds, test_stride))  # before any training
     device = resolve_device(bench.device)
     test_seqs = load_split("h36m", bench.data_root, "gt", TEST_SUBJECTS)
     train_seqs = load_split("h36m", bench.data_root, "gt", bench.weak_3d_subjects)
@@ -233,8 +235,11 @@ def run(
             row = add_row(slug, label, "tpnet", seed, refined, input_variant=FULL, input_p1_mm=full_p1, **extra)
             row["gain_p1_mm"] = full_p1 - row["p1_mm"]
 
-    budget = {**asdict(bench), "test_stride": test_stride, "seeds": seeds}
-    return write_suite(report, "anatomy_h36m", command, bench.device, budget, rows, render)
+    return write_suite(report, "anatomy_h36m", command, bench.device, _budget(bench, seeds, test_stride), rows, render)
+
+
+def _budget(bench: AnatomyBench, seeds: int, test_stride: int) -> dict[str, Any]:
+    return {**asdict(bench), "test_stride": test_stride, "seeds": seeds}
 
 
 def main(args: argparse.Namespace, command: str) -> Path:

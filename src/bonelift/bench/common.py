@@ -29,7 +29,8 @@ import numpy as np
 
 from bonelift.config import RunConfig
 from bonelift.datasets.virtual import ViewConfig
-from bonelift.io import write_json, write_text
+from bonelift.errors import DataError, OptionError
+from bonelift.io import load_json, write_json, write_text
 from bonelift.runtime import machine
 
 ROW_FILE = "bench_row.json"
@@ -149,6 +150,36 @@ def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check_common_arguments(args: argparse.Namespace) -> None:
+    """Refuse suite flags that would write a results file about nothing (`--seeds 0`) or score nothing."""
+    for flag, value in (("--seeds", args.seeds), ("--test-stride", args.test_stride)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OptionError(f"{flag} must be a whole number greater than 0, got {value!r}")
+
+
+def _old_suite(js: Path, suite: str) -> dict[str, Any]:
+    if not js.is_file():
+        return {}
+    loaded = load_json(js)
+    return loaded if isinstance(loaded, dict) and loaded.get("suite") == suite else {}
+
+
+def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: str | None = None) -> None:
+    """Refuse (before any training) to merge rows into a results file whose header says another budget: its rows
+    were measured under that one, and a new header over them would misdescribe them."""
+    js = Path(report).with_suffix(".json")
+    old = _old_suite(js, suite)
+    header = old.get("parts", {}).get(part, {}) if part is not None else old
+    if "budget" not in header:
+        return
+    before, now = json.loads(json.dumps(header["budget"])), json.loads(json.dumps(budget))
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if changed:
+        diff = ", ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} here" for k in changed)
+        raise DataError(js, f"holds rows measured under another budget ({diff}); refusing to rewrite it: pass "
+                            "another --report, or delete it to start the suite anew")
+
+
 def _key(row: dict[str, Any]) -> tuple:
     return tuple(row.get(k) for k in ROW_KEY)
 
@@ -171,11 +202,8 @@ def write_suite(
     """
     report = Path(report)
     js = report.with_suffix(".json")
-    old: dict[str, Any] = {}
-    if js.is_file():
-        loaded = json.loads(js.read_text())
-        if loaded.get("suite") == suite:
-            old = loaded
+    check_report(report, suite, budget, part)
+    old = _old_suite(js, suite)
     new_keys = {_key(r) for r in rows}
     kept = [r for r in old.get("rows", []) if _key(r) not in new_keys]
     header = {"command": command, "machine": machine(device), "date": now(), "budget": budget}

@@ -21,6 +21,7 @@ from bonelift.cameras import Camera, reprojection_errors, triangulate
 from bonelift.datasets import default_data_root
 from bonelift.errors import DataError, OptionError, check_array
 from bonelift.geometry import bone_lengths
+from bonelift.io import read_npz_arrays
 from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
 from bonelift.pipeline.associate import associate, gather
 from bonelift.pipeline.lifters import LiftFn
@@ -67,9 +68,9 @@ def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACH
 def _settings(path: Path) -> tuple[int, int] | None:
     """(max_side, max_people) a cache file was detected with; None when unreadable or not recorded."""
     try:
-        with np.load(path, allow_pickle=False) as d:
-            return int(d["max_side"]), int(d["max_people"])
-    except (OSError, KeyError, ValueError):
+        d = read_npz_arrays(path, keys=("max_side", "max_people"))
+        return int(d["max_side"]), int(d["max_people"])
+    except (DataError, KeyError, ValueError, TypeError):
         return None
 
 
@@ -153,10 +154,11 @@ class Footage:
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray]:
+    keys = ("points", "conf", "world", "width", "height", "fps", "seconds")
     try:
-        with np.load(path, allow_pickle=False) as d:
-            out = {k: d[k] for k in ("points", "conf", "world", "width", "height", "fps", "seconds")}
-    except (OSError, KeyError, ValueError) as exc:
+        d = read_npz_arrays(path, keys=keys)
+        out = {k: d[k] for k in keys}
+    except (DataError, KeyError) as exc:
         raise DataError(path, f"not a wild-footage detection cache ({exc}); delete it to detect again") from None
     t, k = out["points"].shape[:2]
     check_array(out["points"], path, "points", (t, k, 33, 2), allow_nan=True)

@@ -31,6 +31,7 @@ import numpy as np
 
 from bonelift.bench.common import (
     add_common_arguments,
+    check_report,
     group_rows,
     header_lines,
     mean_sd,
@@ -168,6 +169,7 @@ def run_image_bench(
 ) -> dict[str, Any]:
     """Train (or reuse, under the cached-row rule) and score the image rows for every seed, then merge them
     into the suite document as its `image` part. `data` (train, test) skips loading the ImageSet files."""
+    check_report(report, SUITE, suite_budget(base, seeds, test_stride), part="image")  # before any training
     shared = dict(base.model.options)
 
     def compute(entry: Entry, config: ImageTrainConfig) -> dict[str, Any]:

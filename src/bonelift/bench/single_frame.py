@@ -20,6 +20,7 @@ import numpy as np
 
 from bonelift.bench.common import (
     add_common_arguments,
+    check_report,
     group_rows,
     header_lines,
     mean_sd,
@@ -293,6 +294,9 @@ def run_bench(
     built from the same rows (default: single_frame_<dataset> and its tables); `part` names the suite part
     the rows belong to (`write_suite`).
     """
+    suite = suite or f"single_frame_{base.dataset}"
+    budget = suite_budget(base, seeds, test_stride)
+    check_report(report, suite, budget, part)  # before any training
     load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
     splits: Splits | None = None
 
@@ -334,8 +338,6 @@ def run_bench(
             row = row_for(run_dir, config, test_stride, partial(compute, entry, config))
             print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm", flush=True)
             rows.append(row)
-    suite = suite or f"single_frame_{base.dataset}"
-    budget = suite_budget(base, seeds, test_stride)
     return write_suite(report, suite, command, base.device, budget, rows, render_doc or render, part=part)
 
 

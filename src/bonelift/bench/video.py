@@ -18,6 +18,7 @@ from typing import Any
 
 from bonelift.bench.common import (
     add_common_arguments,
+    check_report,
     group_rows,
     header_lines,
     mean_sd,
@@ -90,6 +91,7 @@ def run_benchmark(
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise BoneliftError(f"unknown benchmark row(s) {unknown} (known: {', '.join(ROWS)})")
+    check_report(report, "video_h36m", suite_budget(base, seeds, test_stride))  # before any training
     load = data or (lambda c: (run_split(c, c.train_subjects), run_split(c)))
     splits: Splits | None = None
 

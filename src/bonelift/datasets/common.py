@@ -7,16 +7,16 @@ import collections
 import os
 import pickle
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
-from numpy.lib import format as npformat
 
 from bonelift.cameras import Camera
 from bonelift.errors import DataError, require_file
+from bonelift.io import read_npz_arrays
 from bonelift.skeletons import Layout
 
 
@@ -62,11 +62,12 @@ def default_data_root() -> Path:
 
 
 def _safe_globals() -> dict[tuple[str, str], object]:
-    """The only callables a VideoPose3D-style npz may name: numpy array/scalar/dtype rebuilding and plain containers.
+    """The only callables a VideoPose3D-style npz may name: what the real files need (numpy array, scalar and dtype
+    rebuilding; bytes as protocol 2 stores them) and plain containers that take no size argument.
 
     Taken from live objects, so numpy 1.x (`numpy.core`) and 2.x (`numpy._core`) both work without
     importing the deprecated module path; both spellings are accepted because files written by either
-    version name their own.
+    version name their own. Nothing that allocates from a number (`bytearray(10**12)`) is allowed.
     """
     reconstruct = np.zeros(1).__reduce__()[0]
     scalar = np.float64(0).__reduce__()[0]
@@ -75,12 +76,14 @@ def _safe_globals() -> dict[tuple[str, str], object]:
         allowed[(core, "_reconstruct")] = reconstruct
         allowed[(core, "scalar")] = scalar
     for mod in ("builtins", "__builtin__"):  # protocol-2 pickles from Python 2 say __builtin__
-        for name, obj in (("set", set), ("frozenset", frozenset), ("complex", complex), ("bytearray", bytearray),
-                          ("slice", slice), ("range", range)):
-            allowed[(mod, name)] = obj
+        allowed[(mod, "set")], allowed[(mod, "frozenset")] = set, frozenset
     allowed[("_codecs", "encode")] = codecs.encode  # how protocol 2 stores bytes
     allowed[("collections", "OrderedDict")] = collections.OrderedDict
     return allowed
+
+
+MAX_PICKLE_DEPTH = 16  # nesting of containers in a data file (the real ones: 3)
+MAX_PICKLE_ITEMS = 1_000_000  # containers and leaves visited, shared ones once per reference (the real ones: 2,300)
 
 
 class _DataUnpickler(pickle.Unpickler):
@@ -99,46 +102,51 @@ class _DataUnpickler(pickle.Unpickler):
                                          "this file holds code, not data") from None
 
 
-def _read_member(zf: zipfile.ZipFile, member: str, source: Path) -> np.ndarray:
-    """One .npy member of an npz: plain arrays without pickle, object arrays through `_DataUnpickler`."""
-    with zf.open(member) as fh:
-        version = npformat.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = npformat.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = npformat.read_array_header_2_0(fh)
-        else:  # 3.0 (utf-8 field names) or a future version: numpy's own reader, still without pickle
-            fh.seek(0)
-            return npformat.read_array(fh, allow_pickle=False)
-        if not dtype.hasobject:
-            fh.seek(0)
-            return npformat.read_array(fh, allow_pickle=False)
+def _check_structure(value: object, source: Path, member: str) -> None:
+    """Refuse nesting deeper than `MAX_PICKLE_DEPTH` or more than `MAX_PICKLE_ITEMS` items, counting a shared
+    container at every reference (a few hundred bytes of shared lists can stand for 2**40 leaves), iteratively."""
+    stack, items = [(value, 0)], 0
+    while stack:
+        obj, depth = stack.pop()
+        items += 1
+        if depth > MAX_PICKLE_DEPTH or items > MAX_PICKLE_ITEMS:
+            what = f"nested deeper than {MAX_PICKLE_DEPTH}" if depth > MAX_PICKLE_DEPTH else \
+                f"more than {MAX_PICKLE_ITEMS:,} items"
+            raise DataError(source, f"{member} holds containers {what}: not a pose data file")
+        if isinstance(obj, dict):
+            stack.extend((v, depth + 1) for pair in obj.items() for v in pair)
+        elif isinstance(obj, (list, tuple, set, frozenset)) or (isinstance(obj, np.ndarray) and obj.dtype.hasobject):
+            stack.extend((v, depth + 1) for v in (obj.flat if isinstance(obj, np.ndarray) else obj))
+
+
+def _unpickle(source: Path) -> Callable[[IO[bytes], str], np.ndarray]:
+    def load(fh: IO[bytes], member: str) -> np.ndarray:
         value = _DataUnpickler(fh, source).load()
-    if not isinstance(value, np.ndarray):
-        raise DataError(source, f"{member} holds a pickled {type(value).__name__}, not an array")
-    if value.shape != tuple(shape):
-        raise DataError(source, f"{member} holds an array of shape {value.shape}, its header says {tuple(shape)}")
-    return value
+        _check_structure(value, source, member)
+        return value
+    return load
 
 
 def load_pickled_npz(path: str | Path, key: str) -> dict:
     """Read a dict stored as a pickled object array under `key` in an npz file (VideoPose3D style).
 
     The pickle is read with an unpickler that only rebuilds numpy arrays, numpy scalars and plain
-    containers, so a crafted file cannot run code; it is refused with a DataError instead.
+    containers, so a crafted file cannot run code; it is refused with a DataError instead. The npz is read
+    within its `io.ReadBudget`, and the unpickled structure within `MAX_PICKLE_DEPTH` and `MAX_PICKLE_ITEMS`.
     """
     path = require_file(path, "data file")
     try:
-        with zipfile.ZipFile(path) as zf:
-            members = {name[: -len(".npy")]: name for name in zf.namelist() if name.endswith(".npy")}
-            if key not in members:
-                raise DataError(path, f"no key {key!r} (found {sorted(members)})")
-            obj = _read_member(zf, members[key], path)
-            value = obj.item() if obj.dtype == object and obj.shape == () else obj
-            metadata = None
-            if "metadata" in members:
-                meta = _read_member(zf, members["metadata"], path)
-                metadata = meta.item() if meta.shape == () else meta
+        arrays = read_npz_arrays(path, _unpickle(path), keys=(key, "metadata"))
+        if key not in arrays:
+            with zipfile.ZipFile(path) as zf:
+                found = sorted(name[: -len(".npy")] for name in zf.namelist() if name.endswith(".npy"))
+            raise DataError(path, f"no key {key!r} (found {found})")
+        obj = arrays[key]
+        value = obj.item() if obj.dtype == object and obj.shape == () else obj
+        metadata = None
+        if "metadata" in arrays:
+            meta = arrays["metadata"]
+            metadata = meta.item() if meta.shape == () else meta
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, KeyError, TypeError,

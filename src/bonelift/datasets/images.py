@@ -23,7 +23,7 @@ import numpy as np
 
 from bonelift.errors import DataError, OptionError, require_file
 from bonelift.geometry import person_crop, to_crop
-from bonelift.io import atomic_path
+from bonelift.io import atomic_path, read_npz_arrays
 from bonelift.skeletons import Layout, get_layout
 
 SOURCES = ("render", "video")
@@ -172,11 +172,7 @@ class ImageSet:
 def load_image_set(path: str | Path) -> ImageSet:
     """Read an `ImageSet` written by `ImageSet.save`; anything else is a DataError naming the file."""
     path = require_file(path, "image set")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(path, f"cannot read image set ({type(exc).__name__}: {exc})") from exc
+    data = read_npz_arrays(path)
     names = [f.name for f in fields(ImageSet)]
     missing = [n for n in names if n not in data]
     if missing:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
+from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
 
 CM_PER_M = 100.0
@@ -175,6 +176,7 @@ def write_bvh(
     The fitted joints (root-relative, camera frame, metres, missing frames held) plus `trajectory` (T, 3)
     metres (the root's translation; NaN frames held like the poses) are what the file reproduces.
     """
+    frame_time = 1.0 / check_fps(fps, str(path))  # before any work: 0 or 300 digits are not a frame time
     held = _hold_missing(joints)
     root = np.zeros((len(joints), 3))
     if trajectory is not None and np.isfinite(trajectory).all(-1).any():
@@ -208,7 +210,7 @@ def write_bvh(
         lines.append(f"{pad}}}")
 
     emit(0, 0)
-    lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {1.0 / fps:.8f}"]
+    lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {frame_time:.8f}"]
     for t in range(len(joints)):
         lines.append(" ".join(f"{v:.6f}" for v in root[t]) + " " + " ".join(f"{v:.6f}" for v in euler[t].ravel()))
     path.write_text("\n".join(lines) + "\n")

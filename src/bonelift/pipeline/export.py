@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bonelift.errors import DataError
+from bonelift.io import read_npz_arrays
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 
@@ -148,23 +150,26 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
 
 def read_npz(path: str | Path) -> Poses3D:
     """Load a `poses3d.npz` written by `write_npz` (used by tests and for re-rendering)."""
-    with np.load(path, allow_pickle=False) as z:
-        traj = z["trajectory"].astype(np.float64) if "trajectory" in z.files else None
-        lifter = {k[len("lifter_"):]: z[k].item() for k in z.files if k.startswith("lifter_")} or None
-        camera = {k[len("camera_"):]: z[k].tolist() for k in z.files if k.startswith("camera_")} or None
+    z = read_npz_arrays(path)
+    try:
+        traj = z["trajectory"].astype(np.float64) if "trajectory" in z else None
+        lifter = {k[len("lifter_"):]: z[k].item() for k in z if k.startswith("lifter_")} or None
+        camera = {k[len("camera_"):]: z[k].tolist() for k in z if k.startswith("camera_")} or None
         return Poses3D(z["joints"].astype(np.float64), z["keypoints_2d"].astype(np.float64), z["confidence"].astype(np.float64),
                        z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]),
-                       int(z["person"]) if "person" in z.files else 0, traj, lifter, camera)
+                       int(z["person"]) if "person" in z else 0, traj, lifter, camera)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise DataError(path, f"not a bonelift poses3d.npz ({type(exc).__name__}: {exc})") from None
 
 
 def read_people_npz(path: str | Path) -> list[Poses3D]:
     """Every person of a `poses3d.npz`, in the order of its `person_ids`."""
     main = read_npz(path)
-    with np.load(path, allow_pickle=False) as z:
-        if "joints_all" not in z.files:
-            return [main]
-        trajs = z["trajectory_all"].astype(np.float64) if "trajectory_all" in z.files else [None] * len(z["person_ids"])
-        return [Poses3D(z["joints_all"][k].astype(np.float64), z["keypoints_2d_all"][k].astype(np.float64),
-                        z["confidence_all"][k].astype(np.float64), z["status_all"][k], main.fps, main.width,
-                        main.height, main.source, int(pid), trajs[k], main.lifter, main.camera)
-                for k, pid in enumerate(z["person_ids"])]
+    z = read_npz_arrays(path)
+    if "joints_all" not in z:
+        return [main]
+    trajs = z["trajectory_all"].astype(np.float64) if "trajectory_all" in z else [None] * len(z["person_ids"])
+    return [Poses3D(z["joints_all"][k].astype(np.float64), z["keypoints_2d_all"][k].astype(np.float64),
+                    z["confidence_all"][k].astype(np.float64), z["status_all"][k], main.fps, main.width,
+                    main.height, main.source, int(pid), trajs[k], main.lifter, main.camera)
+            for k, pid in enumerate(z["person_ids"])]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
+from bonelift.pipeline.track import MAX_FPS, MIN_FPS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -97,9 +98,11 @@ def open_frames(path: str | Path, fps: float | None = None) -> FrameSource:
         if not ok or first is None:
             raise DataError(path, "video has no decodable frames")
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        rate = float(fps or cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        rate = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     finally:
         cap.release()
-    if not np.isfinite(rate) or rate <= 0:
+    if fps:
+        rate = float(fps)
+    elif not MIN_FPS <= rate <= MAX_FPS:  # NaN, 0 or nonsense in the container: the usual rate
         rate = 30.0
     return FrameSource(path, first.shape[1], first.shape[0], rate, max(count, 1))

@@ -17,7 +17,6 @@ NaN mark joints that were not found; so do (0, 0) keypoints in every format.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import warnings
 from pathlib import Path
@@ -25,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
-from bonelift.pipeline.track import Track2D
+from bonelift.io import load_json, read_npz_arrays
+from bonelift.pipeline.frames import IMAGE_SUFFIXES
+from bonelift.pipeline.track import Track2D, check_fps
 from bonelift.skeletons import COCO17, LAYOUTS, MEDIAPIPE33, OPENPOSE18, OPENPOSE25, Layout, get_layout
 
 KEYPOINT_SUFFIXES = (".json", ".npz", ".csv")
@@ -37,9 +38,11 @@ MAX_COORD = 1e6  # pixels; larger coordinates are not image positions (and overf
 
 
 def is_keypoint_input(path: Path) -> bool:
-    """True for a keypoint file, or a folder of OpenPose per-frame JSON files."""
+    """True for a keypoint file, or a folder of OpenPose per-frame JSON files and no images (a folder of images is
+    read as images even when it holds JSON files, such as the outputs of `lift infold -o infold`)."""
     if path.is_dir():
-        return any(path.glob("*.json"))
+        suffixes = {p.suffix.lower() for p in path.iterdir() if p.is_file()}
+        return ".json" in suffixes and not suffixes & set(IMAGE_SUFFIXES)
     return path.suffix.lower() in KEYPOINT_SUFFIXES
 
 
@@ -103,7 +106,7 @@ def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | No
         files = sorted(path.glob("*.json"))
         frames = []
         for f in files:
-            data = _load_json(f)
+            data = load_json(f)
             if not isinstance(data, dict) or not isinstance(data.get("people"), list):
                 raise DataError(f, "not an OpenPose frame file (no 'people' list)")
             try:
@@ -114,7 +117,7 @@ def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | No
                 missing = "a person without 'pose_keypoints_2d'" if isinstance(exc, KeyError) else "malformed person"
                 raise DataError(f, f"{missing} ({type(exc).__name__}: {exc})") from None
         return (*_people_to_frames(frames, path), None)
-    data = _load_json(path)
+    data = load_json(path)
     try:
         if isinstance(data, dict) and "people" in data:
             return (*_people_to_frames([_openpose_frame(data, path)], path), None)
@@ -160,19 +163,8 @@ def _natural_key(key) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(key)))
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"not a readable JSON file ({exc})") from exc
-
-
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None, float | None, str | None]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(path, f"not a readable npz file ({exc})") from exc
+    data = read_npz_arrays(path)
     key = next((k for k in ("keypoints", "keypoints_2d", "positions_2d") if k in data), None)
     if key is None:
         raise DataError(path, f"no 'keypoints' array (found {sorted(data)})")
@@ -219,11 +211,12 @@ def _scalar(data: dict, name: str, path: Path, integer: bool = False) -> float:
     return value
 
 
-def _check_size(size, path: Path, what: str) -> tuple[int, int]:
+def check_size(size, path: Path | None, what: str) -> tuple[int, int]:
     """Width and height as positive whole numbers (from a file or the caller), or a DataError naming `what`."""
     try:
         w, h = size
-        ok = all(not isinstance(v, bool) and float(v) == int(v) and 0 < int(v) <= MAX_SIDE for v in (w, h))
+        ok = all(isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+                 and float(v) == int(v) and 0 < int(v) <= MAX_SIDE for v in (w, h))
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
@@ -314,8 +307,10 @@ def read_people(
         if isinstance(exc, DataError):
             raise
         raise DataError(path, f"malformed keypoint file ({type(exc).__name__}: {exc})") from exc
-    if fps is not None and not (np.isfinite(fps) and fps > 0):
-        raise DataError(path, f"fps must be a finite number greater than 0, got {fps!r}")
+    if fps is not None:
+        check_fps(fps, str(path))
+    if file_fps is not None:
+        check_fps(file_fps, str(path), "the fps stored in the file")
     if layout is not None or lay is None:
         lay = _layout_for(kp.shape[-2], path, layout)
     kp = kp.copy()
@@ -327,9 +322,9 @@ def read_people(
     if extreme > MAX_COORD:
         raise DataError(path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})")
     if image_size is not None:
-        w, h = _check_size(image_size, path, "image_size (--size)")
+        w, h = check_size(image_size, path, "image_size (--size)")
     elif file_size is not None:
-        w, h = _check_size(file_size, path, "the image size stored in the file")
+        w, h = check_size(file_size, path, "the image size stored in the file")
     else:
         w, h = _frame_size(kp, path)
         if max(w, h) > MAX_SIDE:
@@ -342,4 +337,5 @@ def read_people(
     return [Track2D(k, c, lay, w, h, rate, str(path)) for k, c in zip(kp, conf)]  # ids = indices, even if empty
 
 
-__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "is_keypoint_input", "read_keypoints", "read_people"]
+__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "MAX_COORD", "check_size", "is_keypoint_input", "read_keypoints",
+           "read_people"]

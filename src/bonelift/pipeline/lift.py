@@ -12,6 +12,7 @@ place only when all stages succeeded, so a failed run leaves no partial outputs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -167,7 +168,8 @@ def _two_d(
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
-    """Make a temporary folder beside `out_dir` (same filesystem, so the final move is a rename)."""
+    """Make a temporary folder `.OUT.PID.XXXXXXXX.tmp` beside `out_dir` (the resolved folder: same filesystem, so the
+    final move is a rename); the owner's pid in its name lets a later run remove it if this one is killed."""
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(out_dir, "output path exists and is not a folder")
     if out_dir.is_dir() and not os.access(out_dir, os.W_OK | os.X_OK):
@@ -181,7 +183,7 @@ def _prepare_out_dir(out_dir: Path) -> Path:
         raise DataError(out_dir, f"its parent folder {parent} is not writable (bonelift writes the outputs to a "
                                  "temporary folder there and moves them in when every stage succeeded)")
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", suffix=".tmp", dir=parent))
     except OSError as exc:
         raise DataError(out_dir, f"cannot write a temporary folder in {parent} ({exc.strerror or exc})") from exc
     umask = os.umask(0)
@@ -190,20 +192,40 @@ def _prepare_out_dir(out_dir: Path) -> Path:
     return tmp
 
 
+def _remove_stale_temps(out_dir: Path) -> None:
+    """Remove the temporary folders that killed runs into `out_dir` left (their owner pid is no longer running);
+    called holding the lock, so no live run into this folder can be mid-commit."""
+    stale = re.compile(rf"\.{re.escape(out_dir.name)}\.(\d+)\.\w+\.tmp")
+    for path in out_dir.parent.iterdir():
+        match = stale.fullmatch(path.name)
+        if match is None or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass  # alive under another user, or not a pid: not ours to remove
+
+
 @contextlib.contextmanager
 def _locked(out_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on `out_dir` (file `.OUT.lock` beside it) so two runs cannot mix their outputs.
 
     The lock file is removed on release; a run that locked a file another run just removed retries
-    on the new one, so removal never lets two runs in at once.
+    on the new one, so removal never lets two runs in at once. It is opened with O_NOFOLLOW: a planted
+    symbolic link is refused, never followed to create or truncate another file.
     """
     import fcntl
 
     lock = out_dir.parent / f".{out_dir.name}.lock"
     while True:
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise DataError(out_dir, f"the lock file {lock} is a symbolic link; refusing to follow it "
+                                         "(remove it if no bonelift run is writing there)") from None
             raise DataError(out_dir, f"cannot create the lock file {lock} ({exc.strerror or exc})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -390,9 +412,11 @@ class _Options:
 def _run(src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
     """The stages of `lift` on checked options, holding the output lock, writing into a temporary folder."""
     stage = _Stages()
+    out_dir = out_dir.resolve()  # one lock and one temporary folder per real folder, however `-o` spells it
     tmp = _prepare_out_dir(out_dir)  # before the slow stages: an unwritable OUTDIR fails at once
     try:
         with _locked(out_dir):
+            _remove_stale_temps(out_dir)
             return _stages(stage, tmp, src, out_dir, lifter, o)
     except OSError as exc:
         raise DataError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from exc

@@ -6,7 +6,10 @@ and normalises the screen exactly as offline `lift` does for video lifters (`ske
 framing, `geometry.RunningReframe`): memory is bounded by the receptive field, and the poses equal offline
 causal lifting of the same frames, frame by frame.
 A frame without a complete person (any NaN joint, or `None`) ends the current run like a MISSING frame
-offline: it returns None and the next posed frame starts a new run (padded by its first frame).
+offline: it returns None and the next posed frame starts a new run (padded by its first frame). A bad frame
+(image size not whole pixels from 1 to `keypoint_io.MAX_SIDE`, keypoints not numeric (J, 2) pixels within
+`keypoint_io.MAX_COORD`, confidences not (J,) numbers) raises a DataError after ending the run the same way:
+the frames after it are lifted as after a missing frame, never from a poisoned state.
 With `skeleton` (default) each pose gets the running symmetric skeleton of the frames so far, the causal
 form of offline `lift`'s per-clip skeleton (`fitting.fit_clip_skeleton(causal=True)`), kept across such gaps.
 """
@@ -22,6 +25,7 @@ from bonelift.cameras import assumed_intrinsics, normalize_screen, root_trajecto
 from bonelift.errors import DataError, OptionError
 from bonelift.fitting import fit_skeleton, symmetric_lengths
 from bonelift.geometry import bone_lengths
+from bonelift.pipeline.keypoint_io import MAX_COORD, check_size
 from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, check_skeleton, load_lifter
 from bonelift.skeletons import H36M17, Layout, convert, get_layout
 from bonelift.streaming import StreamingLifter
@@ -61,12 +65,11 @@ class LiveLifter:
         if keypoints_px is None:
             self.stream.reset()
             return None
-        kp = np.asarray(keypoints_px, np.float64)[..., :2]
-        if kp.shape != (self.layout.num_joints, 2):
-            raise DataError(None, f"keypoints have shape {kp.shape}, expected ({self.layout.num_joints}, 2) "
-                                  f"for layout {self.layout.name}")
-        conf = np.ones(len(kp)) if confidence is None else np.asarray(confidence, np.float64)
-        conf = np.clip(np.nan_to_num(conf), 0.0, 1.0)
+        try:
+            kp, conf, width, height = self._check_frame(keypoints_px, confidence, width, height)
+        except DataError:
+            self.stream.reset()  # a bad frame ends the run like a missing one and leaves no trace in the state
+            raise
         kp, conf = convert(kp, self.layout, H36M17, conf)
         if not np.isfinite(kp).all():
             self.stream.reset()
@@ -81,6 +84,35 @@ class LiveLifter:
         f, c = assumed_intrinsics(width, height, self.focal)
         self.root = root_trajectory(pose[None], kp[None], conf[None], f, c)[0]
         return pose
+
+    def _check_frame(self, keypoints_px, confidence, width, height) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """The frame as (J, 2) pixels, (J,) confidences in [0, 1] and the image size, or a DataError saying what is
+        wrong: checked before anything reaches the stream, so a bad frame cannot leave NaN or inf in its state."""
+        w, h = check_size((width, height), None, "width and height")
+        try:
+            kp = np.asarray(keypoints_px)
+        except (TypeError, ValueError) as exc:  # ragged nested lists
+            raise DataError(None, f"keypoints are not a (J, 2) array of pixels ({exc})") from None
+        if kp.dtype.kind not in "iuf":
+            raise DataError(None, f"keypoints must be numbers (pixels), got an array of {kp.dtype}")
+        kp = kp.astype(np.float64)[..., :2]
+        if kp.shape != (self.layout.num_joints, 2):
+            raise DataError(None, f"keypoints have shape {kp.shape}, expected ({self.layout.num_joints}, 2) "
+                                  f"for layout {self.layout.name}")
+        finite = kp[np.isfinite(kp)]  # NaN / inf joints are joints not found (no complete person), as in files
+        if finite.size and np.abs(finite).max() > MAX_COORD:
+            raise DataError(None, f"keypoint coordinates reach {np.abs(finite).max():.3g}, not pixel positions "
+                                  f"(at most {MAX_COORD:.0e})")
+        if confidence is None:
+            return kp, np.ones(len(kp)), w, h
+        try:
+            conf = np.asarray(confidence)
+        except (TypeError, ValueError) as exc:
+            raise DataError(None, f"confidence is not an array of {len(kp)} numbers ({exc})") from None
+        if conf.dtype.kind not in "iuf" or conf.shape != (len(kp),):
+            raise DataError(None, f"confidence must be {len(kp)} numbers (shape ({len(kp)},)), got an array of "
+                                  f"{conf.dtype} with shape {conf.shape}")
+        return kp, np.clip(np.nan_to_num(conf.astype(np.float64)), 0.0, 1.0), w, h
 
     def reset(self) -> None:
         """Start a new stream (another clip, or another person)."""

@@ -10,11 +10,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bonelift.errors import DataError
 from bonelift.skeletons import Layout
 
 # Per-frame status codes kept in every output, so users can tell measured poses from filled ones.
 DETECTED, INTERPOLATED, MISSING = 0, 1, 2
 STATUS_NAMES = {DETECTED: "detected", INTERPOLATED: "interpolated", MISSING: "missing"}
+# Frame rates a recording can have: a frame every 1000 s (time lapse) to 100,000 per second (high-speed). Outside
+# them a BVH frame time is 0 or hundreds of digits long, and gap and tracking windows are nonsense.
+MIN_FPS, MAX_FPS = 1e-3, 1e5
+
+
+def check_fps(fps: float, source: str | None, what: str = "fps") -> float:
+    """`fps` as a float from MIN_FPS to MAX_FPS, or a DataError naming `source` and `what`."""
+    try:
+        ok = not isinstance(fps, (bool, str)) and MIN_FPS <= float(fps) <= MAX_FPS
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DataError(source, f"{what} must be a number of frames per second from {MIN_FPS:g} to {MAX_FPS:g}, "
+                                f"got {fps!r}")
+    return float(fps)
 
 
 @dataclass

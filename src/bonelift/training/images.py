@@ -61,8 +61,8 @@ class ImageTrainer(Run):
     step_schedule = False  # the staircase steps once per epoch
 
     def __init__(self, config: ImageTrainConfig, resume: bool = False, progress: bool = True,
-                 data: ImageSplits | None = None, overwrite: bool = False) -> None:
-        config = self.begin(config, resume, progress, overwrite)
+                 data: ImageSplits | None = None, overwrite: bool = False, override: bool = False) -> None:
+        config = self.begin(config, resume, progress, overwrite, override=override)
         train_set, test_set = data or load_image_split(config)
         config.model.output_layout = train_set.layout.name
         self.model = build_model(config.model)
@@ -112,8 +112,8 @@ class ImageTrainer(Run):
 
 
 def train_image(config: ImageTrainConfig, resume: bool = False, progress: bool = True,
-                data: ImageSplits | None = None, overwrite: bool = False) -> ImageTrainer:
+                data: ImageSplits | None = None, overwrite: bool = False, override: bool = False) -> ImageTrainer:
     """Python API of `bonelift train-image`: build a trainer, fit it, return it (model in `.model`)."""
-    trainer = ImageTrainer(config, resume=resume, progress=progress, data=data, overwrite=overwrite)
+    trainer = ImageTrainer(config, resume=resume, progress=progress, data=data, overwrite=overwrite, override=override)
     trainer.fit()
     return trainer

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import math
 import shutil
 import time
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from bonelift import checkpoints
 from bonelift.config import RunConfig
-from bonelift.errors import BoneliftError, DataError
+from bonelift.errors import BoneliftError, DataError, OptionError
 from bonelift.io import atomic_path, write_json
 from bonelift.runtime import distributed, epoch_generator, local_device, resolve_device, seed_everything
 from bonelift.skeletons import MM
@@ -33,10 +34,27 @@ from bonelift.skeletons import MM
 RUN_FILES = ("config.json", "log.csv", "log.json", "last.pt", "best.pt")
 
 
-def prepare_run_dir(out_dir: str | Path, config: RunConfig, kind: str, resume: bool, overwrite: bool) -> None:
+# Options a resumed run may change: how long it trains, where it runs, where its files and data are.
+RESUME_FREE = frozenset({"epochs", "device", "out_dir", "data_root"})
+# Filled in from the data when training starts, so a configuration before that does not know them yet.
+_FROM_DATA = frozenset({"model.input_layout", "model.output_layout", "model.confidence"})
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"channels": 8}} -> {"model.channels": 8}: every option under its dotted name."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k not in ("options", "losses") else
+                   {f"{prefix}{k}": v})
+    return out
+
+
+def prepare_run_dir(out_dir: str | Path, config: RunConfig, kind: str, resume: bool, overwrite: bool,
+                    override: bool = False) -> None:
     """Check a run folder before any data is loaded: refuse to clobber a run, or check the one to resume.
 
-    Resuming needs a `last.pt` of the same kind and network; stale temporary files of a killed run go.
+    Resuming needs a `last.pt` of the same kind and network, trained with the same options (but `RESUME_FREE`)
+    unless `override` (then `config.json` records the new ones); stale temporary files of a killed run go.
     """
     out = Path(out_dir)
     last = out / "last.pt"
@@ -47,7 +65,8 @@ def prepare_run_dir(out_dir: str | Path, config: RunConfig, kind: str, resume: b
         have = checkpoints.kind_of(ckpt)
         if have != kind:
             raise DataError(last, f"holds a {have} run; this is a {kind} run, so it cannot resume it")
-        saved = checkpoints.config_of(ckpt, last).model.to_dict()
+        saved_config = checkpoints.config_of(ckpt, last)
+        saved = saved_config.model.to_dict()
         wanted = config.model.to_dict()
         differ = sorted(
             k for k in wanted if k not in ("input_layout", "output_layout", "confidence") and saved.get(k) != wanted[k]
@@ -59,6 +78,13 @@ def prepare_run_dir(out_dir: str | Path, config: RunConfig, kind: str, resume: b
                 + ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} here" for k in differ)
                 + "); cannot resume it",
             )
+        before, now = _flat(json.loads(json.dumps(saved_config.to_dict()))), _flat(json.loads(json.dumps(
+            config.to_dict())))
+        changed = sorted(k for k in now if k not in RESUME_FREE | _FROM_DATA and before.get(k) != now[k])
+        if changed and not override:
+            raise OptionError(f"{last} was trained with other options ("
+                              + ", ".join(f"{k}: {before.get(k)!r} there, {now[k]!r} here" for k in changed)
+                              + "); resume with the run's options, or pass --override to continue under the new ones")
     elif any((out / name).exists() for name in RUN_FILES):
         if not overwrite:
             raise BoneliftError(f"{out} holds a run already; pass --resume to continue it or --overwrite to replace it")
@@ -94,7 +120,8 @@ class Run:
         """The module the forward passes use (a DistributedDataParallel wrapper under torchrun)."""
         return getattr(self, "_net", self.model)
 
-    def begin(self, config: Any, resume: bool, progress: bool, overwrite: bool, data_parallel: bool = False) -> Any:
+    def begin(self, config: Any, resume: bool, progress: bool, overwrite: bool, data_parallel: bool = False,
+              override: bool = False) -> Any:
         """Shared start of every trainer: validate and copy the configuration (the caller's copy never changes),
         pick the device (this process's GPU under torchrun when `data_parallel`), check the run folder, seed."""
         config.validate()
@@ -104,7 +131,7 @@ class Run:
         self.device = local_device(resolve_device(self.config.device), self.world)
         self.progress = progress and self.rank == 0
         if self.out_dir is not None and self.rank == 0:
-            prepare_run_dir(self.out_dir, self.config, self.kind, resume, overwrite)
+            prepare_run_dir(self.out_dir, self.config, self.kind, resume, overwrite, override)
         seed_everything(self.config.seed)
         return self.config
 

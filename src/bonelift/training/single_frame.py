@@ -38,8 +38,9 @@ class Trainer(Run):
         progress: bool = True,
         splits: Splits | None = None,
         overwrite: bool = False,
+        override: bool = False,
     ) -> None:
-        config = self.begin(config, resume, progress, overwrite, data_parallel=True)
+        config = self.begin(config, resume, progress, overwrite, data_parallel=True, override=override)
 
         train_seqs, self.test_seqs = splits or (run_split(config, config.train_subjects), run_split(config))
         config.model.input_layout = train_seqs[0].layout.name
@@ -118,8 +119,9 @@ def train(
     progress: bool = True,
     splits: Splits | None = None,
     overwrite: bool = False,
+    override: bool = False,
 ) -> Trainer:
     """Python API of `bonelift train`: build a trainer, fit it, return it (model in `.model`)."""
-    trainer = Trainer(config, resume=resume, progress=progress, splits=splits, overwrite=overwrite)
+    trainer = Trainer(config, resume=resume, progress=progress, splits=splits, overwrite=overwrite, override=override)
     trainer.fit()
     return trainer

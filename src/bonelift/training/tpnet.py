@@ -31,10 +31,11 @@ class TPNetTrainer(Run):
         resume: bool = False,
         progress: bool = True,
         overwrite: bool = False,
+        override: bool = False,
     ) -> None:
         if not preds or len(preds) != len(gts) or any(len(p) != len(g) for p, g in zip(preds, gts)):
             raise DataError(None, "TP-Net needs one ground-truth sequence per predicted sequence, of equal length")
-        config = self.begin(config, resume, progress, overwrite)
+        config = self.begin(config, resume, progress, overwrite, override=override)
         config.model.joints = preds[0].shape[1]
         self.model: TPNet = build_model(config.model)
         all_pred = np.concatenate(preds).astype(np.float32)
@@ -72,8 +73,9 @@ def train_tpnet(
     resume: bool = False,
     progress: bool = True,
     overwrite: bool = False,
+    override: bool = False,
 ) -> TPNet:
     """Fit TP-Net and return it in eval mode (checkpointed in `config.out_dir` unless that is empty)."""
-    trainer = TPNetTrainer(config, preds, gts, resume=resume, progress=progress, overwrite=overwrite)
+    trainer = TPNetTrainer(config, preds, gts, resume=resume, progress=progress, overwrite=overwrite, override=override)
     trainer.fit()
     return trainer.model.eval()

@@ -54,9 +54,10 @@ class VideoTrainer(Run):
         progress: bool = True,
         splits: Splits | None = None,
         overwrite: bool = False,
+        override: bool = False,
     ) -> None:
         """`splits` (train, test) reuses sequences already loaded (the benchmark trains several rows)."""
-        config = self.begin(config, resume, progress, overwrite)
+        config = self.begin(config, resume, progress, overwrite, override=override)
         self.rng = np.random.default_rng(config.seed)
         train_seqs, self.test_seqs = splits or (run_split(config, config.train_subjects), run_split(config))
         if config.views.active:  # virtual cameras / detector-like 2D (issue 17); monitoring on the real cameras
@@ -186,9 +187,10 @@ def train_video(
     progress: bool = True,
     splits: Splits | None = None,
     overwrite: bool = False,
+    override: bool = False,
 ) -> VideoTrainer:
     """Python API of `bonelift train-video`."""
-    trainer = VideoTrainer(config, resume=resume, progress=progress, splits=splits, overwrite=overwrite)
+    trainer = VideoTrainer(config, resume=resume, progress=progress, splits=splits, overwrite=overwrite, override=override)
     trainer.fit()
     return trainer
 
