@@ -30,7 +30,13 @@ def lift_split(fn: LiftFn, seqs: list[PoseSequence], stride: int = 1,
     """Predictions of `fn` (each whole sequence lifted, as the pipeline does) for the `scored_frames` of
     every sequence (H36M17 2D), and those frames."""
     frames = [scored_frames(len(s), stride) for s in seqs]
-    preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps)[f] for s, f in zip(seqs, frames)]
+    if not getattr(fn, "takes_world", False):
+        preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps)[f] for s, f in zip(seqs, frames)]
+        return preds, frames
+    # A fusing lifter gets the camera's focal length (the benchmark's cameras are calibrated) and fits only the
+    # scored frames (the lifter itself still sees every frame); no detector 3D here: the 2D-only path.
+    preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps, focal=float(np.mean(s.camera.f)),
+                frames=f)[f] for s, f in zip(seqs, frames)]
     return preds, frames
 
 

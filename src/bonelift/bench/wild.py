@@ -26,6 +26,7 @@ from bonelift.pipeline.lifters import (
     DEFAULT_WEIGHTS,
     VIDEO_WEIGHTS,
     LiftFn,
+    check_fusion,
     check_skeleton,
     lift_fn,
     load_lifter,
@@ -47,27 +48,43 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     p.add_argument("--skeleton", action=argparse.BooleanOptionalAction, default=None,
                    help="one symmetric skeleton per clip, as `bonelift lift --skeleton` (default: the lifter's "
                         "default: on for video lifters, off for single-frame ones)")
+    p.add_argument("--fusion", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit each clip to its 2D with the lifter's and MediaPipe's 3D as priors, as `bonelift lift "
+                        "--fusion` (default: the lifter's default: on for video lifters); the bundled set scores "
+                        "the video lifters both ways")
     add_common_arguments(p, str(footage.CACHE_DIR), "docs/results/wild.md", test_stride=10)
 
 
-def lifters_of(specs: list[str] | None, device: str = "cpu", skeleton: bool | None = None
-               ) -> tuple[dict[str, LiftFn], dict[str, dict[str, Any]]]:
-    """NAME=CHECKPOINT pairs as lift functions (`skeleton` as `lift_track` takes it), and what each row records
-    of its lifter: training seed (from its checkpoint) and whether it fits a clip skeleton; by default the
-    bundled lifters that are installed."""
-    if not specs:
-        bundled = {"shipped-single-frame": DEFAULT_WEIGHTS, "bundled-video": VIDEO_WEIGHTS,
-                   "bundled-video-causal": CAUSAL_VIDEO_WEIGHTS}
-        specs = [f"{k}={v}" for k, v in bundled.items() if v.is_file()]
+# The bundled set: the earlier lifters as they were (no fusion) and the video lifters with fusion (issue 26).
+BUNDLED: dict[str, tuple[Path, bool | None]] = {
+    "shipped-single-frame": (DEFAULT_WEIGHTS, None),
+    "bundled-video": (VIDEO_WEIGHTS, False),
+    "bundled-video-causal": (CAUSAL_VIDEO_WEIGHTS, False),
+    "fusion": (VIDEO_WEIGHTS, True),
+    "fusion-causal": (CAUSAL_VIDEO_WEIGHTS, True),
+}
+
+
+def lifters_of(specs: list[str] | None, device: str = "cpu", skeleton: bool | None = None,
+               fusion: bool | None = None) -> tuple[dict[str, LiftFn], dict[str, dict[str, Any]]]:
+    """NAME=CHECKPOINT pairs as lift functions (`skeleton` and `fusion` as `lift_track` takes them), and what
+    each row records of its lifter: training seed (from its checkpoint), whether it fits a clip skeleton, whether
+    it fuses; by default the `BUNDLED` lifters that are installed."""
+    if specs:
+        chosen = {}
+        for spec in specs:
+            name, sep, path = spec.partition("=")
+            if not sep or not name or not path:
+                raise OptionError(f"--lifter must be NAME=CHECKPOINT, got {spec!r}")
+            chosen[name] = (Path(path), fusion)
+    else:
+        chosen = {k: v for k, v in BUNDLED.items() if v[0].is_file()}
     fns, info = {}, {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise OptionError(f"--lifter must be NAME=CHECKPOINT, got {spec!r}")
+    for name, (path, fuse) in chosen.items():
         lifter = load_lifter(path, device)
-        fns[name] = lift_fn(lifter, skeleton)
+        fns[name] = lift_fn(lifter, skeleton, fuse)
         info[name] = {"seed": int(checkpoints.config_of(checkpoints.load(path), path).seed),
-                      "skeleton": check_skeleton(lifter, skeleton)}
+                      "skeleton": check_skeleton(lifter, skeleton), "fusion": check_fusion(lifter, fuse)}
     return fns, info
 
 
@@ -112,7 +129,7 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
 def main(args: argparse.Namespace, command: str) -> Path:
     parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     persons = tuple(p.strip() for p in args.persons.split(",") if p.strip())
-    fns, info = lifters_of(args.lifter, args.device, args.skeleton)
+    fns, info = lifters_of(args.lifter, args.device, args.skeleton, args.fusion)
     run(fns, parts, args.report, command, args.bench_out, persons, args.footage, args.data, args.test_stride,
         info=info)
     return Path(args.report)

@@ -211,11 +211,13 @@ def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
 def lift_track(
     lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True,
     skeleton: bool | None = None, fusion: bool | None = None, focal: float | None = None,
+    fit_frames: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
 
     `fusion` (`check_fusion`) fits the clip to its 2D with the camera's `focal` length in pixels (None: assumed,
-    `cameras.assumed_intrinsics`) and supersedes `skeleton`.
+    `cameras.assumed_intrinsics`) and supersedes `skeleton`; `fit_frames` limits the fit to those frames (others
+    NaN).
 
     `skeleton` (`check_skeleton`): one symmetric skeleton for the whole track (`fitting.fit_clip_skeleton`,
     over every posed frame; causal lifters: the running mean of the frames so far, as `LiveLifter` does).
@@ -228,7 +230,11 @@ def lift_track(
         priors = [raw] if "detector-3d" not in fusion_inputs(track) else [raw, track.world - track.world[:, :1]]
         f, c = assumed_intrinsics(track.width, track.height, focal)
         causal = lifter.is_video and bool(lifter.model.config.causal)
-        fused = fuse_clip(track.keypoints, track.confidence, priors, H36M17, f, c, causal=causal)
+        keypoints = track.keypoints
+        if fit_frames is not None:
+            keypoints = np.full(keypoints.shape, np.nan)
+            keypoints[fit_frames] = track.keypoints[fit_frames]
+        fused = fuse_clip(keypoints, track.confidence, priors, H36M17, f, c, causal=causal)
         return fused - fused[:, H36M17.root : H36M17.root + 1]
     if check_skeleton(lifter, skeleton):
         causal = lifter.is_video and bool(lifter.model.config.causal)
@@ -273,10 +279,13 @@ def lift_fn(lifter: Lifter, skeleton: bool | None = None, fusion: bool | None = 
     """`lifter` as a `LiftFn`: a clip's H36M17 pixels lifted exactly as `bonelift lift` lifts them (`lift_track`)."""
 
     def lift(keypoints: np.ndarray, confidence: np.ndarray | None, width: int, height: int, fps: float,
-             world: np.ndarray | None = None) -> np.ndarray:
+             world: np.ndarray | None = None, focal: float | None = focal, frames: np.ndarray | None = None
+             ) -> np.ndarray:
+        """`frames`: fit only these frames (benchmarks scoring a subset; the lifter still sees every frame)."""
         conf = confidence if confidence is not None else np.ones(keypoints.shape[:2], np.float32)
         track = Track2D(np.asarray(keypoints, np.float64), conf, H36M17, width, height, fps, "keypoints", world=world)
-        return lift_track(lifter, track, progress=False, skeleton=skeleton, fusion=fusion, focal=focal)
+        return lift_track(lifter, track, progress=False, skeleton=skeleton, fusion=fusion, focal=focal,
+                          fit_frames=frames)
 
     lift.takes_world = check_fusion(lifter, fusion)  # type: ignore[attr-defined]
     return lift
