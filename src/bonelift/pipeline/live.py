@@ -14,41 +14,47 @@ form of offline `lift`'s per-clip skeleton (`fitting.fit_clip_skeleton(causal=Tr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from bonelift.cameras import assumed_intrinsics, normalize_screen, root_trajectory
-from bonelift.errors import DataError, OptionError
+from bonelift.config import LiveConfig, configure
+from bonelift.errors import DataError
 from bonelift.fitting import fit_skeleton, symmetric_lengths
 from bonelift.geometry import bone_lengths
 from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, check_skeleton, load_lifter
+from bonelift.runtime import resolve_device
 from bonelift.skeletons import H36M17, Layout, convert, get_layout
 from bonelift.streaming import StreamingLifter
 
 
 class LiveLifter:
-    """Frame-by-frame 3D from a causal video checkpoint (`model`; None: the bundled causal weights).
+    """Frame-by-frame 3D from a causal video checkpoint.
 
-    `layout`: the joint layout of the pushed keypoints ("mediapipe33", "coco17", "h36m17", ...).
-    `focal`: focal length in pixels for `root` (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer side).
+    `config` (default: `LiveConfig()`) with keyword overrides named like its fields, checked by the same
+    field definitions as `lift` (`model`: None, the bundled causal weights; `layout`: the joint layout of the
+    pushed keypoints, "mediapipe33", "coco17", "h36m17", ...; `focal`: focal length in pixels for `root`,
+    None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer side; `skeleton`: the running per-person skeleton, see
+    above; `device`). `LiveLifter("causal.pt", layout="h36m17")` names the model first, as before.
     After each push, `root` is the pelvis position in the camera frame (metres; `cameras.root_trajectory`
-    of that frame), None when no pose was returned. `skeleton`: the running per-person skeleton (see above).
+    of that frame), None when no pose was returned.
     """
 
-    def __init__(self, model: str | Path | None = None, layout: str | Layout = "mediapipe33",
-                 device: str | torch.device = "cpu", focal: float | None = None, skeleton: bool = True) -> None:
-        path = Path(model) if model is not None else CAUSAL_VIDEO_WEIGHTS
-        if model is None and not path.is_file():
+    def __init__(self, model: str | Path | None = None, config: LiveConfig | None = None, **overrides: Any) -> None:
+        if model is not None:
+            overrides["model"] = model
+        self.config = o = configure(LiveConfig, config, overrides)
+        path = Path(o.model) if o.model is not None else CAUSAL_VIDEO_WEIGHTS
+        if o.model is None and not path.is_file():
             raise DataError(path, "the bundled causal video lifter is not installed; pass a causal video checkpoint")
-        if focal is not None and not (np.isfinite(focal) and focal > 0):
-            raise OptionError(f"focal must be a number of pixels greater than 0, got {focal!r}")
+        device = resolve_device(str(o.device))  # the same device names as `lift` ("auto": CUDA when present)
         self.lifter: Lifter = load_lifter(path, device, need="causal")
-        self.layout = layout if isinstance(layout, Layout) else get_layout(layout)
-        self.focal = focal
+        self.layout = o.layout if isinstance(o.layout, Layout) else get_layout(o.layout)
+        self.focal = o.focal
         self.stream = StreamingLifter(self.lifter.model, device)
         self.root: np.ndarray | None = None
-        self.skeleton = check_skeleton(self.lifter, skeleton)
+        self.skeleton = check_skeleton(self.lifter, o.skeleton)
         self._lengths: tuple[np.ndarray, int] = (np.zeros(len(H36M17.bones)), 0)  # running sum, posed frames
 
     def push(self, keypoints_px: np.ndarray | None, confidence: np.ndarray | None, width: int,
