@@ -239,3 +239,20 @@ def test_a_new_bench_option_reaches_the_flag_validation_and_the_budget(
     _one_line_error(capsys, "new_option (--new-option) must be 0 or more, got -7")
     assert main(["bench", "anatomy", "--tpnet-epochs", "0"]) == 2
     _one_line_error(capsys, "tpnet_epochs (--tpnet-epochs) must be 1 or more, got 0")
+
+
+def test_bench_method3_image_part_shares_the_schedule_flags(tmp_path: Path) -> None:
+    """The image part takes every flag both run configurations have (no hand-kept list), the same ones as when
+    the list was written by hand, so cached image rows keep their budget."""
+    from bonelift.bench import method3
+
+    written_by_hand = {"epochs", "batch_size", "lr", "lr_decay", "lr_step_epochs", "weight_decay", "optimizer",
+                       "momentum", "seed", "device", "eval_stride", "model.dropout", "model.options", "actions"}
+    assert set(method3.shared_flags()) == written_by_hand
+    parser = argparse.ArgumentParser()
+    method3.add_parser(parser.add_subparsers(dest="suite"))
+    args = parser.parse_args(["method3", "--parts", "image", "--train-images", str(tmp_path / "x.npz"),
+                              "--lr", "0.02", "--weight-decay", "0.5", "--option", "cls2d=true", "--stride", "9"])
+    image = method3.image_config(args)
+    assert (image.lr, image.weight_decay, image.model.options, image.stride) == (0.02, 0.5, {"cls2d": True}, 1)
+    assert image.keypoints == "gt" and not image.flip  # the 2D-input part's --keypoints default (sh) stays there

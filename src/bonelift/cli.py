@@ -28,7 +28,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
     p = sub.add_parser("train-image", help="train method 3's image CNN on ImageSet files (person crops)")
-    add_arguments(p, ImageTrainConfig(), skip=("data_root", "dataset", "keypoints", "flip"))  # 2D-input options
+    add_arguments(p, ImageTrainConfig(), skip=ImageTrainConfig.KEYPOINT_ONLY)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
 

@@ -327,6 +327,9 @@ class ImageTrainConfig(RunConfig):
     with each checkpoint. The defaults are the paper's schedule (Sec. 4); `--train-subjects` /
     `--test-subjects` select by the ImageSet's subject array, `--actions` by its action array."""
 
+    # Options of a 2D-keypoint run that image training has not (`train-image` and `bench method3` leave them out).
+    KEYPOINT_ONLY: typing.ClassVar[tuple[str, ...]] = ("data_root", "dataset", "keypoints", "flip")
+
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     train_images: str = opt("", "ImageSet file (.npz) of the training crops (`bonelift images` writes them)")
     test_images: str = opt("", "ImageSet file of the test crops (default: the --train-images file, --test-subjects)")
@@ -518,6 +521,11 @@ def _walk(cls: type, prefix: str = "") -> typing.Iterator[tuple[str, dataclasses
             yield prefix + f.name, f, kind
 
 
+def field_dests(cls: type) -> tuple[str, ...]:
+    """Every flag-bearing field of the configuration class `cls`, nested ones as "model.hidden"."""
+    return tuple(dest for dest, _, _ in _walk(cls))
+
+
 def _default(obj: Any, dest: str) -> Any:
     for part in dest.split("."):
         obj = getattr(obj, part)
@@ -644,6 +652,7 @@ __all__ = [
     "config_from_dict",
     "configure",
     "device_opt",
+    "field_dests",
     "from_args",
     "opt",
     "parse_key_values",
