@@ -216,8 +216,6 @@ class RunConfig(Options):
         if model is not None:
             model_spec(model.name, MODEL_KINDS[type(model)])
             check_options(model.name, getattr(model, "options", {}))
-        if self.optimizer not in ("adam", "sgd"):
-            raise OptionError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
         for name in ("epochs", "batch_size", "stride", "eval_stride"):
             if getattr(self, name) < 1:
                 raise OptionError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
@@ -261,8 +259,6 @@ class TrainConfig(RunConfig):
     def validate(self) -> None:
         """Also refuse a staged schedule that starts before the warm start, or losses with no sample to supervise."""
         super().validate()
-        if self.losses_on not in ("weak", "all"):
-            raise OptionError(f"--losses-on must be weak or all, got {self.losses_on!r}")
         if self.symmetry_epoch and self.symmetry_epoch < self.warmup_epochs:
             raise OptionError(
                 f"--symmetry-epoch {self.symmetry_epoch} is before the weak losses start (--warmup-epochs "
