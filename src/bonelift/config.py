@@ -587,7 +587,7 @@ def add_arguments(
                 type=kind,
                 default=default,
                 choices=f.metadata.get("choices"),
-                metavar=f.metadata.get("metavar"),
+                metavar=f.metadata.get("metavar", None if "choices" in f.metadata else f.name.upper()),
                 help=helptext + (f" (default: {default!r})" if default not in ("", None) else ""),
             )
 
