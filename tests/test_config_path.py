@@ -256,3 +256,10 @@ def test_bench_method3_image_part_shares_the_schedule_flags(tmp_path: Path) -> N
     image = method3.image_config(args)
     assert (image.lr, image.weight_decay, image.model.options, image.stride) == (0.02, 0.5, {"cls2d": True}, 1)
     assert image.keypoints == "gt" and not image.flip  # the 2D-input part's --keypoints default (sh) stays there
+
+
+def test_a_flag_value_of_the_wrong_type_is_one_line_too(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["lift", "x.mp4", "--max-side", "big"])
+    assert info.value.code == 2
+    _one_line_error(capsys, "argument --max-side: invalid int value: 'big'", "bonelift lift --help")

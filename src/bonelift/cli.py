@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 import warnings
 from pathlib import Path
 
@@ -170,6 +171,14 @@ def _cmd_images(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {len(images)} crops of {images.size}x{images.size} ({images.source})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors (a flag's value of the wrong type, an unknown flag) as one line, like every other bad
+    option (`bonelift: error: ...`, exit status 2); subcommands inherit it."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"bonelift: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _notice(message, category, filename, lineno, file=None, line=None) -> None:
     """Print a warning as one line `bonelift: warning: ...` (no source line): the CLI's notices are for people."""
     print(f"bonelift: warning: {message}", file=sys.stderr if file is None else file)
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
+    parser = _Parser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
