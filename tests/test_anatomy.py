@@ -153,6 +153,7 @@ def test_tpnet_window_takes_every_frame_step_th_pose():
     assert not np.allclose(refine_sequence(model, seq)[10], refine_sequence(model, changed)[10])
 
 
+@pytest.mark.slow
 def test_train_tpnet_reduces_noise():
     rng = np.random.default_rng(4)
     t = np.linspace(0, 6, 300)[:, None, None]

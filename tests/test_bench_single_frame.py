@@ -109,6 +109,7 @@ def test_cli_rejects_unknown_bench_model(capsys) -> None:
     assert "unknown bench models" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_path) -> None:
     root = tmp_path / "h36m"
     make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)

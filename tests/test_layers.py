@@ -1,9 +1,9 @@
-"""The package's shape: one-way imports, one model registry, one configuration path with generated flags."""
+"""The package's shape: one model registry, one configuration path with generated flags (one-way imports:
+test_layering.py)."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -17,70 +17,10 @@ from bonelift.models import MODELS, ModelConfig, build_model
 SRC = Path(__file__).resolve().parents[1] / "src" / "bonelift"
 
 
-def _module(path: Path) -> str:
-    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path) -> set[str]:
-    """bonelift modules imported anywhere in a file, imports inside functions included."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bonelift"):
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("bonelift"))
-    return out
-
-
-def test_no_import_cycles() -> None:
-    modules = {_module(p): p for p in SRC.rglob("*.py")}
-    graph = {m: {i for i in _imports(p) if i in modules and i != m} for m, p in modules.items()}
-    # a package's __init__ re-exports its own modules: edges into the package from inside it are not cycles
-    graph = {m: {i for i in deps if not m.startswith(i + ".")} for m, deps in graph.items()}
-    state: dict[str, int] = {}
-
-    def visit(m: str, stack: list[str]) -> None:
-        state[m] = 1
-        for d in graph[m]:
-            if state.get(d) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(d) :] + [d]))
-            if d not in state:
-                visit(d, stack + [d])
-        state[m] = 2
-
-    for m in graph:
-        if m not in state:
-            visit(m, [m])
-
-
-def test_lower_layers_never_import_higher_ones() -> None:
-    order = [
-        "bonelift.skeletons",
-        "bonelift.metrics",
-        "bonelift.datasets",
-        "bonelift.models",
-        "bonelift.config",
-        "bonelift.checkpoints",
-        "bonelift.evaluation",
-        "bonelift.training",
-        "bonelift.bench",
-        "bonelift.cli",
-    ]
-    for path in SRC.rglob("*.py"):
-        me = _module(path)
-        mine = next((i for i, p in enumerate(order) if me == p or me.startswith(p + ".")), None)
-        if mine is None:
-            continue
-        for imported in _imports(path):
-            theirs = next((i for i, p in enumerate(order) if imported == p or imported.startswith(p + ".")), None)
-            assert theirs is None or theirs <= mine, f"{me} imports {imported}, a higher layer"
-
-
 def test_models_lists_every_network(capsys) -> None:
     assert main(["models"]) == 0
-    listed = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    lines = capsys.readouterr().out.splitlines()
+    listed = {line.split()[0]: line.split()[1] for line in lines if not line.startswith(" ")}
     assert set(listed) == set(MODELS)
     assert listed["tcn"] == "video" and listed["bone"] == "video" and listed["tpnet"] == "tpnet"
     assert listed["asn"] == "single-frame" and listed["hsn-dual"] == "single-frame"
@@ -153,14 +93,27 @@ def test_flags_reach_the_configuration_and_nested_model() -> None:
     assert he.train_subjects[0] == "Train/S1"
 
 
-def test_a_config_field_reaches_every_training_command(tmp_path) -> None:
-    """Weight decay was added as one field and one use: train, train-video and the benches all have it."""
+def _training_commands() -> list:
     from bonelift.bench import SUITES
 
-    for command in (["train"], ["train-video"], ["bench", "single-frame"], ["bench", "video"]):
-        with pytest.raises(SystemExit):
-            main([*command, "--weight-decay", "not-a-number"])  # argparse knows the flag and checks its type
-    assert "anatomy" in SUITES
+    suites = [pytest.param(["bench", s], marks=pytest.mark.xfail(
+        strict=True, reason="bench anatomy re-declares its fields by hand (issue 22 part A generates them)"))
+        if s == "anatomy" else ["bench", s] for s in SUITES if s != "wild"]  # wild scores lifters, trains none
+    return [["train"], ["train-video"], ["train-image"], *suites]
+
+
+@pytest.mark.parametrize("command", _training_commands())
+def test_a_config_field_reaches_every_training_command(command, monkeypatch) -> None:
+    """Weight decay was added as one field and one use: every command that trains parses it into its run."""
+    import bonelift.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(cli, "_cmd_train", lambda args: seen.update(vars(args)))
+    monkeypatch.setattr(cli, "_cmd_bench", lambda args, argv: seen.update(vars(args)))
+    assert main([*command, "--weight-decay", "0.5"]) == 0
+    assert seen["weight_decay"] == 0.5
+    with pytest.raises(SystemExit):
+        main([*command, "--weight-decay", "not-a-number"])  # argparse checks its type
     parser = argparse.ArgumentParser()
     add_arguments(parser, TrainConfig())
     assert from_args(TrainConfig(), parser.parse_args(["--weight-decay", "1e-4"])).weight_decay == 1e-4

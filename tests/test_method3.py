@@ -231,6 +231,7 @@ def test_adam_stays_the_default_optimiser(tmp_path: Path) -> None:
     assert isinstance(trainer.optimizer, torch.optim.Adam) and trainer.gt2d is None
 
 
+@pytest.mark.slow
 def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
     root = tmp_path / "h36m"
     make_h36m(root, ["S1", "S5", "S6", "S7", "S8", "S9", "S11"], frames=8)  # the protocol's subjects

@@ -166,6 +166,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_bench_anatomy_tiny_synthetic_run(tmp_path, one_thread):
     from bonelift.bench.anatomy import AnatomyBench, run
     from bonelift.config import TrainConfig

@@ -204,6 +204,7 @@ def test_any_lift_function_is_scored_in_its_camera_frame() -> None:
     assert row["n_mpjpe_views_mm"] < 1e-3 and row["n_mpjpe_ref_mm"] < 1e-3 and row["bone_std_mm"] > 0
 
 
+@pytest.mark.slow
 def test_people_are_followed_across_views_by_geometry() -> None:
     woman = _person(40, np.array([0.5, -0.4, 0.0]), 3)
     man = _person(40, np.array([-0.6, 0.3, 0.2]), 4)  # on the treadmill: his feet are higher

@@ -17,6 +17,7 @@ def s11():
     return load_h36m(root, "gt", subjects=["S11"]), load_h36m(root, "sh", subjects=["S11"])
 
 
+@pytest.mark.slow
 def test_sh_detections_land_near_projected_ground_truth(s11):
     gt, sh = s11
     by_key = {(s.take, s.camera.id): s for s in gt}
@@ -31,6 +32,7 @@ def test_sh_detections_land_near_projected_ground_truth(s11):
     assert per_joint[limbs].max() < 20  # pixels; the data README says 7-15 px for most joints
 
 
+@pytest.mark.slow
 def test_known_gap_and_ground_truth_legality(s11):
     gt, sh = s11
     assert not any(s.take == "Directions" and s.camera.id == "54138969" for s in sh)

@@ -173,6 +173,7 @@ def test_attention_weights_sum_to_one_per_bone() -> None:
     assert torch.all(pooled >= lengths.min(1).values - 1e-6) and torch.all(pooled <= lengths.max(1).values + 1e-6)
 
 
+@pytest.mark.slow
 def test_product_fusion_represents_eq1_exactly() -> None:
     """With perfect directions and lengths a short fit of the default fusion reaches < 1 mm (concat cannot)."""
     torch.manual_seed(0)
@@ -222,7 +223,7 @@ def test_old_bone_checkpoints_are_refused_clearly() -> None:
     state = {**model.state_dict(), "joint_head.weight": torch.zeros(48, 64)}
     with pytest.raises(Exception, match="predates"):
         model.load_state_dict(state)
-    assert BoneVideoLifter(_config("bone", fusion="fc")).opt["fusion"] == "concat"  # old configs still build
+    assert BoneVideoLifter(_config("bone", fusion="fc")).opt.fusion == "concat"  # old configs still build
 
 
 def test_trainer_draws_lengths_once_per_video() -> None:
@@ -363,7 +364,7 @@ def test_noncausal_streaming_flush_returns_the_last_frames(name: str) -> None:
     assert short.push(seq[0].numpy()) is None and len(short.flush()) == 1
 
 
-@pytest.mark.parametrize("name", ["tcn", "bone"])
+@pytest.mark.parametrize("name", ["tcn", pytest.param("bone", marks=pytest.mark.slow)])
 def test_video_training_round_trip(name: str, tmp_path) -> None:
     from bonelift.config import VideoTrainConfig
     from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS

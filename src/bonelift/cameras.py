@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError, require_file
+from bonelift.skeletons import MM
 
 # Image sizes used for screen-coordinate normalisation of the four Human3.6M cameras.
 H36M_IMAGE_SIZE = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000), "60457274": (1000, 1002)}
@@ -139,7 +140,7 @@ def load_h36m_cameras(path: str | Path) -> dict[str, dict[str, Camera]]:
                     cams[subject][cam_id] = Camera(
                         id=cam_id,
                         R=np.asarray(g["R"], dtype=np.float64).T,
-                        T=np.asarray(g["T"], dtype=np.float64).ravel() / 1000.0,
+                        T=np.asarray(g["T"], dtype=np.float64).ravel() / MM,
                         f=np.asarray(g["f"], dtype=np.float64).ravel(),
                         c=np.asarray(g["c"], dtype=np.float64).ravel(),
                         k=np.asarray(g["k"], dtype=np.float64).ravel(),

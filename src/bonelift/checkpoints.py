@@ -4,7 +4,7 @@ A checkpoint is a dict saved with `torch.save` and read back with `weights_only=
 code): `format`, `kind` (single-frame, video or tpnet; absent in single-frame checkpoints written before
 kinds existed), `train_config` (the run configuration, so the network can be rebuilt), `model` (the
 state dict) and, in training checkpoints, the optimiser, scheduler and random state for resuming.
-TP-Net files of the older `bonelift-tpnet-v1` format still load.
+TP-Net files of the older `bonelift-tpnet-v1` format still load (`compat.upgrade_checkpoint`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from bonelift.compat import upgrade_checkpoint
 from bonelift.config import RUN_CONFIGS, RunConfig
 from bonelift.errors import BoneliftError, DataError
 from bonelift.io import atomic_path
 from bonelift.models import SINGLE_FRAME, TPNET, build_model
 
 FORMAT = "bonelift-checkpoint-v1"
-_LEGACY_TPNET = "bonelift-tpnet-v1"
 KEEP_ON_EXPORT = ("format", "kind", "train_config", "epoch", "step", "history")
 
 
@@ -51,8 +51,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
         raise DataError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if isinstance(ckpt, dict) and ckpt.get("format") == _LEGACY_TPNET and isinstance(ckpt.get("config"), dict):
-        ckpt = {"format": FORMAT, "kind": TPNET, "train_config": {"model": ckpt["config"]}, "model": ckpt.get("model")}
+    ckpt = upgrade_checkpoint(ckpt, FORMAT, TPNET)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DataError(path, "not a bonelift checkpoint (missing format tag)")
     return ckpt

@@ -130,12 +130,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_models() -> None:
+    """Every network on one line, then its `--option`s indented, one per line: type, default, what it does."""
     from bonelift.models import MODELS
 
     width = max(map(len, MODELS))
     for name, spec in MODELS.items():
-        options = ", ".join(f"{k}={v}" for k, v in spec.options.items()) or "-"
-        print(f"{name:<{width}}  {spec.kind:<12}  {spec.summary}  [options: {options}]")
+        print(f"{name:<{width}}  {spec.kind:<12}  {spec.summary}")
+        for line in spec.options.describe():
+            print(f"    --option {line}")
 
 
 def _add_images(sub: argparse._SubParsersAction) -> None:

@@ -17,9 +17,9 @@ Field metadata understood by the flag generator: `help`; `flag` (the CLI spellin
 `short` (e.g. `-o`); `aliases` (deprecated spellings kept working); `sets` (a bool flag that also switches the
 named fields, e.g. `--no-flip` for training and test flipping); `metavar`; `parse` (turns the flag's text
 into the value, raising OptionError). Understood by `validate` (`check_fields`): `min` (smallest value),
-`above` (values must exceed it), `choices`. Understood by
-`config_from_dict`: `legacy`, the value a saved configuration that predates the field meant (e.g. TP-Net's
-`frame_step` 1), when it differs from the default of new runs.
+`above` (values must exceed it), `choices`. A saved configuration that predates a field gets the value the
+older code behaved as when `compat.LEGACY_FIELDS` names one (e.g. TP-Net's `frame_step` 1), else the default
+of new runs.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from bonelift.cameras import DEFAULT_FOCAL_FACTOR
+from bonelift.compat import legacy_fields
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
 from bonelift.datasets.virtual import ViewConfig
@@ -246,7 +247,6 @@ class TrainConfig(RunConfig):
         "samples the geometry/angle/symmetry losses supervise: weak = the 2D-only stream only (method 4, Fig. 1), "
         "all = the 3D-labelled batch too (bonelift before December 2026)",
         choices=("weak", "all"),
-        legacy="all",
     )
     symmetry_epoch: int = opt(
         0,
@@ -475,15 +475,16 @@ def _hints(cls: type) -> dict[str, Any]:
 def config_from_dict(cls: type, d: dict[str, Any]) -> Any:
     """Rebuild a configuration saved by `to_dict`; unknown keys are ignored so older checkpoints load.
 
-    A field missing from `d` takes its `legacy` metadata value when it has one (the behaviour of the
+    A field missing from `d` takes its `compat.legacy_fields` value when it has one (the behaviour of the
     code that saved `d`), else its default.
     """
     hints = _hints(cls)
+    legacy = legacy_fields(cls)
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in d:
-            if "legacy" in f.metadata:  # saved before the field existed: what it meant then
-                kwargs[f.name] = f.metadata["legacy"]
+            if f.name in legacy:  # saved before the field existed: what it meant then
+                kwargs[f.name] = legacy[f.name]
             continue
         value, kind = d[f.name], hints[f.name]
         if dataclasses.is_dataclass(kind) and isinstance(value, dict):

@@ -23,9 +23,7 @@ from bonelift.datasets.images import ImageSet
 from bonelift.geometry import edge_indices, mirror, reframe_clip
 from bonelift.models import LiftingModel, TPNet
 from bonelift.models.method3 import Method3ImageNet
-from bonelift.skeletons import Layout
-
-MM = 1000.0
+from bonelift.skeletons import MM, Layout
 
 
 def scored_frames(length: int, stride: int) -> np.ndarray:

@@ -84,29 +84,26 @@ def bend_components(pose, layout: Layout, normalized: bool = True):
     components are divided by the product of the three bone lengths, so they are scale-free;
     without it they are the raw triple products of the paper's loss.
     """
-    outs = []
-    for base, prox, mid, dist, sign in ANGLE_TRIPLES:
-        b, p, m, d = (layout.index(n) for n in (base, prox, mid, dist))
-        v_base = pose[..., p, :] - pose[..., b, :]
-        v_up = pose[..., m, :] - pose[..., p, :]
-        v_low = pose[..., d, :] - pose[..., m, :]
-        if _is_numpy(pose):
-            n = np.cross(v_base, v_up)
-            dot = (n * v_low).sum(-1)
-            scale = np.linalg.norm(v_base, axis=-1) * np.linalg.norm(v_up, axis=-1) * np.linalg.norm(v_low, axis=-1)
-            outs.append(sign * dot / np.maximum(scale, 1e-9) if normalized else sign * dot)
-        else:
-            import torch
-
-            n = torch.linalg.cross(v_base, v_up, dim=-1)
-            dot = (n * v_low).sum(-1)
-            scale = v_base.norm(dim=-1) * v_up.norm(dim=-1) * v_low.norm(dim=-1)
-            outs.append(sign * dot / scale.clamp_min(1e-9) if normalized else sign * dot)
+    # All four limbs at once (one gather per role): the fit in `fusion` evaluates this hundreds of times.
+    b, p, m, d = ([layout.index(t[k]) for t in ANGLE_TRIPLES] for k in range(4))
+    sign = [t[4] for t in ANGLE_TRIPLES]
+    v_base = pose[..., p, :] - pose[..., b, :]
+    v_up = pose[..., m, :] - pose[..., p, :]
+    v_low = pose[..., d, :] - pose[..., m, :]
     if _is_numpy(pose):
-        return np.stack(outs, axis=-1)
+        dot = (np.cross(v_base, v_up) * v_low).sum(-1)
+        if not normalized:
+            return np.asarray(sign) * dot
+        scale = np.linalg.norm(v_base, axis=-1) * np.linalg.norm(v_up, axis=-1) * np.linalg.norm(v_low, axis=-1)
+        return np.asarray(sign) * dot / np.maximum(scale, 1e-9)
     import torch
 
-    return torch.stack(outs, dim=-1)
+    signs = torch.tensor(sign, dtype=pose.dtype, device=pose.device)
+    dot = (torch.linalg.cross(v_base, v_up, dim=-1) * v_low).sum(-1)
+    if not normalized:
+        return signs * dot
+    scale = v_base.norm(dim=-1) * v_up.norm(dim=-1) * v_low.norm(dim=-1)
+    return signs * dot / scale.clamp_min(1e-9)
 
 
 # Normal range of motion of the elbows and knees (degrees of flexion, 0 = straight, negative =

@@ -41,9 +41,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The shuffling generator of one epoch: a function of (seed, epoch) only, so a resumed run shuffles alike."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+SHUFFLE_STREAM, BATCH_NORM_STREAM = 100_003, 1000  # seed spacing of each per-epoch stream (kept: runs reproduce)
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = SHUFFLE_STREAM) -> torch.Generator:
+    """The generator of one epoch's draws: a function of (seed, epoch, stream) only, so a resumed run draws alike.
+
+    The one seed-derivation rule of the training loops: `seed * stream + epoch`; the stream (the shuffling
+    order, the batch-norm recalibration batches) keeps its own spacing so stored runs reproduce."""
+    return torch.Generator().manual_seed(seed * stream + epoch)
 
 
 def distributed() -> tuple[int, int]:

@@ -14,6 +14,8 @@ import numpy as np
 
 from bonelift.errors import DataError
 
+MM = 1000.0  # millimetres per metre: poses are metres inside bonelift, data files and result tables millimetres
+
 # Limb names used by the bone-length tables (method 1, Table 2): (name, parent joint, child joint).
 LIMBS: tuple[tuple[str, str, str], ...] = (
     ("left upper arm", "LShoulder", "LElbow"),

@@ -19,9 +19,8 @@ import numpy as np
 from bonelift import metrics
 from bonelift.errors import DataError, check_array, require_file
 from bonelift.io import atomic_path
-from bonelift.skeletons import H36M16, H36M17, HUMANEVA15, Layout, get_layout
+from bonelift.skeletons import H36M16, H36M17, HUMANEVA15, MM, Layout, get_layout
 
-MM = 1000.0
 _LAYOUT_BY_JOINTS = {17: H36M17, 16: H36M16, 15: HUMANEVA15}
 
 

@@ -55,6 +55,7 @@ def test_video_without_a_person_is_a_clear_error(tmp_path: Path, tiny_checkpoint
     assert {p.name for p in tmp_path.iterdir()} == {"wall.mp4"}
 
 
+@pytest.mark.slow
 def test_image_folder_input(tmp_path: Path, tiny_checkpoint: Path) -> None:
     frames = tmp_path / "frames"
     frames.mkdir()
@@ -83,6 +84,7 @@ print(json.dumps({"frames": par.num_frames, "detected": int(par.detected.sum()),
 """
 
 
+@pytest.mark.slow
 def test_two_detection_processes_match_one(tmp_path: Path) -> None:
     """Run in a fresh interpreter: a process that already ran a MediaPipe graph never forks workers."""
     import json

@@ -20,6 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to reset the peak")
+@pytest.mark.slow
 def test_ten_minute_clip_lifts_in_bounded_memory(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     wave = np.sin(np.linspace(0, 300, FRAMES))[:, None, None]

@@ -233,6 +233,7 @@ np.save(sys.argv[2], np.stack([gather(points, r, np.nan) for r in rows]))
 
 
 @pytest.mark.skipif(not (MEDIA / "sports2d_demo.mp4").is_file(), reason="../shared/media not present")
+@pytest.mark.slow
 def test_sports2d_clip_gives_two_long_tracks_without_swaps(tmp_path: Path) -> None:
     """As `bonelift lift` runs it: two detection processes (a fresh interpreter, so that it may fork)."""
     import os
@@ -262,6 +263,7 @@ TREADMILL_MAN = {"cam01": (425, 740), "cam02": (575, 755), "cam03": (645, 897), 
 
 @pytest.mark.skipif(not (MEDIA / "pose2sim_multiperson" / "cam01.mp4").is_file(), reason="../shared/media not present")
 @pytest.mark.parametrize("view", sorted(TREADMILL_MAN))
+@pytest.mark.slow
 def test_pose2sim_treadmill_man_is_one_track(view: str) -> None:
     tracks, _, height = _real_tracks(MEDIA / "pose2sim_multiperson" / f"{view}.mp4")
     assert len(tracks) >= 2  # the woman beside him is found too
@@ -272,6 +274,7 @@ def test_pose2sim_treadmill_man_is_one_track(view: str) -> None:
     assert _no_jumps(man, height)
 
 
+@pytest.mark.slow
 def test_one_person_video_gives_the_single_person_keypoints(tmp_path: Path) -> None:
     """The demo clip with the man on the cabinet blacked out: the main person's 2D is the single-person run's."""
     cv2 = pytest.importorskip("cv2")

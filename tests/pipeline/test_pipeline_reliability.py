@@ -177,6 +177,7 @@ def test_concurrent_run_into_the_same_folder_is_refused(tmp_path: Path, tiny_che
     assert (out / "poses3d.bvh").is_file() and not _temp_debris(tmp_path)
 
 
+@pytest.mark.slow
 def test_two_processes_never_mix_their_outputs(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """A second process started while the first holds the lock fails cleanly; the folder is the first one's."""
     path, out = _npz(tmp_path / "walk.npz"), tmp_path / "out"
@@ -320,6 +321,7 @@ def _gone_within(pids: list[int], seconds: float) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="detection workers are forked on Linux only")
+@pytest.mark.slow
 def test_sigterm_during_detection_stops_workers_and_removes_the_temp_folder(tmp_path: Path,
                                                                             tiny_checkpoint: Path) -> None:
     pytest.importorskip("mediapipe")
@@ -341,6 +343,7 @@ def test_sigterm_during_detection_stops_workers_and_removes_the_temp_folder(tmp_
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux only")
+@pytest.mark.slow
 def test_workers_die_with_a_killed_parent(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """SIGKILL runs no cleanup at all; the workers must still not be left running (or hung) without a parent."""
     pytest.importorskip("mediapipe")
@@ -356,6 +359,7 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path, tiny_checkpoint: Path)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="detection workers are forked on Linux only")
+@pytest.mark.slow
 def test_error_in_a_detection_worker_reaches_the_user(tmp_path: Path, tiny_checkpoint: Path) -> None:
     cv2 = pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")

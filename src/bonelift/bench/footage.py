@@ -25,7 +25,7 @@ from bonelift.geometry import bone_lengths
 from bonelift.metrics import bone_length_std, mpjve, n_mpjpe, p_mpjpe, symmetry_error
 from bonelift.pipeline.associate import associate, gather
 from bonelift.pipeline.lifters import LiftFn
-from bonelift.skeletons import H36M17, MEDIAPIPE33, convert
+from bonelift.skeletons import H36M17, MEDIAPIPE33, MM, convert
 
 FOOTAGE_DIR = default_data_root().parent / "media" / "pose2sim_multiperson"  # ../shared/media beside the data
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
@@ -313,6 +313,12 @@ MEDIAPIPE_WORLD = "mediapipe-world"  # in place of a lift function: score MediaP
 MEDIAPIPE_TO_CAMERA = np.eye(3)
 
 
+# Limbs-only scores align and measure the 12 joints of the arms and legs (shoulders to wrists, hips to feet), so
+# that the hip, spine, neck and head, whose definitions differ between MediaPipe, Human3.6M and the reference's
+# conversion, play no part.
+LIMB_JOINTS = sorted({j for _, a, b in H36M17.limbs for j in (a, b)})
+
+
 def _root_relative(pose: np.ndarray) -> np.ndarray:
     return pose - pose[..., H36M17.root : H36M17.root + 1, :]
 
@@ -334,7 +340,7 @@ def _asymmetry(seq: np.ndarray, pairs: list[tuple[int, int]]) -> float:
 
 
 def _mm(x: float) -> float:
-    return round(1000.0 * float(x), 2)
+    return round(MM * float(x), 2)
 
 
 def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR, person: str = "woman",
@@ -385,7 +391,8 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
             pose = _root_relative(_h36m(t.world)[0]) @ MEDIAPIPE_TO_CAMERA.T
         else:
             kp, conf = _h36m(t.keypoints, t.confidence)
-            pose = np.asarray(lift_fn(kp, conf, footage.width, footage.height, footage.fps), np.float64)
+            extra = {"world": _h36m(t.world)[0] @ MEDIAPIPE_TO_CAMERA.T} if getattr(lift_fn, "takes_world", False) else {}
+            pose = np.asarray(lift_fn(kp, conf, footage.width, footage.height, footage.fps, **extra), np.float64)
             if pose.shape != kp.shape[:2] + (3,):
                 raise DataError(None, f"lift_fn returned shape {pose.shape} for {v}, expected {kp.shape[:2] + (3,)}")
         poses[v] = _root_relative(pose) @ cam.R  # rows: R.T @ p, camera frame -> world axes
@@ -403,9 +410,11 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
     row["p_mpjpe_views_mm"] = _mm(_pairs_mean(p_mpjpe, seqs))
     row["mpjve_views_mm"] = _mm(_pairs_mean(mpjve, seqs))
     pairs = H36M17.mirrored_bones
+    limbs = LIMB_JOINTS
     per_view = {
         "n_mpjpe_ref_mm": [n_mpjpe(s, ref).mean() for s in seqs],
         "p_mpjpe_ref_mm": [p_mpjpe(s, ref).mean() for s in seqs],
+        "p_mpjpe_limbs_ref_mm": [p_mpjpe(s[:, limbs], ref[:, limbs]).mean() for s in seqs],
         "mpjve_ref_mm": [mpjve(s, ref).mean() for s in seqs],
         "bone_std_all_mm": [bone_lengths(s, H36M17).std(0).mean() for s in seqs],
         "bone_std_mm": [bone_length_std([s], H36M17)["average"] for s in seqs],

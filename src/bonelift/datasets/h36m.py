@@ -22,7 +22,7 @@ import numpy as np
 from bonelift.cameras import H36M_CAMERA_IDS, Camera, load_h36m_cameras
 from bonelift.datasets.common import PoseSequence, load_pickled_npz
 from bonelift.errors import DataError, check_array, require_file
-from bonelift.skeletons import H36M17, H36M32_TO_17, MPII16, Layout, get_layout
+from bonelift.skeletons import H36M17, H36M32_TO_17, MM, MPII16, Layout, get_layout
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
@@ -89,7 +89,7 @@ def _read_3d(root: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
             except (OSError, KeyError) as exc:
                 raise DataError(path, f"cannot read dataset '3D_positions' ({exc})") from exc
             check_array(arr, path, "3D_positions", (96, None))
-            poses = arr.T.reshape(-1, 32, 3)[:, H36M32_TO_17] / 1000.0
+            poses = arr.T.reshape(-1, 32, 3)[:, H36M32_TO_17] / MM
             out.setdefault(subject, {})[path.stem] = poses.astype(np.float32)
         return out, "archive"
     raise DataError(root, "no Human3.6M 3D poses: expected data_3d_h36m_17j.npz, data_3d_h36m.npz or S*/MyPoses/3D_positions/*.h5")

@@ -15,6 +15,7 @@ import numpy as np
 
 from bonelift.cameras import Camera
 from bonelift.errors import DataError, require_file
+from bonelift.skeletons import MM
 
 SUBPIXELS = 64.0  # Qualisys intrinsics are in 1/64 pixel
 QUALISYS_TO_OPENCV = np.diag([1.0, -1.0, -1.0])  # camera axes: Qualisys y up, z backwards; OpenCV y down, z forwards
@@ -47,7 +48,7 @@ def _camera(elem: ET.Element, path: Path, index: int) -> Camera:
     m = _numbers(transform, _ROTATION, path, where).reshape(3, 3)
     if not np.allclose(m @ m.T, np.eye(3), atol=1e-4) or np.linalg.det(m) < 0:
         raise DataError(path, f"{where}: r11..r33 is not a rotation matrix")
-    centre = _numbers(transform, ("x", "y", "z"), path, where) / 1000.0
+    centre = _numbers(transform, ("x", "y", "z"), path, where) / MM
     f = _numbers(intrinsic, ("focalLengthU", "focalLengthV"), path, where) / SUBPIXELS
     c = _numbers(intrinsic, ("centerPointU", "centerPointV"), path, where) / SUBPIXELS
     k = _numbers(intrinsic, ("radialDistortion1", "radialDistortion2", "radialDistortion3"), path, where)

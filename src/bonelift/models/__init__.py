@@ -3,45 +3,45 @@
 image CNN (kind "image", person crops in instead of 2D keypoints).
 
 Each entry names its kind (the configuration class it is built from and the checkpoint kind it is
-saved as) and the options it understands with their defaults; `build_model` refuses unknown options,
-so a misspelt `--option` key is an error instead of being ignored.
+saved as) and the typed options dataclass its model file declares (`models.options`); `check_options`
+(called by `build_model` and every run configuration's `validate`) refuses an unknown key or a value of
+the wrong type, so a misspelt `--option` is an error instead of being ignored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from torch import nn
 
 from bonelift.errors import BoneliftError
-from bonelift.models import asn, hsn, method3, multiroot
-from bonelift.models.asn import ASN
+from bonelift.models.asn import ASN, ASNOptions
 from bonelift.models.base import LiftingModel, ModelConfig, init_weights
-from bonelift.models.bone_video import DEFAULTS as BONE_DEFAULTS
-from bonelift.models.bone_video import BoneVideoLifter
-from bonelift.models.hsn import HSN
-from bonelift.models.method3 import ImageModelConfig, Method3ImageNet, Method3Lifter
-from bonelift.models.multiroot import baseline
-from bonelift.models.tcn import TemporalConvLifter, VideoModelConfig
+from bonelift.models.bone_video import BoneOptions, BoneVideoLifter
+from bonelift.models.hsn import HSN, HSNOptions
+from bonelift.models.method3 import ImageModelConfig, ImageOptions, Method3ImageNet, Method3Lifter, Method3Options
+from bonelift.models.multiroot import BaselineOptions, baseline
+from bonelift.models.options import NetworkOptions
+from bonelift.models.tcn import TCNOptions, TemporalConvLifter, VideoModelConfig
 from bonelift.models.tpnet import TPNet, TPNetConfig
 
 SINGLE_FRAME, VIDEO, TPNET, IMAGE = "single-frame", "video", "tpnet", "image"
 CONFIG_CLASSES: dict[str, type] = {SINGLE_FRAME: ModelConfig, VIDEO: VideoModelConfig, TPNET: TPNetConfig,
                                    IMAGE: ImageModelConfig}
-_BASIC, _HSN, _ASN = multiroot.OPTIONS, hsn.OPTIONS, asn.OPTIONS  # each model file declares its options
+_BASIC, _HSN, _ASN = BaselineOptions, HSNOptions, ASNOptions  # each model file declares its options
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registry entry: how to build the network, its kind, its options and their defaults."""
+    """A registry entry: how to build the network, its kind, and the dataclass of its options."""
 
     build: Callable[[Any], nn.Module]
     kind: str
     summary: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: type[NetworkOptions] = NetworkOptions
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -77,11 +77,11 @@ MODELS: dict[str, ModelSpec] = {
     ),
     # Method 3 (2D grid classification + multi-root regression), Table 2 rows via options cls2d / multi_root.
     "method3": ModelSpec(Method3Lifter, SINGLE_FRAME, "method 3, 2D soft-label classification + multi-root 3D",
-                         method3.OPTIONS),
+                         Method3Options),
     "method3-image": ModelSpec(Method3ImageNet, IMAGE, "method 3 image CNN (ZFnet-shaped conv layers) with the "
-                               "same 2D/3D head", method3.IMAGE_OPTIONS),
-    "tcn": ModelSpec(TemporalConvLifter, VIDEO, "temporal convolutions (VideoPose3D)", {"score_att": True}),
-    "bone": ModelSpec(BoneVideoLifter, VIDEO, "method 5, bone length + direction", dict(BONE_DEFAULTS)),
+                               "same 2D/3D head", ImageOptions),
+    "tcn": ModelSpec(TemporalConvLifter, VIDEO, "temporal convolutions (VideoPose3D)", TCNOptions),
+    "bone": ModelSpec(BoneVideoLifter, VIDEO, "method 5, bone length + direction", BoneOptions),
     "tpnet": ModelSpec(TPNet, TPNET, "method 4, temporal refinement of a single-frame model's poses"),
 }
 
@@ -96,14 +96,9 @@ def model_spec(name: str, kind: str | None = None) -> ModelSpec:
     return spec
 
 
-def check_options(name: str, options: dict[str, Any]) -> None:
-    """Refuse option keys the network does not read."""
-    known = MODELS[name].options
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise BoneliftError(
-            f"unknown option(s) {', '.join(unknown)} for model {name!r} (known: {', '.join(known) or 'none'})"
-        )
+def check_options(name: str, options: dict[str, Any]) -> NetworkOptions:
+    """The network's typed options; an `OptionError` for an unknown key or a value of the wrong type."""
+    return MODELS[name].options.parse(options, name)
 
 
 def build_model(config: Any) -> nn.Module:
@@ -111,10 +106,10 @@ def build_model(config: Any) -> nn.Module:
     ImageModelConfig)."""
     kind = next((k for k, cls in CONFIG_CLASSES.items() if isinstance(config, cls)), None)
     spec = model_spec(config.name, kind)
-    check_options(config.name, getattr(config, "options", {}))
+    options = check_options(config.name, getattr(config, "options", {}))
     model = spec.build(config)
     if kind in (SINGLE_FRAME, IMAGE):
-        init_weights(model, {**spec.options, **config.options}.get("init", "kaiming"))
+        init_weights(model, getattr(options, "init", "kaiming"))
     return model
 
 
@@ -128,6 +123,7 @@ __all__ = [
     "LiftingModel",
     "ModelConfig",
     "ModelSpec",
+    "NetworkOptions",
     "TPNet",
     "TPNetConfig",
     "VideoModelConfig",

@@ -26,18 +26,30 @@ Linear, BatchNorm, then x + Dropout(ReLU(x)).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from bonelift.errors import BoneliftError
 from bonelift.losses import masked_sq_error
-from bonelift.models.base import LiftingModel, ModelConfig
+from bonelift.models.base import INITS, LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
 from bonelift.models.multiroot import MultiRootHead
+from bonelift.models.options import NetworkOptions, switch
 from bonelift.models.refinement import REFINES, RefinementBranch, hard_mask
 
 FUSIONS = ("none", "plain", "attention")
-OPTIONS = {"multi_root": False, "refine": "residual", "init": "kaiming"}
+
+
+@dataclass(frozen=True)
+class ASNOptions(NetworkOptions):
+    """Options of method 2's networks (basic-ref, basic-ref-amstar, basic-ref-am, asn)."""
+
+    multi_root: bool = switch(False, "method 3's multi-root head as the basic network's output layer")
+    refine: str = switch("residual", "refinement head: a correction to the basic estimate (zero-initialised) or "
+                                     "the joints outright", REFINES)
+    init: str = switch("kaiming", "weight initialisation: Kaiming (He) or PyTorch's default", INITS)
 
 
 class AttentionModule(nn.Module):
@@ -77,18 +89,16 @@ class ASN(LiftingModel):
         if fusion not in FUSIONS:
             raise BoneliftError(f"unknown fusion {fusion!r} (known: {', '.join(FUSIONS)})")
         self.fusion = fusion
-        opt = {**OPTIONS, **config.options}
-        if opt["refine"] not in REFINES:
-            raise BoneliftError(f"option refine must be one of {', '.join(REFINES)}, got {opt['refine']!r}")
+        opt = ASNOptions.parse(config.options, config.name)
         self.net = ResidualMLP(self.in_dim, self.out_dim, config.hidden, config.blocks, config.dropout, config.max_norm)
         if rem:
             linear, norm = self.net.inp[0], self.net.inp[1]
             self.net.inp = nn.Sequential(linear, norm, RandomEnhancement(config.dropout))
-        self.multi_root = bool(config.options.get("multi_root"))
+        self.multi_root = opt.multi_root
         if self.multi_root:
             self.net.head = MultiRootHead(config, config.hidden, config.max_norm)
         self.refinement = RefinementBranch(self.out_dim, self.out_dim, config.hidden, config.dropout, config.max_norm,
-                                           residual=opt["refine"] == "residual")
+                                           residual=opt.refine == "residual")
         if fusion == "attention":
             self.attention = AttentionModule(config.blocks, config.hidden)
         self.register_buffer("q", hard_mask(config), persistent=False)

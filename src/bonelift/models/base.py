@@ -66,13 +66,16 @@ class MaxNormLinear(nn.Linear):
         return nn.functional.linear(x, w, self.bias)
 
 
-def zscore_stats(samples: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def zscore_stats(samples: np.ndarray, ddof: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-coordinate mean and standard deviation (floored at 1e-6) of (N, ...) samples, flattened per sample.
 
-    The one normalisation rule of every network that standardises its inputs or targets.
+    The one normalisation rule of every network that standardises its inputs or targets. `ddof` is explicit
+    because two conventions were trained and saved: the input / output statistics (every lifter, TP-Net) use
+    the population std (0), method 3's per-root target statistics the sample std (1); unifying them would
+    change what those runs reproduce.
     """
-    flat = samples.reshape(len(samples), -1).astype(np.float64)
-    return torch.from_numpy(flat.mean(0)), torch.from_numpy(np.maximum(flat.std(0), 1e-6))
+    flat = np.asarray(samples).reshape(len(samples), -1).astype(np.float64)
+    return torch.from_numpy(flat.mean(0)), torch.from_numpy(np.maximum(flat.std(0, ddof=ddof), 1e-6))
 
 
 def with_root(pose: torch.Tensor, layout: Layout) -> torch.Tensor:

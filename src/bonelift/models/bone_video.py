@@ -17,10 +17,10 @@ bone lengths (frames of the whole video), eq. 1. Every part is switchable throug
 - `bone_att` (True): bone-length self-attention (eq. 6) with `gamma` (10) instead of averaging,
   trained by the bone-length loss only.
 - `aug` ("auto"): bone-length augmentation batches (Sec. 3.3) train the attention module. "auto"
-  lets the trainer decide: on for detected 2D, off for GT 2D (the paper does not augment GT input,
-  Sec. 4.3). The trainer builds them with `augment_bone_lengths`: `aug_batch` videos per step (0: one
-  per distinct video in the batch), each bone's length moved independently by up to `aug_range`
-  (0.3, the authors' +-30%) of the batch-mean length of that bone.
+  lets the trainer decide (`training.video.augment_enabled`): on for detected 2D, off for GT 2D (the paper
+  does not augment GT input, Sec. 4.3). The trainer builds them with `augment_bone_lengths`:
+  `aug_batch` videos per step (0: one per distinct video in the batch), each bone's length moved
+  independently by up to `aug_range` (0.3, the authors' +-30%) of the batch-mean length of that bone.
 - `jsl` (True): joint shift loss (eq. 2) over all joint pairs not connected by a bone, on every
   sub-network (each with its own shift head), the lower ones at `lower_weight` (0.5).
 - `score_att` (True, only when the config says the inputs carry confidences): visibility scores
@@ -53,41 +53,57 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from bonelift import geometry
+from bonelift.compat import refuse_old_bone
 from bonelift.errors import BoneliftError
 from bonelift.geometry import pad_edges
 from bonelift.losses import mpjpe_loss
 from bonelift.models.base import with_root
 from bonelift.models.baseline import ResidualMLP
-from bonelift.models.tcn import TemporalBackbone, VideoModelConfig
+from bonelift.models.options import NetworkOptions, switch
+from bonelift.models.tcn import TemporalBackbone, VideoBatch, VideoModelConfig
 
-DEFAULTS: dict[str, Any] = {
-    "lsc": True, "subnets": 2, "ml": True, "bone_att": True, "aug": "auto", "jsl": True, "score_att": True,
-    "fusion": "product", "length_frames": 50, "test_lengths": "all", "gamma": 10.0, "aug_range": 0.3,
-    "aug_batch": 0, "lambda_d": 0.015, "lambda_l": 0.05, "lambda_j": 1.0, "lambda_js": 2.0, "lower_weight": 0.5,
-    "lambda_pose": 1.0,
-}
 FUSIONS = ("product", "concat", "analytic")
 _ALIASES = {"fc": "concat"}
 
 
-def bone_options(config: VideoModelConfig) -> dict[str, Any]:
-    """The switches of this network: `DEFAULTS` updated by the configuration (keys checked by the registry)."""
-    opt = {**DEFAULTS, **config.options}
-    opt["fusion"] = _ALIASES.get(opt["fusion"], opt["fusion"])
-    return opt
+@dataclass(frozen=True)
+class BoneOptions(NetworkOptions):
+    """Options of method 5 (registry entry "bone"); the module docstring gives the paper section of each."""
+
+    lsc: bool = switch(True, "fully-convolutional propagating direction network (`subnets` stacked trunks)")
+    subnets: int = switch(2, "stacked direction sub-networks when `lsc` is on")
+    ml: bool = switch(True, "the length network predicts 3D joints (eq. 5); off: bone lengths (eq. 4, AF row)")
+    bone_att: bool = switch(True, "bone-length self-attention (eq. 6) instead of averaging")
+    aug: bool | str = switch("auto", "bone-length augmentation (Sec. 3.3); auto: only for detected 2D", ("auto",))
+    jsl: bool = switch(True, "joint shift loss (eq. 2) with its own shift head per sub-network")
+    score_att: bool = switch(True, "visibility scores through implicit attention (when inputs carry confidences)")
+    fusion: str = switch("product", "joints from lengths and directions: Linear(D) * Linear(L), one linear layer "
+                                    "on concat[L, D] (alias fc), or eq. 1 itself", (*FUSIONS, *_ALIASES))
+    length_frames: int = switch(50, "l: frames of one video drawn for the length network in training")
+    test_lengths: str = switch("all", "lengths at inference: pooled over all frames or over one seeded draw",
+                               ("all", "draw"))
+    gamma: float = switch(10.0, "temperature of the length attention (eq. 6)")
+    aug_range: float = switch(0.3, "largest relative change of a bone's length in augmentation")
+    aug_batch: int = switch(0, "augmented videos per step (0: one per distinct video of the batch)")
+    lambda_d: float = switch(0.015, "weight of the direction loss (eq. 3)")
+    lambda_l: float = switch(0.05, "weight of the bone-length loss (eq. 4)")
+    lambda_j: float = switch(1.0, "weight of the length network's joint loss (eq. 5)")
+    lambda_js: float = switch(2.0, "weight of the joint shift loss (eq. 2, mean over pairs)")
+    lower_weight: float = switch(0.5, "weight of the lower sub-networks' direction and shift losses")
+    lambda_pose: float = switch(1.0, "weight of the final joints' MPJPE (trains the fusion layers only)")
 
 
-def augment_enabled(options: dict[str, Any], keypoints: str) -> bool:
-    """Whether bone-length augmentation runs: "auto" means only for detected (not GT) 2D input (Sec. 4.3)."""
-    aug = options["aug"]
-    on = keypoints != "gt" if aug == "auto" else bool(aug)
-    return on and bool(options["bone_att"])
+def bone_options(config: VideoModelConfig) -> BoneOptions:
+    """The switches of this network, checked, with the `fc` alias of `fusion` resolved."""
+    opt = BoneOptions.parse(config.options, config.name)
+    return replace(opt, fusion=_ALIASES.get(opt.fusion, opt.fusion))
 
 
 class BoneLengthAttention(nn.Module):
@@ -149,8 +165,8 @@ class BoneVideoLifter(nn.Module):
         self.n_bones = len(lay.bones)
         self.pairs = geometry.non_bone_pairs(lay)
         fw, c, p = config.filter_widths, config.channels, config.dropout
-        conf = lay_in.num_joints if config.confidence and self.opt["score_att"] else 0
-        n_sub = int(self.opt["subnets"]) if self.opt["lsc"] else 1
+        conf = lay_in.num_joints if config.confidence and self.opt.score_att else 0
+        n_sub = self.opt.subnets if self.opt.lsc else 1
         d_out = 3 * self.n_bones
         subnets = [TemporalBackbone(2 * lay_in.num_joints, d_out, fw, c, p, config.causal, conf_channels=conf)]
         for _ in range(n_sub - 1):
@@ -159,30 +175,22 @@ class BoneVideoLifter(nn.Module):
             )
         self.direction = nn.ModuleList(subnets)
         # Bone-length network: the bottom sub-network with convolutions replaced by linear layers (Fig. 4).
-        out_len = 3 * (lay.num_joints - 1) if self.opt["ml"] else self.n_bones
+        out_len = 3 * (lay.num_joints - 1) if self.opt.ml else self.n_bones
         self.length = ResidualMLP(2 * lay_in.num_joints, out_len, c, len(fw) - 1, p, max_norm=False)
-        att_in = 3 * lay.num_joints if self.opt["ml"] else self.n_bones
+        att_in = 3 * lay.num_joints if self.opt.ml else self.n_bones
         self.attention = (
-            BoneLengthAttention(att_in, self.n_bones, float(self.opt["gamma"])) if self.opt["bone_att"] else None
+            BoneLengthAttention(att_in, self.n_bones, self.opt.gamma) if self.opt.bone_att else None
         )
-        kind = self.opt["fusion"]
-        if kind not in FUSIONS:
-            raise BoneliftError(f"fusion must be one of {', '.join(FUSIONS)} (or 'fc' = concat), got {kind!r}")
-        if self.opt["test_lengths"] not in ("all", "draw"):
-            raise BoneliftError(f"test_lengths must be 'all' or 'draw', got {self.opt['test_lengths']!r}")
+        kind = self.opt.fusion
         self.joint_fusion = Fusion(kind, self.n_bones, 3 * (lay.num_joints - 1), c) if kind != "analytic" else None
         self.shift_fusion = (
             nn.ModuleList([Fusion(kind, self.n_bones, 3 * len(self.pairs), c) for _ in subnets])
-            if kind != "analytic" and self.opt["jsl"] else None
+            if kind != "analytic" and self.opt.jsl else None
         )
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         """As `nn.Module.load_state_dict`, with a clear refusal of checkpoints of the earlier `bone` design."""
-        if any(k.startswith("joint_head.") or k.startswith("direction.1.expand.") for k in state_dict):
-            raise BoneliftError(
-                "this `bone` checkpoint predates the authors' design (product fusion, expand-free upper "
-                "sub-network); its parameter shapes no longer fit - retrain it"
-            )
+        refuse_old_bone(state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ----- bone directions -------------------------------------------------------------------
@@ -208,7 +216,7 @@ class BoneVideoLifter(nn.Module):
         """(..., J_in, 2) frames -> (attention input (..., D), bone lengths (..., bones)) per frame."""
         out, _ = self.length(screen.flatten(-2).reshape(-1, screen.shape[-2] * 2))
         out = out.reshape(*screen.shape[:-2], -1)
-        if not self.opt["ml"]:
+        if not self.opt.ml:
             return out, out
         joints = with_root(out.unflatten(-1, (-1, 3)), self.layout)
         return joints.flatten(-2), geometry.bone_lengths(joints, self.layout)
@@ -257,7 +265,7 @@ class BoneVideoLifter(nn.Module):
         return self.shift_fusion[level](directions, lengths).unflatten(-1, (-1, 3))
 
     # ----- training --------------------------------------------------------------------------
-    def sample_lengths(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sample_lengths(self, batch: VideoBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pooled lengths (B, bones) of every sample, the eq. 5 loss, and the per-video draw's (att, lengths).
 
         `length_inputs` (V, l, J, 2) are one draw per video, `length_video` (B,) the sample's draw (default:
@@ -266,7 +274,7 @@ class BoneVideoLifter(nn.Module):
         x_len, y_len = batch["length_inputs"], batch["length_targets"]
         n = len(batch["target"])
         vid = batch.get("length_video", torch.arange(n, device=x_len.device))
-        if self.opt["ml"]:
+        if self.opt.ml:
             with torch.no_grad():
                 att_in, lengths = self.frame_estimates(x_len)
             # Eq. 5 on one randomly chosen drawn frame per sample (gradient only through it).
@@ -282,7 +290,7 @@ class BoneVideoLifter(nn.Module):
         t = batch.get("frame_index")
         if index is None or t is None:
             raise BoneliftError("causal training batches need `length_index` and `frame_index`")
-        with torch.no_grad() if self.opt["ml"] else contextlib.nullcontext():
+        with torch.no_grad() if self.opt.ml else contextlib.nullcontext():
             own_att, own_len = self.frame_estimates(batch["window"][:, -1])
         mask = torch.cat([index[vid] <= t[:, None], torch.ones_like(t[:, None], dtype=torch.bool)], dim=1)
         pooled = self.pool_lengths(
@@ -290,14 +298,15 @@ class BoneVideoLifter(nn.Module):
         )
         return pooled, loss_j, (att_in, lengths)
 
-    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Eq. 7 on one batch: windows, centre targets, per-video length draws (`sample_lengths`) and,
-        with augmentation, `aug_inputs` (Ba, l, J, 2) / `aug_lengths` (Ba, bones)."""
+    def training_loss(self, batch: VideoBatch) -> dict[str, torch.Tensor]:
+        """Eq. 7 on one batch (`tcn.VideoBatch`, the model API the video trainer fills): windows, centre
+        targets, per-video length draws (`sample_lengths`) and, with augmentation, `aug_inputs` / `aug_lengths`.
+        The paper's loss is the model's; which frames are drawn and when augmentation runs is the trainer's."""
         o = self.opt
         target = batch["target"]
         y_dir, y_len = geometry.bone_directions(target, self.layout)
         dirs = self.directions(batch["window"], batch.get("conf"))
-        weights = [float(o["lower_weight"])] * (len(dirs) - 1) + [1.0]
+        weights = [o.lower_weight] * (len(dirs) - 1) + [1.0]
         # Eq. 3 for every sub-network, summed over the 3(j-1) components; lower sub-networks down-weighted.
         loss_d = sum(w * ((d - y_dir) ** 2).sum(dim=(1, 2)).mean() for w, d in zip(weights, dirs))
 
@@ -313,14 +322,14 @@ class BoneVideoLifter(nn.Module):
         joints = self.fuse(dirs[-1].detach(), lengths)
         loss_pose = mpjpe_loss(joints, target)
         # Joint shift loss: per sub-network, lengths detached -> updates the direction network (and shift heads).
-        if o["jsl"]:
+        if o.jsl:
             y_js = joint_shifts(target, self.pairs)
             loss_js = sum(w * (self.shifts(k, d, lengths) - y_js).norm(dim=-1).mean()
                           for k, (w, d) in enumerate(zip(weights, dirs)))
         else:
             loss_js = target.new_zeros(())
-        total = (o["lambda_d"] * loss_d + o["lambda_l"] * loss_l + o["lambda_j"] * loss_j
-                 + o["lambda_js"] * loss_js + o["lambda_pose"] * loss_pose)
+        total = (o.lambda_d * loss_d + o.lambda_l * loss_l + o.lambda_j * loss_j
+                 + o.lambda_js * loss_js + o.lambda_pose * loss_pose)
         return {"total": total, "mpjpe": loss_pose, "direction": loss_d, "length": loss_l, "joints": loss_j,
                 "shift": loss_js}
 
@@ -346,8 +355,8 @@ class BoneVideoLifter(nn.Module):
         att, lengths = torch.cat(att_all), torch.cat(len_all)
         if self.config.causal:
             return self.causal_pool(att, lengths)[0]
-        if self.opt["test_lengths"] == "draw":
-            count = min(int(self.opt["length_frames"]), len(screen))
+        if self.opt.test_lengths == "draw":
+            count = min(self.opt.length_frames, len(screen))
             idx = torch.randperm(len(screen), generator=generator)[:count].to(screen.device)
             att, lengths = att[idx], lengths[idx]
         return self.pool_lengths(att[None], lengths[None])

@@ -35,12 +35,14 @@ basic-network features computed from all 2D joints: the paper's separation of si
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from bonelift.errors import BoneliftError
 from bonelift.losses import masked_sq_error
-from bonelift.models.base import LiftingModel, ModelConfig
+from bonelift.models.base import INITS, LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
+from bonelift.models.options import NetworkOptions, switch
 from bonelift.models.refinement import FUSION_POINTS, REFINES, RefinementBranch, hard_mask, joints_by_name
 
 # Joint groups of Sec. 2.2 ("hand" is the wrist in Human3.6M naming). A joint a layout lacks
@@ -49,7 +51,15 @@ CHANNEL_A = ("LWrist", "LElbow", "LKnee", "LFoot", "Thorax", "Neck/Nose", "LShou
 CHANNEL_B = ("RWrist", "RElbow", "RKnee", "Head", "RFoot", "Hip", "Neck/Nose", "RShoulder", "Thorax", "Spine", "RHip")
 
 
-OPTIONS = {"fusion_at": "last", "refine": "residual", "init": "kaiming"}
+@dataclass(frozen=True)
+class HSNOptions(NetworkOptions):
+    """Options of method 1's networks (hsn-single, hsn-dual-nores, hsn-dual)."""
+
+    fusion_at: str = switch("last", "which basic-network feature the refinement fuses: the last or the first",
+                            FUSION_POINTS)
+    refine: str = switch("residual", "refinement head: a correction to the basic estimate (zero-initialised) or "
+                                     "the joints outright", REFINES)
+    init: str = switch("kaiming", "weight initialisation: Kaiming (He) or PyTorch's default", INITS)
 
 
 class HSN(LiftingModel):
@@ -57,10 +67,8 @@ class HSN(LiftingModel):
 
     def __init__(self, config: ModelConfig, dual: bool = True, residual: bool = True) -> None:
         super().__init__(config)
-        opt = {**OPTIONS, **config.options}
-        if opt["fusion_at"] not in FUSION_POINTS or opt["refine"] not in REFINES:
-            raise BoneliftError(f"HSN options: fusion_at in {FUSION_POINTS}, refine in {REFINES}; got {config.options}")
-        self.dual, self.residual, self.fusion_at = dual, residual, opt["fusion_at"]
+        opt = HSNOptions.parse(config.options, config.name)
+        self.dual, self.residual, self.fusion_at = dual, residual, opt.fusion_at
         self.net = ResidualMLP(self.in_dim, self.out_dim, config.hidden, config.blocks, config.dropout, config.max_norm)
         lay = config.out_layout
         groups = [joints_by_name(lay, CHANNEL_A), joints_by_name(lay, CHANNEL_B)] if dual else [list(range(lay.num_joints))]
@@ -71,7 +79,7 @@ class HSN(LiftingModel):
             self.register_buffer(f"rows_{k}", torch.tensor(rows, dtype=torch.long), persistent=False)
             self.register_buffer(f"q_{k}", hard_mask(config, group), persistent=False)
             self.channels.append(RefinementBranch(3 * len(rows), self.out_dim, config.hidden, config.dropout,
-                                                  config.max_norm, residual=opt["refine"] == "residual"))
+                                                  config.max_norm, residual=opt.refine == "residual"))
 
     def _rows(self, k: int) -> torch.Tensor:
         return getattr(self, f"rows_{k}")

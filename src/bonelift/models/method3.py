@@ -88,29 +88,57 @@ import numpy as np
 import torch
 from torch import nn
 
+from bonelift.compat import method3_head_keys
 from bonelift.errors import BoneliftError
 from bonelift.geometry import bone_lengths, person_crop, soft_grid_labels, to_crop, torso_scale, unit_frobenius
 from bonelift.losses import multi_root_sq_error, soft_cross_entropy
-from bonelift.models.base import LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer, with_root
+from bonelift.models.base import (
+    INITS,
+    LayoutsMixin,
+    LiftingModel,
+    MaxNormLinear,
+    ModelConfig,
+    Normalizer,
+    with_root,
+    zscore_stats,
+)
 from bonelift.models.baseline import DenseBlock, ResidualModule
-from bonelift.models.multiroot import combine_roots, root_joints
+from bonelift.models.multiroot import combine_roots, other_joints, root_joints, scatter_roots
+from bonelift.models.options import NetworkOptions, switch
 from bonelift.skeletons import Layout
 
-# Options of the shared head (both networks), then each network's own.
-HEAD_OPTIONS = {
-    "multi_root": False,
-    "cls2d": False,
-    "lambda_2d": 0.1,
-    "lambda_2d_late": 0.01,
-    "lambda_2d_epoch": 16,
-    "lambda_3d": 0.5,
-    "out_std": 0.0,
-    "zscore_3d": True,
-}
-OPTIONS = {**HEAD_OPTIONS, "grid": 16, "crop_margin": 1.2, "init": "kaiming"}
-IMAGE_OPTIONS = {**HEAD_OPTIONS, "out_std": 0.01}
+
+@dataclass(frozen=True)
+class HeadOptions(NetworkOptions):
+    """Options of the shared head (`Method3Head`): what both method 3 networks accept."""
+
+    multi_root: bool = switch(False, "N_r = 6 roots (eq. 6 / eq. 7) instead of the pelvis alone")
+    cls2d: bool = switch(False, "fuse the detached 2D grid probabilities into the 3D part (fc probs 2D)")
+    lambda_2d: float = switch(0.1, "weight of the 2D cross entropy before `lambda_2d_epoch`")
+    lambda_2d_late: float = switch(0.01, "weight of the 2D cross entropy from `lambda_2d_epoch` on")
+    lambda_2d_epoch: int = switch(16, "epoch at which the 2D weight drops to `lambda_2d_late`")
+    lambda_3d: float = switch(0.5, "weight of the per-root 3D loss")
+    out_std: float = switch(0.0, "std of the Gaussian drawing the two output layers (0: He like the hidden ones)")
+    zscore_3d: bool = switch(True, "regress every per-root output standardised by its training mean and std")
+
+
+@dataclass(frozen=True)
+class Method3Options(HeadOptions):
+    """Options of the lifting network on 2D keypoints (registry entry "method3")."""
+
+    grid: int = switch(16, "N_g: cells per side of the 2D classification grid")
+    crop_margin: float = switch(1.2, "enlargement of the detected joints' box that the 2D grid covers")
+    init: str = switch("kaiming", "weight initialisation: Kaiming (He) or PyTorch's default", INITS)
+
+
+@dataclass(frozen=True)
+class ImageOptions(HeadOptions):
+    """Options of the image CNN (registry entry "method3-image"); its grid is `ImageModelConfig.grid`."""
+
+    out_std: float = switch(0.01, "std of the Gaussian drawing the two output layers (Caffe's gaussian filler)")
+
+
 BASE_CHANNELS = (48, 128, 192, 192, 128)  # feature maps of conv1-5 at conv_width 1: half of ZFnet's
-_HEAD_LAYERS = ("fc1_2d", "fc2_2d", "fc1_3d", "fc_probs", "fc2_3d")
 
 
 def mean_bone_lengths(poses: np.ndarray | torch.Tensor, layout: Layout) -> torch.Tensor:
@@ -122,19 +150,17 @@ class Method3Head(nn.Module):
     """Fig. 2 after the shared layers: the 2D grid part, the optional detached fusion and the per-root 3D layers,
     with eq. 6's loss and eq. 7's combination. Built once for both trunks, so they cannot drift apart."""
 
-    def __init__(self, config: LayoutsMixin, options: dict[str, Any], features: int, hidden: int, grid: int,
+    def __init__(self, config: LayoutsMixin, opts: HeadOptions, features: int, hidden: int, grid: int,
                  dropout: float, max_norm: bool) -> None:
         super().__init__()
-        opts = {**HEAD_OPTIONS, **{k: v for k, v in options.items() if k in HEAD_OPTIONS}}
         if int(grid) < 2:
             raise BoneliftError(f"grid (N_g) must be >= 2, got {grid!r}")
         self.grid = int(grid)
-        self.cls2d, self.multi_root = bool(opts["cls2d"]), bool(opts["multi_root"])
-        self.lambdas = (float(opts["lambda_2d"]), float(opts["lambda_2d_late"]), int(opts["lambda_2d_epoch"]),
-                        float(opts["lambda_3d"]))
-        self.out_std = float(opts["out_std"])
+        self.cls2d, self.multi_root = opts.cls2d, opts.multi_root
+        self.lambdas = (opts.lambda_2d, opts.lambda_2d_late, opts.lambda_2d_epoch, opts.lambda_3d)
+        self.out_std = opts.out_std
         if self.out_std < 0:
-            raise BoneliftError(f"option out_std must be >= 0, got {opts['out_std']!r}")
+            raise BoneliftError(f"option out_std must be >= 0, got {opts.out_std!r}")
         self.layout = lay = config.out_layout
         cells = lay.num_joints * self.grid**2
         self.fc1_2d = DenseBlock(features, hidden, dropout, max_norm)
@@ -144,10 +170,10 @@ class Method3Head(nn.Module):
         width = 2 * hidden if self.cls2d else hidden
         roots = root_joints(config) if self.multi_root else [lay.root]
         self.fc2_3d = nn.ModuleList(MaxNormLinear(width, 3 * (lay.num_joints - 1), max_norm) for _ in roots)
-        others = [[j for j in range(lay.num_joints) if j != r] for r in roots]
+        others = other_joints(roots, lay.num_joints)
         self.register_buffer("roots", torch.tensor(roots, dtype=torch.long), persistent=False)
         self.register_buffer("others", torch.tensor(others, dtype=torch.long), persistent=False)
-        self.zscore_3d = bool(opts["zscore_3d"])
+        self.zscore_3d = opts.zscore_3d
         # Per-root output statistics in unit-norm units; mean 0 / std 1 (no standardisation) until fitted.
         self.register_buffer("target_mean", torch.zeros(len(roots), lay.num_joints - 1, 3))
         self.register_buffer("target_std", torch.ones(len(roots), lay.num_joints - 1, 3))
@@ -160,8 +186,9 @@ class Method3Head(nn.Module):
             return
         shape = unit_frobenius(torch.as_tensor(np.asarray(poses, np.float64)))[0]
         relative = shape[:, self.others] - shape[:, self.roots][:, :, None]
-        self.target_mean.copy_(relative.mean(0))
-        self.target_std.copy_(relative.std(0).clamp_min(1e-6))
+        mean, std = zscore_stats(relative.numpy(), ddof=1)  # sample std: what the trained rows used
+        self.target_mean.copy_(mean.view_as(self.target_mean))
+        self.target_std.copy_(std.view_as(self.target_std))
 
     def init_outputs(self) -> None:
         """With option `out_std` > 0, draw the two output layers from N(0, out_std²), biases zero (Caffe's gaussian
@@ -185,9 +212,7 @@ class Method3Head(nn.Module):
 
     def per_root(self, relative: torch.Tensor) -> torch.Tensor:
         """(B, R, J-1, 3) -> (B, R, J, 3): each root's prediction with the root itself at zero."""
-        full = relative.new_zeros(relative.shape[:2] + (self.layout.num_joints, 3))
-        index = self.others[None, :, :, None].expand(relative.shape[0], -1, -1, 3)
-        return full.scatter(2, index, relative)
+        return scatter_roots(relative, self.others, self.layout.num_joints)
 
     def metric_pose(self, relative: torch.Tensor, mean_bones: torch.Tensor) -> torch.Tensor:
         """Eq. 7 average of the per-root shapes, sized by the mean training torso, pelvis at zero: (B, J, 3) metres."""
@@ -229,17 +254,6 @@ class ShapeNormalizer(Normalizer):
         self.mean_bones.copy_(mean_bone_lengths(full, self.layout))
 
 
-def _legacy_head_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
-    """Checkpoints written before the head was shared hold its layers at the top level: move them under `head.`;
-    those written before the per-root output statistics get the identity ones (their outputs were unscaled)."""
-    for key in list(state_dict):
-        if key.startswith(prefix) and key[len(prefix):].split(".", 1)[0] in _HEAD_LAYERS:
-            state_dict[prefix + "head." + key[len(prefix):]] = state_dict.pop(key)
-    for name in ("target_mean", "target_std"):
-        state_dict.setdefault(f"{prefix}head.{name}", getattr(module.head, name).new_full(
-            getattr(module.head, name).shape, 0.0 if name == "target_mean" else 1.0))
-
-
 class Method3Lifter(LiftingModel):
     """Residual MLP trunk on 2D keypoints, then the shared head (Fig. 2)."""
 
@@ -247,14 +261,14 @@ class Method3Lifter(LiftingModel):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
-        opts = {**OPTIONS, **config.options}
-        self.crop_margin = float(opts["crop_margin"])
+        opts = Method3Options.parse(config.options, config.name)
+        self.crop_margin = opts.crop_margin
         self.normalizer = ShapeNormalizer(self.in_dim, self.out_dim, config.out_layout)
         h, p, mn = config.hidden, config.dropout, config.max_norm
         self.trunk_in = DenseBlock(self.in_dim, h, p, mn)
         self.trunk = nn.Sequential(*(ResidualModule(h, p, mn) for _ in range(config.blocks)))
-        self.head = Method3Head(config, opts, h, h, opts["grid"], p, mn)
-        self.register_load_state_dict_pre_hook(_legacy_head_keys)
+        self.head = Method3Head(config, opts, h, h, opts.grid, p, mn)
+        self.register_load_state_dict_pre_hook(method3_head_keys)  # older checkpoints' keys
 
     def fit_statistics(self, inputs: np.ndarray, targets: np.ndarray) -> None:
         """Input / output statistics, mean training bones, and the head's per-root output statistics."""
@@ -348,7 +362,7 @@ class Method3ImageNet(nn.Module):
         pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
         self.trunk = nn.Sequential(_conv(3, c1, 7, 2), pool(), _conv(c1, c2, 5, 2), pool(),
                                    _conv(c2, c3, 3, 1), _conv(c3, c4, 3, 1), _conv(c4, c5, 3, 1), pool())
-        self.head = Method3Head(config, {**IMAGE_OPTIONS, **config.options}, c5 * side * side, config.fc_width,
+        self.head = Method3Head(config, ImageOptions.parse(config.options, config.name), c5 * side * side, config.fc_width,
                                 config.grid, config.dropout, max_norm=False)
         lay = config.out_layout
         self.register_buffer("pixel_mean", torch.zeros(3))

@@ -20,12 +20,15 @@ same units as every other bonelift loss.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from bonelift.errors import BoneliftError
-from bonelift.models.base import LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer
+from bonelift.models.base import INITS, LayoutsMixin, LiftingModel, MaxNormLinear, ModelConfig, Normalizer
 from bonelift.models.baseline import Baseline
+from bonelift.models.options import NetworkOptions, switch
 
 ROOT_NAMES: tuple[tuple[str, ...], ...] = (("Hip",), ("Neck/Nose", "Thorax"), ("LElbow",), ("RElbow",), ("LKnee",), ("RKnee",))
 
@@ -40,6 +43,18 @@ def root_joints(config: LayoutsMixin) -> list[int]:
             raise BoneliftError(f"multi-root head: layout {lay.name} has none of {names}")
         roots.append(lay.index(found[0]))
     return roots
+
+
+def other_joints(roots: list[int], num_joints: int) -> list[list[int]]:
+    """Per root, the J - 1 other joints its output layer predicts relative to it (eq. 4), in layout order."""
+    return [[j for j in range(num_joints) if j != r] for r in roots]
+
+
+def scatter_roots(relative: torch.Tensor, others: torch.Tensor, num_joints: int) -> torch.Tensor:
+    """(B, R, J-1, 3) joints relative to each root -> (B, R, J, 3), each root itself at zero."""
+    full = relative.new_zeros(relative.shape[:2] + (num_joints, 3))
+    index = others[None, :, :, None].expand(relative.shape[0], -1, -1, 3)
+    return full.scatter(2, index, relative)
 
 
 def combine_roots(relative: torch.Tensor, pelvis: int) -> torch.Tensor:
@@ -67,7 +82,7 @@ class MultiRootHead(nn.Module):
         roots = root_joints(config)
         # Separate layers break the symmetry between roots (Sec. 3.3).
         self.heads = nn.ModuleList(MaxNormLinear(width, 3 * (lay.num_joints - 1), max_norm) for _ in roots)
-        others = [[j for j in range(lay.num_joints) if j != r] for r in roots]
+        others = other_joints(roots, lay.num_joints)
         self.register_buffer("roots", torch.tensor(roots, dtype=torch.long), persistent=False)
         self.register_buffer("others", torch.tensor(others, dtype=torch.long), persistent=False)
 
@@ -94,9 +109,7 @@ class MultiRootHead(nn.Module):
         """(B, R, J, 3) metres: joints relative to each root, the root itself at zero."""
         rel_mean, scale = self._relative_stats(normalizer)
         rel = raw.unflatten(-1, (-1, 3)) * scale + rel_mean
-        full = rel.new_zeros(raw.shape[:2] + (self.config.out_layout.num_joints, 3))
-        index = self.others[None, :, :, None].expand(raw.shape[0], -1, -1, 3)
-        return full.scatter(2, index, rel)
+        return scatter_roots(rel, self.others, self.config.out_layout.num_joints)
 
     def pose(self, raw: torch.Tensor, normalizer: Normalizer) -> torch.Tensor:
         """Averaged prediction as the usual normalised pelvis-relative non-root vector (B, 3 J_out)."""
@@ -129,9 +142,15 @@ class MultiRootBaseline(Baseline):
         return {"total": total, "multi_root": total}
 
 
-OPTIONS = {"multi_root": False, "init": "kaiming"}
+@dataclass(frozen=True)
+class BaselineOptions(NetworkOptions):
+    """Options of the residual-MLP baseline (registry entry "baseline")."""
+
+    multi_root: bool = switch(False, "method 3's multi-root head (eq. 6 loss, eq. 7 combination) as output layer")
+    init: str = switch("kaiming", "weight initialisation: Kaiming (He) or PyTorch's default", INITS)
 
 
 def baseline(config: ModelConfig) -> LiftingModel:
-    """Registry entry "baseline": the multi-root variant when `options["multi_root"]` is true."""
-    return MultiRootBaseline(config) if config.options.get("multi_root") else Baseline(config)
+    """Registry entry "baseline": the multi-root variant when option `multi_root` is true."""
+    multi = BaselineOptions.parse(config.options, config.name).multi_root
+    return MultiRootBaseline(config) if multi else Baseline(config)

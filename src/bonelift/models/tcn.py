@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -30,6 +30,7 @@ from bonelift.errors import BoneliftError
 from bonelift.geometry import pad_edges
 from bonelift.losses import mpjpe_loss
 from bonelift.models.base import LayoutsMixin, with_root
+from bonelift.models.options import NetworkOptions, switch
 
 
 def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
@@ -168,6 +169,38 @@ class TemporalBackbone(nn.Module):
         return self.head(h_in), feats
 
 
+class VideoBatch(TypedDict, total=False):
+    """The training batch every video lifter's `training_loss` reads: the model API its trainer
+    (`training.video.VideoTrainer.batch`) fills, so the two are tied by these declared keys, not by strings
+    each side guesses. The trainer owns the sampling policy (which frames, draws and augmentations);
+    the model owns its loss on them.
+
+    window (B, RF, J_in, 2), target (B, J_out - 1, 3) and conf (B, RF, J_in) when inputs carry confidences:
+    every lifter. Method 5 only: length_inputs (V, l, J_in, 2) / length_targets (V, l, J_out - 1, 3), one draw of
+    l frames per distinct video; length_video (B,) each sample's draw; causal: length_index (V, l) the drawn
+    frames and frame_index (B,) the sample's frame; with bone-length augmentation aug_inputs (Ba, l, J_in, 2)
+    and aug_lengths (Ba, bones).
+    """
+
+    window: torch.Tensor
+    target: torch.Tensor
+    conf: torch.Tensor
+    length_inputs: torch.Tensor
+    length_targets: torch.Tensor
+    length_video: torch.Tensor
+    length_index: torch.Tensor
+    frame_index: torch.Tensor
+    aug_inputs: torch.Tensor
+    aug_lengths: torch.Tensor
+
+
+@dataclass(frozen=True)
+class TCNOptions(NetworkOptions):
+    """Options of the VideoPose3D lifter (registry entry "tcn")."""
+
+    score_att: bool = switch(True, "visibility scores through implicit attention (when inputs carry confidences)")
+
+
 class TemporalConvLifter(nn.Module):
     """VideoPose3D: 2D keypoint windows -> root-relative 3D joints (metres) of the current frame."""
 
@@ -177,7 +210,7 @@ class TemporalConvLifter(nn.Module):
         j_in, j_out = config.in_layout.num_joints, config.out_layout.num_joints
         self.backbone = TemporalBackbone(
             2 * j_in, 3 * (j_out - 1), config.filter_widths, config.channels, config.dropout, config.causal,
-            conf_channels=j_in if config.confidence and config.options.get("score_att", True) else 0,
+            conf_channels=j_in if config.confidence and TCNOptions.parse(config.options, config.name).score_att else 0,
         )
 
     def forward(self, x: torch.Tensor, conf: torch.Tensor | None = None, dense: bool = False) -> dict[str, torch.Tensor]:
@@ -188,7 +221,8 @@ class TemporalConvLifter(nn.Module):
         pose = out.transpose(1, 2).unflatten(-1, (-1, 3))
         return {"pose": with_root(pose, self.config.out_layout)}
 
-    def training_loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def training_loss(self, batch: VideoBatch) -> dict[str, torch.Tensor]:
+        """MPJPE of the centre frame (the model API the video trainer calls)."""
         pred = self(batch["window"], batch.get("conf"))["pose"][:, 0]
         loss = mpjpe_loss(pred, batch["target"])
         return {"total": loss, "mpjpe": loss}

@@ -11,7 +11,8 @@ Windows that run past a sequence's ends repeat its first or last pose (`geometry
 
 Time step: the paper counts "5 time-steps (or 200 ms time-window)", i.e. 40 ms per step (25 fps), so
 the window's poses are `frame_step` frames apart: 2 at Human3.6M's 50 Hz (the default of new runs).
-Checkpoints saved before the field existed used every frame and load with `frame_step` 1 (`legacy`).
+Checkpoints saved before the field existed used every frame and load with `frame_step` 1
+(`compat.LEGACY_FIELDS`).
 Training is in `training.tpnet`, batch refinement in `evaluation`, streaming in `streaming`.
 """
 
@@ -39,7 +40,7 @@ class TPNetConfig:
     root: int = 0  # root joint, kept at the origin
     frame_step: int = field(
         default=2,
-        metadata={"help": "frames between the window's poses (paper: 40 ms steps; 2 at 50 Hz)", "legacy": 1},
+        metadata={"help": "frames between the window's poses (paper: 40 ms steps; 2 at 50 Hz)"},
     )
     name: str = "tpnet"  # registry name, so every network configuration names its network
 

@@ -39,4 +39,4 @@ def fill_gaps(track: Track2D, max_gap: int) -> Track2D:
     status = np.where(complete, np.where(filled, INTERPOLATED, DETECTED), MISSING).astype(np.int8)
     kp[~complete] = np.nan
     conf[~complete] = 0.0
-    return Track2D(kp, conf, track.layout, track.width, track.height, track.fps, track.source, status)
+    return Track2D(kp, conf, track.layout, track.width, track.height, track.fps, track.source, status, track.world)

@@ -127,9 +127,10 @@ def _to_h36m(track: Track2D) -> Track2D:
         return track
     try:
         kp, conf = convert(track.keypoints, track.layout, H36M17, track.confidence)
+        world = None if track.world is None else convert(track.world, track.layout, H36M17)[0]
     except DataError as exc:
         raise DataError(track.source, exc.problem) from None
-    return Track2D(kp, conf, H36M17, track.width, track.height, track.fps, track.source, track.status)
+    return Track2D(kp, conf, H36M17, track.width, track.height, track.fps, track.source, track.status, world)
 
 
 def _two_d(
@@ -157,12 +158,12 @@ def _two_d(
     from bonelift.pipeline.associate import associate, gather
     from bonelift.skeletons import MEDIAPIPE33
 
-    points, confs = detect_people(frame_source, max_people, max_side=max_side, max_frames=max_frames,
-                                  progress=progress, workers=workers)
+    points, confs, world = detect_people(frame_source, max_people, max_side=max_side, max_frames=max_frames,
+                                         progress=progress, workers=workers, world=True)
     rate = frame_source.fps
     rows = associate(points, max_lost=max(1, round(rate)), min_frames=max(3, round(rate / 2)))
     tracks = [Track2D(gather(points, r, np.nan), gather(confs, r, 0.0), MEDIAPIPE33, frame_source.width,
-                      frame_source.height, rate, str(frame_source.path)) for r in rows]
+                      frame_source.height, rate, str(frame_source.path), world=gather(world, r, np.nan)) for r in rows]
     return tracks, frame_source
 
 

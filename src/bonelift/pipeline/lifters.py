@@ -13,6 +13,12 @@ like a video's start and end (method 5 pools its bone lengths per run), and miss
 centred lifters average each run with its mirror image (test-time flip), causal ones do not.
 Video lifters' poses then get one symmetric skeleton per person and clip (`check_skeleton`,
 `fitting.fit_clip_skeleton`: median bone lengths, mirrored bones equal, every predicted direction kept).
+
+Fusion (`check_fusion`, on by default for video lifters, issue 26): instead of that skeleton fit, the clip is
+fitted anatomically to its 2D under the camera (assumed or given focal) with the lifter's poses and, when the
+track carries them, the detector's own 3D (MediaPipe's world landmarks) as direction priors (`fusion.fuse_clip`);
+causal lifters use its causal form, frame by frame. A track without detector 3D (keypoint files) takes the
+2D-only path: the lifter is the only prior, and `fusion_inputs` says so in the outputs.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bonelift.cameras import normalize_screen
+from bonelift.cameras import assumed_intrinsics, normalize_screen
 from bonelift.errors import DataError, OptionError
 from bonelift.fitting import fit_clip_skeleton
+from bonelift.fusion import fuse_clip
 from bonelift.geometry import person_height
 from bonelift.models import IMAGE, SINGLE_FRAME, TPNET, VIDEO
 from bonelift.pipeline.track import MISSING, Track2D
@@ -174,6 +181,20 @@ def check_skeleton(lifter: Lifter, skeleton: bool | None) -> bool:
     return lifter.is_video if skeleton is None else skeleton
 
 
+def check_fusion(lifter: Lifter, fusion: bool | None) -> bool:
+    """Whether to fuse (module docstring): by default video lifters yes, single-frame ones no (the earlier
+    single-frame lifter keeps its outputs)."""
+    if fusion is not None and not isinstance(fusion, bool):
+        raise OptionError(f"fusion (--fusion) must be True, False or None, got {fusion!r}")
+    return lifter.is_video if fusion is None else fusion
+
+
+def fusion_inputs(track: Track2D) -> list[str]:
+    """What a fused track's priors are: the lifter, plus the detector's 3D when the track carries any."""
+    has_world = track.world is not None and bool(np.isfinite(track.world).all((1, 2)).any())
+    return ["lifter", "detector-3d"] if has_world else ["lifter"]
+
+
 def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of every contiguous run of frames with a pose (status not MISSING)."""
     posed = np.concatenate([[False], np.asarray(status) != MISSING, [False]])
@@ -184,9 +205,12 @@ def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
 @torch.no_grad()
 def lift_track(
     lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True,
-    skeleton: bool | None = None,
+    skeleton: bool | None = None, fusion: bool | None = None, focal: float | None = None,
 ) -> np.ndarray:
     """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
+
+    `fusion` (`check_fusion`) fits the clip to its 2D with the camera's `focal` length in pixels (None: assumed,
+    `cameras.assumed_intrinsics`) and supersedes `skeleton`.
 
     `skeleton` (`check_skeleton`): one symmetric skeleton for the whole track (`fitting.fit_clip_skeleton`,
     over every posed frame; causal lifters: the running mean of the frames so far, as `LiveLifter` does).
@@ -194,10 +218,17 @@ def lift_track(
     Beyond the (T, 17, 3) result, memory grows by one run's 2D at a time; the network itself works in chunks.
     """
     reframe = check_reframe(lifter, reframe)
+    if check_fusion(lifter, fusion):
+        raw = lift_track(lifter, track, reframe, batch_size, progress, skeleton=False, fusion=False)
+        priors = [raw] if "detector-3d" not in fusion_inputs(track) else [raw, track.world - track.world[:, :1]]
+        f, c = assumed_intrinsics(track.width, track.height, focal)
+        causal = lifter.is_video and bool(lifter.model.config.causal)
+        fused = fuse_clip(track.keypoints, track.confidence, priors, H36M17, f, c, track.fps, causal=causal)
+        return fused - fused[:, H36M17.root : H36M17.root + 1]
     if check_skeleton(lifter, skeleton):
         causal = lifter.is_video and bool(lifter.model.config.causal)
-        return fit_clip_skeleton(lift_track(lifter, track, reframe, batch_size, progress, skeleton=False), H36M17,
-                                 causal=causal)
+        return fit_clip_skeleton(lift_track(lifter, track, reframe, batch_size, progress, skeleton=False,
+                                            fusion=False), H36M17, causal=causal)
     out = np.full(track.keypoints.shape[:2] + (3,), np.nan)
     rows = np.flatnonzero(track.status != MISSING)
     if not len(rows):
@@ -227,21 +258,25 @@ def lift_track(
 
 
 # A lifter as the benchmarks see it: pixel keypoints (T, 17, 2) in H36M17 order, confidences (T, 17) or None,
-# frame width, height and rate -> root-relative metres (T, 17, 3) in the camera frame.
-LiftFn = Callable[[np.ndarray, np.ndarray | None, int, int, float], np.ndarray]
+# frame width, height and rate -> root-relative metres (T, 17, 3) in the camera frame. A function whose
+# `takes_world` attribute is true also takes `world=` (T, 17, 3): the detector's own 3D in the camera's axes.
+LiftFn = Callable[..., np.ndarray]
 
 
-def lift_fn(lifter: Lifter, skeleton: bool | None = None) -> LiftFn:
+def lift_fn(lifter: Lifter, skeleton: bool | None = None, fusion: bool | None = None,
+            focal: float | None = None) -> LiftFn:
     """`lifter` as a `LiftFn`: a clip's H36M17 pixels lifted exactly as `bonelift lift` lifts them (`lift_track`)."""
 
-    def lift(keypoints: np.ndarray, confidence: np.ndarray | None, width: int, height: int, fps: float) -> np.ndarray:
+    def lift(keypoints: np.ndarray, confidence: np.ndarray | None, width: int, height: int, fps: float,
+             world: np.ndarray | None = None) -> np.ndarray:
         conf = confidence if confidence is not None else np.ones(keypoints.shape[:2], np.float32)
-        track = Track2D(np.asarray(keypoints, np.float64), conf, H36M17, width, height, fps, "keypoints")
-        return lift_track(lifter, track, progress=False, skeleton=skeleton)
+        track = Track2D(np.asarray(keypoints, np.float64), conf, H36M17, width, height, fps, "keypoints", world=world)
+        return lift_track(lifter, track, progress=False, skeleton=skeleton, fusion=fusion, focal=focal)
 
+    lift.takes_world = check_fusion(lifter, fusion)  # type: ignore[attr-defined]
     return lift
 
 
-__all__ = ["LiftFn", "lift_fn", "CAUSAL_VIDEO_WEIGHTS", "DEFAULT_WEIGHTS", "VIDEO_WEIGHTS", "Lifter",
-           "check_reframe", "check_skeleton", "choose_lifter", "frame_like_training", "lift_track", "load_lifter",
-           "posed_runs"]
+__all__ = ["CAUSAL_VIDEO_WEIGHTS", "DEFAULT_WEIGHTS", "LiftFn", "Lifter", "VIDEO_WEIGHTS",
+           "check_fusion", "check_reframe", "check_skeleton", "choose_lifter", "frame_like_training",
+           "fusion_inputs", "lift_fn", "lift_track", "load_lifter", "posed_runs"]

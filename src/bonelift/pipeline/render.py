@@ -44,6 +44,14 @@ def side_offsets(people: list[Poses3D]) -> np.ndarray:
     return out
 
 
+def floor_height(poses: Poses3D) -> float:
+    """Height (y, metres, y down) of the ground under the person: the median over posed frames of the lower
+    foot, 0.9 m below the pelvis when no frame has a pose. The one rule of the picture and the HTML viewer."""
+    ok = np.isfinite(poses.joints).all(axis=(1, 2))
+    feet = poses.joints[ok][:, [H36M17.index("LFoot"), H36M17.index("RFoot")], 1]
+    return float(np.median(feet.max(axis=1))) if len(feet) else 0.9
+
+
 def view_rotation(azimuth_deg: float = 35.0, elevation_deg: float = 15.0) -> np.ndarray:
     """Rotation from camera coordinates to a view turned by `azimuth` about the vertical, tilted by `elevation`."""
     a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
@@ -78,15 +86,13 @@ class SideBySide:
         aspect = min(max(poses.width / poses.height, 0.1), 10.0)  # a 100000x1 "image" must not allocate gigabytes
         self.w_left = max(2, int(round(aspect * self.h)) // 2 * 2)
         self.rot = view_rotation()
-        ok = np.isfinite(poses.joints).all(axis=(1, 2))
         everyone = np.concatenate([p.joints[np.isfinite(p.joints).all(axis=(1, 2))] + off
                                    for p, off in zip(self.people, self.offsets)])
         viewed = everyone @ self.rot.T
         lo, hi = viewed[..., :2].reshape(-1, 2).min(0), viewed[..., :2].reshape(-1, 2).max(0)
         self.centre = (lo + hi) / 2
         self.scale = 0.8 * self.h / max(float((hi - lo).max()), 0.5)
-        feet = poses.joints[ok][:, [H36M17.index("LFoot"), H36M17.index("RFoot")], 1]
-        self.floor = float(np.median(feet.max(axis=1))) if len(feet) else 0.9
+        self.floor = floor_height(poses)
 
     def _floor_grid(self, img: np.ndarray) -> None:
         cv2 = self.cv2

@@ -22,7 +22,9 @@ class Track2D:
     """One person's 2D keypoints over time.
 
     keypoints: (T, J, 2) pixels, NaN where the person was not found; confidence: (T, J) in [0, 1]
-    (MediaPipe visibility, or the score column of a keypoint file), 0 where not found.
+    (MediaPipe visibility, or the score column of a keypoint file), 0 where not found; world: (T, J, 3) the
+    detector's own metric 3D in the camera's axes (MediaPipe's `pose_world_landmarks`), NaN where it has
+    none, or None for a source without it (keypoint files): the 2D-only path.
     """
 
     keypoints: np.ndarray
@@ -33,6 +35,7 @@ class Track2D:
     fps: float
     source: str
     status: np.ndarray = field(default=None)  # (T,) int8 of DETECTED / INTERPOLATED / MISSING
+    world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.status is None:

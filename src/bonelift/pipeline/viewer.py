@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.pipeline.export import Poses3D
-from bonelift.pipeline.render import bone_colours, side_offsets
+from bonelift.pipeline.render import bone_colours, floor_height, side_offsets
 from bonelift.skeletons import H36M17
 
 _PAGE = r"""<!DOCTYPE html>
@@ -122,14 +122,12 @@ def write_html(poses: Poses3D, path: Path, title: str = "", people: list[Poses3D
 
     `people`: everyone to draw; the main person `poses` in the side colours, each other person in
     its own colour, placed beside the main person as in the image (`render.side_offsets`)."""
-    ok = np.isfinite(poses.joints).all(axis=(1, 2))
     frames = _frames(poses.joints)
-    feet = poses.joints[ok][:, [H36M17.index("LFoot"), H36M17.index("RFoot")], 1]
     data = {
         "fps": poses.fps,
         "bones": [list(b) for b in H36M17.bones],
         "colours": [_hex(c) for c in bone_colours()],
-        "floor": round(float(np.median(feet.max(axis=1))), 4) if len(feet) else 0.9,
+        "floor": round(floor_height(poses), 4),
         "status": poses.status.astype(int).tolist(),
         "frames": frames,
     }

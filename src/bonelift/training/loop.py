@@ -28,6 +28,7 @@ from bonelift.config import RunConfig
 from bonelift.errors import BoneliftError, DataError
 from bonelift.io import atomic_path, write_json
 from bonelift.runtime import distributed, epoch_generator, local_device, resolve_device, seed_everything
+from bonelift.skeletons import MM
 
 RUN_FILES = ("config.json", "log.csv", "log.json", "last.pt", "best.pt")
 
@@ -182,7 +183,7 @@ class Run:
             if b % 20 == 0:
                 post = {"loss": f"{value:.4f}", "lr": f"{self.scheduler.get_last_lr()[0]:.2e}"}
                 if "mpjpe" in losses:
-                    post["mpjpe"] = f"{float(losses['mpjpe'].detach()) * 1000:.1f}"
+                    post["mpjpe"] = f"{float(losses['mpjpe'].detach()) * MM:.1f}"
                 bar.set_postfix(post)
         return total / n_batches
 

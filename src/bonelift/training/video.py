@@ -10,6 +10,7 @@ sample's own frame) and, for detected 2D only by default, a batch of bone-length
 
 from __future__ import annotations
 
+import typing
 from dataclasses import replace
 from typing import Any
 
@@ -24,11 +25,20 @@ from bonelift.datasets.virtual import synthesize
 from bonelift.evaluation import evaluate_model
 from bonelift.geometry import mirror
 from bonelift.models import VIDEO, build_model
-from bonelift.models.bone_video import augment_enabled, bone_options
+from bonelift.models.bone_video import BoneOptions, bone_options
+from bonelift.models.tcn import VideoBatch
+from bonelift.runtime import BATCH_NORM_STREAM, epoch_generator
 from bonelift.skeletons import Layout, convert
 from bonelift.training.loop import Run
 
 Splits = tuple[list[PoseSequence], list[PoseSequence]]
+
+
+def augment_enabled(options: BoneOptions, keypoints: str) -> bool:
+    """Whether method 5's bone-length augmentation runs: "auto" means only for detected (not GT) 2D input
+    (Sec. 4.3), and only when there is a length attention module to train."""
+    on = keypoints != "gt" if options.aug == "auto" else options.aug
+    return on and options.bone_att
 
 
 class VideoTrainer(Run):
@@ -74,7 +84,7 @@ class VideoTrainer(Run):
     def batch_losses(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model.training_loss(self.batch(rows))
 
-    def batch(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    def batch(self, rows: torch.Tensor) -> VideoBatch:
         """Training tensors for samples `rows` of `self.samples`, flipped at random when configured."""
         mc = self.config.model
         seq, t = self.samples[rows, 0], self.samples[rows, 1]
@@ -95,7 +105,7 @@ class VideoTrainer(Run):
             if "conf" in out:
                 out["conf"][half] = out["conf"][half][..., lay_in.flip_permutation]
         out.pop("video_flip", None)
-        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+        return typing.cast(VideoBatch, {k: v.to(self.device, non_blocking=True) for k, v in out.items()})
 
     def _length_draws(self, out: dict[str, torch.Tensor], seq: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Method 5's length inputs: one draw of l frames per distinct video of the batch (lengths are a
@@ -105,7 +115,7 @@ class VideoTrainer(Run):
         mc = self.config.model
         opt = bone_options(mc)
         videos, inverse = torch.unique(seq, return_inverse=True)
-        count = int(opt["length_frames"])
+        count = opt.length_frames
         frames = (torch.rand(len(videos), count) * self.data.lengths[videos][:, None]).long()
         seq_l = videos[:, None].expand_as(frames)
         out["length_inputs"] = self.data.frame_screen(seq_l, frames)
@@ -114,7 +124,7 @@ class VideoTrainer(Run):
         if mc.causal:  # the model keeps, per sample, the drawn frames <= t and the sample's own frame
             out["length_index"], out["frame_index"] = frames, t
         if augment_enabled(opt, self.config.keypoints):
-            out.update(self.augmented(int(opt["aug_batch"]) or len(videos), count, float(opt["aug_range"])))
+            out.update(self.augmented(opt.aug_batch or len(videos), count, opt.aug_range))
         vflip = torch.rand(len(videos)) < 0.5
         out["video_flip"] = vflip
         return vflip[inverse]
@@ -145,7 +155,7 @@ class VideoTrainer(Run):
             m.reset_running_stats()
             m.momentum = None  # cumulative average
         self.net.train()
-        gen = torch.Generator().manual_seed(self.config.seed * 1000 + self.epoch)
+        gen = epoch_generator(self.config.seed, self.epoch, BATCH_NORM_STREAM)
         for _ in range(batches):
             self.batch_losses(torch.randint(self.num_samples(), (self.config.batch_size,), generator=gen))
         for m, momentum in zip(norms, saved):
