@@ -169,13 +169,16 @@ def one_thread():
 @pytest.mark.slow
 def test_bench_anatomy_tiny_synthetic_run(tmp_path, one_thread):
     from bonelift.bench.anatomy import AnatomyBench, run
+    from bonelift.config import TrainConfig
+    from bonelift.models import ModelConfig
 
     root = tmp_path / "h36m"
     make_h36m(root, ["S1", "S5", "S9", "S11"], frames=16)
+    lifters = TrainConfig(data_root=str(root), epochs=2, stride=3, batch_size=64, model=ModelConfig(hidden=16),
+                          eval_stride=1000, device="cpu")
     bench = AnatomyBench(
-        data_root=str(root), epochs=2, row_epochs={"s1-3d": 1}, stride=3, batch_size=64, hidden=16,
-        warmup_fraction=0.5, symmetry_fraction=0.5, weak_2d_subjects=("S5",), tpnet_epochs=1,
-        tpnet_sample_stride=5, tpnet_hidden=16, eval_stride=1000, device="cpu",
+        train=lifters, row_epochs={"s1-3d": 1}, warmup_fraction=0.5, symmetry_fraction=0.5,
+        weak_2d_subjects=("S5",), tpnet_epochs=1, tpnet_sample_stride=5, tpnet_hidden=16,
     )
     report = tmp_path / "anatomy_h36m.md"
     doc = run(bench, tmp_path / "runs", report, "bonelift bench anatomy (test)", test_stride=2, seeds=2)

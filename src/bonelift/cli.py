@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 import warnings
 from pathlib import Path
 
@@ -15,8 +16,7 @@ from bonelift.errors import BoneliftError
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from bonelift.bench.video import defaults as video_defaults
-    from bonelift.config import ImageTrainConfig, TrainConfig, add_arguments
+    from bonelift.config import ImageTrainConfig, TrainConfig, VideoTrainConfig, add_arguments
 
     p = sub.add_parser("train", help="train a single-frame lifting network on Human3.6M or HumanEva")
     add_arguments(p, TrainConfig())
@@ -25,14 +25,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--override", action="store_true", help="with --resume: continue under options that differ from "
                                                            "the run's (recorded in config.json)")
     p = sub.add_parser("train-video", help="train a temporal lifter (VideoPose3D `tcn` or method 5 `bone`)")
-    add_arguments(p, video_defaults(), skip=("model.name",))
-    p.add_argument("--model", dest="model.name", default="tcn", choices=["tcn", "bone"], help="video network")
+    add_arguments(p, VideoTrainConfig(), skip=("model.name",))
+    p.add_argument("--model", dest="model.name", default=VideoTrainConfig().model.name, choices=["tcn", "bone"],
+                   help="video network")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
     p.add_argument("--override", action="store_true", help="with --resume: continue under options that differ from "
                                                            "the run's (recorded in config.json)")
     p = sub.add_parser("train-image", help="train method 3's image CNN on ImageSet files (person crops)")
-    add_arguments(p, ImageTrainConfig(), skip=("data_root", "dataset", "keypoints", "flip"))  # 2D-input options
+    add_arguments(p, ImageTrainConfig(), skip=ImageTrainConfig.KEYPOINT_ONLY)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace the run in OUT")
     p.add_argument("--override", action="store_true", help="with --resume: continue under options that differ from "
@@ -40,7 +41,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from bonelift.config import ImageTrainConfig, TrainConfig, from_args
+    from bonelift.config import ImageTrainConfig, TrainConfig, VideoTrainConfig, from_args
 
     if args.command == "train":
         from bonelift.training import train
@@ -52,87 +53,50 @@ def _cmd_train(args: argparse.Namespace) -> None:
         train_image(from_args(ImageTrainConfig(), args), resume=args.resume, overwrite=args.overwrite,
                     override=args.override)
     else:
-        from bonelift.bench.video import defaults as video_defaults
         from bonelift.training import train_video
 
-        train_video(from_args(video_defaults(), args), resume=args.resume, overwrite=args.overwrite,
+        train_video(from_args(VideoTrainConfig(), args), resume=args.resume, overwrite=args.overwrite,
                     override=args.override)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from bonelift.config import EvaluateConfig, add_arguments
+
     p = sub.add_parser("evaluate", help="evaluate a checkpoint under Protocols 1 and 2")
     p.add_argument("checkpoint")
-    p.add_argument("--data", default=None, help="data folder (default: <shared data>/<dataset>)")
-    p.add_argument("--keypoints", default=None, help="2D input (default: the one used for training)")
-    p.add_argument("--stride", type=int, default=1, help="score frame pairs of every N-th frame (protocol: 1)")
-    p.add_argument("--images", default=None, help="ImageSet file to score an image checkpoint (method3-image) on")
-    p.add_argument("--out", default=None, help="report prefix (default: next to the checkpoint)")
-    p.add_argument("--device", default="auto")
+    add_arguments(p, EvaluateConfig())
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from bonelift.config import EvaluateConfig, from_args
     from bonelift.evaluate import evaluate
 
-    results, paths = evaluate(args.checkpoint, data_root=args.data, keypoints=args.keypoints, stride=args.stride,
-                              out_prefix=args.out, device=args.device, images=args.images)
+    results, paths = evaluate(args.checkpoint, from_args(EvaluateConfig(), args))
     print(Path(paths[1]).read_text())
     print(f"wrote {paths[0]} and {paths[1]}")
 
 
 def _add_lift(sub: argparse._SubParsersAction) -> None:
+    from bonelift.config import LiftConfig, add_arguments
+    from bonelift.pipeline.lift import DEFAULT_OUT
+
     for name, helptext in (("lift", "video, image folder or 2D keypoint file -> 3D joints, BVH, pictures (offline)"),
                            ("demo", "run `lift` on the bundled demo clip")):
         p = sub.add_parser(name, help=helptext)
         if name == "lift":
             p.add_argument("input", nargs="?", default=None,
                            help="video, image folder, or keypoint file (.json/.npz/.csv); default: the demo clip")
-        p.add_argument("-o", "--out", default="bonelift_out", help="output folder (default: bonelift_out)")
-        p.add_argument("--model", default=None, help="lifter checkpoint, single-frame or video (default: the "
-                                                          "bundled weights --lifter names)")
-        p.add_argument("--lifter", default=None, choices=["video", "single-frame"],
-                       help="bundled weights without --model (default: video, or single-frame with a notice while "
-                            "the video weights are not installed)")
-        p.add_argument("--causal", action="store_true",
-                       help="a causal video lifter (past frames only): --model must be one, else the bundled one")
-        p.add_argument("--focal", type=float, default=None, metavar="PIXELS",
-                       help="camera focal length for the root trajectory (default: 0.8 x the longer image side)")
-        p.add_argument("--device", default="auto")
-        p.add_argument("--max-side", type=int, default=640, help="downscale frames to this longer side before detection (0: off)")
-        p.add_argument("--max-gap", type=int, default=None, help="longest detection gap (frames) to interpolate")
-        p.add_argument("--max-frames", type=int, default=None, help="only the first N frames")
-        p.add_argument("--layout", default=None, help="joint layout of a keypoint file (coco17, mediapipe33, h36m17)")
-        p.add_argument("--size", default=None, metavar="WxH", help="image size of a keypoint file")
-        p.add_argument("--fps", type=float, default=None, help="frame rate (image folders, keypoint files)")
-        p.add_argument("--workers", type=int, default=None, help="detection processes (default: 2 on Linux with 2+ cores)")
-        p.add_argument("--max-people", type=int, default=4,
-                       help="most people tracked at once in a video (default 4; 1: the single-person tracker)")
-        p.add_argument("--person", type=int, default=None, metavar="N",
-                       help="lift only person N (0: the longest track; default: everyone, person 0 in `joints`)")
-        p.add_argument("--no-pictures", action="store_true", help="skip the MP4/GIF rendering")
-        p.add_argument("--reframe", action=argparse.BooleanOptionalAction, default=None,
-                       help="scale and centre the clip's 2D like the training data (default: on for single-frame "
-                            "lifters, off for video lifters)")
-        p.add_argument("--skeleton", action=argparse.BooleanOptionalAction, default=None,
-                       help="one symmetric skeleton per person and clip: median bone lengths, mirrored bones equal, "
-                            "directions kept (default: on for video lifters, off for single-frame lifters)")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("-o", "--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+        add_arguments(p, LiftConfig())
 
 
 def _cmd_lift(args: argparse.Namespace) -> None:
+    from bonelift.config import LiftConfig, from_args
     from bonelift.pipeline import lift
 
-    size = None
-    if args.size:
-        w, sep, h = args.size.lower().partition("x")
-        if not sep or not w.isdigit() or not h.isdigit():
-            raise BoneliftError(f"--size expects WIDTHxHEIGHT, got {args.size!r}")
-        size = (int(w), int(h))
-    try:  # options are checked by `lift` itself, so the API and the command line refuse the same values
-        summary = lift(getattr(args, "input", None), args.out, model=args.model, device=args.device,
-                       max_side=args.max_side, max_gap=args.max_gap, max_frames=args.max_frames, layout=args.layout,
-                       image_size=size, fps=args.fps, pictures=not args.no_pictures, progress=not args.quiet,
-                       workers=args.workers, reframe=args.reframe, skeleton=args.skeleton, person=args.person,
-                       max_people=args.max_people, lifter=args.lifter, causal=args.causal, focal=args.focal)
+    config = from_args(LiftConfig(), args)
+    try:  # options are checked by `LiftConfig.validate`, so the API and the command line refuse the same values
+        summary = lift(getattr(args, "input", None), args.out, config)
     except KeyboardInterrupt:
         print("bonelift: interrupted (no outputs written)", file=sys.stderr)
         raise SystemExit(130) from None
@@ -218,6 +182,14 @@ def _cmd_images(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {len(images)} crops of {images.size}x{images.size} ({images.source})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors (a flag's value of the wrong type, an unknown flag) as one line, like every other bad
+    option (`bonelift: error: ...`, exit status 2); subcommands inherit it."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"bonelift: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _notice(message, category, filename, lineno, file=None, line=None) -> None:
     """Print a warning as one line `bonelift: warning: ...` (no source line): the CLI's notices are for people."""
     print(f"bonelift: warning: {message}", file=sys.stderr if file is None else file)
@@ -231,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
+    parser = _Parser(prog="bonelift", description="anatomy-aware 3D human pose estimation")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)

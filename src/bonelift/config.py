@@ -1,5 +1,11 @@
-"""One configuration path: a dataclass per concern, command-line flags generated from its fields, and
-`key=value` overrides checked against what the network understands.
+"""One configuration path: a dataclass per concern, command-line flags generated from its fields, one
+`validate()` of every field (type and range, from the field's metadata), and `key=value` overrides checked
+against what the network understands.
+
+Every entry point takes its configuration the same way: training (`TrainConfig`, ...), `lift` (`LiftConfig`),
+`evaluate` (`EvaluateConfig`) and `LiveLifter` (`LiveConfig`); the Python API accepts a configuration object
+plus keyword overrides named like its fields (`configure`), and the command line gets one flag per field
+(`add_arguments` / `from_args`). A bad value is an `OptionError` naming the field and its flag.
 
 A run configuration (`TrainConfig`, `VideoTrainConfig`, `TPNetTrainConfig`, `ImageTrainConfig`) is saved in every
 checkpoint and rebuilt from it with `config_from_dict`. Adding a training option is two edits: a field
@@ -7,25 +13,35 @@ here (its `help` metadata becomes the flag's help text) and the line of code tha
 and `from_args` give every command that trains the new flag.
 
 Field metadata understood by the flag generator: `help`; `flag` (the CLI spelling when it is not
-`--field-name`, e.g. `--out` for `out_dir`); `aliases` (deprecated spellings kept working); `sets` (a bool
-flag that also switches the named fields, e.g. `--no-flip` for training and test flipping). A saved
-configuration that predates a field gets the value the older code behaved as when `compat.LEGACY_FIELDS`
-names one (e.g. TP-Net's `frame_step` 1), else the default of new runs.
+`--field-name`, e.g. `--out` for `out_dir`; for a bool that is on by default, the flag that turns it off);
+`short` (e.g. `-o`); `aliases` (deprecated spellings kept working); `sets` (a bool flag that also switches the
+named fields, e.g. `--no-flip` for training and test flipping); `metavar`; `parse` (turns the flag's text
+into the value, raising OptionError). Understood by `validate` (`check_fields`): `min` (smallest value),
+`above` (values must exceed it), `choices`. A saved configuration that predates a field gets the value the
+older code behaved as when `compat.LEGACY_FIELDS` names one (e.g. TP-Net's `frame_step` 1), else the default
+of new runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import types
 import typing
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from bonelift.cameras import DEFAULT_FOCAL_FACTOR
 from bonelift.compat import legacy_fields
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
 from bonelift.datasets.virtual import ViewConfig
-from bonelift.errors import BoneliftError
+from bonelift.errors import OptionError
 from bonelift.models import (
     IMAGE,
     SINGLE_FRAME,
@@ -38,6 +54,7 @@ from bonelift.models import (
     model_spec,
 )
 from bonelift.models.method3 import trunk_side
+from bonelift.skeletons import Layout
 
 
 def opt(default: Any = dataclasses.MISSING, help: str = "", factory: Any = dataclasses.MISSING, **meta: Any) -> Any:
@@ -68,13 +85,101 @@ def parse_key_values(items: list[str], what: str = "--option") -> dict[str, Any]
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise BoneliftError(f"{what} expects KEY=VALUE, got {item!r}")
+            raise OptionError(f"{what} expects KEY=VALUE, got {item!r}")
         out[key] = parse_value(raw)
     return out
 
 
+def _option_label(f: dataclasses.Field) -> str:
+    """How an error names a field: its Python name and its flag, e.g. `max_side (--max-side)`."""
+    return f"{f.name} ({_flag(f, '')})"
+
+
+def _check_type(value: Any, kind: Any) -> str | None:
+    """What `value` should have been when it does not fit the type hint `kind`, else None."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # None is allowed where the hint says so
+        wants = [_check_type(value, k) for k in typing.get_args(kind) if k is not type(None) or value is None]
+        return None if None in wants else " or ".join(w for w in wants if w)
+    if kind is bool:
+        return None if isinstance(value, bool | np.bool_) else "True or False"
+    if isinstance(value, bool | np.bool_):
+        return {int: "a whole number", float: "a number", str: "a text"}.get(kind, getattr(kind, "__name__", "?"))
+    if kind is int:
+        return None if isinstance(value, int | np.integer) else "a whole number"
+    if kind is float:
+        return None if isinstance(value, int | float | np.integer | np.floating) else "a number"
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        return None if isinstance(value, tuple | list) else "a sequence"
+    if origin is dict:
+        return None if isinstance(value, dict) else "a dict of KEY=VALUE"
+    if kind is str:
+        return None if isinstance(value, str) else "a text"
+    if isinstance(kind, type):
+        return None if isinstance(value, kind) else f"a {kind.__name__}"
+    return None
+
+
+def check_fields(config: Any) -> None:
+    """Check every field of `config` against its type hint and its `min` / `above` / `choices` metadata.
+
+    One rule for every configuration, so an option is checked where it is declared: an OptionError naming
+    the field and its flag, raised before any slow work.
+    """
+    hints = _hints(type(config))
+    for f in fields(config):
+        kind, value = hints[f.name], getattr(config, f.name)
+        if dataclasses.is_dataclass(kind):
+            continue  # nested configurations check themselves
+        wanted = _check_type(value, kind)
+        if wanted is not None:
+            raise OptionError(f"{_option_label(f)} must be {wanted}, got {value!r}")
+        if value is None or isinstance(value, bool | np.bool_):
+            continue
+        low, above, choices = f.metadata.get("min"), f.metadata.get("above"), f.metadata.get("choices")
+        bound = f"{low} or more" if low is not None else f"greater than {above}" if above is not None else ""
+        real = isinstance(value, float | np.floating)
+        if (real and not math.isfinite(value)) or (low is not None and value < low) or (
+                above is not None and not value > above):
+            wanted = " and ".join(w for w in ("finite" if real else "", bound) if w)
+            raise OptionError(f"{_option_label(f)} must be {wanted}, got {value!r}")
+        if choices is not None and value not in choices:
+            raise OptionError(f"{_option_label(f)} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+class Options:
+    """What every configuration dataclass shares: a plain dict of its fields, rebuilt by `from_dict`, and one
+    `validate()` (subclasses add checks that span several fields)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        return config_from_dict(cls, d)
+
+    def validate(self) -> None:
+        """Refuse a field of the wrong type or outside its range."""
+        check_fields(self)
+
+
+def configure(cls: type, config: Any = None, overrides: dict[str, Any] | None = None) -> Any:
+    """The validated configuration of an API call: `config` (default: `cls()`) with keyword `overrides`
+    named like its fields; an unknown keyword is an OptionError naming it."""
+    base = cls() if config is None else config
+    if not isinstance(base, cls):
+        raise OptionError(f"config must be a {cls.__name__}, got {type(base).__name__}")
+    known = [f.name for f in fields(base)]
+    unknown = [k for k in overrides or {} if k not in known]
+    if unknown:
+        raise OptionError(f"unknown option {unknown[0]!r} of {type(base).__name__} (known: {', '.join(known)})")
+    chosen = replace(base, **overrides) if overrides else base
+    chosen.validate()
+    return chosen
+
+
 @dataclass
-class RunConfig:
+class RunConfig(Options):
     """What every training run shares: data, 2D source, subjects, budget, seed, device, run folder."""
 
     data_root: str = opt("", "data folder (default: <shared data>/<dataset>, or $BONELIFT_DATA)", flag="--data")
@@ -99,13 +204,6 @@ class RunConfig:
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     out_dir: str = opt("runs/run", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Any:
-        return config_from_dict(cls, d)
-
     def for_dataset(self) -> Any:
         """A copy whose subjects are the dataset's protocol split when they were left at the Human3.6M defaults."""
         if self.dataset == "humaneva" and self.train_subjects == TRAIN_SUBJECTS and self.test_subjects == TEST_SUBJECTS:
@@ -113,16 +211,15 @@ class RunConfig:
         return self
 
     def validate(self) -> None:
-        """Refuse an unknown network or option before any data is loaded."""
+        """Refuse a field of the wrong type, an unknown network or option before any data is loaded."""
+        super().validate()
         model = getattr(self, "model", None)
         if model is not None:
             model_spec(model.name, MODEL_KINDS[type(model)])
             check_options(model.name, getattr(model, "options", {}))
-        if self.optimizer not in ("adam", "sgd"):
-            raise BoneliftError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
         for name in ("epochs", "batch_size", "stride", "eval_stride"):
             if getattr(self, name) < 1:
-                raise BoneliftError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+                raise OptionError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -162,16 +259,14 @@ class TrainConfig(RunConfig):
     def validate(self) -> None:
         """Also refuse a staged schedule that starts before the warm start, or losses with no sample to supervise."""
         super().validate()
-        if self.losses_on not in ("weak", "all"):
-            raise BoneliftError(f"--losses-on must be weak or all, got {self.losses_on!r}")
         if self.symmetry_epoch and self.symmetry_epoch < self.warmup_epochs:
-            raise BoneliftError(
+            raise OptionError(
                 f"--symmetry-epoch {self.symmetry_epoch} is before the weak losses start (--warmup-epochs "
                 f"{self.warmup_epochs}); the paper adds symmetry in a later stage"
             )
         structure = any(self.losses.get(k) for k in ("geometry", "angle", "symmetry"))
         if structure and self.losses_on == "weak" and not self.weak_subjects:
-            raise BoneliftError(
+            raise OptionError(
                 "the structure losses supervise the 2D-only stream (--losses-on weak): name --weak-subjects, "
                 "or pass --losses-on all to add them on the 3D-labelled batch"
             )
@@ -187,7 +282,8 @@ class TrainConfig(RunConfig):
 class VideoTrainConfig(RunConfig):
     """A video lifter's run (VideoPose3D `tcn`, method 5 `bone`); saved with each checkpoint."""
 
-    model: VideoModelConfig = field(default_factory=VideoModelConfig)
+    # Inputs carry per-joint confidences where the 2D source has them (`bonelift train-video` always did).
+    model: VideoModelConfig = field(default_factory=lambda: VideoModelConfig(confidence=True))
     views: ViewConfig = field(default_factory=ViewConfig)
     stride: int = opt(1, "one training window per N-th frame")
     epochs: int = opt(80, "training epochs")
@@ -206,7 +302,7 @@ class VideoTrainConfig(RunConfig):
         super().validate()
         self.views.check()
         if self.views.active and (self.keypoints != "gt" or self.dataset != "h36m"):
-            raise BoneliftError("--cameras / --detector build the 2D from Human3.6M's 3D: use --dataset h36m "
+            raise OptionError("--cameras / --detector build the 2D from Human3.6M's 3D: use --dataset h36m "
                                 f"--keypoints gt (got {self.dataset} / {self.keypoints})")
 
 
@@ -226,6 +322,9 @@ class ImageTrainConfig(RunConfig):
     """Method 3's image CNN trained on ImageSet files (person crops with their 2D and 3D ground truth); saved
     with each checkpoint. The defaults are the paper's schedule (Sec. 4); `--train-subjects` /
     `--test-subjects` select by the ImageSet's subject array, `--actions` by its action array."""
+
+    # Options of a 2D-keypoint run that image training has not (`train-image` and `bench method3` leave them out).
+    KEYPOINT_ONLY: typing.ClassVar[tuple[str, ...]] = ("data_root", "dataset", "keypoints", "flip")
 
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     train_images: str = opt("", "ImageSet file (.npz) of the training crops (`bonelift images` writes them)")
@@ -247,18 +346,121 @@ class ImageTrainConfig(RunConfig):
         """Also refuse a run without training images, options the image path does not have, and too small crops."""
         super().validate()
         if not self.train_images:
-            raise BoneliftError("--train-images is required: the ImageSet file (.npz) to train on")
+            raise OptionError("--train-images is required: the ImageSet file (.npz) to train on")
         if self.flip:
-            raise BoneliftError("--flip is not available for image training (the paper does not flip)")
+            raise OptionError("--flip is not available for image training (the paper does not flip)")
         if self.lr_step_epochs < 1:
-            raise BoneliftError(f"--lr-step-epochs must be >= 1, got {self.lr_step_epochs}")
+            raise OptionError(f"--lr-step-epochs must be >= 1, got {self.lr_step_epochs}")
         if self.color_aug < 0:
-            raise BoneliftError(f"--color-aug must be >= 0, got {self.color_aug}")
+            raise OptionError(f"--color-aug must be >= 0, got {self.color_aug}")
         trunk_side(self.model.image_size)
         if self.model.grid < 2:
-            raise BoneliftError(f"--grid must be >= 2, got {self.model.grid}")
+            raise OptionError(f"--grid must be >= 2, got {self.model.grid}")
         for action in self.actions:
             canonical_action(action)
+
+
+def parse_size(raw: str) -> tuple[int, int]:
+    """`--size WIDTHxHEIGHT` as (width, height)."""
+    w, sep, h = raw.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise OptionError(f"--size expects WIDTHxHEIGHT, got {raw!r}")
+    return int(w), int(h)
+
+
+def device_opt(default: str = "auto") -> Any:
+    """The `device` field of every non-training configuration (one definition; checked by `runtime.resolve_device`
+    when the run starts, since it depends on the machine)."""
+    return opt(default, "auto, cpu, cuda or cuda:N")
+
+
+LIFTERS = (VIDEO, SINGLE_FRAME)  # the bundled weights `lift(lifter=...)` / `--lifter` can name
+
+
+@dataclass
+class LifterOptions(Options):
+    """What `lift` and `LiveLifter` share: the lifter checkpoint, the device and the camera's focal length."""
+
+    model: str | Path | None = opt(None, "lifter checkpoint, single-frame or video (default: the bundled weights "
+                                         "--lifter names)")
+    device: str | torch.device = device_opt()
+    focal: float | None = opt(None, "camera focal length for the root trajectory (default: "
+                                    f"{DEFAULT_FOCAL_FACTOR} x the longer image side)", metavar="PIXELS", above=0)
+
+
+@dataclass
+class LiftConfig(LifterOptions):
+    """`bonelift lift` / `bonelift.lift()`: how a video, image folder or keypoint file becomes 3D; written into
+    the outputs (`poses3d.json` `config`, `poses3d.npz` `config`)."""
+
+    lifter: str | None = opt(None, "bundled weights without --model (default: video, or single-frame with a notice "
+                                   "while the video weights are not installed)", choices=LIFTERS)
+    causal: bool = opt(False, "a causal video lifter (past frames only): --model must be one, else the bundled one")
+    max_side: int | None = opt(640, "downscale frames to this longer side before detection (0 or None: off)", min=0)
+    max_gap: int | None = opt(None, "longest detection gap (frames) to interpolate (default: a third of a second)",
+                              min=0)
+    max_frames: int | None = opt(None, "only the first N frames", above=0)
+    layout: str | None = opt(None, "joint layout of a keypoint file (coco17, mediapipe33, h36m17)")
+    image_size: tuple[int, int] | None = opt(None, "image size of a keypoint file", flag="--size", metavar="WxH",
+                                             parse=parse_size)
+    fps: float | None = opt(None, "frame rate (image folders, keypoint files)", above=0)
+    workers: int | None = opt(None, "detection processes (default: 2 on Linux with 2+ cores)", above=0)
+    max_people: int | None = opt(4, "most people tracked at once in a video (1: the single-person tracker)", above=0)
+    person: int | None = opt(None, "lift only person N (0: the longest track; default: everyone, person 0 in "
+                                   "`joints`)", metavar="N", min=0)
+    pictures: bool = opt(True, "skip the MP4/GIF rendering", flag="--no-pictures")
+    reframe: bool | None = opt(None, "scale and centre the clip's 2D like the training data (default: on for "
+                                     "single-frame lifters, off for video lifters)")
+    skeleton: bool | None = opt(None, "one symmetric skeleton per person and clip: median bone lengths, mirrored "
+                                      "bones equal, directions kept (default: on for video lifters, off for "
+                                      "single-frame lifters)")
+    fusion: bool | None = opt(None, "fit each clip to its 2D under the camera with the lifter's and the detector's "
+                                    "3D (MediaPipe's world landmarks) as priors, one symmetric skeleton per person "
+                                    "(default: on for video lifters, off for single-frame lifters)")
+    progress: bool = opt(True, "no progress bars", flag="--quiet")
+
+    def validate(self) -> None:
+        """Also refuse a person beyond --max-people and an image size that is not two pixel counts."""
+        super().validate()
+        if self.person is not None and self.max_people is not None and self.person >= self.max_people:
+            raise OptionError(f"person (--person) must be below max_people (--max-people) {self.max_people}, "
+                              f"got {self.person!r}")
+        size = self.image_size
+        if size is not None and not (len(size) == 2 and all(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0 for v in size)):
+            raise OptionError(f"image_size (--size WIDTHxHEIGHT) must be two whole numbers of pixels greater than 0, "
+                              f"got {size!r}")
+
+    def people(self) -> int:
+        """Most people tracked at once (None: the field's default)."""
+        return type(self).max_people if self.max_people is None else int(self.max_people)
+
+
+@dataclass
+class LiveConfig(LifterOptions):
+    """`bonelift.LiveLifter`: a causal video lifter fed one detector frame at a time (`model` None: the bundled
+    causal weights)."""
+
+    device: str | torch.device = device_opt("cpu")
+    layout: str | Layout = opt("mediapipe33", "joint layout of the pushed keypoints (mediapipe33, coco17, h36m17)")
+    skeleton: bool = opt(True, "give each pose the running symmetric skeleton of the frames so far")
+    fusion: bool = opt(True, "fit each frame to its 2D with the lifter's and the detector's 3D as priors and the "
+                             "running skeleton (the causal form of `lift --fusion`; supersedes skeleton)")
+
+
+@dataclass
+class EvaluateConfig(Options):
+    """`bonelift evaluate` / `bonelift.evaluate.evaluate()`: where to score a checkpoint and where the report goes.
+
+    Files are never taken from the checkpoint (it is not trusted to name files to open)."""
+
+    data_root: str | None = opt(None, "data folder (default: <shared data>/<dataset>)", flag="--data")
+    keypoints: str | None = opt(None, "2D input (default: the one used for training)")
+    stride: int = opt(1, "score frame pairs of every N-th frame (protocol: 1)", min=1)
+    images: str | Path | None = opt(None, "ImageSet file to score an image checkpoint (method3-image) on")
+    out_prefix: str | Path | None = opt(None, "report prefix (default: next to the checkpoint)", flag="--out")
+    device: str | torch.device = device_opt()
+    progress: bool = opt(True, "no progress bars", flag="--quiet")
 
 
 MODEL_KINDS: dict[type, str] = {ModelConfig: SINGLE_FRAME, VideoModelConfig: VIDEO, TPNetConfig: "tpnet",
@@ -321,10 +523,23 @@ def _walk(cls: type, prefix: str = "") -> typing.Iterator[tuple[str, dataclasses
             yield prefix + f.name, f, kind
 
 
+def field_dests(cls: type) -> tuple[str, ...]:
+    """Every flag-bearing field of the configuration class `cls`, nested ones as "model.hidden"."""
+    return tuple(dest for dest, _, _ in _walk(cls))
+
+
 def _default(obj: Any, dest: str) -> Any:
     for part in dest.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def _flag_kind(kind: Any) -> tuple[Any, bool]:
+    """(the type a flag parses, whether the field also takes None) of a field's type hint."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        rest = [k for k in typing.get_args(kind) if k is not type(None)]
+        return rest[0], len(rest) < len(typing.get_args(kind))
+    return kind, False
 
 
 def add_arguments(
@@ -334,19 +549,25 @@ def add_arguments(
 
     `only` / `skip` name fields (nested ones as "model.hidden") to include or leave out.
     """
-    for dest, f, kind in _walk(type(defaults)):
+    for dest, f, hint in _walk(type(defaults)):
         if (only is not None and dest not in only) or dest in skip:
             continue
         prefix = dest.rpartition(".")[0]
-        names = [_flag(f, prefix), *f.metadata.get("aliases", ())]
+        kind, optional = _flag_kind(hint)
+        names = [*f.metadata.get("short", ()), _flag(f, prefix), *f.metadata.get("aliases", ())]
         default = _default(defaults, dest)
         helptext = f.metadata.get("help", "")
         origin = typing.get_origin(kind)
-        if kind is bool:
-            if default and not names[0].startswith("--no-"):  # a switch that is on by default turns off
-                names[0] = "--no-" + names[0][2:]
-            action = "store_false" if names[0].startswith("--no-") else "store_true"
+        if kind is bool and optional:  # None: decided at run time (`--reframe` / `--no-reframe`)
+            parser.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+                                help=helptext)
+        elif kind is bool:
+            if default and "flag" not in f.metadata:  # a switch that is on by default turns off
+                names[-1 - len(f.metadata.get("aliases", ()))] = "--no-" + f.name.replace("_", "-")
+            action = "store_false" if default else "store_true"
             parser.add_argument(*names, dest=dest, action=action, default=default, help=helptext)
+        elif "parse" in f.metadata:  # parsed by `from_args`, so a bad value is a one-line OptionError
+            parser.add_argument(*names, dest=dest, default=default, metavar=f.metadata.get("metavar"), help=helptext)
         elif origin is tuple:
             parser.add_argument(
                 *names,
@@ -372,7 +593,8 @@ def add_arguments(
                 type=kind,
                 default=default,
                 choices=f.metadata.get("choices"),
-                help=helptext + (f" (default: {default!r})" if default != "" else ""),
+                metavar=f.metadata.get("metavar", None if "choices" in f.metadata else f.name.upper()),
+                help=helptext + (f" (default: {default!r})" if default not in ("", None) else ""),
             )
 
 
@@ -396,6 +618,8 @@ def from_args(defaults: Any, args: argparse.Namespace) -> Any:
                 if typing.get_origin(hints[f.name]) is dict:
                     what = _flag(f, prefix)
                     value = {**getattr(obj, f.name), **parse_key_values(value or [], what)}
+                elif "parse" in f.metadata and isinstance(value, str):
+                    value = f.metadata["parse"](value)
                 changes[f.name] = value
         for f in fields(obj):  # bool flags that switch other fields too (`--no-flip`)
             for other in f.metadata.get("sets", ()):
@@ -406,12 +630,19 @@ def from_args(defaults: Any, args: argparse.Namespace) -> Any:
     config = build(defaults, "")
     if isinstance(config, RunConfig):
         config = config.for_dataset()
+    if isinstance(config, Options):
         config.validate()
     return config
 
 
 __all__ = [
+    "EvaluateConfig",
     "ImageTrainConfig",
+    "LIFTERS",
+    "LiftConfig",
+    "LifterOptions",
+    "LiveConfig",
+    "Options",
     "MODEL_KINDS",
     "RUN_CONFIGS",
     "RunConfig",
@@ -419,9 +650,14 @@ __all__ = [
     "TrainConfig",
     "VideoTrainConfig",
     "add_arguments",
+    "check_fields",
     "config_from_dict",
+    "configure",
+    "device_opt",
+    "field_dests",
     "from_args",
     "opt",
     "parse_key_values",
+    "parse_size",
     "parse_value",
 ]

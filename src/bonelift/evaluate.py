@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bonelift import checkpoints
-from bonelift.config import ImageTrainConfig, VideoTrainConfig
+from bonelift.config import EvaluateConfig, ImageTrainConfig, VideoTrainConfig, configure
 from bonelift.datasets import load_split
 from bonelift.datasets.image_prep import select_images
 from bonelift.datasets.images import load_image_set
@@ -28,48 +28,44 @@ def _is_file_source(keypoints: str) -> bool:
 
 
 def evaluate(
-    checkpoint: str | Path,
-    data_root: str | None = None,
-    keypoints: str | None = None,
-    stride: int = 1,
-    out_prefix: str | Path | None = None,
-    device: str = "auto",
-    progress: bool = True,
-    images: str | Path | None = None,
+    checkpoint: str | Path, config: EvaluateConfig | None = None, **overrides: Any
 ) -> tuple[dict[str, Any], tuple[Path, Path]]:
     """Python API of `bonelift evaluate`: Protocols 1 and 2 per action (and every table metric), JSON + Markdown.
 
-    An image checkpoint is scored on the ImageSet file `images` (its test subjects and actions).
+    `config` (default: `EvaluateConfig()`) with keyword `overrides` named like its fields, e.g.
+    `evaluate(ckpt, data_root=..., stride=5)`. An image checkpoint is scored on the ImageSet file `images`
+    (its test subjects and actions).
     """
-    dev = resolve_device(device)
+    o = configure(EvaluateConfig, config, overrides)
+    dev = resolve_device(o.device)
     ckpt = checkpoints.load(checkpoint)
     if checkpoints.kind_of(ckpt) == TPNET:
         raise DataError(
             checkpoint,
             "a TP-Net checkpoint refines another model's predictions; score it with `bonelift bench anatomy`",
         )
-    model, config, _ = checkpoints.rebuild(checkpoint, dev, ckpt=ckpt)
-    prefix = out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
-    if isinstance(config, ImageTrainConfig):
-        return _evaluate_images(checkpoint, model, config, images, stride, prefix, dev, progress)
-    if images is not None:
+    model, trained, _ = checkpoints.rebuild(checkpoint, dev, ckpt=ckpt)
+    prefix = o.out_prefix or Path(checkpoint).with_name(Path(checkpoint).stem + "_eval")
+    if isinstance(trained, ImageTrainConfig):
+        return _evaluate_images(checkpoint, model, trained, o.images, o.stride, prefix, dev, o.progress)
+    if o.images is not None:
         raise DataError(checkpoint, f"holds a {checkpoints.kind_of(ckpt)} lifter, which reads 2D keypoints; "
                                     "--images is for image checkpoints")
-    source = keypoints or config.keypoints
-    if not keypoints and _is_file_source(config.keypoints):
+    source = o.keypoints or trained.keypoints
+    if not o.keypoints and _is_file_source(trained.keypoints):
         raise DataError(
             checkpoint,
-            f"was trained on the 2D file {config.keypoints!r}; name the file to evaluate on with --keypoints FILE",
+            f"was trained on the 2D file {trained.keypoints!r}; name the file to evaluate on with --keypoints FILE",
         )
-    seqs = load_split(config.dataset, data_root or "", source, config.test_subjects)
-    test_flip = config.test_flip if isinstance(config, VideoTrainConfig) else False
-    results = evaluate_model(model, seqs, stride=stride, device=dev, progress=progress, test_flip=test_flip)
-    results.update(checkpoint=str(checkpoint), model=config.model.name, keypoints=source)
-    name = config.model.name
-    if isinstance(config, VideoTrainConfig):
-        results.update(receptive_field=config.model.receptive_field, causal=config.model.causal)
-        name += f" ({config.model.receptive_field} frames{', causal' if config.model.causal else ''})"
-    title = f"{name}, {input_label(source)} input, {config.dataset} {'/'.join(config.test_subjects)}"
+    seqs = load_split(trained.dataset, o.data_root or "", source, trained.test_subjects)
+    test_flip = trained.test_flip if isinstance(trained, VideoTrainConfig) else False
+    results = evaluate_model(model, seqs, stride=o.stride, device=dev, progress=o.progress, test_flip=test_flip)
+    results.update(checkpoint=str(checkpoint), model=trained.model.name, keypoints=source)
+    name = trained.model.name
+    if isinstance(trained, VideoTrainConfig):
+        results.update(receptive_field=trained.model.receptive_field, causal=trained.model.causal)
+        name += f" ({trained.model.receptive_field} frames{', causal' if trained.model.causal else ''})"
+    title = f"{name}, {input_label(source)} input, {trained.dataset} {'/'.join(trained.test_subjects)}"
     return results, write_report(results, prefix, title)
 
 

@@ -50,24 +50,33 @@ def test_live_equals_offline_causal_inference(tmp_path: Path, video_checkpoints:
 
     ckpt = video_checkpoints[f"{name}_causal"]
     kp, conf = _mediapipe_clip()
-    live = bonelift.LiveLifter(ckpt, layout="mediapipe33")
+    live = bonelift.LiveLifter(ckpt, layout="mediapipe33", fusion=False)
     streamed = np.stack([live.push(k, c, W, H) for k, c in zip(kp, conf)])
     assert streamed.shape == (40, 17, 3) and np.isfinite(live.root).all()  # random model: any place
     np.testing.assert_allclose(streamed, _offline_causal(ckpt, kp, conf), atol=1e-5)
     # ... and equal to `lift` on a keypoint file of the same detections (same layout conversion and screen).
     np.savez(tmp_path / "mp.npz", keypoints=kp, confidence=conf, width=W, height=H, fps=30.0, layout="mediapipe33")
-    lift(tmp_path / "mp.npz", tmp_path / "out", model=ckpt, causal=True, pictures=False, progress=False)
+    lift(tmp_path / "mp.npz", tmp_path / "out", model=ckpt, causal=True, pictures=False, progress=False, fusion=False)
     np.testing.assert_allclose(streamed, read_npz(tmp_path / "out" / "poses3d.npz").joints, atol=1e-5)
+    # With fusion (the default) too: a keypoint file has no detector 3D, so both take the 2D-only path.
+    fused = bonelift.LiveLifter(ckpt, layout="mediapipe33")
+    streamed = np.stack([fused.push(k, c, W, H) for k, c in zip(kp, conf)])
+    lift(tmp_path / "mp.npz", tmp_path / "fused", model=ckpt, causal=True, pictures=False, progress=False)
+    offline = read_npz(tmp_path / "fused" / "poses3d.npz")
+    assert offline.lifter["fusion_inputs"] == "lifter"
+    np.testing.assert_allclose(streamed, offline.joints, atol=1e-5)
     # Without the skeleton the stream is the network's own output, frame by frame.
-    raw = bonelift.LiveLifter(ckpt, layout="mediapipe33", skeleton=False)
+    raw = bonelift.LiveLifter(ckpt, layout="mediapipe33", skeleton=False, fusion=False)
     np.testing.assert_allclose(np.stack([raw.push(k, c, W, H) for k, c in zip(kp, conf)]),
                                _offline_causal(ckpt, kp, conf, skeleton=False), atol=1e-5)
 
 
 def test_live_missing_frame_starts_a_new_run(video_checkpoints: dict) -> None:
+    import bonelift
+
     ckpt = video_checkpoints["bone_causal"]
     kp, conf = _mediapipe_clip(30, seed=1)
-    live = _live(ckpt)
+    live = bonelift.LiveLifter(ckpt, fusion=False)
     outs = [live.push(None if t == 12 else kp[t], conf[t], W, H) for t in range(30)]
     assert outs[12] is None and live.root is not None
     kp_nan = kp[20].copy()
@@ -147,12 +156,13 @@ def test_live_bad_frame_is_an_error_and_poisons_nothing(video_checkpoints: dict,
 
 
 def test_live_none_frame_starts_a_new_run_like_a_fresh_stream(video_checkpoints: dict) -> None:
-    """Without the running skeleton (kept across gaps on purpose), poses after a None frame are a fresh lifter's."""
+    """Without the running skeleton or fusion lengths (kept across gaps on purpose), poses after a None frame are a
+    fresh lifter's."""
     from bonelift.pipeline.live import LiveLifter
 
     ckpt = video_checkpoints["bone_causal"]
     kp, conf = _mediapipe_clip(20, seed=4)
-    live, fresh = LiveLifter(ckpt, skeleton=False), LiveLifter(ckpt, skeleton=False)
+    live, fresh = LiveLifter(ckpt, skeleton=False, fusion=False), LiveLifter(ckpt, skeleton=False, fusion=False)
     for t in range(10):
         live.push(kp[t], conf[t], W, H)
     assert live.push(None, None, W, H) is None
@@ -184,3 +194,26 @@ def test_streaming_lifter_refuses_a_bad_frame_and_restarts(video_checkpoints: di
         stream.push(frame, c17[0])
     np.testing.assert_array_equal(np.stack([stream.push(s, c) for s, c in zip(screen[4:], c17[4:])]),
                                   np.stack([fresh.push(s, c) for s, c in zip(screen[4:], c17[4:])]))
+
+
+def test_live_fusion_with_detector_3d_equals_offline_causal_fusion(video_checkpoints: dict) -> None:
+    """Frames pushed with MediaPipe's world landmarks give, frame by frame, what the offline causal fusion of the
+    clip gives (`lift_track` with the track's world landmarks), across a missing frame."""
+    import bonelift
+    from bonelift.pipeline.track import Track2D
+
+    ckpt = video_checkpoints["tcn_causal"]
+    kp, conf = _mediapipe_clip(24, seed=3)
+    rng = np.random.default_rng(5)
+    world = np.cumsum(rng.normal(0, 0.01, (24, 33, 3)), 0) + rng.normal(0, 0.3, (1, 33, 3))
+    world[7] = np.nan  # MediaPipe without world landmarks on one frame
+    kp[15] = np.nan  # and a frame without a person
+    live = bonelift.LiveLifter(ckpt)
+    streamed = [live.push(kp[t], conf[t], W, H, world=world[t]) for t in range(24)]
+    assert streamed[15] is None
+    h36m, c = convert(kp, MEDIAPIPE33, H36M17, conf)
+    track = Track2D(h36m, c, H36M17, W, H, 30.0, "clip", world=convert(world, MEDIAPIPE33, H36M17)[0])
+    offline = lifters.lift_track(lifters.load_lifter(ckpt), track, progress=False)
+    for t, pose in enumerate(streamed):
+        if pose is not None:
+            np.testing.assert_allclose(pose, offline[t], atol=1e-5)

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,10 @@ from bonelift.bench.common import (
     table,
     write_suite,
 )
-from bonelift.config import TPNetTrainConfig, TrainConfig, add_arguments, from_args, opt
+from bonelift.config import Options, TPNetTrainConfig, TrainConfig, add_arguments, from_args, opt
 from bonelift.datasets import TEST_SUBJECTS, PoseSequence, load_split
 from bonelift.evaluation import predict_split, refine_sequence, score, scored_frames
-from bonelift.models import ModelConfig, TPNetConfig
+from bonelift.models import TPNetConfig
 from bonelift.reports import input_label
 from bonelift.runtime import resolve_device
 from bonelift.streaming import tpnet_latency_ms
@@ -82,21 +83,23 @@ TABLE6 = (("ground-truth", "Ground truth"), ("s1-3d", "Baseline"), (FULL, "With 
           ("tpnet-online", "TP-Net online"), ("tpnet-bidirectional", "TP-Net bidirectional"))
 
 
-@dataclass
-class AnatomyBench:
-    """The benchmark's budget (one flag per field)."""
+# Fields of the lifters' run configuration that each row sets (or the bench fixes): no flag of their own.
+PER_ROW = ("model.name", "dataset", "keypoints", "train_subjects", "test_subjects", "actions", "losses",
+           "warmup_epochs", "weak_subjects", "losses_on", "symmetry_epoch", "out_dir")
 
-    data_root: str = opt("", "Human3.6M folder (default: <shared data>/h36m)", flag="--data")
-    epochs: int = opt(10, "epochs per single-frame model")
+
+@dataclass
+class AnatomyBench(Options):
+    """The benchmark's budget: `train`, the lifters' run configuration (every `bonelift train` flag but the
+    `PER_ROW` fields, e.g. `--lr`, `--weight-decay`, `--flip`, `--hidden`), and the bench's own fields."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
     row_epochs: dict[str, int] = opt(help="epochs of one row VARIANT=N (default: --epochs)", factory=dict)
-    stride: int = opt(4, "train on every N-th frame (3D and 2D-only subjects)")
-    batch_size: int = opt(256, "batch size")
-    hidden: int = opt(1024, "hidden width of the lifters")
     warmup_fraction: float = opt(
-        0.4, "share of epochs on 3D only before the weak losses switch on (paper: 240k iterations, then 160k)"
+        0.4, "share of epochs on 3D only before the weak losses switch on (paper: 240k iterations, then 160k)",
+        min=0,
     )
-    symmetry_fraction: float = opt(0.8, "share of epochs before the symmetry stage (paper's fourth stage)")
-    symmetry_lr_factor: float = opt(0.1, "learning-rate factor of the symmetry stage (paper: 2.5e-5 / 2.5e-4)")
+    symmetry_fraction: float = opt(0.8, "share of epochs before the symmetry stage (paper's fourth stage)", min=0)
     weights: dict[str, float] = opt(
         help=f"override a loss weight NAME=WEIGHT of {DEFAULT_WEIGHTS}",
         factory=lambda: dict(DEFAULT_WEIGHTS),
@@ -104,38 +107,35 @@ class AnatomyBench:
     )
     weak_3d_subjects: tuple[str, ...] = opt(("S1",), "3D-labelled subjects")
     weak_2d_subjects: tuple[str, ...] = opt(("S5", "S6", "S7", "S8"), "2D-only subjects")
-    record_all: bool = opt(False, "also train the full method with the losses on the 3D batch too (bonelift before December 2026)")
-    tpnet_epochs: int = opt(3, "TP-Net epochs")
-    tpnet_sample_stride: int = opt(20, "TP-Net trains on every N-th frame of the training predictions")
-    tpnet_hidden: int = opt(4096, "TP-Net hidden width")
-    tpnet_frame_step: int = opt(2, "frames between TP-Net's window poses (paper: 40 ms = 2 frames at 50 Hz)")
-    eval_stride: int = opt(10, "per-epoch monitoring on every N-th test frame (only logged: last checkpoints count)")
-    seed: int = opt(0, "random seed of the first seed")
-    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    record_all: bool = opt(False, "also train the full method with the losses on the 3D batch too (bonelift "
+                                  "before December 2026)")
+    tpnet_epochs: int = opt(3, "TP-Net epochs", min=1)
+    tpnet_sample_stride: int = opt(20, "TP-Net trains on every N-th frame of the training predictions", min=1)
+    tpnet_hidden: int = opt(4096, "TP-Net hidden width", min=1)
+    tpnet_frame_step: int = opt(2, "frames between TP-Net's window poses (paper: 40 ms = 2 frames at 50 Hz)", min=1)
+
+    def validate(self) -> None:
+        """Also check the lifters' shared run configuration."""
+        super().validate()
+        self.train.validate()
 
     def lifter(self, out: Path, variant: tuple, seed: int) -> TrainConfig:
-        """The run configuration of one Table 3 row and seed."""
+        """The run configuration of one Table 3 row and seed: `train` with the row's losses and schedule."""
         slug, _, terms, losses_on = variant
-        epochs = int(self.row_epochs.get(slug, self.epochs))
+        epochs = int(self.row_epochs.get(slug, self.train.epochs))
         warmup = int(round(self.warmup_fraction * epochs))
-        return TrainConfig(
-            model=ModelConfig(hidden=self.hidden),
-            data_root=self.data_root,
+        return replace(
+            self.train,
             keypoints="gt",
             train_subjects=self.weak_3d_subjects,
-            stride=self.stride,
-            eval_stride=self.eval_stride,
             epochs=epochs,
-            batch_size=self.batch_size,
             seed=seed,
-            device=self.device,
             out_dir=str(out),
             losses={k: self.weights[k] for k in terms or ()},
             warmup_epochs=warmup,
             weak_subjects=self.weak_2d_subjects if terms else (),
             losses_on=losses_on,
             symmetry_epoch=max(warmup, int(round(self.symmetry_fraction * epochs))),
-            symmetry_lr_factor=self.symmetry_lr_factor,
         )
 
     def tpnet(self, out: Path, online: bool, seed: int) -> TPNetTrainConfig:
@@ -145,14 +145,20 @@ class AnatomyBench:
             stride=self.tpnet_sample_stride,
             epochs=self.tpnet_epochs,
             seed=seed,
-            device=self.device,
+            device=self.train.device,
             out_dir=str(out),
         )
+
+    def budget(self) -> dict[str, Any]:
+        """The suite's budget header: the lifters' shared run configuration and the bench's own fields."""
+        shared = {k: v for k, v in budget_of(self.train).items() if k not in PER_ROW}
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
+        return {**shared, **json.loads(json.dumps(own))}
 
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
     p = suites.add_parser("anatomy", help="method 4: Table 3 weak-supervision ablation, Table 6, TP-Net")
-    add_arguments(p, AnatomyBench())
+    add_arguments(p, AnatomyBench(), skip=tuple(f"train.{k}" for k in PER_ROW))
     add_common_arguments(p, "runs/bench_anatomy", "docs/results/anatomy_h36m.md")
     p.set_defaults(seeds=2)
 
@@ -187,9 +193,9 @@ def run(
     """Train and score every row and seed, write `<report>.json` and `<report>` (Markdown); returns the document."""
     out = Path(out)
     check_report(report, "anatomy_h36m", _budget(bench, seeds, test_stride))  # before any training
-    device = resolve_device(bench.device)
-    test_seqs = load_split("h36m", bench.data_root, "gt", TEST_SUBJECTS)
-    train_seqs = load_split("h36m", bench.data_root, "gt", bench.weak_3d_subjects)
+    device = resolve_device(bench.train.device)
+    test_seqs = load_split("h36m", bench.train.data_root, "gt", TEST_SUBJECTS)
+    train_seqs = load_split("h36m", bench.train.data_root, "gt", bench.weak_3d_subjects)
     frames = [scored_frames(len(s), test_stride) for s in test_seqs]
     layout = test_seqs[0].layout_3d
     rows: list[dict[str, Any]] = []
@@ -203,9 +209,9 @@ def run(
         return row
 
     gt_preds = [s.root_relative[f] for s, f in zip(test_seqs, frames)]
-    add_row("ground-truth", "Ground truth", "ground-truth", bench.seed, gt_preds)
+    add_row("ground-truth", "Ground truth", "ground-truth", bench.train.seed, gt_preds)
     variants = VARIANTS + ((RECORD_ALL,) if bench.record_all else ())
-    for seed in range(bench.seed, bench.seed + seeds):
+    for seed in range(bench.train.seed, bench.train.seed + seeds):
         full_model = None
         for variant in variants:
             config = bench.lifter(out / variant[0] / f"seed{seed}", variant, seed)
@@ -235,11 +241,12 @@ def run(
             row = add_row(slug, label, "tpnet", seed, refined, input_variant=FULL, input_p1_mm=full_p1, **extra)
             row["gain_p1_mm"] = full_p1 - row["p1_mm"]
 
-    return write_suite(report, "anatomy_h36m", command, bench.device, _budget(bench, seeds, test_stride), rows, render)
+    return write_suite(report, "anatomy_h36m", command, bench.train.device, _budget(bench, seeds, test_stride), rows,
+                       render)
 
 
 def _budget(bench: AnatomyBench, seeds: int, test_stride: int) -> dict[str, Any]:
-    return {**asdict(bench), "test_stride": test_stride, "seeds": seeds}
+    return {**bench.budget(), "test_stride": test_stride, "seeds": seeds}
 
 
 def main(args: argparse.Namespace, command: str) -> Path:
@@ -268,7 +275,8 @@ def render(doc: dict[str, Any]) -> str:
     rows = [r for r in doc["rows"] if r.get("variant") in known]  # rows of the pre-#14 bench stay in the JSON only
     budget_text = (
         f"per lifter {b.get('epochs')} epochs (row overrides {b.get('row_epochs') or 'none'}), training stride "
-        f"{b.get('stride')}, batch {b.get('batch_size')}, hidden {b.get('hidden')}; weak losses from "
+        f"{b.get('stride')}, batch {b.get('batch_size')}, hidden {b.get('hidden', b.get('model', {}).get('hidden'))}; "
+        f"weak losses from "
         f"{b.get('warmup_fraction')} of the epochs, symmetry stage from {b.get('symmetry_fraction')} at lr x "
         f"{b.get('symmetry_lr_factor')}; weights {b.get('weights')}; 3D {b.get('weak_3d_subjects')}, 2D-only "
         f"{b.get('weak_2d_subjects')}. TP-Net: {b.get('tpnet_epochs')} epochs on every "

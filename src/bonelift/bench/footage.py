@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.cameras import Camera, reprojection_errors, triangulate
+from bonelift.config import LiftConfig
 from bonelift.datasets import default_data_root
 from bonelift.errors import DataError, OptionError, check_array
 from bonelift.geometry import bone_lengths
@@ -31,7 +32,7 @@ FOOTAGE_DIR = default_data_root().parent / "media" / "pose2sim_multiperson"  # .
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
 CACHE_DIR = Path("runs/wild_cache")
 MAX_PEOPLE = 4
-MAX_SIDE = 640  # what `bonelift lift` detects at
+MAX_SIDE = LiftConfig.max_side  # what `bonelift lift` detects at
 
 
 def detect_views(footage: str | Path = FOOTAGE_DIR, cache_dir: str | Path = CACHE_DIR, views: tuple[str, ...] = VIEWS,

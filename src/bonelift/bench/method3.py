@@ -42,7 +42,7 @@ from bonelift.bench.common import (
     write_suite,
 )
 from bonelift.bench.single_frame import SET_PER_ROW, Entry, run_bench, select_entries
-from bonelift.config import ImageTrainConfig, TrainConfig, add_arguments, from_args
+from bonelift.config import ImageTrainConfig, TrainConfig, add_arguments, field_dests, from_args
 from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import evaluate_image_model
@@ -65,11 +65,9 @@ IMAGE_ENTRIES = (
           {"cls2d": True, "multi_root": True}),
 )
 PARTS = ("sh", "image")
-# Flags of the image part: its own, then those it shares with the 2D-input part (one budget vocabulary).
+# Flags of the image part of its own (the others it shares with the 2D-input part: `shared_flags`).
 IMAGE_FLAGS = ("train_images", "test_images", "color_aug", "model.image_size", "model.grid",
                "model.conv_width", "model.fc_width")
-SHARED_FLAGS = ("epochs", "batch_size", "lr", "lr_decay", "lr_step_epochs", "weight_decay", "optimizer", "momentum",
-                "seed", "device", "eval_stride", "model.dropout", "model.options", "actions")
 # Table 1 of the paper, "Our method" (video frames, one network per action), Protocol 1 mm.
 PUBLISHED_TABLE1 = {
     "Directions": 100.34, "Discussion": 116.19, "Eating": 89.96, "Greeting": 116.49, "Phoning": 115.34,
@@ -134,9 +132,18 @@ def parts_of(raw: str) -> tuple[str, ...]:
     return parts
 
 
+def shared_flags() -> tuple[str, ...]:
+    """The 2D-input part's flags the image part takes too (one budget vocabulary): every field both run
+    configurations have, but those each row sets, the 2D-keypoint options and the stride (frames there,
+    images here). A new `RunConfig` field is shared without an edit here."""
+    image = set(field_dests(ImageTrainConfig)) - set(ImageTrainConfig.KEYPOINT_ONLY) - {"stride"}
+    per_row = set(SET_PER_ROW) - {"model.options"}  # --option applies to every row of both parts
+    return tuple(d for d in field_dests(TrainConfig) if d in image and d not in per_row)
+
+
 def image_config(args: argparse.Namespace) -> ImageTrainConfig:
     """The image part's budget from the suite's flags: its own and the schedule flags it shares with the sh part."""
-    wanted = set(IMAGE_FLAGS + SHARED_FLAGS)
+    wanted = set(IMAGE_FLAGS + shared_flags())
     return from_args(image_defaults(), argparse.Namespace(**{k: v for k, v in vars(args).items() if k in wanted}))
 
 

@@ -32,7 +32,6 @@ from bonelift.config import VideoTrainConfig, add_arguments, from_args
 from bonelift.datasets import PoseSequence, run_split
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import evaluate_model
-from bonelift.models import VideoModelConfig
 from bonelift.reports import input_key, input_label
 from bonelift.streaming import streaming_latency_ms
 from bonelift.training import train_video
@@ -57,14 +56,9 @@ ROWS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
 }
 
 
-def defaults() -> VideoTrainConfig:
-    """The bench's (and `train-video`'s) defaults: inputs carry confidences where the 2D source has them."""
-    return VideoTrainConfig(model=VideoModelConfig(confidence=True))
-
-
 def add_parser(suites: argparse._SubParsersAction) -> None:
     p = suites.add_parser("video", help="TCN vs method 5 (+ablation, causal) under one budget")
-    add_arguments(p, defaults(), skip=("out_dir", "model.name", "model.causal", "train_subjects", "test_subjects"))
+    add_arguments(p, VideoTrainConfig(), skip=("out_dir", "model.name", "model.causal", "train_subjects", "test_subjects"))
     p.add_argument(
         "--rows", default="tcn,bone,tcn-causal,bone-causal", help=f"comma-separated rows, or 'all' ({', '.join(ROWS)})"
     )
@@ -146,7 +140,7 @@ def run_benchmark(
 
 
 def main(args: argparse.Namespace, command: str) -> Path:
-    base = from_args(replace(defaults(), out_dir=""), args)
+    base = from_args(replace(VideoTrainConfig(), out_dir=""), args)
     rows = list(ROWS) if args.rows == "all" else [r.strip() for r in args.rows.split(",") if r.strip()]
     run_benchmark(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride, args.resume)
     return Path(args.report)

@@ -20,6 +20,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from bonelift.config import LiftConfig
 from bonelift.errors import DataError
 from bonelift.pipeline.frames import FrameSource
 from bonelift.pipeline.track import Track2D
@@ -171,7 +172,7 @@ def default_workers() -> int:
 
 def detect(
     source: FrameSource,
-    max_side: int | None = 640,
+    max_side: int | None = LiftConfig.max_side,
     max_frames: int | None = None,
     min_confidence: float = 0.5,
     progress: bool = True,
@@ -477,7 +478,7 @@ def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: 
 def detect_people(
     source: FrameSource,
     max_people: int = 4,
-    max_side: int | None = 640,
+    max_side: int | None = LiftConfig.max_side,
     max_frames: int | None = None,
     min_confidence: float = 0.5,
     progress: bool = True,

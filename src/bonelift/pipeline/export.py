@@ -5,7 +5,8 @@ the camera frame (x right, y down, z forward), root-relative (pelvis at the orig
 order, plus the 2D keypoints they were lifted from, per-joint confidence and per-frame status, the
 root trajectory (the pelvis position in the camera frame, metres: joints + trajectory are the joints
 in the camera frame; `cameras.root_trajectory` under the camera in `camera`) and the lifter that
-produced them (npz `lifter_*`, JSON `lifter`).
+produced them (npz `lifter_*`, JSON `lifter`), and the run's options (`LiftConfig` as a dict: npz `config`, a JSON
+text; JSON `config`).
 
 Several people: the main person (person 0, the longest track) fills the single-person fields
 exactly as for a one-person video; the npz adds every person (`joints_all` (P, T, 17, 3), NaN
@@ -48,6 +49,7 @@ class Poses3D:
     trajectory: np.ndarray | None = None  # (T, 3) pelvis in the camera frame, metres; NaN where missing
     lifter: dict | None = None  # `Lifter.info()`: file, model, kind, causal, receptive_field, confidence
     camera: dict | None = None  # focal (px), principal_point (px), focal_assumed (bool)
+    config: dict | None = None  # the run's `LiftConfig` as a plain dict (`lift` writes it; None: not recorded)
 
     def __post_init__(self) -> None:
         if self.trajectory is None:
@@ -81,6 +83,7 @@ def write_npz(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
         trajectory_units=np.array(TRAJECTORY_UNITS),
         **{f"lifter_{k}": np.array(v) for k, v in (poses.lifter or {}).items()},
         **{f"camera_{k}": np.array(v) for k, v in (poses.camera or {}).items()},
+        **({"config": np.array(json.dumps(poses.config))} if poses.config is not None else {}),
     )
 
 
@@ -112,6 +115,7 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
         "trajectory_units": TRAJECTORY_UNITS,
         "lifter": poses.lifter,
         "camera": poses.camera,
+        "config": poses.config,
         "fps": poses.fps,
         "width": poses.width,
         "height": poses.height,
@@ -155,9 +159,10 @@ def read_npz(path: str | Path) -> Poses3D:
         traj = z["trajectory"].astype(np.float64) if "trajectory" in z else None
         lifter = {k[len("lifter_"):]: z[k].item() for k in z if k.startswith("lifter_")} or None
         camera = {k[len("camera_"):]: z[k].tolist() for k in z if k.startswith("camera_")} or None
+        config = json.loads(str(z["config"])) if "config" in z else None
         return Poses3D(z["joints"].astype(np.float64), z["keypoints_2d"].astype(np.float64), z["confidence"].astype(np.float64),
                        z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]),
-                       int(z["person"]) if "person" in z else 0, traj, lifter, camera)
+                       int(z["person"]) if "person" in z else 0, traj, lifter, camera, config)
     except (KeyError, ValueError, TypeError) as exc:
         raise DataError(path, f"not a bonelift poses3d.npz ({type(exc).__name__}: {exc})") from None
 
@@ -171,5 +176,5 @@ def read_people_npz(path: str | Path) -> list[Poses3D]:
     trajs = z["trajectory_all"].astype(np.float64) if "trajectory_all" in z else [None] * len(z["person_ids"])
     return [Poses3D(z["joints_all"][k].astype(np.float64), z["keypoints_2d_all"][k].astype(np.float64),
                     z["confidence_all"][k].astype(np.float64), z["status_all"][k], main.fps, main.width,
-                    main.height, main.source, int(pid), trajs[k], main.lifter, main.camera)
+                    main.height, main.source, int(pid), trajs[k], main.lifter, main.camera, main.config)
             for k, pid in enumerate(z["person_ids"])]

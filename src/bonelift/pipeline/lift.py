@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
+import json
 import os
 import re
 import shutil
@@ -24,10 +24,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bonelift.cameras import assumed_intrinsics, root_trajectory
+from bonelift.config import LiftConfig, configure
 from bonelift.errors import DataError, OptionError
 from bonelift.pipeline import bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
@@ -35,10 +37,12 @@ from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
 from bonelift.pipeline.lifters import (
     DEFAULT_WEIGHTS,
     Lifter,
+    check_fusion,
     check_reframe,
     check_skeleton,
     choose_lifter,
     frame_like_training,
+    fusion_inputs,
     lift_track,
 )
 from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
@@ -48,7 +52,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
 OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "viewer.html", "overlay.mp4", "overlay.gif")
 PERSON_BVH = re.compile(r"poses3d_person\d+\.bvh")  # one BVH per further person: also bonelift outputs
-DEFAULT_MAX_PEOPLE = 4
+DEFAULT_OUT = "bonelift_out"  # `lift`'s output folder when none is named (`bonelift lift -o`)
 
 
 @dataclass
@@ -264,45 +268,6 @@ def _commit(tmp: Path, out_dir: Path) -> list[Path]:
     return [out_dir / name for name in OUTPUT_FILES if name in written] + [out_dir / n for n in persons]
 
 
-def _positive(value: float | None, option: str, integer: bool = False, allow_zero: bool = False) -> None:
-    """Refuse a number bonelift cannot use for `option`, naming the option and the value."""
-    if value is None:
-        return
-    kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise OptionError(f"{option} must be {kind}, got {value!r}")
-    if integer and float(value) != int(value):
-        raise OptionError(f"{option} must be {kind}, got {value!r}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = "0 or more" if allow_zero else "greater than 0"
-        raise OptionError(f"{option} must be {'finite and ' if not integer else ''}{bound}, got {value!r}")
-
-
-def _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person=None, max_people=None,
-                   focal=None) -> None:
-    """Check the numeric options before anything runs (the API and the command line share these checks)."""
-    _positive(focal, "focal (--focal, pixels)")
-    _positive(person, "person (--person)", integer=True, allow_zero=True)
-    _positive(max_people, "max_people (--max-people)", integer=True)
-    if person is not None and max_people is not None and person >= max_people:
-        raise OptionError(f"person (--person) must be below max_people (--max-people) {max_people}, got {person!r}")
-    _positive(fps, "fps (--fps)")
-    _positive(max_side, "max_side (--max-side; 0 or None: no downscaling)", integer=True, allow_zero=True)
-    _positive(max_gap, "max_gap (--max-gap)", integer=True, allow_zero=True)
-    _positive(max_frames, "max_frames (--max-frames)", integer=True)
-    _positive(workers, "workers (--workers)", integer=True)
-    if image_size is not None:
-        try:
-            _positive(image_size[0], "width", integer=True)
-            _positive(image_size[1], "height", integer=True)
-            ok = len(image_size) == 2
-        except (OptionError, TypeError, IndexError, KeyError):
-            ok = False
-        if not ok:
-            raise OptionError(f"image_size (--size WIDTHxHEIGHT) must be two whole numbers of pixels greater than 0, "
-                              f"got {image_size!r}")
-
-
 def _on_sigterm(signum: int, frame) -> None:
     """Turn SIGTERM into SystemExit so the `finally` blocks stop the workers and remove the temporary folder."""
     raise SystemExit(128 + signum)
@@ -323,93 +288,52 @@ def _sigterm_exits() -> Iterator[None]:
 
 def lift(
     input: str | Path | None = None,
-    out_dir: str | Path = "bonelift_out",
-    model: str | Path | None = None,
-    device: str = "auto",
-    max_side: int | None = 640,
-    max_gap: int | None = None,
-    max_frames: int | None = None,
-    layout: str | None = None,
-    image_size: tuple[int, int] | None = None,
-    fps: float | None = None,
-    pictures: bool = True,
-    progress: bool = True,
-    workers: int | None = None,
-    reframe: bool | None = None,
-    skeleton: bool | None = None,
-    person: int | None = None,
-    max_people: int | None = DEFAULT_MAX_PEOPLE,
-    lifter: str | None = None,
-    causal: bool = False,
-    focal: float | None = None,
+    out_dir: str | Path = DEFAULT_OUT,
+    config: LiftConfig | None = None,
+    **overrides: Any,
 ) -> LiftSummary:
-    """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D.
+    """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D in `out_dir`.
 
-    max_side: frames are downscaled so their longer side is at most this many pixels before
-    detection (speed; MediaPipe works at 256 px internally). max_gap: longest run of missing frames
-    filled by interpolation (default: a third of a second). layout / image_size / fps describe
-    keypoint files that do not say so themselves. workers: detection processes (default: 2 on a
-    Linux machine with 2+ cores for clips of 90+ frames, else 1). model: a single-frame or video
-    lifter checkpoint; None: the bundled weights `lifter` names ("video", "single-frame"; None: the
-    video lifter, or the single-frame one with a notice while the video weights are not installed).
-    causal: a causal video lifter (`model` must be one; without `model` the bundled causal weights).
-    reframe: scale and centre the clip's 2D like the lifter's training data (`frame_like_training`;
-    None: on for single-frame lifters, off for video lifters). skeleton: one symmetric skeleton per person
-    and clip (`fitting.fit_clip_skeleton`; None: on for video lifters, off for single-frame ones). focal: the
-    camera's focal length in pixels for the root trajectory (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer image side).
-    max_people: most people tracked at once in a video (1: the single-person tracker). person: None
-    lifts everyone, the main person (id 0, the longest track) in `joints`; N lifts only person N.
-    Returns a `LiftSummary`; raises DataError on bad input, OptionError on bad options.
+    `config` (default: `LiftConfig()`) holds every option; keyword `overrides` name its fields, e.g.
+    `lift(video, out, model="my.pt", max_side=0)` (see `LiftConfig` for each option and its default).
+    Everything is checked (`LiftConfig.validate`) before any slow work. The configuration is written into the
+    outputs (`poses3d.json` / `poses3d.npz` `config`). Returns a `LiftSummary`; raises DataError on bad input,
+    OptionError on bad options.
     """
     from bonelift.runtime import resolve_device
 
-    _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person, max_people, focal)
-    if not isinstance(causal, bool):
-        raise OptionError(f"causal (--causal) must be True or False, got {causal!r}")
-    max_side = max_side or None
-    torch_device = resolve_device(device)
+    o = configure(LiftConfig, config, overrides)
+    torch_device = resolve_device(o.device)
     src = Path(input) if input is not None else DEMO_CLIP
     out_dir = Path(out_dir).absolute()
     if not src.exists():
         raise DataError(src, "input not found")
-    chosen = choose_lifter(model, lifter, causal, torch_device)
-    do_reframe = check_reframe(chosen, reframe)
-    do_skeleton = check_skeleton(chosen, skeleton)
-    if pictures:
+    chosen = choose_lifter(o.model, o.lifter, o.causal, torch_device)
+    plan = _Plan(check_reframe(chosen, o.reframe), check_skeleton(chosen, o.skeleton), o.max_side or None,
+                 o.people(), check_fusion(chosen, o.fusion))
+    if o.pictures:
         try:
             import cv2  # noqa: F401
             import PIL  # noqa: F401
         except ImportError as exc:
             raise DataError(None, "pictures (MP4/GIF) need OpenCV and Pillow: pip install 'bonelift[video]', "
                                   "or pass pictures=False (--no-pictures)") from exc
-    options = _Options(max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress, workers,
-                       do_reframe, do_skeleton, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people),
-                       focal)
     with _sigterm_exits():
-        return _run(src, out_dir, chosen, options)
+        return _run(src, out_dir, chosen, o, plan)
 
 
 @dataclass(frozen=True)
-class _Options:
-    """The checked options of one `lift` run, as the stages need them."""
+class _Plan:
+    """What the checked options resolve to once the lifter is known (its defaults for reframe and skeleton)."""
 
-    max_side: int | None
-    max_gap: int | None
-    max_frames: int | None
-    layout: str | None
-    image_size: tuple[int, int] | None
-    fps: float | None
-    pictures: bool
-    progress: bool
-    workers: int | None
     reframe: bool
     skeleton: bool
-    person: int | None
+    max_side: int | None  # None: no downscaling
     max_people: int
-    focal: float | None
+    fusion: bool
 
 
-def _run(src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
+def _run(src: Path, out_dir: Path, lifter: Lifter, o: LiftConfig, plan: _Plan) -> LiftSummary:
     """The stages of `lift` on checked options, holding the output lock, writing into a temporary folder."""
     stage = _Stages()
     out_dir = out_dir.resolve()  # one lock and one temporary folder per real folder, however `-o` spells it
@@ -417,7 +341,7 @@ def _run(src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
     try:
         with _locked(out_dir):
             _remove_stale_temps(out_dir)
-            return _stages(stage, tmp, src, out_dir, lifter, o)
+            return _stages(stage, tmp, src, out_dir, lifter, o, plan)
     except OSError as exc:
         raise DataError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from exc
     finally:
@@ -425,11 +349,13 @@ def _run(src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
+def _stages(
+    stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter, o: LiftConfig, plan: _Plan
+) -> LiftSummary:
     """2D, gaps, lifting, root trajectory, exports and pictures into `tmp`, then the commit into `out_dir`."""
     with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
-        tracks, frame_source = _two_d(src, o.layout, o.image_size, o.fps, o.max_side, o.max_frames, o.progress,
-                                      o.workers, o.max_people)
+        tracks, frame_source = _two_d(src, o.layout, o.image_size, o.fps, plan.max_side, o.max_frames, o.progress,
+                                      o.workers, plan.max_people)
     gap = o.max_gap if o.max_gap is not None else max(1, round(tracks[0].fps / 3))
     tracks = [_to_h36m(fill_gaps(t, gap)) for t in tracks]  # fill per joint before derived joints mix them
     posed = [int((t.status != MISSING).sum()) for t in tracks]
@@ -444,16 +370,20 @@ def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter,
                               f"{'person' if len(ids) == 1 else 'people'} (ids {', '.join(map(str, ids))})")
         ids = [o.person]
     people = []
-    info = {**lifter.info(), "skeleton": o.skeleton}
+    info = {**lifter.info(), "skeleton": plan.skeleton and not plan.fusion, "fusion": plan.fusion}
+    settings = json.loads(json.dumps(o.to_dict(), default=str))  # plain JSON types (paths as text)
     with stage("lift"):
         for k in ids:
             t = tracks[k]
-            joints = lift_track(lifter, t, reframe=o.reframe, skeleton=o.skeleton, progress=o.progress)
+            joints = lift_track(lifter, t, reframe=plan.reframe, skeleton=plan.skeleton, progress=o.progress,
+                                fusion=plan.fusion, focal=o.focal)
             f, c = assumed_intrinsics(t.width, t.height, o.focal)
             camera = {"focal": f, "principal_point": [float(c[0]), float(c[1])], "focal_assumed": o.focal is None}
             root = root_trajectory(joints, t.keypoints, t.confidence, f, c)
+            # what the fit used, per person: a keypoint file has no detector 3D (the 2D-only path)
+            used = {"fusion_inputs": "+".join(fusion_inputs(t))} if plan.fusion else {}
             people.append(export.Poses3D(joints, t.keypoints, t.confidence, t.status, t.fps, t.width, t.height,
-                                         t.source, k, root, info, camera))
+                                         t.source, k, root, {**info, **used}, camera, settings))
     poses = next((p for p in people if p.person == main), people[0])
     with stage("export"):
         export.write_npz(poses, tmp / "poses3d.npz", people)
@@ -465,7 +395,7 @@ def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter,
         viewer.write_html(poses, tmp / "viewer.html", people=people)
     if o.pictures:
         with stage("render"):
-            frames = frame_source.frames(o.max_side) if frame_source is not None else None
+            frames = frame_source.frames(plan.max_side) if frame_source is not None else None
             render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=o.progress,
                                 people=people)
     files = _commit(tmp, out_dir)
@@ -473,7 +403,15 @@ def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter,
     counts = {p.person: int((p.status != MISSING).sum()) for p in people}
     return LiftSummary(out_dir, len(status), int((status == DETECTED).sum()), int((status == INTERPOLATED).sum()),
                        int((status == MISSING).sum()), stage.wall, stage.cpu, files,
-                       o.max_side if frame_source is not None else None, counts, str(lifter))
+                       plan.max_side if frame_source is not None else None, counts, _describe(lifter, plan, poses))
 
 
-__all__ = ["DEFAULT_WEIGHTS", "DEMO_CLIP", "OUTPUT_FILES", "LiftSummary", "frame_like_training", "lift", "lift_track"]
+def _describe(lifter: Lifter, plan: _Plan, poses: export.Poses3D) -> str:
+    """The lifter line of the summary: the network, and what the fusion fit used (2D-only when no detector 3D)."""
+    if not plan.fusion:
+        return str(lifter)
+    used = (poses.lifter or {}).get("fusion_inputs", "lifter")
+    return f"{lifter} + fusion ({'lifter and detector 3D' if 'detector-3d' in used else '2D-only path: lifter only'})"
+
+
+__all__ = ["DEFAULT_OUT", "DEFAULT_WEIGHTS", "DEMO_CLIP", "OUTPUT_FILES", "LiftSummary", "frame_like_training", "lift", "lift_track"]

@@ -46,7 +46,6 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "lifter_h36m17.pt"  # single-frame
 VIDEO_WEIGHTS = WEIGHTS_DIR / "lifter_video.pt"
 CAUSAL_VIDEO_WEIGHTS = WEIGHTS_DIR / "lifter_video_causal.pt"
-LIFTERS = (VIDEO, SINGLE_FRAME)  # the choices of `lifter` / `--lifter`
 
 
 @dataclass(frozen=True)
@@ -123,8 +122,6 @@ def choose_lifter(
     single-frame weights (each frame alone, so causal too). An explicit `lifter` that does not match
     `model`, `causal` with a single-frame lifter, or explicitly asked weights that are not installed are errors.
     """
-    if lifter is not None and lifter not in LIFTERS:
-        raise OptionError(f"lifter (--lifter) must be one of {', '.join(LIFTERS)}, got {lifter!r}")
     if lifter == SINGLE_FRAME and causal:
         raise OptionError("causal (--causal) needs a video lifter; the single-frame lifter sees each frame alone "
                           "(already causal: drop --causal)")
@@ -181,8 +178,6 @@ def check_reframe(lifter: Lifter, reframe: bool | None) -> bool:
 def check_skeleton(lifter: Lifter, skeleton: bool | None) -> bool:
     """Whether to give each person one skeleton per clip: by default video lifters yes, single-frame ones no
     (the earlier single-frame lifter keeps its outputs)."""
-    if skeleton is not None and not isinstance(skeleton, bool):
-        raise OptionError(f"skeleton (--skeleton) must be True, False or None, got {skeleton!r}")
     return lifter.is_video if skeleton is None else skeleton
 
 
@@ -291,6 +286,6 @@ def lift_fn(lifter: Lifter, skeleton: bool | None = None, fusion: bool | None = 
     return lift
 
 
-__all__ = ["CAUSAL_VIDEO_WEIGHTS", "DEFAULT_WEIGHTS", "LIFTERS", "LiftFn", "Lifter", "VIDEO_WEIGHTS",
+__all__ = ["CAUSAL_VIDEO_WEIGHTS", "DEFAULT_WEIGHTS", "LiftFn", "Lifter", "VIDEO_WEIGHTS",
            "check_fusion", "check_reframe", "check_skeleton", "choose_lifter", "frame_like_training",
            "fusion_inputs", "lift_fn", "lift_track", "load_lifter", "posed_runs"]

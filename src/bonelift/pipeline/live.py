@@ -10,54 +10,66 @@ offline: it returns None and the next posed frame starts a new run (padded by it
 (image size not whole pixels from 1 to `keypoint_io.MAX_SIDE`, keypoints not numeric (J, 2) pixels within
 `keypoint_io.MAX_COORD`, confidences not (J,) numbers) raises a DataError after ending the run the same way:
 the frames after it are lifted as after a missing frame, never from a poisoned state.
-With `skeleton` (default) each pose gets the running symmetric skeleton of the frames so far, the causal
-form of offline `lift`'s per-clip skeleton (`fitting.fit_clip_skeleton(causal=True)`), kept across such gaps.
+With `fusion` (default) each frame is fitted to its 2D with the network's pose and the detector's own 3D (`world`,
+MediaPipe's world landmarks, when pushed) as priors and the running skeleton (`fusion.RunningFusion`): the causal
+form of offline `lift`'s fusion, equal to it frame by frame. Without it, `skeleton` gives each pose the running
+symmetric skeleton of the frames so far (`fitting.fit_clip_skeleton(causal=True)`). Both keep their running
+lengths across such gaps.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from bonelift.cameras import assumed_intrinsics, normalize_screen, root_trajectory
-from bonelift.errors import DataError, OptionError
+from bonelift.config import LiveConfig, configure
+from bonelift.errors import DataError
 from bonelift.fitting import fit_skeleton, symmetric_lengths
+from bonelift.fusion import RunningFusion
 from bonelift.geometry import bone_lengths
 from bonelift.pipeline.keypoint_io import MAX_COORD, check_size
 from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, check_skeleton, load_lifter
+from bonelift.runtime import resolve_device
 from bonelift.skeletons import H36M17, Layout, convert, get_layout
 from bonelift.streaming import StreamingLifter
 
 
 class LiveLifter:
-    """Frame-by-frame 3D from a causal video checkpoint (`model`; None: the bundled causal weights).
+    """Frame-by-frame 3D from a causal video checkpoint.
 
-    `layout`: the joint layout of the pushed keypoints ("mediapipe33", "coco17", "h36m17", ...).
-    `focal`: focal length in pixels for `root` (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer side).
+    `config` (default: `LiveConfig()`) with keyword overrides named like its fields, checked by the same
+    field definitions as `lift` (`model`: None, the bundled causal weights; `layout`: the joint layout of the
+    pushed keypoints, "mediapipe33", "coco17", "h36m17", ...; `focal`: focal length in pixels for `root`,
+    None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer side; `skeleton`: the running per-person skeleton, see
+    above; `device`). `LiveLifter("causal.pt", layout="h36m17")` names the model first, as before.
     After each push, `root` is the pelvis position in the camera frame (metres; `cameras.root_trajectory`
-    of that frame), None when no pose was returned. `skeleton`: the running per-person skeleton (see above).
+    of that frame), None when no pose was returned.
     """
 
-    def __init__(self, model: str | Path | None = None, layout: str | Layout = "mediapipe33",
-                 device: str | torch.device = "cpu", focal: float | None = None, skeleton: bool = True) -> None:
-        path = Path(model) if model is not None else CAUSAL_VIDEO_WEIGHTS
-        if model is None and not path.is_file():
+    def __init__(self, model: str | Path | None = None, config: LiveConfig | None = None, **overrides: Any) -> None:
+        if model is not None:
+            overrides["model"] = model
+        self.config = o = configure(LiveConfig, config, overrides)
+        path = Path(o.model) if o.model is not None else CAUSAL_VIDEO_WEIGHTS
+        if o.model is None and not path.is_file():
             raise DataError(path, "the bundled causal video lifter is not installed; pass a causal video checkpoint")
-        if focal is not None and not (np.isfinite(focal) and focal > 0):
-            raise OptionError(f"focal must be a number of pixels greater than 0, got {focal!r}")
+        device = resolve_device(str(o.device))  # the same device names as `lift` ("auto": CUDA when present)
         self.lifter: Lifter = load_lifter(path, device, need="causal")
-        self.layout = layout if isinstance(layout, Layout) else get_layout(layout)
-        self.focal = focal
+        self.layout = o.layout if isinstance(o.layout, Layout) else get_layout(o.layout)
+        self.focal = o.focal
         self.stream = StreamingLifter(self.lifter.model, device)
         self.root: np.ndarray | None = None
-        self.skeleton = check_skeleton(self.lifter, skeleton)
+        self.skeleton = check_skeleton(self.lifter, o.skeleton)
         self._lengths: tuple[np.ndarray, int] = (np.zeros(len(H36M17.bones)), 0)  # running sum, posed frames
+        self.fusion = RunningFusion(H36M17, priors=2) if o.fusion else None  # the network's pose, the detector's 3D
 
     def push(self, keypoints_px: np.ndarray | None, confidence: np.ndarray | None, width: int,
-             height: int) -> np.ndarray | None:
-        """(J, 2) pixels in `layout` (and confidences (J,), None: all 1) -> (17, 3) root-relative metres or None.
+             height: int, world: np.ndarray | None = None) -> np.ndarray | None:
+        """(J, 2) pixels in `layout` (and confidences (J,), None: all 1; `world` (J, 3): the detector's own metric
+        3D in the camera's axes, or None) -> (17, 3) root-relative metres or None.
 
         The pose is the pushed frame's (causal: no delay); None for a frame without a complete person.
         """
@@ -77,13 +89,27 @@ class LiveLifter:
         pose = self.stream.push(normalize_screen(kp, width, height), conf)
         if pose is None:
             return None
-        if self.skeleton:
+        f, c = assumed_intrinsics(width, height, self.focal)
+        if self.fusion is not None:
+            joints = self.fusion.push(kp, conf, [pose, self._world(world)], f, c)
+            pose = joints - joints[H36M17.root]
+        elif self.skeleton:
             total, n = self._lengths
             self._lengths = (total + bone_lengths(pose, H36M17), n + 1)
             pose = fit_skeleton(pose, symmetric_lengths(self._lengths[0] / self._lengths[1], H36M17), H36M17)
-        f, c = assumed_intrinsics(width, height, self.focal)
         self.root = root_trajectory(pose[None], kp[None], conf[None], f, c)[0]
         return pose
+
+    def _world(self, world: np.ndarray | None) -> np.ndarray | None:
+        """The detector's 3D as a root-relative H36M17 prior, None when absent or incomplete."""
+        if world is None:
+            return None
+        w = np.asarray(world, np.float64)
+        if w.shape != (self.layout.num_joints, 3):
+            raise DataError(None, f"world has shape {w.shape}, expected ({self.layout.num_joints}, 3) for layout "
+                                  f"{self.layout.name}")
+        w = convert(w, self.layout, H36M17)[0]
+        return w - w[H36M17.root] if np.isfinite(w).all() and np.abs(w).max() < 100.0 else None
 
     def _check_frame(self, keypoints_px, confidence, width, height) -> tuple[np.ndarray, np.ndarray, int, int]:
         """The frame as (J, 2) pixels, (J,) confidences in [0, 1] and the image size, or a DataError saying what is
@@ -119,6 +145,8 @@ class LiveLifter:
         self.stream.reset()
         self.root = None
         self._lengths = (np.zeros(len(H36M17.bones)), 0)
+        if self.fusion is not None:
+            self.fusion.reset()
 
 
 __all__ = ["LiveLifter"]
