@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -47,3 +49,46 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write `obj` as indented JSON to `path` atomically (non-JSON values as strings)."""
     return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def format_table(values: np.ndarray, decimals, sep: str = "\t", nan: str = "NaN") -> bytes:
+    """(N, C) numbers as text lines: column k with decimals[k] places, `sep` between, NaN written `nan`.
+
+    The digits of every cell are built as whole arrays and the unused places masked out, so a table of
+    millions of numbers takes a fraction of a second (Python's per-number formatting takes seconds); the
+    text equals `"%.{d}f" % value` cell by cell, except that a negative zero is written without its sign.
+    """
+    v = np.asarray(values, np.float64)
+    n, c = v.shape
+    dec = np.broadcast_to(np.asarray(decimals, np.int64), (c,))
+    top = int(dec.max())
+    finite = np.isfinite(v)
+    scaled = (np.round(np.where(finite, np.abs(v), 0.0) * 10.0 ** dec) * 10.0 ** (top - dec)).astype(np.int64)
+    whole = max(1, len(str(int(scaled.max(initial=0)) // 10**top)))
+    end = 2 + whole + top  # sign, whole digits, point, fraction, then the separator
+    width = max(end + len(sep), len(nan) + len(sep))
+    chars = np.zeros((n, c, width), np.uint8)
+    keep = np.zeros((n, c, width), bool)
+    chars[..., 0] = ord("-")
+    keep[..., 0] = finite & (v < 0) & (scaled > 0)
+    rest = scaled.copy()
+    for pos in range(end - 1, 0, -1):  # least significant first
+        if pos == 1 + whole:
+            chars[..., pos] = ord(".")
+            keep[..., pos] = dec > 0
+            continue
+        chars[..., pos] = rest % 10 + ord("0")
+        rest //= 10
+        if pos > 1 + whole:
+            keep[..., pos] = pos - 1 - whole <= dec
+        else:  # a whole digit: kept from the first non-zero one, the units always
+            keep[..., pos] = (scaled >= 10 ** (top + whole - pos)) | (pos == whole)
+    chars[..., end:end + len(sep)] = np.frombuffer(sep.encode(), np.uint8)
+    keep[..., end:end + len(sep)] = True
+    chars[:, -1, end] = ord("\n")
+    keep[:, -1, end + 1:] = False
+    bad = ~finite
+    keep[bad, :end] = False
+    chars[bad, :len(nan)] = np.frombuffer(nan.encode(), np.uint8)
+    keep[bad, :len(nan)] = True
+    return chars[keep].tobytes()
