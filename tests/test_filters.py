@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from walker import walk
 
 from bonelift.errors import OptionError
 from bonelift.filters import OneEuro, smooth
+from tests.walker import walk
 
 FPS = 30.0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from walker import ANKLE, film, walk
 
 from bonelift.world import estimate_world, rotation_from_up
+from tests.walker import ANKLE, film, walk
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from walker import walk
 
 from bonelift.biomech import ANGLE_NAMES, joint_angles
 from bonelift.pipeline.biomech_files import MARKER_NAMES, write_angles_csv, write_c3d, write_mot, write_trc
+from tests.walker import walk
 
 
 @pytest.fixture

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bonelift.biomech import joint_angles
 from bonelift.cameras import assumed_intrinsics, root_trajectory
 from bonelift.errors import DataError, OptionError
-from bonelift.pipeline import bvh, export, render, viewer
+from bonelift.filters import check_filter, smooth
+from bonelift.pipeline import biomech_files, bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
 from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
 from bonelift.pipeline.lifters import (
@@ -42,10 +44,12 @@ from bonelift.pipeline.lifters import (
 )
 from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
 from bonelift.skeletons import H36M17, convert
+from bonelift.world import estimate_world
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
-OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "viewer.html", "overlay.mp4", "overlay.gif")
+OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "poses3d.trc", "poses3d.c3d", "poses3d.mot",
+                "poses3d_angles.csv", "viewer.html", "overlay.mp4", "overlay.gif")
 PERSON_BVH = re.compile(r"poses3d_person\d+\.bvh")  # one BVH per further person: also bonelift outputs
 DEFAULT_MAX_PEOPLE = 4
 
@@ -318,6 +322,11 @@ def lift(
     lifter: str | None = None,
     causal: bool = False,
     focal: float | None = None,
+    world: bool = True,
+    biomech: bool = True,
+    filter: str = "none",
+    filter_cutoff: float | None = None,
+    filter_beta: float | None = None,
 ) -> LiftSummary:
     """Lift `input` (video, image folder or 2D keypoint file; None = the bundled demo clip) to 3D.
 
@@ -335,13 +344,23 @@ def lift(
     camera's focal length in pixels for the root trajectory (None: `cameras.DEFAULT_FOCAL_FACTOR` x the longer image side).
     max_people: most people tracked at once in a video (1: the single-person tracker). person: None
     lifts everyone, the main person (id 0, the longest track) in `joints`; N lifts only person N.
+    world: estimate the world frame (`bonelift.world`) and export the joints in it (also the BVH's frame).
+    biomech: write poses3d.trc, .c3d, .mot and poses3d_angles.csv (needs `world`). filter: smooth joints and
+    trajectory over time (`bonelift.filters`: "none", "one-euro", "butterworth"); filter_cutoff (Hz) and
+    filter_beta its parameters (None: the defaults there).
     Returns a `LiftSummary`; raises DataError on bad input, OptionError on bad options.
     """
     from bonelift.runtime import resolve_device
 
     _check_options(fps, max_side, max_gap, max_frames, image_size, workers, person, max_people, focal)
-    if not isinstance(causal, bool):
-        raise OptionError(f"causal (--causal) must be True or False, got {causal!r}")
+    for flag, value in (("causal (--causal)", causal), ("world (--world)", world), ("biomech (--biomech)", biomech)):
+        if not isinstance(value, bool):
+            raise OptionError(f"{flag} must be True or False, got {value!r}")
+    check_filter(filter)
+    _positive(filter_cutoff, "filter_cutoff (--filter-cutoff, Hz)")
+    _positive(filter_beta, "filter_beta (--filter-beta)", allow_zero=True)
+    if biomech and not world:
+        raise OptionError("biomech (--biomech) needs world (--world): the biomechanics files are in the world frame")
     max_side = max_side or None
     torch_device = resolve_device(device)
     src = Path(input) if input is not None else DEMO_CLIP
@@ -360,7 +379,7 @@ def lift(
                                   "or pass pictures=False (--no-pictures)") from exc
     options = _Options(max_side, max_gap, max_frames, layout, image_size, fps, pictures, progress, workers,
                        do_reframe, do_skeleton, person, DEFAULT_MAX_PEOPLE if max_people is None else int(max_people),
-                       focal)
+                       focal, world, biomech, filter, filter_cutoff, filter_beta)
     with _sigterm_exits():
         return _run(src, out_dir, chosen, options)
 
@@ -383,6 +402,11 @@ class _Options:
     person: int | None
     max_people: int
     focal: float | None
+    world: bool = True
+    biomech: bool = True
+    filter: str = "none"
+    filter_cutoff: float | None = None
+    filter_beta: float | None = None
 
 
 def _run(src: Path, out_dir: Path, lifter: Lifter, o: _Options) -> LiftSummary:
@@ -426,16 +450,29 @@ def _stages(stage: _Stages, tmp: Path, src: Path, out_dir: Path, lifter: Lifter,
             f, c = assumed_intrinsics(t.width, t.height, o.focal)
             camera = {"focal": f, "principal_point": [float(c[0]), float(c[1])], "focal_assumed": o.focal is None}
             root = root_trajectory(joints, t.keypoints, t.confidence, f, c)
+            joints = smooth(joints, t.fps, o.filter, o.filter_cutoff, o.filter_beta)
+            root = smooth(root, t.fps, o.filter, o.filter_cutoff, o.filter_beta)
             people.append(export.Poses3D(joints, t.keypoints, t.confidence, t.status, t.fps, t.width, t.height,
                                          t.source, k, root, info, camera))
     poses = next((p for p in people if p.person == main), people[0])
+    ordered = [poses] + [p for p in people if p is not poses]  # the main person's stature sets the ankle height
+    frame = estimate_world([(p.joints, p.trajectory) for p in ordered], poses.fps) if o.world else None
+    for p in people:
+        p.world = frame
     with stage("export"):
         export.write_npz(poses, tmp / "poses3d.npz", people)
         export.write_json(poses, tmp / "poses3d.json", people)
         export.write_csv(poses, tmp / "poses3d.csv", people)
-        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh", poses.trajectory)
+        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh", poses.trajectory, frame)
         for other in (p for p in people if p is not poses):
-            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh", other.trajectory)
+            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh", other.trajectory, frame)
+        if o.biomech and frame is not None:
+            markers = poses.joints_world
+            biomech_files.write_trc(markers, poses.fps, tmp / "poses3d.trc")
+            biomech_files.write_c3d(markers, poses.fps, tmp / "poses3d.c3d")
+            angles = joint_angles(markers)
+            biomech_files.write_mot(angles, poses.fps, tmp / "poses3d.mot")
+            biomech_files.write_angles_csv(angles, poses.fps, tmp / "poses3d_angles.csv")
         viewer.write_html(poses, tmp / "viewer.html", people=people)
     if o.pictures:
         with stage("render"):
