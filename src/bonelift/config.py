@@ -42,6 +42,7 @@ from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
 from bonelift.datasets.virtual import ViewConfig
 from bonelift.errors import OptionError
+from bonelift.filters import FILTERS
 from bonelift.models import (
     IMAGE,
     SINGLE_FRAME,
@@ -417,11 +418,21 @@ class LiftConfig(LifterOptions):
     fusion: bool | None = opt(None, "fit each clip to its 2D under the camera with the lifter's and the detector's "
                                     "3D (MediaPipe's world landmarks) as priors, one symmetric skeleton per person "
                                     "(default: on for video lifters, off for single-frame lifters)")
+    world: bool = opt(True, "estimate the camera's pitch, roll and the floor, export joints in that world frame "
+                            "(y up, floor at 0) and write the BVH in it")
+    biomech: bool = opt(True, "write poses3d.trc, .c3d, .mot and poses3d_angles.csv (needs the world frame)")
+    filter: str = opt("none", "smooth joints and trajectory over time", choices=FILTERS)
+    filter_cutoff: float | None = opt(None, "Butterworth cutoff or One-Euro minimum cutoff, Hz (default 6 / 1)",
+                                      above=0)
+    filter_beta: float | None = opt(None, "One-Euro speed coefficient per m/s (default 5)", min=0)
     progress: bool = opt(True, "no progress bars", flag="--quiet")
 
     def validate(self) -> None:
         """Also refuse a person beyond --max-people and an image size that is not two pixel counts."""
         super().validate()
+        if self.biomech and not self.world:
+            raise OptionError("biomech (--biomech) needs world (--world): the biomechanics files are in the world "
+                              "frame (pass --no-biomech with --no-world)")
         if self.person is not None and self.max_people is not None and self.person >= self.max_people:
             raise OptionError(f"person (--person) must be below max_people (--max-people) {self.max_people}, "
                               f"got {self.person!r}")

@@ -12,12 +12,13 @@ import pytest
 from pipeline_fixtures import walking_poses
 
 from bonelift.cli import main
-from bonelift.errors import DataError
+from bonelift.errors import DataError, OptionError
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
 from bonelift.pipeline import bvh, lift
 from bonelift.pipeline.export import read_npz
 from bonelift.pipeline.lift import OUTPUT_FILES
 from bonelift.skeletons import H36M17
+from bonelift.world import WorldFrame
 
 FPS = 25.0
 
@@ -93,8 +94,9 @@ def test_npz_json_csv_agree(lifted) -> None:
     assert float(rows[12]["LWrist_z"]) == pytest.approx(poses.joints[12, H36M17.index("LWrist"), 2], abs=1e-5)
 
 
-def _bvhio_positions(path: Path) -> np.ndarray:
-    """(T, 17, 3) H36M joint positions in camera metres, by an independent reader's forward kinematics."""
+def _bvhio_positions(path: Path, frame: WorldFrame | None = None) -> np.ndarray:
+    """(T, 17, 3) H36M joint positions in camera metres, by an independent reader's forward kinematics (a BVH in
+    the world `frame` is turned back into the camera frame)."""
     bvhio = pytest.importorskip("bvhio")
     root = bvhio.readAsHierarchy(str(path))
     rows = [next(i for i, j in enumerate(bvh.BVH_JOINTS) if j.h36m == k) for k in range(H36M17.num_joints)]
@@ -105,7 +107,10 @@ def _bvhio_positions(path: Path) -> np.ndarray:
         root.loadPose(t)
         world = {j.Name: np.array(j.PositionWorld) for j, _, _ in root.layout()}
         out.append([world[n] for n in names])
-    return np.array(out) / bvh.CM_PER_M * np.array([1.0, -1.0, -1.0])
+    metres = np.array(out) / bvh.CM_PER_M
+    if frame is None:
+        return metres * np.array([1.0, -1.0, -1.0])
+    return (metres + [0.0, frame.floor_height, 0.0]) @ frame.world_from_camera
 
 
 def test_bvh_round_trip_within_a_millimetre(lifted) -> None:
@@ -115,7 +120,9 @@ def test_bvh_round_trip_within_a_millimetre(lifted) -> None:
     assert f"Frames: {poses.num_frames}" in text and f"Frame Time: {1 / FPS:.8f}" in text
     lengths = subject_bone_lengths(poses.joints, H36M17)
     fitted = fit_skeleton(poses.joints, lengths, H36M17)
-    read_back = _bvhio_positions(out / "poses3d.bvh")
+    with np.load(out / "poses3d.npz") as z:  # the BVH is in the world frame
+        world = WorldFrame(z["world_from_camera"], float(z["floor_height"]), 0.0, 0)
+    read_back = _bvhio_positions(out / "poses3d.bvh", world)
     assert np.isfinite(poses.trajectory).all() and (poses.trajectory[:, 2] > 0).all()  # in front of the camera
     np.testing.assert_allclose(read_back[:, 0], poses.trajectory, atol=1e-5)  # the root moves with the trajectory
     read_back -= read_back[:, :1]
@@ -252,3 +259,36 @@ def test_deployable_float16_checkpoint(tmp_path: Path, tiny_checkpoint: Path) ->
     lift(kp_file, tmp_path / "b", model=half, pictures=False, progress=False)
     a, b = read_npz(tmp_path / "a" / "poses3d.npz"), read_npz(tmp_path / "b" / "poses3d.npz")
     np.testing.assert_allclose(a.joints, b.joints, atol=2e-3)
+
+
+def test_world_frame_and_biomechanics_outputs(lifted) -> None:
+    """The world frame is in npz, JSON and CSV and agrees with the camera-frame joints; TRC and C3D carry it."""
+    _, out = lifted
+    with np.load(out / "poses3d.npz") as z:
+        rot, floor = z["world_from_camera"], float(z["floor_height"])
+        joints, traj, world = z["joints"], z["trajectory"], z["joints_world"]
+        assert np.allclose(rot @ rot.T, np.eye(3), atol=1e-6) and z["world_camera_height"] > 0
+    ok = np.isfinite(joints).all(axis=(1, 2))
+    want = (joints + traj[:, None]) @ rot.T - [0.0, floor, 0.0]
+    np.testing.assert_allclose(world[ok], want[ok], atol=1e-4)
+    doc = json.loads((out / "poses3d.json").read_text())
+    assert doc["world"]["floor_height"] == pytest.approx(floor)
+    np.testing.assert_allclose(doc["frames"][0]["joints_world"], world[0], atol=1e-4)
+    header = (out / "poses3d.csv").read_text().splitlines()[0].split(",")
+    assert "Hip_world_y" in header and header[-1] == "trajectory_world_z"
+    trc = (out / "poses3d.trc").read_text().splitlines()
+    np.testing.assert_allclose([float(v) for v in trc[6].split("\t")[2:5]], world[0, 0] * 1000, atol=1e-3)
+    assert (out / "poses3d.c3d").stat().st_size > 512 and (out / "poses3d.mot").read_text().count("\n") > 30
+
+
+def test_filter_and_world_options(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    kp_file = _keypoint_file(tmp_path / "walk.npz")
+    with pytest.raises(OptionError, match="filter"):
+        lift(kp_file, tmp_path / "o", model=tiny_checkpoint, filter="kalman", progress=False)
+    with pytest.raises(OptionError, match="biomech"):
+        lift(kp_file, tmp_path / "o", model=tiny_checkpoint, world=False, progress=False)
+    lift(kp_file, tmp_path / "o", model=tiny_checkpoint, filter="butterworth", world=False, biomech=False,
+         pictures=False, progress=False)
+    assert not (tmp_path / "o" / "poses3d.trc").exists()
+    with np.load(tmp_path / "o" / "poses3d.npz") as z:
+        assert "joints_world" not in z.files

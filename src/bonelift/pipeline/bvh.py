@@ -29,6 +29,7 @@ import numpy as np
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
 from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
+from bonelift.world import WorldFrame
 
 CM_PER_M = 100.0
 _FLIP = np.array([1.0, -1.0, -1.0])  # camera frame (y down, z forward) <-> BVH frame (y up)
@@ -169,21 +170,25 @@ def offsets(lengths_cm: np.ndarray) -> np.ndarray:
 
 
 def write_bvh(
-    joints: np.ndarray, fps: float, path: Path, trajectory: np.ndarray | None = None
+    joints: np.ndarray, fps: float, path: Path, trajectory: np.ndarray | None = None, world: WorldFrame | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Write (T, 17, 3) camera-frame metres (NaN frames allowed) as BVH; returns (fitted joints, bone lengths m).
 
     The fitted joints (root-relative, camera frame, metres, missing frames held) plus `trajectory` (T, 3)
-    metres (the root's translation; NaN frames held like the poses) are what the file reproduces.
+    metres (the root's translation; NaN frames held like the poses) are what the file reproduces. With a
+    `world` frame the file is in it (y up, floor at 0, root translation = the trajectory in the world frame);
+    without, in the camera frame turned Y-up.
     """
     frame_time = 1.0 / check_fps(fps, str(path))  # before any work: 0 or 300 digits are not a frame time
+    to_bvh = np.diag(_FLIP) if world is None else world.world_from_camera
     held = _hold_missing(joints)
     root = np.zeros((len(joints), 3))
     if trajectory is not None and np.isfinite(trajectory).all(-1).any():
-        root = _hold_missing(np.asarray(trajectory, np.float64)[:, None])[:, 0] * _FLIP * CM_PER_M
+        traj = _hold_missing(np.asarray(trajectory, np.float64)[:, None])[:, 0]
+        root = (traj @ to_bvh.T if world is None else world.to_world(traj)) * CM_PER_M
     lengths = subject_bone_lengths(joints[np.isfinite(joints).all(axis=(1, 2))], H36M17)
     fitted = fit_skeleton(held - held[:, :1], lengths, H36M17)
-    local = solve_rotations(fitted * _FLIP * CM_PER_M)
+    local = solve_rotations(fitted @ to_bvh.T * CM_PER_M)
     euler = euler_zxy(local)
     offs = offsets(lengths * CM_PER_M)
     children = {i: [k for k, j in enumerate(BVH_JOINTS) if j.parent == i] for i in range(len(BVH_JOINTS))}

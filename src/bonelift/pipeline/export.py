@@ -27,9 +27,11 @@ from bonelift.errors import DataError
 from bonelift.io import read_npz_arrays
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
+from bonelift.world import WorldFrame
 
 UNITS = "metres, camera frame (x right, y down, z forward), root-relative"
 TRAJECTORY_UNITS = "metres, camera frame (x right, y down, z forward): the pelvis; joints + trajectory = camera frame"
+WORLD_UNITS = "metres, world frame (y up, floor at y = 0, z the camera's view on the floor, x = y cross z), absolute"
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Poses3D:
     lifter: dict | None = None  # `Lifter.info()`: file, model, kind, causal, receptive_field, confidence
     camera: dict | None = None  # focal (px), principal_point (px), focal_assumed (bool)
     config: dict | None = None  # the run's `LiftConfig` as a plain dict (`lift` writes it; None: not recorded)
+    world: WorldFrame | None = None  # the clip's world frame (`bonelift.world`), None when not estimated
 
     def __post_init__(self) -> None:
         if self.trajectory is None:
@@ -58,6 +61,18 @@ class Poses3D:
     @property
     def num_frames(self) -> int:
         return len(self.joints)
+
+    @property
+    def joints_world(self) -> np.ndarray:
+        """(T, 17, 3) absolute joints in the world frame (NaN without a world frame or a trajectory)."""
+        if self.world is None:
+            return np.full(self.joints.shape, np.nan)
+        return self.world.to_world(self.joints + self.trajectory[:, None])
+
+    @property
+    def trajectory_world(self) -> np.ndarray:
+        """(T, 3) the pelvis in the world frame."""
+        return self.joints_world[:, 0]
 
 
 def _everyone(poses: Poses3D, people: list[Poses3D] | None) -> list[Poses3D]:
@@ -84,7 +99,21 @@ def write_npz(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
         **{f"lifter_{k}": np.array(v) for k, v in (poses.lifter or {}).items()},
         **{f"camera_{k}": np.array(v) for k, v in (poses.camera or {}).items()},
         **({"config": np.array(json.dumps(poses.config))} if poses.config is not None else {}),
+        **_world_arrays(poses, everyone),
     )
+
+
+def _world_arrays(poses: Poses3D, everyone: list[Poses3D]) -> dict[str, np.ndarray]:
+    """npz `world_from_camera`, `floor_height`, `world_*` and the joints and trajectories in the world frame."""
+    if poses.world is None:
+        return {}
+    info = poses.world.info()
+    return {"world_from_camera": np.array(info.pop("from_camera")), "floor_height": np.float64(info.pop("floor_height")),
+            **{f"world_{k}": np.array(v) for k, v in info.items()}, "world_units": np.array(WORLD_UNITS),
+            "joints_world": poses.joints_world.astype(np.float32),
+            "trajectory_world": poses.trajectory_world.astype(np.float32),
+            "joints_world_all": np.stack([p.joints_world for p in everyone]).astype(np.float32),
+            "trajectory_world_all": np.stack([p.trajectory_world for p in everyone]).astype(np.float32)}
 
 
 def _nested(a: np.ndarray, digits: int) -> list:
@@ -94,19 +123,25 @@ def _nested(a: np.ndarray, digits: int) -> list:
     return rounded.tolist()
 
 
-def _frame_doc(poses: Poses3D, t: int) -> dict:
+def _frame_doc(poses: Poses3D, t: int, world: np.ndarray | None = None) -> dict:
+    """One frame of one person; `world` (T, 17, 3): its joints in the world frame, when there is one."""
+    extra = {} if world is None else {
+        "joints_world": None if not np.isfinite(world[t]).all() else _nested(world[t], 5),
+        "trajectory_world": None if not np.isfinite(world[t, 0]).all() else _nested(world[t, 0], 5)}
     return {
         "status": STATUS_NAMES[int(poses.status[t])],
         "joints": _nested(poses.joints[t], 5),
         "keypoints_2d": _nested(poses.keypoints_2d[t], 2),
         "confidence": _nested(poses.confidence[t], 3),
         "trajectory": None if not np.isfinite(poses.trajectory[t]).all() else _nested(poses.trajectory[t], 5),
+        **extra,
     }
 
 
 def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
     """Per frame the fields of `poses`; with more than one person also `people`: each present person with its id."""
     everyone = _everyone(poses, people)
+    world = None if poses.world is None else poses.joints_world
     doc = {
         "layout": H36M17.name,
         "joint_names": list(H36M17.joints),
@@ -120,14 +155,16 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
         "width": poses.width,
         "height": poses.height,
         "source": poses.source,
-        "frames": [{"frame": t, **_frame_doc(poses, t)} for t in range(poses.num_frames)],
+        "frames": [{"frame": t, **_frame_doc(poses, t, world)} for t in range(poses.num_frames)],
     }
+    if poses.world is not None:
+        doc["world"] = {**poses.world.info(), "units": WORLD_UNITS}
     if len(everyone) > 1 or poses.person != 0:
         doc["person"] = poses.person
         doc["person_ids"] = [p.person for p in everyone]
         for t, frame in enumerate(doc["frames"]):
-            frame["people"] = [{"person": p.person, **_frame_doc(p, t)} for p in everyone
-                               if p.status[t] != MISSING]
+            frame["people"] = [{"person": p.person, **_frame_doc(p, t, None if p.world is None else p.joints_world)}
+                               for p in everyone if p.status[t] != MISSING]
     path.write_text(json.dumps(doc, separators=(",", ":")))
 
 
@@ -139,6 +176,10 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
     for name in H36M17.joints:
         header += [f"{name}_x", f"{name}_y", f"{name}_z", f"{name}_conf"]
     header += ["trajectory_x", "trajectory_y", "trajectory_z"]
+    if poses.world is not None:
+        header += [f"{name}_world_{a}" for name in H36M17.joints for a in "xyz"]
+        header += ["trajectory_world_x", "trajectory_world_y", "trajectory_world_z"]
+    worlds = {id(p): p.joints_world.reshape(p.num_frames, -1) for p in everyone} if poses.world is not None else {}
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(header)
@@ -149,6 +190,9 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
                     row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.joints[t, j]]
                     row.append(f"{p.confidence[t, j]:.3f}")
                 row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.trajectory[t]]
+                if worlds:
+                    w = worlds[id(p)][t]
+                    row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in np.concatenate([w, w[:3]])]
                 out.writerow(row)
 
 

@@ -28,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from bonelift.biomech import joint_angles
 from bonelift.cameras import assumed_intrinsics, root_trajectory
 from bonelift.config import LiftConfig, configure
 from bonelift.errors import DataError, OptionError
-from bonelift.pipeline import bvh, export, render, viewer
+from bonelift.filters import smooth
+from bonelift.pipeline import biomech_files, bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
 from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
 from bonelift.pipeline.lifters import (
@@ -47,10 +49,12 @@ from bonelift.pipeline.lifters import (
 )
 from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
 from bonelift.skeletons import H36M17, convert
+from bonelift.world import estimate_world
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
-OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "viewer.html", "overlay.mp4", "overlay.gif")
+OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "poses3d.trc", "poses3d.c3d", "poses3d.mot",
+                "poses3d_angles.csv", "viewer.html", "overlay.mp4", "overlay.gif")
 PERSON_BVH = re.compile(r"poses3d_person\d+\.bvh")  # one BVH per further person: also bonelift outputs
 DEFAULT_OUT = "bonelift_out"  # `lift`'s output folder when none is named (`bonelift lift -o`)
 
@@ -297,7 +301,8 @@ def lift(
     `config` (default: `LiftConfig()`) holds every option; keyword `overrides` name its fields, e.g.
     `lift(video, out, model="my.pt", max_side=0)` (see `LiftConfig` for each option and its default).
     Everything is checked (`LiftConfig.validate`) before any slow work. The configuration is written into the
-    outputs (`poses3d.json` / `poses3d.npz` `config`). Returns a `LiftSummary`; raises DataError on bad input,
+    outputs (`poses3d.json` / `poses3d.npz` `config`). World frame, biomechanics files and filters: `world`,
+    `biomech`, `filter` (docs/pipeline.md). Returns a `LiftSummary`; raises DataError on bad input,
     OptionError on bad options.
     """
     from bonelift.runtime import resolve_device
@@ -382,16 +387,29 @@ def _stages(
             root = root_trajectory(joints, t.keypoints, t.confidence, f, c)
             # what the fit used, per person: a keypoint file has no detector 3D (the 2D-only path)
             used = {"fusion_inputs": "+".join(fusion_inputs(t))} if plan.fusion else {}
+            joints = smooth(joints, t.fps, o.filter, o.filter_cutoff, o.filter_beta)
+            root = smooth(root, t.fps, o.filter, o.filter_cutoff, o.filter_beta)
             people.append(export.Poses3D(joints, t.keypoints, t.confidence, t.status, t.fps, t.width, t.height,
                                          t.source, k, root, {**info, **used}, camera, settings))
     poses = next((p for p in people if p.person == main), people[0])
+    ordered = [poses] + [p for p in people if p is not poses]  # the main person's stature sets the ankle height
+    frame = estimate_world([(p.joints, p.trajectory) for p in ordered], poses.fps) if o.world else None
+    for p in people:
+        p.world = frame
     with stage("export"):
         export.write_npz(poses, tmp / "poses3d.npz", people)
         export.write_json(poses, tmp / "poses3d.json", people)
         export.write_csv(poses, tmp / "poses3d.csv", people)
-        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh", poses.trajectory)
+        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh", poses.trajectory, frame)
         for other in (p for p in people if p is not poses):
-            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh", other.trajectory)
+            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh", other.trajectory, frame)
+        if o.biomech and frame is not None:
+            markers = poses.joints_world
+            biomech_files.write_trc(markers, poses.fps, tmp / "poses3d.trc")
+            biomech_files.write_c3d(markers, poses.fps, tmp / "poses3d.c3d")
+            angles = joint_angles(markers)
+            biomech_files.write_mot(angles, poses.fps, tmp / "poses3d.mot")
+            biomech_files.write_angles_csv(angles, poses.fps, tmp / "poses3d_angles.csv")
         viewer.write_html(poses, tmp / "viewer.html", people=people)
     if o.pictures:
         with stage("render"):
