@@ -17,7 +17,7 @@ import numpy as np
 
 from bonelift.bench.common import metrics_row
 from bonelift.datasets import PoseSequence
-from bonelift.datasets.virtual import ELEVATIONS, ViewConfig, synthesize
+from bonelift.datasets.virtual import ELEVATIONS, ViewConfig, detector_like_3d, synthesize
 from bonelift.evaluation import score, scored_frames, subject_action_errors
 from bonelift.pipeline.lifters import LiftFn
 from bonelift.skeletons import H36M17, HUMANEVA15, convert
@@ -25,18 +25,30 @@ from bonelift.skeletons import H36M17, HUMANEVA15, convert
 SHAPES = ("landscape", "portrait")
 
 
-def lift_split(fn: LiftFn, seqs: list[PoseSequence], stride: int = 1,
-               fps: float = 50.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+# Simulated detector 3D for fusing lifters (`--detector-3d`): `virtual.detector_like_3d` noise levels.
+DETECTOR_3D = {"none": None, "mild": {"degrees": 12.0, "flips": 1 / 150},
+               "strong": {"degrees": 18.0, "flips": 1 / 75, "scale_sd": 0.12}}
+
+
+def lift_split(fn: LiftFn, seqs: list[PoseSequence], stride: int = 1, fps: float = 50.0,
+               detector_3d: str = "none", seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Predictions of `fn` (each whole sequence lifted, as the pipeline does) for the `scored_frames` of
-    every sequence (H36M17 2D), and those frames."""
+    every sequence (H36M17 2D), and those frames. A fusing `fn` also gets MediaPipe-like 3D made from the ground
+    truth at the `detector_3d` level (`DETECTOR_3D`; "none": the 2D-only path), the same for every lifter."""
     frames = [scored_frames(len(s), stride) for s in seqs]
     if not getattr(fn, "takes_world", False):
         preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps)[f] for s, f in zip(seqs, frames)]
         return preds, frames
     # A fusing lifter gets the camera's focal length (the benchmark's cameras are calibrated) and fits only the
     # scored frames (the lifter itself still sees every frame); no detector 3D here: the 2D-only path.
-    preds = [fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps, focal=float(np.mean(s.camera.f)),
-                frames=f)[f] for s, f in zip(seqs, frames)]
+    noise = DETECTOR_3D[detector_3d]
+    preds = []
+    for k, (s, f) in enumerate(zip(seqs, frames)):
+        world = None
+        if noise is not None:
+            world = detector_like_3d(s.root_relative.astype(np.float64), np.random.default_rng([seed, k]), **noise)
+        preds.append(fn(s.keypoints, s.confidence, s.camera.width, s.camera.height, fps, world=world,
+                        focal=float(np.mean(s.camera.f)), frames=f)[f])
     return preds, frames
 
 
@@ -54,7 +66,7 @@ def viewpoint_groups(test_seqs: list[PoseSequence], seed: int = 1234, noise: flo
 
 
 def viewpoint_rows(lifters: dict[str, LiftFn], groups: dict[str, list[PoseSequence]], stride: int = 10,
-                   progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                   progress: Callable[[str], None] | None = None, detector_3d: str = "none") -> list[dict[str, Any]]:
     """One row per lifter and camera group: P1, P2, MPJVE, bone-length std (mm), and P1 relative to "h36m"."""
     rows = []
     for name, fn in lifters.items():
@@ -62,10 +74,12 @@ def viewpoint_rows(lifters: dict[str, LiftFn], groups: dict[str, list[PoseSequen
         for group, seqs in groups.items():
             if progress:
                 progress(f"{name} on {group}")
-            preds, frames = lift_split(fn, seqs, stride)
+            preds, frames = lift_split(fn, seqs, stride, detector_3d=detector_3d)
             row = metrics_row(score(preds, seqs, frames))
             base = row["p1_mm"] if group == "h36m" else base
-            rows.append({"model": name, "input": "gt", "two_d": "detector-like", "views": group, "seed": 0, **row,
+            fused_3d = detector_3d != "none" and getattr(fn, "takes_world", False)
+            rows.append({"model": name, "input": f"gt+sim3d-{detector_3d}" if fused_3d else "gt",
+                         "two_d": "detector-like", "views": group, "seed": 0, **row,
                          "p1_vs_h36m": row["p1_mm"] / base if base else None})
     return rows
 

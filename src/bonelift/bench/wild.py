@@ -19,8 +19,10 @@ from typing import Any
 from bonelift import checkpoints
 from bonelift.bench import footage, viewpoints
 from bonelift.bench.common import add_common_arguments, header_lines, table, write_suite
+from bonelift.cameras import assumed_intrinsics
 from bonelift.datasets import TEST_SUBJECTS, data_folder, load_humaneva, load_split
 from bonelift.errors import OptionError
+from bonelift.fusion import FusionSettings, fuse_clip
 from bonelift.pipeline.lifters import (
     CAUSAL_VIDEO_WEIGHTS,
     DEFAULT_WEIGHTS,
@@ -31,9 +33,10 @@ from bonelift.pipeline.lifters import (
     lift_fn,
     load_lifter,
 )
+from bonelift.skeletons import H36M17
 
 SUITE = "wild"
-PARTS = ("footage", "views", "humaneva")
+PARTS = ("footage", "views", "humaneva", "fusion")
 
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
@@ -52,6 +55,9 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
                    help="fit each clip to its 2D with the lifter's and MediaPipe's 3D as priors, as `bonelift lift "
                         "--fusion` (default: the lifter's default: on for video lifters); the bundled set scores "
                         "the video lifters both ways")
+    p.add_argument("--detector-3d", default="none", choices=sorted(viewpoints.DETECTOR_3D),
+                   help="part views: give fusing lifters MediaPipe-like 3D simulated from the ground truth at this "
+                        "noise level (none: the 2D-only path)")
     add_common_arguments(p, str(footage.CACHE_DIR), "docs/results/wild.md", test_stride=10)
 
 
@@ -88,10 +94,38 @@ def lifters_of(specs: list[str] | None, device: str = "cpu", skeleton: bool | No
     return fns, info
 
 
+# What the fusion's result owes to each input and how it moves with its noise model (part "fusion"): each
+# FusionSettings field a step down and up from its default, every prior source alone and together.
+SENSITIVITY = {"pixel_sigma": (0.01, 0.02), "direction_sigma": (0.2, 0.5), "length_sigma": (0.05, 0.2),
+               "steps": (20,)}
+
+
+def fusion_variants(device: str = "cpu") -> dict[str, LiftFn]:
+    """The bundled video lifter's fusion (`fusion[...]` rows): default; without MediaPipe's 3D (the 2D-only path);
+    MediaPipe's 3D alone; the single-frame lifter as the network prior; and each `SENSITIVITY` setting."""
+    video, single = load_lifter(VIDEO_WEIGHTS, device), load_lifter(DEFAULT_WEIGHTS, device)
+    out: dict[str, LiftFn] = {"fusion[lifter+mediapipe]": lift_fn(video, fusion=True),
+                              "fusion[single-frame+mediapipe]": lift_fn(single, fusion=True)}
+    plain = lift_fn(video, fusion=True)
+    out["fusion[lifter only]"] = lambda kp, conf, w, h, fps: plain(kp, conf, w, h, fps)  # never given `world`
+
+    def mediapipe_only(kp, conf, w, h, fps, world=None):
+        f, c = assumed_intrinsics(w, h)
+        fused = fuse_clip(kp, conf, [world - world[:, :1]], H36M17, f, c)
+        return fused - fused[:, :1]
+
+    mediapipe_only.takes_world = True  # type: ignore[attr-defined]
+    out["fusion[mediapipe only]"] = mediapipe_only
+    for name, values in SENSITIVITY.items():
+        for v in values:
+            out[f"fusion[{name}={v}]"] = lift_fn(video, fusion=True, fusion_settings=FusionSettings(**{name: v}))
+    return out
+
+
 def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, command: str, cache_dir: str | Path,
         persons: tuple[str, ...] = ("woman", "man"), footage_dir: str | Path = footage.FOOTAGE_DIR,
         data_root: str = "", test_stride: int = 10, progress: bool = True,
-        info: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        info: dict[str, dict[str, Any]] | None = None, detector_3d: str = "none") -> dict[str, Any]:
     """Score every lifter on the chosen parts and merge the rows into the suite file beside `report`.
 
     `info`: per lifter what its rows record (`lifters_of`: seed, skeleton; default seed 0; MediaPipe's own
@@ -112,8 +146,13 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
     if "views" in parts:
         test = load_split("h36m", str(folder("h36m")), "gt", TEST_SUBJECTS)
         groups = viewpoints.viewpoint_groups(test)
-        for r in viewpoints.viewpoint_rows(lifters, groups, test_stride, say):
+        for r in viewpoints.viewpoint_rows(lifters, groups, test_stride, say, detector_3d):
             rows.append({**r, "variant": f"views/{r['views']}"})
+    if "fusion" in parts:
+        footage.detect_views(footage_dir, cache_dir, progress=progress)
+        fns = fusion_variants()
+        for r in footage.footage_rows(fns, cache_dir, persons, mediapipe_world=False, footage=footage_dir):
+            rows.append({**r, "variant": f"fusion/{r['person']}"})
     if "humaneva" in parts:
         if say:
             say("HumanEva-I")
@@ -133,7 +172,7 @@ def main(args: argparse.Namespace, command: str) -> Path:
     persons = tuple(p.strip() for p in args.persons.split(",") if p.strip())
     fns, info = lifters_of(args.lifter, args.device, args.skeleton, args.fusion)
     run(fns, parts, args.report, command, args.bench_out, persons, args.footage, args.data, args.test_stride,
-        info=info)
+        info=info, detector_3d=args.detector_3d)
     return Path(args.report)
 
 
@@ -160,6 +199,22 @@ def render(doc: dict[str, Any]) -> str:
                          _f(r["asymmetry_all_mm"]), _f(r["mpjve_views_mm"]), _f(r["n_mpjpe_ref_mm"]),
                          _f(r["p_mpjpe_ref_mm"]), _f(r.get("p_mpjpe_limbs_ref_mm", float("nan"))), _f(r["mpjve_ref_mm"])]
                         for r in sorted(foot, key=lambda r: (r["person"] != "man", r["model"]))])
+    fused = [r for r in rows if str(r.get("variant", "")).startswith("fusion/")]
+    if fused:
+        mp = {r["person"]: r for r in foot if r["model"] == footage.MEDIAPIPE_WORLD}
+        lines += ["", "### Fusion: its inputs and its noise model (bundled video lifter, same frames as above)", "",
+                  "Ratios are to MediaPipe's world landmarks on the same person and frames.", ""]
+
+        def ratio(r: dict[str, Any], key: str) -> str:
+            base = mp.get(r["person"], {}).get(key)
+            return f"{r[key] / base:.2f}" if base else "–"
+
+        lines += table(["Variant", "person", "P-MPJPE ref", "N-MPJPE ref", "limbs P-MPJPE ref", "MPJVE ref",
+                        "P ratio", "N ratio"],
+                       [[r["model"], r["person"] + (" (rendered)" if r["person"] == "woman" else ""),
+                         _f(r["p_mpjpe_ref_mm"]), _f(r["n_mpjpe_ref_mm"]), _f(r["p_mpjpe_limbs_ref_mm"]),
+                         _f(r["mpjve_ref_mm"]), ratio(r, "p_mpjpe_ref_mm"), ratio(r, "n_mpjpe_ref_mm")]
+                        for r in sorted(fused, key=lambda r: (r["person"] != "man", r["model"]))])
     views = [r for r in rows if str(r.get("variant", "")).startswith("views/")]
     if views:
         lines += ["### Human3.6M S9/S11 from virtual cameras, detector-like 2D from GT (mm)", ""]

@@ -30,7 +30,7 @@ import numpy as np
 from bonelift.cameras import Camera
 from bonelift.datasets.common import PoseSequence
 from bonelift.errors import BoneliftError
-from bonelift.geometry import person_height
+from bonelift.geometry import bone_vectors, joints_from_bones, person_height
 from bonelift.skeletons import H36M17, Layout
 
 FRAME_SHAPES = {"landscape": (1920, 1080), "portrait": (1080, 1920), "square": (1000, 1000)}
@@ -104,6 +104,39 @@ def virtual_camera(
     rot = look_at(centre, aim, rng.normal(0.0, 5.0))
     c = np.array([width / 2, height / 2]) + rng.normal(0.0, 0.01 * width, 2)
     return Camera(name, rot, centre, np.array([focal, focal]), c, np.zeros(3), np.zeros(2), width, height)
+
+
+def detector_like_3d(rel: np.ndarray, rng: np.random.Generator, degrees: float = 12.0, flips: float = 1 / 150,
+                     scale_sd: float = 0.08, jitter: float = 0.01, layout: Layout = H36M17) -> np.ndarray:
+    """Root-relative camera-frame poses (T, J, 3) metres -> a MediaPipe-like own 3D (`pose_world_landmarks`).
+
+    The error model (issue 26; what is known of MediaPipe's world landmarks and what the Pose2Sim man shows):
+    every bone turned by a random rotation that drifts over time (AR(1), correlation 0.95 per frame, sd
+    `degrees`) about a fixed random axis; depth flips of the forearms and lower legs (episodes of 5-40 frames
+    starting at `flips` per frame and limb: the bone's depth component mirrored, the classic monocular
+    ambiguity); one body-size error per clip (sd `scale_sd`) and joint jitter (sd `jitter` metres).
+    """
+    rel = np.asarray(rel, np.float64)
+    n = len(rel)
+    bones = bone_vectors(rel, layout)
+    nb = bones.shape[1]
+    axis = rng.normal(size=(nb, 3))
+    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+    rho = 0.95
+    angle = np.empty((n, nb))
+    angle[0] = rng.normal(size=nb)
+    for t in range(1, n):
+        angle[t] = rho * angle[t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=nb)
+    angle = np.radians(degrees) * angle[..., None]
+    cos, sin = np.cos(angle), np.sin(angle)
+    bones = bones * cos + np.cross(axis, bones) * sin + axis * (axis * bones).sum(-1, keepdims=True) * (1 - cos)
+    for name in _LIMB_ENDS[:4]:  # the bones ending at the wrists and ankles
+        b = layout.child_bone[layout.index(name)]
+        for _ in range(rng.poisson(flips * n)):
+            start = int(rng.integers(n))
+            bones[start : start + int(rng.integers(5, 40)), b, 2] *= -1.0
+    out = joints_from_bones(bones * rng.normal(1.0, scale_sd), layout) + rng.normal(0.0, jitter, rel.shape)
+    return out - out[:, layout.root : layout.root + 1]
 
 
 def detector_like(

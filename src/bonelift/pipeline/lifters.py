@@ -36,7 +36,7 @@ from tqdm import tqdm
 from bonelift.cameras import assumed_intrinsics, normalize_screen
 from bonelift.errors import DataError, OptionError
 from bonelift.fitting import fit_clip_skeleton
-from bonelift.fusion import fuse_clip
+from bonelift.fusion import FusionSettings, fuse_clip
 from bonelift.geometry import person_height
 from bonelift.models import IMAGE, SINGLE_FRAME, TPNET, VIDEO
 from bonelift.pipeline.track import MISSING, Track2D
@@ -206,13 +206,13 @@ def posed_runs(status: np.ndarray) -> list[tuple[int, int]]:
 def lift_track(
     lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True,
     skeleton: bool | None = None, fusion: bool | None = None, focal: float | None = None,
-    fit_frames: np.ndarray | None = None,
+    fit_frames: np.ndarray | None = None, fusion_settings: FusionSettings | None = None,
 ) -> np.ndarray:
     """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
 
     `fusion` (`check_fusion`) fits the clip to its 2D with the camera's `focal` length in pixels (None: assumed,
     `cameras.assumed_intrinsics`) and supersedes `skeleton`; `fit_frames` limits the fit to those frames (others
-    NaN).
+    NaN); `fusion_settings` its noise model (None: the defaults).
 
     `skeleton` (`check_skeleton`): one symmetric skeleton for the whole track (`fitting.fit_clip_skeleton`,
     over every posed frame; causal lifters: the running mean of the frames so far, as `LiveLifter` does).
@@ -229,7 +229,7 @@ def lift_track(
         if fit_frames is not None:
             keypoints = np.full(keypoints.shape, np.nan)
             keypoints[fit_frames] = track.keypoints[fit_frames]
-        fused = fuse_clip(keypoints, track.confidence, priors, H36M17, f, c, causal=causal)
+        fused = fuse_clip(keypoints, track.confidence, priors, H36M17, f, c, causal=causal, settings=fusion_settings)
         return fused - fused[:, H36M17.root : H36M17.root + 1]
     if check_skeleton(lifter, skeleton):
         causal = lifter.is_video and bool(lifter.model.config.causal)
@@ -270,7 +270,7 @@ LiftFn = Callable[..., np.ndarray]
 
 
 def lift_fn(lifter: Lifter, skeleton: bool | None = None, fusion: bool | None = None,
-            focal: float | None = None) -> LiftFn:
+            focal: float | None = None, fusion_settings: FusionSettings | None = None) -> LiftFn:
     """`lifter` as a `LiftFn`: a clip's H36M17 pixels lifted exactly as `bonelift lift` lifts them (`lift_track`)."""
 
     def lift(keypoints: np.ndarray, confidence: np.ndarray | None, width: int, height: int, fps: float,
@@ -280,7 +280,7 @@ def lift_fn(lifter: Lifter, skeleton: bool | None = None, fusion: bool | None = 
         conf = confidence if confidence is not None else np.ones(keypoints.shape[:2], np.float32)
         track = Track2D(np.asarray(keypoints, np.float64), conf, H36M17, width, height, fps, "keypoints", world=world)
         return lift_track(lifter, track, progress=False, skeleton=skeleton, fusion=fusion, focal=focal,
-                          fit_frames=frames)
+                          fit_frames=frames, fusion_settings=fusion_settings)
 
     lift.takes_world = check_fusion(lifter, fusion)  # type: ignore[attr-defined]
     return lift
