@@ -62,7 +62,7 @@ def test_video_lifter_lifts_each_posed_run_like_infer(tmp_path: Path, video_chec
     ckpt = video_checkpoints[key]
     causal = key.endswith("causal")
     summary = lift(_keypoint_file(tmp_path / "walk.npz"), tmp_path / "out", model=ckpt, causal=causal,
-                   pictures=False, progress=False)
+                   pictures=False, progress=False, fusion=False)
     poses = read_npz(tmp_path / "out" / "poses3d.npz")
     assert (summary.detected, summary.interpolated, summary.missing) == (29, 1, 10)
     assert (poses.status[15:25] == MISSING).all() and np.isnan(poses.joints[15:25]).all()
@@ -70,21 +70,28 @@ def test_video_lifter_lifts_each_posed_run_like_infer(tmp_path: Path, video_chec
     assert lifters.posed_runs(poses.status) == [(0, 15), (25, 40)]
     np.testing.assert_allclose(poses.joints, _offline(ckpt, poses), atol=1e-4)
     lift(_keypoint_file(tmp_path / "walk.npz"), tmp_path / "raw", model=ckpt, causal=causal, skeleton=False,
-         pictures=False, progress=False)
+         pictures=False, progress=False, fusion=False)
     np.testing.assert_allclose(read_npz(tmp_path / "raw" / "poses3d.npz").joints, _offline(ckpt, poses, False),
                                atol=1e-4)
     name, _, _ = key.partition("_")
     expected = {"file": ckpt.name, "model": name, "kind": "video", "causal": causal, "receptive_field": 9,
-                "confidence": True, "skeleton": True}
+                "confidence": True, "skeleton": True, "fusion": False}
     assert poses.lifter == expected
     doc = json.loads((tmp_path / "out" / "poses3d.json").read_text())
     assert doc["lifter"] == expected
     assert f"lifter: {ckpt.name} ({name}, {'causal' if causal else 'centred'} video, 9 frames)" in str(summary)
+    # By default video lifters fuse; a keypoint file has no detector 3D, and the outputs say so.
+    fused = lift(_keypoint_file(tmp_path / "walk.npz"), tmp_path / "fused", model=ckpt, causal=causal,
+                 pictures=False, progress=False)
+    info = read_npz(tmp_path / "fused" / "poses3d.npz").lifter
+    assert info["fusion"] and info["fusion_inputs"] == "lifter" and not info["skeleton"]
+    assert "+ fusion (2D-only path: lifter only)" in str(fused)
 
 
 def test_trajectory_in_every_export(tmp_path: Path, video_checkpoints: dict) -> None:
+    # the camera-frame trajectory in every export (without the world frame, the BVH is in the camera's axes too)
     lift(_keypoint_file(tmp_path / "walk.npz"), tmp_path / "out", model=video_checkpoints["tcn"], focal=1000.0,
-         pictures=False, progress=False)
+         pictures=False, progress=False, world=False, biomech=False)
     out = tmp_path / "out"
     poses = read_npz(out / "poses3d.npz")
     assert poses.camera == {"focal": 1000.0, "principal_point": [320.0, 240.0], "focal_assumed": False}
