@@ -103,6 +103,21 @@ def _cmd_lift(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _add_live(sub: argparse._SubParsersAction) -> None:
+    from bonelift.config import LiveCommandConfig, add_arguments
+
+    p = sub.add_parser("live", help="camera, stream or video -> 3D joints frame by frame (window, UDP JSON lines)")
+    p.add_argument("source", help="camera index (0, 1, ...), stream URL (rtsp://...) or video file")
+    add_arguments(p, LiveCommandConfig(), skip=("layout",))
+
+
+def _cmd_live(args: argparse.Namespace) -> None:
+    from bonelift.config import LiveCommandConfig, from_args
+    from bonelift.pipeline.live_stream import live
+
+    print(live(args.source, from_args(LiveCommandConfig(), args)))  # ends with the stream, q / Esc or Ctrl-C
+
+
 def _add_validity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validity", help="structural validity of a prediction file (method 4, Table 6)")
     p.add_argument("predictions", help="npz with one (T, J, 3) array per sequence")
@@ -212,6 +227,7 @@ def _main(argv: list[str] | None = None) -> int:
     _add_bench(sub)
     sub.add_parser("models", help="list every network (single-frame, video, TP-Net) with its options")
     _add_lift(sub)
+    _add_live(sub)
     _add_images(sub)
     args = parser.parse_args(argv)
     try:
@@ -221,6 +237,8 @@ def _main(argv: list[str] | None = None) -> int:
             _cmd_evaluate(args)
         elif args.command in ("lift", "demo"):
             _cmd_lift(args)
+        elif args.command == "live":
+            _cmd_live(args)
         elif args.command == "validity":
             from bonelift.validity import validity_file
 

@@ -459,6 +459,41 @@ class LiveConfig(LifterOptions):
                              "running skeleton (the causal form of `lift --fusion`; supersedes skeleton)")
 
 
+LIVE_FILTERS = tuple(f for f in FILTERS if f != "butterworth")  # zero-lag Butterworth needs the whole clip
+
+
+def parse_address(raw: str) -> tuple[str, int]:
+    """`HOST:PORT` (the host may be a name or an IPv4 address) as (host, port), or an OptionError."""
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise OptionError(f"udp (--udp) must be HOST:PORT with a port from 1 to 65535, got {raw!r}")
+    return host, int(port)
+
+
+@dataclass
+class LiveCommandConfig(LiveConfig):
+    """`bonelift live` / `bonelift.pipeline.live_stream.live()`: a camera, stream or video file lifted frame by
+    frame with MediaPipe's single-person tracker and `LiveLifter` (its fields; `layout` is MediaPipe's)."""
+
+    headless: bool | None = opt(None, "no overlay window (default: headless when there is no display)")
+    udp: str | None = opt(None, "send one JSON line per frame to this address", metavar="HOST:PORT")
+    max_frames: int | None = opt(None, "stop after N frames (default: until the stream ends or q / Esc / Ctrl-C)",
+                                 above=0)
+    max_side: int | None = opt(640, "downscale frames to this longer side before detection (0 or None: off)", min=0)
+    min_confidence: float = opt(0.5, "MediaPipe's detection and tracking confidence", min=0)
+    filter: str = opt("none", "smooth joints and root causally over time", choices=LIVE_FILTERS)
+    filter_cutoff: float | None = opt(None, "One-Euro minimum cutoff, Hz (default 1)", above=0)
+    filter_beta: float | None = opt(None, "One-Euro speed coefficient per m/s (default 5)", min=0)
+
+    def validate(self) -> None:
+        """Also refuse a UDP address that is not HOST:PORT and a detector confidence above 1."""
+        super().validate()
+        if self.udp is not None:
+            parse_address(self.udp)
+        if self.min_confidence > 1:
+            raise OptionError(f"min_confidence (--min-confidence) must be at most 1, got {self.min_confidence!r}")
+
+
 @dataclass
 class EvaluateConfig(Options):
     """`bonelift evaluate` / `bonelift.evaluate.evaluate()`: where to score a checkpoint and where the report goes.
@@ -652,6 +687,8 @@ __all__ = [
     "LIFTERS",
     "LiftConfig",
     "LifterOptions",
+    "LIVE_FILTERS",
+    "LiveCommandConfig",
     "LiveConfig",
     "Options",
     "MODEL_KINDS",
@@ -668,6 +705,7 @@ __all__ = [
     "field_dests",
     "from_args",
     "opt",
+    "parse_address",
     "parse_key_values",
     "parse_size",
     "parse_value",

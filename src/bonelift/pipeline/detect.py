@@ -309,6 +309,26 @@ class _Person:
         self.pose.close()
 
 
+class StreamDetector:
+    """MediaPipe's single-person tracker fed one frame at a time (`bonelift live`): the tracker `detect` runs
+    over a clip and `detect_people` starts with, so a stream gives the keypoints offline detection gives."""
+
+    def __init__(self, min_confidence: float = 0.5) -> None:
+        self._person = _Person(_mediapipe_pose(), min_confidence)
+
+    def __call__(self, rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, ...] | None:
+        """The person on an RGB frame (any downscale of a `width` x `height` image): (33, 2) pixels of the full
+        image, (33,) visibilities and (33, 3) world landmarks (NaN: none), or None when nobody is seen."""
+        person = self._person
+        if not person.see(rgb, []):
+            return None
+        scale = np.array([width / rgb.shape[1], height / rgb.shape[0]])
+        return person.points * scale, person.conf, person.world
+
+    def close(self) -> None:
+        self._person.close()
+
+
 def _window(box: np.ndarray, width: int, height: int) -> np.ndarray:
     """Integer (x0, y0, x1, y1): a square 1.8 times the person's box around it, inside the frame."""
     side = min(max(1.8 * float((box[2:] - box[:2]).max()), 96.0), float(max(width, height)))

@@ -27,6 +27,18 @@ def _cv2():
     return cv2
 
 
+def rgb_frame(bgr: np.ndarray, max_side: int | None) -> np.ndarray:
+    """An OpenCV BGR frame as the RGB image detection sees: downscaled (aspect kept, area averaging) so its longer
+    side is at most `max_side` pixels; offline sources and live streams share it, so both detect on equal pixels."""
+    cv2 = _cv2()
+    height, width = bgr.shape[:2]
+    scale = 1.0 if not max_side else min(1.0, max_side / max(width, height))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 @dataclass
 class FrameSource:
     """A video or image folder with its size and frame rate; iterate to get RGB uint8 frames."""
@@ -41,14 +53,10 @@ class FrameSource:
     def frames(self, max_side: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """RGB frames start..stop-1, downscaled (aspect kept) so the longer side is at most `max_side` pixels."""
         cv2 = _cv2()
-        scale = 1.0 if not max_side else min(1.0, max_side / max(self.width, self.height))
-        size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
         for bgr in self._bgr_frames(cv2, start, stop):
             if bgr.shape[1] != self.width or bgr.shape[0] != self.height:
                 raise DataError(self.path, f"frame size changes from {self.width}x{self.height} to {bgr.shape[1]}x{bgr.shape[0]}")
-            if scale < 1.0:
-                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield rgb_frame(bgr, max_side)
 
     def _bgr_frames(self, cv2, start: int, stop: int | None) -> Iterator[np.ndarray]:
         if self.images:
