@@ -132,16 +132,17 @@ def test_live_demo_clip_equals_live_lifter_on_mediapipe(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_live_without_fusion_equals_lift_causal_single_person(tmp_path: Path) -> None:
-    """Without fusion the stream equals offline `lift --causal --max-people 1` (the same tracker); with fusion it
-    cannot, since offline single-person detection has no MediaPipe world landmarks to fuse."""
+@pytest.mark.parametrize("fusion", [False, True])
+def test_live_equals_lift_causal_single_person(tmp_path: Path, fusion: bool) -> None:
+    """The stream equals offline `lift --causal --max-people 1` (the same tracker), with fusion (MediaPipe's world
+    landmarks on both sides) and without."""
     from bonelift.pipeline import lift
     from bonelift.pipeline.export import read_npz
 
     rx, address = _receiver()
-    live(str(DEMO), headless=True, udp=address, max_frames=20, fusion=False)
+    live(str(DEMO), headless=True, udp=address, max_frames=20, fusion=fusion)
     streamed = _joints(_received(rx, 20))
-    lift(DEMO, tmp_path / "out", causal=True, max_people=1, max_frames=20, fusion=False, world=False, biomech=False,
+    lift(DEMO, tmp_path / "out", causal=True, max_people=1, max_frames=20, fusion=fusion, world=False, biomech=False,
          pictures=False, progress=False)
     np.testing.assert_allclose(streamed, read_npz(tmp_path / "out" / "poses3d.npz").joints, atol=1e-5)
 

@@ -45,14 +45,17 @@ _GRAPH_IN_PROCESS = False
 
 def _detect_range(
     source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float, tick
-) -> tuple[np.ndarray, np.ndarray]:
-    """MediaPipe over frames start..stop-1 with one tracker: (N, 33, 2) pixels (NaN: nobody), (N, 33) visibility."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe over frames start..stop-1 with one tracker: (N, 33, 2) pixels (NaN: nobody), (N, 33) visibility,
+    (N, 33, 3) its own metric 3D (`pose_world_landmarks`; NaN: none)."""
     global _GRAPH_IN_PROCESS
     pose_mod = _mediapipe_pose()
     _GRAPH_IN_PROCESS = True
     points: list[np.ndarray] = []
     confs: list[np.ndarray] = []
+    worlds: list[np.ndarray] = []
     nan = np.full((MEDIAPIPE33.num_joints, 2), np.nan)
+    nan3 = np.full((MEDIAPIPE33.num_joints, 3), np.nan)
     zero = np.zeros(MEDIAPIPE33.num_joints)
     with pose_mod.Pose(
         static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=True,
@@ -64,13 +67,17 @@ def _detect_range(
             if result.pose_landmarks is None:
                 points.append(nan)
                 confs.append(zero)
+                worlds.append(nan3)
                 continue
             lm = result.pose_landmarks.landmark
             points.append(np.array([[p.x * source.width, p.y * source.height] for p in lm]))
             confs.append(np.clip([p.visibility for p in lm], 0.0, 1.0))
+            world = result.pose_world_landmarks
+            worlds.append(np.array([[p.x, p.y, p.z] for p in world.landmark]) if world is not None else nan3)
     if not points:
-        return np.zeros((0, MEDIAPIPE33.num_joints, 2)), np.zeros((0, MEDIAPIPE33.num_joints))
-    return np.stack(points), np.stack(confs)
+        j = MEDIAPIPE33.num_joints
+        return np.zeros((0, j, 2)), np.zeros((0, j)), np.zeros((0, j, 3))
+    return np.stack(points), np.stack(confs), np.stack(worlds)
 
 
 _COUNTER = None  # frames done, shared with worker processes (set by _init_worker)
@@ -178,7 +185,8 @@ def detect(
     progress: bool = True,
     workers: int | None = None,
 ) -> tuple[Track2D, float]:
-    """Run MediaPipe Pose over `source`; returns the MEDIAPIPE33 track and the seconds spent.
+    """Run MediaPipe Pose over `source`; returns the MEDIAPIPE33 track (with MediaPipe's world landmarks) and
+    the seconds spent.
 
     A frame where MediaPipe finds nobody gets NaN keypoints (status MISSING); visibility is kept
     as the per-joint confidence. `workers` processes track consecutive chunks; by default
@@ -192,13 +200,16 @@ def detect(
     start = time.perf_counter()
     with tqdm(total=total, desc="detect 2D", unit="frame", disable=not progress) as bar:
         if workers > 1:
-            points, confs = _parallel(source, total, max_frames is None, workers, max_side, min_confidence, bar)
+            points, confs, world = _parallel(source, total, max_frames is None, workers, max_side, min_confidence,
+                                             bar)
         else:
-            points, confs = _detect_range(source, 0, max_frames, max_side, min_confidence, lambda: bar.update(1))
+            points, confs, world = _detect_range(source, 0, max_frames, max_side, min_confidence,
+                                                 lambda: bar.update(1))
     seconds = time.perf_counter() - start
     if len(points) == 0:
         raise DataError(source.path, "no frames could be read")
-    track = Track2D(points, confs, MEDIAPIPE33, source.width, source.height, source.fps, str(source.path))
+    track = Track2D(points, confs, MEDIAPIPE33, source.width, source.height, source.fps, str(source.path),
+                    world=world)
     if not track.detected.any():
         raise DataError(source.path, f"no person found in any of its {track.num_frames} frames")
     return track, seconds
