@@ -309,3 +309,21 @@ def test_file_person_ids_stay_the_files_even_around_an_empty_person(tmp_path: Pa
     assert (tmp_path / "out" / "poses3d_person2.bvh").is_file()
     with pytest.raises(OptionError, match=re.escape("person (--person) is 1, but ") + ".*ids 0, 2"):
         lift(path, tmp_path / "o2", model=tiny_checkpoint, pictures=False, progress=False, person=1)
+
+
+@pytest.mark.slow
+def test_a_photograph_gives_every_person_in_it(tmp_path: Path) -> None:
+    """A still image is searched until everyone in it is found (video search spreads over frames)."""
+    import cv2
+
+    clip = fb.FOOTAGE_DIR / "cam01.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} not present (the Pose2Sim footage in ../shared/media)")
+    cap = cv2.VideoCapture(str(clip))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    photo = tmp_path / "two_people.jpg"
+    cv2.imwrite(str(photo), frame)
+    summary = lift(photo, tmp_path / "out", pictures=False, progress=False)
+    assert len(summary.people) == 2 and all(n == 1 for n in summary.people.values())
