@@ -316,7 +316,9 @@ def test_a_photograph_gives_every_person_in_it(tmp_path: Path) -> None:
     """A still image is searched until everyone in it is found (video search spreads over frames)."""
     import cv2
 
-    clip = fb.FOOTAGE_DIR / "cam01.mp4"
+    from bonelift.bench.footage import FOOTAGE_DIR
+
+    clip = FOOTAGE_DIR / "cam01.mp4"
     if not clip.is_file():
         pytest.skip(f"{clip} not present (the Pose2Sim footage in ../shared/media)")
     cap = cv2.VideoCapture(str(clip))
