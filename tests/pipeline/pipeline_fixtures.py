@@ -47,3 +47,19 @@ def save_tiny_video_checkpoint(path: Path, name: str = "tcn", causal: bool = Fal
     config = VideoTrainConfig(model=VideoModelConfig(name=name, receptive_field=receptive_field, channels=16,
                                                      dropout=0.0, causal=causal, confidence=True))
     return save_model(path, build_model(config.model), config, VIDEO)
+
+
+def write_demo_frames(folder: Path, count: int = 3) -> Path:
+    """The first `count` frames of the bundled demo clip as PNG files in `folder` (an image-folder input)."""
+    import cv2
+
+    from bonelift.pipeline import DEMO_CLIP
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    for i in range(count):
+        ok, img = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"{i:04d}.png"), img)
+    cap.release()
+    return folder

@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("mediapipe", reason="video extra not installed (pip install 'bonelift[video]')")
 import cv2  # noqa: E402  (after the skip: opencv comes with the video extra)
+from pipeline_fixtures import write_demo_frames  # noqa: E402
 
 from bonelift.errors import DataError  # noqa: E402
 from bonelift.pipeline import DEMO_CLIP, lift  # noqa: E402
@@ -57,14 +58,7 @@ def test_video_without_a_person_is_a_clear_error(tmp_path: Path, tiny_checkpoint
 
 @pytest.mark.slow
 def test_image_folder_input(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    cap = cv2.VideoCapture(str(DEMO_CLIP))
-    for i in range(3):
-        ok, img = cap.read()
-        assert ok
-        cv2.imwrite(str(frames / f"{i:04d}.png"), img)
-    cap.release()
+    frames = write_demo_frames(tmp_path / "frames")
     summary = lift(frames, tmp_path / "out", model=tiny_checkpoint, fps=10, progress=False)
     assert summary.frames == 3 and summary.detected == 3 and (tmp_path / "out" / "overlay.mp4").stat().st_size > 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pipeline_fixtures import walking_poses
+from pipeline_fixtures import walking_poses, write_demo_frames
 
 from bonelift.cli import main
 from bonelift.errors import DataError, OptionError
@@ -563,19 +563,11 @@ def test_validity_of_a_file_without_frames_is_one_line(tmp_path: Path, capsys) -
 
 def test_image_folder_with_json_files_is_still_images(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """`lift infold -o infold` works twice: the first run's poses3d.json does not turn the folder into keypoints."""
-    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")
-    from bonelift.pipeline import DEMO_CLIP
     from bonelift.pipeline.keypoint_io import is_keypoint_input
 
-    folder = tmp_path / "infold"
-    folder.mkdir()
-    cap = cv2.VideoCapture(str(DEMO_CLIP))
-    for i in range(3):
-        ok, img = cap.read()
-        assert ok
-        cv2.imwrite(str(folder / f"{i:04d}.png"), img)
-    cap.release()
+    folder = write_demo_frames(tmp_path / "infold")
     for _ in range(2):
         summary = lift(folder, folder, model=tiny_checkpoint, fps=10, pictures=False, progress=False)
         assert summary.frames == 3 and (folder / "poses3d.json").is_file()
