@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bonelift.cameras import Camera, reprojection_errors, triangulate
+from bonelift.cameras import Camera, reprojection_errors, root_trajectory, triangulate
 from bonelift.config import LiftConfig
 from bonelift.datasets import default_data_root
 from bonelift.errors import DataError, OptionError, check_array
@@ -450,3 +450,75 @@ def footage_rows(lifters: dict[str, LiftFn | str], cache_dir: str | Path = CACHE
             scores = score_footage(fn, data, person)
             rows.append({"model": name, "variant": person, "input": "mediapipe", "seed": seed, **scores})
     return rows
+
+
+# --- the world frame (issue 24) ------------------------------------------------------------------------------------
+
+
+def _yaw_aligned_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean joint distance (metres) between root-relative world-frame clips a, b (T, J, 3) after the one rotation
+    about the vertical (y) that fits a to b best over the whole clip (closed form on the x-z components)."""
+    ax, az, bx, bz = a[..., 0], a[..., 2], b[..., 0], b[..., 2]
+    theta = np.arctan2((az * bx - ax * bz).sum(), (ax * bx + az * bz).sum())
+    c, s = np.cos(theta), np.sin(theta)
+    turned = np.stack([c * ax + s * az, a[..., 1], -s * ax + c * az], -1)
+    return float(np.linalg.norm(turned - b, axis=-1).mean())
+
+
+def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person: str = "man") -> dict:
+    """How well `bonelift.world` finds the floor from one view's lift of `person` (every view that tracks them):
+
+    - up_error_deg: angle between the estimated up direction and the calibrated one (the world's z axis seen from
+      the camera), per view and the worst;
+    - feet_floor_cm: per view, the median |height above the estimated floor - ankle height| of the planted ankles
+      (the contact frames the estimate finds), in cm;
+    - yaw_only_mm: the views' world-frame poses compared pairwise after a rotation about the vertical only
+      (mean over pairs and frames where both have a pose), against `any_rotation_mm`, the same after the best
+      rotation of any kind (per clip): near-equal values mean the views share their vertical.
+    """
+    from bonelift.cameras import assumed_intrinsics
+    from bonelift.world import _contacts, estimate_world
+
+    footage = cache if isinstance(cache, Footage) else load_footage(cache)
+    tracks = {v: t for v, t in footage.person(person).items() if t.found.mean() >= MIN_COVER}
+    up_err, feet, posed = {}, {}, {}
+    for v, t in tracks.items():
+        kp, conf = _h36m(t.keypoints, t.confidence)
+        extra = {"world": _h36m(t.world)[0] @ MEDIAPIPE_TO_CAMERA.T} if getattr(lift_fn, "takes_world", False) else {}
+        joints = np.asarray(lift_fn(kp, conf, footage.width, footage.height, footage.fps, **extra), np.float64)
+        f, c = assumed_intrinsics(footage.width, footage.height)
+        traj = root_trajectory(joints, kp, conf, f, c)
+        frame = estimate_world([(joints, traj)], footage.fps)
+        if frame is None:
+            continue
+        cam = footage.cameras[v]
+        true_up = cam.R @ np.array([0.0, 0.0, 1.0])
+        up = frame.world_from_camera[1]
+        up_err[v] = float(np.degrees(np.arccos(np.clip(up @ true_up, -1.0, 1.0))))
+        world = (joints + traj[:, None]) @ frame.world_from_camera.T
+        world[..., 1] -= frame.floor_height
+        feet_cam = (joints + traj[:, None])[:, [H36M17.index("LFoot"), H36M17.index("RFoot")]]
+        planted = _contacts(feet_cam, footage.fps, frame.world_from_camera[1])
+        heights = planted @ frame.world_from_camera[1] - frame.floor_height
+        feet[v] = round(100 * float(np.median(np.abs(heights - frame.ankle_height))), 1) if len(heights) else None
+        posed[v] = world - world[:, H36M17.root : H36M17.root + 1]
+    pairs = [(a, b) for a in posed for b in posed if a < b]
+    yaw, anyrot = [], []
+    for a, b in pairs:
+        both = np.isfinite(posed[a]).all((1, 2)) & np.isfinite(posed[b]).all((1, 2))
+        if both.sum() < 3:
+            continue
+        yaw.append(_yaw_aligned_error(posed[a][both], posed[b][both]))
+        anyrot.append(_best_rotation_error(posed[a][both], posed[b][both]))
+    return {"person": person, "views": sorted(up_err), "up_error_deg": {v: round(x, 2) for v, x in up_err.items()},
+            "up_error_worst_deg": round(max(up_err.values()), 2) if up_err else None, "feet_floor_cm": feet,
+            "yaw_only_mm": _mm(np.mean(yaw)) if yaw else None, "any_rotation_mm": _mm(np.mean(anyrot)) if anyrot else None}
+
+
+def _best_rotation_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean joint distance after the one best rotation of a onto b over the whole clip (Kabsch, no scale)."""
+    pa, pb = a.reshape(-1, 3), b.reshape(-1, 3)
+    u, _, vt = np.linalg.svd(pa.T @ pb)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt
+    return float(np.linalg.norm(pa @ rot - pb, axis=-1).mean())

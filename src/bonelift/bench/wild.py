@@ -22,6 +22,7 @@ from bonelift.bench.common import add_common_arguments, header_lines, table, wri
 from bonelift.cameras import assumed_intrinsics
 from bonelift.datasets import TEST_SUBJECTS, data_folder, load_humaneva, load_split
 from bonelift.errors import OptionError
+from bonelift.filters import FILTERS, smooth
 from bonelift.fusion import FusionSettings, fuse_clip
 from bonelift.pipeline.lifters import (
     CAUSAL_VIDEO_WEIGHTS,
@@ -36,7 +37,7 @@ from bonelift.pipeline.lifters import (
 from bonelift.skeletons import H36M17
 
 SUITE = "wild"
-PARTS = ("footage", "views", "humaneva", "fusion")
+PARTS = ("footage", "views", "humaneva", "fusion", "world")
 
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
@@ -119,7 +120,19 @@ def fusion_variants(device: str = "cpu") -> dict[str, LiftFn]:
     for name, values in SENSITIVITY.items():
         for v in values:
             out[f"fusion[{name}={v}]"] = lift_fn(video, fusion=True, fusion_settings=FusionSettings(**{name: v}))
+    for kind in FILTERS[1:]:  # `lift --filter`: the same smoothing of the root-relative joints
+        out[f"fusion[filter={kind}]"] = _filtered(out["fusion[lifter+mediapipe]"], kind)
     return out
+
+
+def _filtered(fn: LiftFn, kind: str) -> LiftFn:
+    """`fn` followed by `filters.smooth` of its joints (filter `kind`, default parameters), as `lift` applies it."""
+
+    def lift(kp, conf, w, h, fps, world=None):
+        return smooth(fn(kp, conf, w, h, fps, world=world), fps, kind)
+
+    lift.takes_world = True  # type: ignore[attr-defined]
+    return lift
 
 
 def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, command: str, cache_dir: str | Path,
@@ -153,6 +166,13 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
         fns = fusion_variants()
         for r in footage.footage_rows(fns, cache_dir, persons, mediapipe_world=False, footage=footage_dir):
             rows.append({**r, "variant": f"fusion/{r['person']}"})
+    if "world" in parts:  # issue 24: the floor and the vertical from each view alone
+        data = footage.load_footage(cache_dir, footage_dir)
+        for name, fn in lifters.items():
+            for person in persons:
+                if person in data.people:
+                    rows.append({"model": name, "variant": f"world/{person}", "input": "mediapipe",
+                                 **footage.world_rows(fn, data, person)})
     if "humaneva" in parts:
         if say:
             say("HumanEva-I")
