@@ -56,7 +56,9 @@ def prepare_run_dir(out_dir: str | Path, config: RunConfig, kind: str, resume: b
     Resuming needs a `last.pt` of the same kind and network, trained with the same options (but `RESUME_FREE`)
     unless `override` (then `config.json` records the new ones); stale temporary files of a killed run go.
     """
-    out = writable_dir(out_dir, "run folder (--out)")
+    out = Path(out_dir)
+    if not resume or out.is_dir():  # a missing folder to resume is reported below, without making it
+        writable_dir(out, "run folder (--out)")
     last = out / "last.pt"
     if resume:
         if not last.is_file():
