@@ -15,6 +15,13 @@ import numpy as np
 from bonelift.errors import DataError, require_file
 from bonelift.skeletons import MM
 
+# Frame rates a recording can have: a frame every 1000 s (time lapse) to 100,000 per second (high-speed). Outside
+# them a BVH frame time is 0 or hundreds of digits long, and gap and tracking windows are nonsense.
+MIN_FPS, MAX_FPS = 1e-3, 1e5
+# Focal lengths, in pixels, a camera can have: below 1 pixel or above a million (a telescope on a 4K sensor is
+# ~1e5) the root depth is 0 or overflows and the trajectory turns to NaN.
+MIN_FOCAL, MAX_FOCAL = 1.0, 1e6
+
 # Image sizes used for screen-coordinate normalisation of the four Human3.6M cameras.
 H36M_IMAGE_SIZE = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000), "60457274": (1000, 1002)}
 H36M_CAMERA_IDS = tuple(H36M_IMAGE_SIZE)

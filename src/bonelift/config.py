@@ -36,13 +36,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bonelift.cameras import DEFAULT_FOCAL_FACTOR
+from bonelift.cameras import DEFAULT_FOCAL_FACTOR, MAX_FOCAL, MAX_FPS, MIN_FOCAL, MIN_FPS
 from bonelift.compat import legacy_fields
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS, canonical_action
 from bonelift.datasets.humaneva import HUMANEVA_TEST_SUBJECTS, HUMANEVA_TRAIN_SUBJECTS
 from bonelift.datasets.virtual import ViewConfig
 from bonelift.errors import OptionError
 from bonelift.filters import FILTERS
+from bonelift.losses import LOSS_NAMES
 from bonelift.models import (
     IMAGE,
     SINGLE_FRAME,
@@ -121,8 +122,23 @@ def _check_type(value: Any, kind: Any) -> str | None:
     return None
 
 
+def _range_problem(value: Any, meta: Any) -> str | None:
+    """What a number should have been when it breaks the `min` / `above` / `max` / `below` metadata, else None."""
+    rules = (("min", "{:g} or more", lambda v, b: v >= b), ("above", "greater than {:g}", lambda v, b: v > b),
+             ("max", "at most {:g}", lambda v, b: v <= b), ("below", "less than {:g}", lambda v, b: v < b))
+    bounds = [(key, text.format(meta[key]), ok) for key, text, ok in rules if meta.get(key) is not None]
+    real = isinstance(value, float | np.floating)
+    if not (real and not math.isfinite(value)) and all(ok(value, meta[key]) for key, _, ok in bounds):
+        return None
+    if "min" in meta and "max" in meta:  # one range reads better than two bounds
+        return f"from {meta['min']:g} to {meta['max']:g}"
+    return " and ".join(["finite"] * real + [text for _, text, _ in bounds])
+
+
 def check_fields(config: Any) -> None:
-    """Check every field of `config` against its type hint and its `min` / `above` / `choices` metadata.
+    """Check every field of `config` against its type hint and its `min` / `above` / `max` / `below` / `choices`
+    metadata; a nested configuration (the network's) is checked the same way. For a dict field (`--loss
+    NAME=WEIGHT`) `choices` names the keys it may have and the range applies to every value.
 
     One rule for every configuration, so an option is checked where it is declared: an OptionError naming
     the field and its flag, raised before any slow work.
@@ -131,21 +147,34 @@ def check_fields(config: Any) -> None:
     for f in fields(config):
         kind, value = hints[f.name], getattr(config, f.name)
         if dataclasses.is_dataclass(kind):
-            continue  # nested configurations check themselves
+            check_fields(value)
+            continue
         wanted = _check_type(value, kind)
         if wanted is not None:
             raise OptionError(f"{_option_label(f)} must be {wanted}, got {value!r}")
         if value is None or isinstance(value, bool | np.bool_):
             continue
-        low, above, choices = f.metadata.get("min"), f.metadata.get("above"), f.metadata.get("choices")
-        bound = f"{low} or more" if low is not None else f"greater than {above}" if above is not None else ""
-        real = isinstance(value, float | np.floating)
-        if (real and not math.isfinite(value)) or (low is not None and value < low) or (
-                above is not None and not value > above):
-            wanted = " and ".join(w for w in ("finite" if real else "", bound) if w)
-            raise OptionError(f"{_option_label(f)} must be {wanted}, got {value!r}")
-        if choices is not None and value not in choices:
+        choices = f.metadata.get("choices")
+        if isinstance(value, dict):
+            _check_entries(f, value, typing.get_args(kind)[1:])
+        elif isinstance(value, int | float | np.integer | np.floating):
+            problem = _range_problem(value, f.metadata)
+            if problem:
+                raise OptionError(f"{_option_label(f)} must be {problem}, got {value!r}")
+        if choices is not None and not isinstance(value, dict) and value not in choices:
             raise OptionError(f"{_option_label(f)} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def _check_entries(f: dataclasses.Field, entries: dict, value_kind: tuple) -> None:
+    """Keys of a dict field against its `choices`, values against its value type and range."""
+    choices = f.metadata.get("choices")
+    for key, value in entries.items():
+        if choices is not None and key not in choices:
+            raise OptionError(f"{_option_label(f)}: unknown name {key!r} (known: {', '.join(choices)})")
+        wanted = _check_type(value, value_kind[0]) if value_kind and value_kind[0] is not Any else None
+        problem = wanted or (None if isinstance(value, str | bool) else _range_problem(value, f.metadata))
+        if problem:
+            raise OptionError(f"{_option_label(f)} {key} must be {problem}, got {value!r}")
 
 
 class Options:
@@ -190,18 +219,19 @@ class RunConfig(Options):
     test_subjects: tuple[str, ...] = opt(TEST_SUBJECTS, "comma-separated test subjects")
     actions: tuple[str, ...] = opt((), "comma-separated actions to train and test on, e.g. Walking (method 3's "
                                        "one network per action); empty: all")
-    stride: int = opt(4, "train on every N-th frame (50 Hz Human3.6M is highly redundant)")
-    eval_stride: int = opt(10, "per-epoch monitoring on every N-th test frame (`evaluate` scores every frame)")
-    epochs: int = opt(10, "training epochs")
-    batch_size: int = opt(256, "batch size")
-    lr: float = opt(1e-3, "learning rate")
-    lr_decay: float = opt(0.96, "exponential learning-rate decay factor")
-    weight_decay: float = opt(0.0, "L2 weight decay of the optimiser")
+    stride: int = opt(4, "train on every N-th frame (50 Hz Human3.6M is highly redundant)", min=1)
+    eval_stride: int = opt(10, "per-epoch monitoring on every N-th test frame (`evaluate` scores every frame)",
+                           min=1)
+    epochs: int = opt(10, "training epochs", min=1)
+    batch_size: int = opt(256, "batch size", min=1)
+    lr: float = opt(1e-3, "learning rate", above=0)
+    lr_decay: float = opt(0.96, "exponential learning-rate decay factor", above=0, max=1)
+    weight_decay: float = opt(0.0, "L2 weight decay of the optimiser", min=0)
     optimizer: str = opt("adam", "optimiser: adam (methods 1, 2, 4, 5) or sgd with --momentum (method 3)",
                          choices=("adam", "sgd"))
-    momentum: float = opt(0.9, "momentum of --optimizer sgd (method 3: 0.9)")
+    momentum: float = opt(0.9, "momentum of --optimizer sgd (method 3: 0.9)", min=0, max=1)
     flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
-    seed: int = opt(0, "random seed")
+    seed: int = opt(0, "random seed", min=0)
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
     out_dir: str = opt("runs/run", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
@@ -218,9 +248,6 @@ class RunConfig(Options):
         if model is not None:
             model_spec(model.name, MODEL_KINDS[type(model)])
             check_options(model.name, getattr(model, "options", {}))
-        for name in ("epochs", "batch_size", "stride", "eval_stride"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -231,17 +258,20 @@ class TrainConfig(RunConfig):
     lr_decay_samples: int = opt(
         6_400_000,
         "decay the learning rate by --lr-decay per this many training samples (Martinez et al.: 100k steps of 64)",
+        min=1,
     )
     lr_step_epochs: int = opt(
         0, "staircase schedule: multiply the learning rate by --lr-decay every N epochs instead of the per-sample "
-           "decay (0: off; method 3: 0.5 every 4)"
+           "decay (0: off; method 3: 0.5 every 4)", min=0
     )
-    noise_px: float = opt(0.0, "Gaussian noise added to training 2D, in pixels of a 1000-px-wide image")
+    noise_px: float = opt(0.0, "Gaussian noise added to training 2D, in pixels of a 1000-px-wide image", min=0)
     init_from: str = opt("", "start from this checkpoint's weights and normalisation (fine-tuning)", flag="--init")
     losses: dict[str, float] = opt(
-        help="anatomical loss weight NAME=WEIGHT: geometry, angle, symmetry, reprojection", factory=dict, flag="--loss"
+        help=f"anatomical loss weight NAME=WEIGHT: {', '.join(LOSS_NAMES)}", factory=dict, flag="--loss",
+        choices=LOSS_NAMES, min=0,
     )
-    warmup_epochs: int = opt(0, "epochs on 3D data only before --loss terms and weak supervision switch on")
+    warmup_epochs: int = opt(0, "epochs on 3D data only before --loss terms and weak supervision switch on",
+                             min=0)
     weak_subjects: tuple[str, ...] = opt((), "comma-separated 2D-only subjects (weak supervision, method 4)")
     losses_on: str = opt(
         "weak",
@@ -253,8 +283,10 @@ class TrainConfig(RunConfig):
         0,
         "staged schedule (method 4, Sec. 4.3): from this epoch the symmetry loss joins and the learning rate is "
         "multiplied by --symmetry-lr-factor; 0 = no extra stage, symmetry on with the other losses",
+        min=0,
     )
-    symmetry_lr_factor: float = opt(0.1, "learning-rate factor of the symmetry stage (paper: 2.5e-5 / 2.5e-4)")
+    symmetry_lr_factor: float = opt(0.1, "learning-rate factor of the symmetry stage (paper: 2.5e-5 / 2.5e-4)",
+                                      above=0)
     out_dir: str = opt("runs/baseline", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
     def validate(self) -> None:
@@ -286,16 +318,16 @@ class VideoTrainConfig(RunConfig):
     # Inputs carry per-joint confidences where the 2D source has them (`bonelift train-video` always did).
     model: VideoModelConfig = field(default_factory=lambda: VideoModelConfig(confidence=True))
     views: ViewConfig = field(default_factory=ViewConfig)
-    stride: int = opt(1, "one training window per N-th frame")
-    epochs: int = opt(80, "training epochs")
-    batch_size: int = opt(1024, "batch size")
-    lr_decay: float = opt(0.95, "learning-rate decay per epoch (VideoPose3D)")
+    stride: int = opt(1, "one training window per N-th frame", min=1)
+    epochs: int = opt(80, "training epochs", min=1)
+    batch_size: int = opt(1024, "batch size", min=1)
+    lr_decay: float = opt(0.95, "learning-rate decay per epoch (VideoPose3D)", above=0, max=1)
     flip: bool = opt(
         True, "horizontal flip augmentation, and test-time flip averaging", flag="--no-flip", sets=("test_flip",)
     )
     test_flip: bool = opt(True, "average predictions of the input and its mirror image", flag="--no-test-flip")
     precise_bn: int = opt(0, "after each epoch, re-estimate batch-norm statistics with its final weights over N "
-                             "training batches (0: off, the papers' running averages)")
+                             "training batches (0: off, the papers' running averages)", min=0)
     out_dir: str = opt("runs/tcn", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
     def validate(self) -> None:
@@ -312,9 +344,10 @@ class TPNetTrainConfig(RunConfig):
     """TP-Net's run over a single-frame model's predictions (method 4, Sec. 4.2)."""
 
     model: TPNetConfig = field(default_factory=TPNetConfig)
-    stride: int = opt(20, "every N-th frame of the training predictions is a target (its window: --frame-step apart)")
-    epochs: int = opt(3, "training epochs (paper: 30)")
-    lr: float = opt(3e-4, "learning rate (Adam, decayed to a tenth over the run)")
+    stride: int = opt(20, "every N-th frame of the training predictions is a target (its window: --frame-step apart)",
+                      min=1)
+    epochs: int = opt(3, "training epochs (paper: 30)", min=1)
+    lr: float = opt(3e-4, "learning rate (Adam, decayed to a tenth over the run)", above=0)
     out_dir: str = opt("runs/tpnet", "run folder", flag="--out")
 
 
@@ -331,15 +364,16 @@ class ImageTrainConfig(RunConfig):
     train_images: str = opt("", "ImageSet file (.npz) of the training crops (`bonelift images` writes them)")
     test_images: str = opt("", "ImageSet file of the test crops (default: the --train-images file, --test-subjects)")
     color_aug: float = opt(0.1, "PCA colour augmentation: std of the per-image weights of the training images' RGB "
-                                "principal components (AlexNet: 0.1; 0: off)")
-    stride: int = opt(1, "train on every N-th training image")
-    epochs: int = opt(28, "training epochs (paper: 28)")
-    batch_size: int = opt(128, "batch size (paper: 128)")
-    lr: float = opt(0.01, "initial learning rate (paper: 0.01)")
-    lr_decay: float = opt(0.5, "learning-rate factor every --lr-step-epochs epochs (paper: 0.5)")
+                                "principal components (AlexNet: 0.1; 0: off)", min=0)
+    stride: int = opt(1, "train on every N-th training image", min=1)
+    epochs: int = opt(28, "training epochs (paper: 28)", min=1)
+    batch_size: int = opt(128, "batch size (paper: 128)", min=1)
+    lr: float = opt(0.01, "initial learning rate (paper: 0.01)", above=0)
+    lr_decay: float = opt(0.5, "learning-rate factor every --lr-step-epochs epochs (paper: 0.5)",
+                            above=0, max=1)
     lr_step_epochs: int = opt(4, "staircase schedule: multiply the learning rate by --lr-decay every N epochs "
-                                 "(paper: 4)")
-    weight_decay: float = opt(0.001, "L2 weight decay of the optimiser (paper: 0.001)")
+                                 "(paper: 4)", min=1)
+    weight_decay: float = opt(0.001, "L2 weight decay of the optimiser (paper: 0.001)", min=0)
     optimizer: str = opt("sgd", "optimiser: sgd with --momentum (the paper's) or adam", choices=("adam", "sgd"))
     out_dir: str = opt("runs/method3_image", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
@@ -350,13 +384,7 @@ class ImageTrainConfig(RunConfig):
             raise OptionError("--train-images is required: the ImageSet file (.npz) to train on")
         if self.flip:
             raise OptionError("--flip is not available for image training (the paper does not flip)")
-        if self.lr_step_epochs < 1:
-            raise OptionError(f"--lr-step-epochs must be >= 1, got {self.lr_step_epochs}")
-        if self.color_aug < 0:
-            raise OptionError(f"--color-aug must be >= 0, got {self.color_aug}")
         trunk_side(self.model.image_size)
-        if self.model.grid < 2:
-            raise OptionError(f"--grid must be >= 2, got {self.model.grid}")
         for action in self.actions:
             canonical_action(action)
 
@@ -386,7 +414,8 @@ class LifterOptions(Options):
                                          "--lifter names)")
     device: str | torch.device = device_opt()
     focal: float | None = opt(None, "camera focal length for the root trajectory (default: "
-                                    f"{DEFAULT_FOCAL_FACTOR} x the longer image side)", metavar="PIXELS", above=0)
+                                    f"{DEFAULT_FOCAL_FACTOR} x the longer image side)", metavar="PIXELS",
+                              min=MIN_FOCAL, max=MAX_FOCAL)
 
 
 @dataclass
@@ -404,7 +433,7 @@ class LiftConfig(LifterOptions):
     layout: str | None = opt(None, "joint layout of a keypoint file (coco17, mediapipe33, h36m17)")
     image_size: tuple[int, int] | None = opt(None, "image size of a keypoint file", flag="--size", metavar="WxH",
                                              parse=parse_size)
-    fps: float | None = opt(None, "frame rate (image folders, keypoint files)", above=0)
+    fps: float | None = opt(None, "frame rate (image folders, keypoint files)", min=MIN_FPS, max=MAX_FPS)
     workers: int | None = opt(None, "detection processes (default: 2 on Linux with 2+ cores)", above=0)
     max_people: int | None = opt(4, "most people tracked at once in a video (1: the single-person tracker)", above=0)
     person: int | None = opt(None, "lift only person N (0: the longest track; default: everyone, person 0 in "

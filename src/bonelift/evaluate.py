@@ -13,7 +13,7 @@ from typing import Any
 
 from bonelift import checkpoints
 from bonelift.config import EvaluateConfig, ImageTrainConfig, VideoTrainConfig, configure
-from bonelift.datasets import load_split
+from bonelift.datasets import load_split, named_input_layout
 from bonelift.datasets.image_prep import select_images
 from bonelift.datasets.images import load_image_set
 from bonelift.errors import DataError
@@ -57,6 +57,7 @@ def evaluate(
             checkpoint,
             f"was trained on the 2D file {trained.keypoints!r}; name the file to evaluate on with --keypoints FILE",
         )
+    _check_source(checkpoint, trained, source)
     seqs = load_split(trained.dataset, o.data_root or "", source, trained.test_subjects)
     test_flip = trained.test_flip if isinstance(trained, VideoTrainConfig) else False
     results = evaluate_model(model, seqs, stride=o.stride, device=dev, progress=o.progress, test_flip=test_flip)
@@ -67,6 +68,14 @@ def evaluate(
         name += f" ({trained.model.receptive_field} frames{', causal' if trained.model.causal else ''})"
     title = f"{name}, {input_label(source)} input, {trained.dataset} {'/'.join(trained.test_subjects)}"
     return results, write_report(results, prefix, title)
+
+
+def _check_source(checkpoint: str | Path, trained: Any, source: str) -> None:
+    """Refuse, before the data loads, a named 2D source whose joints are not the ones the network reads."""
+    wanted, given = trained.model.in_layout, named_input_layout(trained.dataset, source)
+    if given is not None and given.name != wanted.name:
+        raise DataError(checkpoint, f"reads {trained.keypoints!r} 2D ({wanted.name}, {wanted.num_joints} joints); "
+                                    f"--keypoints {source} gives {given.name} ({given.num_joints} joints)")
 
 
 def _evaluate_images(checkpoint: str | Path, model: Any, config: ImageTrainConfig, images: str | Path | None,

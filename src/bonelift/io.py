@@ -57,6 +57,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def writable_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """`path` as a folder this process can write into, made if missing; a DataError naming it otherwise.
+
+    Called before any slow work, so a run writing to a file, a read-only place or /proc fails at once."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise DataError(out, f"{what} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(out, f"cannot make the {what} ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise DataError(out, f"{what} is not writable")
+    return out
+
+
+def writable_file(path: str | os.PathLike[str], what: str = "output file") -> Path:
+    """`path` as a file this process can (re)write: not a folder, its folder writable (made if missing)."""
+    out = Path(path)
+    if out.is_dir():
+        raise DataError(out, f"{what} is a folder")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise DataError(out, f"{what} is not writable")
+    writable_dir(out.parent, f"folder of the {what}")
+    return out
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:

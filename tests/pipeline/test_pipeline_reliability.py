@@ -101,8 +101,8 @@ def test_openpose_folder_with_a_frame_lacking_keypoints(tmp_path: Path) -> None:
 BAD_OPTIONS = {
     "size_zero": (["--size", "0x0"], "image_size (--size"),
     "size_zero_height": (["--size", "640x0"], "image_size (--size"),
-    "fps_nan": (["--fps", "nan"], "fps (--fps) must be finite and greater than 0, got nan"),
-    "fps_negative": (["--fps", "-5"], "fps (--fps) must be finite and greater than 0, got -5.0"),
+    "fps_nan": (["--fps", "nan"], "fps (--fps) must be from 0.001 to 100000, got nan"),
+    "fps_negative": (["--fps", "-5"], "fps (--fps) must be from 0.001 to 100000, got -5.0"),
     "max_frames_negative": (["--max-frames", "-5"], "max_frames (--max-frames) must be greater than 0, got -5"),
     "max_side_negative": (["--max-side", "-1"], "max_side (--max-side"),
     "max_gap_negative": (["--max-gap", "-2"], "max_gap (--max-gap) must be 0 or more"),

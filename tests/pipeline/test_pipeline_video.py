@@ -159,4 +159,4 @@ def test_bundled_lifter_choice_and_fallback(tmp_path: Path, video_checkpoints: d
     assert main(["lift", str(kp), "-o", str(tmp_path / "cli2"), "--model", str(video_checkpoints["tcn"]),
                  "--lifter", "video", "--no-reframe", "--no-pictures", "--quiet"]) == 0
     assert main(["lift", str(kp), "-o", str(tmp_path / "x"), "--focal", "-3", "--quiet"]) == 2
-    assert "focal (--focal) must be finite and greater than 0" in capsys.readouterr().err
+    assert "focal (--focal) must be from 1 to 1e+06" in capsys.readouterr().err

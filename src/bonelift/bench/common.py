@@ -30,7 +30,7 @@ import numpy as np
 from bonelift.config import RunConfig
 from bonelift.datasets.virtual import ViewConfig
 from bonelift.errors import DataError, OptionError
-from bonelift.io import load_json, write_json, write_text
+from bonelift.io import load_json, writable_dir, writable_file, write_json, write_text
 from bonelift.runtime import machine
 
 ROW_FILE = "bench_row.json"
@@ -151,10 +151,13 @@ def metrics_row(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_common_arguments(args: argparse.Namespace) -> None:
-    """Refuse suite flags that would write a results file about nothing (`--seeds 0`) or score nothing."""
+    """Refuse suite flags that would write a results file about nothing (`--seeds 0`), score nothing, or write
+    where nothing can be written (before any training)."""
     for flag, value in (("--seeds", args.seeds), ("--test-stride", args.test_stride)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise OptionError(f"{flag} must be a whole number greater than 0, got {value!r}")
+    writable_file(args.report, "report (--report)")
+    writable_dir(args.bench_out, "runs folder (--out)")
 
 
 def _old_suite(js: Path, suite: str) -> dict[str, Any]:

@@ -14,7 +14,15 @@ from bonelift.datasets.humaneva import load_humaneva
 from bonelift.datasets.image_sets import write_image_set
 from bonelift.datasets.images import CROP_MARGIN, ImageSet, crop_geometry, crop_image, load_image_set
 from bonelift.datasets.render import Appearance, render_crop, render_image_set
-from bonelift.datasets.splits import DATASETS, data_folder, input_layout_for, load_split, prepare_inputs, run_split
+from bonelift.datasets.splits import (
+    DATASETS,
+    data_folder,
+    input_layout_for,
+    load_split,
+    named_input_layout,
+    prepare_inputs,
+    run_split,
+)
 from bonelift.datasets.windows import WindowData
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "find_h36m_videos",
     "flatten_frames",
     "input_layout_for",
+    "named_input_layout",
     "load_h36m",
     "load_h36m_video",
     "load_humaneva",

@@ -26,6 +26,16 @@ def input_layout_for(layout: Layout) -> Layout:
     return layout
 
 
+# The detector layout of each 2D source a dataset names (a detection file's layout is known once it is read).
+_NAMED_SOURCES: dict[tuple[str, str], Layout] = {("h36m", "gt"): H36M17, ("h36m", "sh"): MPII16}
+
+
+def named_input_layout(dataset: str, keypoints: str) -> Layout | None:
+    """The network input layout of a named 2D source ("gt", "sh"), known without loading it; None for a file."""
+    layout = _NAMED_SOURCES.get((dataset, keypoints))
+    return None if layout is None else input_layout_for(layout)
+
+
 def prepare_inputs(seqs: list[PoseSequence]) -> list[PoseSequence]:
     """Convert every sequence's keypoints to the network input layout (in place) and return them."""
     src = seqs[0].layout

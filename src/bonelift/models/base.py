@@ -35,9 +35,10 @@ class ModelConfig(LayoutsMixin):
     name: str = field(default="baseline", metadata={"help": "network (`bonelift models` lists them)"})
     input_layout: str = "h36m17"  # layout of the 2D keypoints fed to the network
     output_layout: str = "h36m17"  # layout of the 3D output (root joint predicted as zero)
-    hidden: int = field(default=1024, metadata={"help": "width of the hidden layers"})
-    blocks: int = field(default=2, metadata={"help": "residual modules of the basic network"})
-    dropout: float = field(default=0.5, metadata={"help": "dropout probability"})
+    hidden: int = field(default=1024, metadata={"help": "width of the hidden layers", "min": 1})
+    blocks: int = field(default=2, metadata={"help": "residual modules of the basic network",
+                                                     "min": 0})
+    dropout: float = field(default=0.5, metadata={"help": "dropout probability", "min": 0, "below": 1})
     max_norm: bool = field(default=True, metadata={"help": "no max-norm constraint on the weight matrices"})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "network-specific switch KEY=VALUE "
                                                                             "(`bonelift models` lists them)"})

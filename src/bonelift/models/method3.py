@@ -317,11 +317,14 @@ class ImageModelConfig(LayoutsMixin):
     image_size: int = field(default=225, metadata={
         "flag": "--crop-size", "help": "network input side in pixels: the random (training) or centre (test) crop "
                                        "of the images resized to 250/225 of it (paper: 225 of 250)"})
-    grid: int = field(default=16, metadata={"help": "N_g: cells per side of the 2D classification grid"})
+    grid: int = field(default=16, metadata={"help": "N_g: cells per side of the 2D classification grid",
+                                              "min": 2})
     conv_width: float = field(default=1.0, metadata={
-        "help": "feature-map multiplier of conv1-5 (1: 48-128-192-192-128, half of ZFnet's)"})
-    fc_width: int = field(default=1024, metadata={"help": "width of the hidden fully connected layers"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout probability of the fully connected layers"})
+        "help": "feature-map multiplier of conv1-5 (1: 48-128-192-192-128, half of ZFnet's)", "above": 0})
+    fc_width: int = field(default=1024, metadata={"help": "width of the hidden fully connected layers",
+                                                    "min": 1})
+    dropout: float = field(default=0.3, metadata={"help": "dropout probability of the fully connected layers",
+                                                     "min": 0, "below": 1})
     options: dict[str, Any] = field(default_factory=dict, metadata={"help": "network-specific switch KEY=VALUE "
                                                                             "(`bonelift models` lists them)"})
 

@@ -49,8 +49,8 @@ class VideoModelConfig(LayoutsMixin):
     input_layout: str = "h36m17"
     output_layout: str = "h36m17"
     receptive_field: int = field(default=27, metadata={"help": "frames seen per output frame: 27, 81 or 243"})
-    channels: int = field(default=1024, metadata={"help": "convolution channels"})
-    dropout: float = field(default=0.25, metadata={"help": "dropout probability"})
+    channels: int = field(default=1024, metadata={"help": "convolution channels", "min": 1})
+    dropout: float = field(default=0.25, metadata={"help": "dropout probability", "min": 0, "below": 1})
     causal: bool = field(default=False, metadata={"help": "past and current frames only (live use)"})
     confidence: bool = False  # inputs carry per-joint detector confidences
     reframe: bool = field(default=False, metadata={

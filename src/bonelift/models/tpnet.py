@@ -40,7 +40,7 @@ class TPNetConfig:
     root: int = 0  # root joint, kept at the origin
     frame_step: int = field(
         default=2,
-        metadata={"help": "frames between the window's poses (paper: 40 ms steps; 2 at 50 Hz)"},
+        metadata={"help": "frames between the window's poses (paper: 40 ms steps; 2 at 50 Hz)", "min": 1},
     )
     name: str = "tpnet"  # registry name, so every network configuration names its network
 

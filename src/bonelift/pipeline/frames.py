@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bonelift.cameras import MAX_FPS, MIN_FPS
 from bonelift.errors import DataError
-from bonelift.pipeline.track import MAX_FPS, MIN_FPS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")

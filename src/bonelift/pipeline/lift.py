@@ -307,6 +307,9 @@ def lift(
     """
     from bonelift.runtime import resolve_device
 
+    for name, value in (("input", input), ("out_dir", out_dir)):
+        if not isinstance(value, str | Path) and not (name == "input" and value is None):
+            raise OptionError(f"{name} must be a path (a text or a Path), got {value!r}")
     o = configure(LiftConfig, config, overrides)
     torch_device = resolve_device(o.device)
     src = Path(input) if input is not None else DEMO_CLIP

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from bonelift.cameras import MAX_FPS, MIN_FPS
 from bonelift.config import LiveCommandConfig, configure, parse_address
 from bonelift.errors import DataError, OptionError
 from bonelift.filters import ONE_EURO_BETA, ONE_EURO_MIN_CUTOFF, OneEuro
 from bonelift.pipeline.frames import rgb_frame
-from bonelift.pipeline.track import MAX_FPS, MIN_FPS
 from bonelift.skeletons import H36M17, MEDIAPIPE33, convert
 
 STAGES = ("read", "detect", "lift", "total")

@@ -10,15 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bonelift.cameras import MAX_FPS, MIN_FPS
 from bonelift.errors import DataError
 from bonelift.skeletons import Layout
 
 # Per-frame status codes kept in every output, so users can tell measured poses from filled ones.
 DETECTED, INTERPOLATED, MISSING = 0, 1, 2
 STATUS_NAMES = {DETECTED: "detected", INTERPOLATED: "interpolated", MISSING: "missing"}
-# Frame rates a recording can have: a frame every 1000 s (time lapse) to 100,000 per second (high-speed). Outside
-# them a BVH frame time is 0 or hundreds of digits long, and gap and tracking windows are nonsense.
-MIN_FPS, MAX_FPS = 1e-3, 1e5
 
 
 def check_fps(fps: float, source: str | None, what: str = "fps") -> float:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from bonelift import checkpoints
 from bonelift.config import RunConfig
 from bonelift.errors import BoneliftError, DataError, OptionError
-from bonelift.io import atomic_path, write_json
+from bonelift.io import atomic_path, writable_dir, write_json
 from bonelift.runtime import distributed, epoch_generator, local_device, resolve_device, seed_everything
 from bonelift.skeletons import MM
 
@@ -57,6 +57,8 @@ def prepare_run_dir(out_dir: str | Path, config: RunConfig, kind: str, resume: b
     unless `override` (then `config.json` records the new ones); stale temporary files of a killed run go.
     """
     out = Path(out_dir)
+    if not resume or out.is_dir():  # a missing folder to resume is reported below, without making it
+        writable_dir(out, "run folder (--out)")
     last = out / "last.pt"
     if resume:
         if not last.is_file():
