@@ -41,16 +41,19 @@ def fit_skeleton(pose, lengths, layout: Layout):
     return joints_from_bones(fitted, layout, root=pose[..., layout.root, :])
 
 
-def clip_bone_lengths(poses: np.ndarray, layout: Layout, causal: bool = False) -> np.ndarray:
+def clip_bone_lengths(poses: np.ndarray, layout: Layout, causal: bool = False,
+                      frames: np.ndarray | None = None) -> np.ndarray:
     """(T, B) the lengths `fit_clip_skeleton` imposes on (T, J, 3) poses of one person (NaN frames skipped).
 
     Centred: every frame gets each bone's median over the clip's posed frames. Causal: frame t gets the
     mean over the posed frames up to t (NaN before the first one). Then each mirrored pair
-    (`Layout.mirrored_bones`) gets the mean of its two lengths.
+    (`Layout.mirrored_bones`) gets the mean of its two lengths. `frames`: only these frames of `poses`, read
+    chunk by chunk (no copy of the clip).
     """
     poses = np.asarray(poses)
-    lengths = np.concatenate([bone_lengths(poses[s : s + CHUNK].astype(np.float64), layout)
-                              for s in range(0, max(len(poses), 1), CHUNK)])
+    index = np.arange(len(poses)) if frames is None else np.asarray(frames)
+    lengths = np.concatenate([bone_lengths(poses[index[s : s + CHUNK]].astype(np.float64), layout)
+                              for s in range(0, max(len(index), 1), CHUNK)])
     posed = np.isfinite(lengths).all(-1)
     out = np.full(lengths.shape, np.nan)
     if posed.any():

@@ -40,6 +40,8 @@ from bonelift.fitting import clip_bone_lengths, symmetric_lengths
 from bonelift.geometry import bone_directions, bone_lengths, person_height
 from bonelift.skeletons import Layout
 
+CHUNK = 512  # frames whose normal equations are built at a time (about 50 KB a frame)
+
 
 @dataclass(frozen=True)
 class FusionSettings:
@@ -66,17 +68,15 @@ def fuse_clip(
     s = settings or FusionSettings()
     kp = np.asarray(keypoints, np.float64)
     conf = np.ones(kp.shape[:2]) if confidence is None else np.nan_to_num(np.asarray(confidence, np.float64))
-    stack = np.stack([np.asarray(p, np.float64) for p in priors])  # (P, T, J, 3)
-    has_prior = np.isfinite(stack).all((2, 3))  # (P, T)
-    ok = np.isfinite(kp).all((1, 2)) & has_prior.any(0)
+    priors = [np.asarray(p, np.float64) for p in priors]
+    has_prior = np.stack([np.isfinite(p).all((1, 2)) for p in priors])  # (P, T)
     out = np.full(kp.shape[:2] + (3,), np.nan)
-    if not ok.any():
+    rows = np.flatnonzero(np.isfinite(kp).all((1, 2)) & has_prior.any(0))
+    if not len(rows):
         return out
-    rows = np.flatnonzero(ok)
-    stack, has_prior = stack[:, rows], has_prior[:, rows]
-    lengths = np.stack([clip_bone_lengths(p, layout, causal) for p in stack])  # (P, T, B), NaN: no prior yet
-    out[rows] = _solve(kp[rows], conf[rows], stack, _base_lengths(lengths, has_prior), layout, focal, principal,
-                       fit_lengths=not causal, s=s)
+    has_prior = has_prior[:, rows]
+    lengths = np.stack([clip_bone_lengths(p, layout, causal, rows) for p in priors])  # (P, T, B), NaN: none yet
+    _solve(kp, conf, priors, rows, _base_lengths(lengths, has_prior), layout, focal, principal, not causal, s, out)
     return out
 
 
@@ -114,76 +114,115 @@ class RunningFusion:
             running = (self.total / self.count[:, None])[:, None]  # (P, 1, B), NaN for a prior never seen
         conf = np.ones(len(kp)) if confidence is None else np.nan_to_num(np.asarray(confidence, np.float64))
         base = _base_lengths(running, has[:, None])
-        return _solve(kp[None], conf[None], stack[:, None], base, self.layout, focal, principal, False,
-                      self.settings)[0]
+        out = np.full((1,) + kp.shape[:1] + (3,), np.nan)
+        _solve(kp[None], conf[None], list(stack[:, None]), np.zeros(1, int), base, self.layout, focal, principal,
+               False, self.settings, out)
+        return out[0]
 
     def reset(self) -> None:
         self.total[:] = 0.0
         self.count[:] = 0.0
 
 
-def _solve(kp: np.ndarray, conf: np.ndarray, stack: np.ndarray, lengths: np.ndarray, layout: Layout, focal: float,
-           principal: np.ndarray, fit_lengths: bool, s: FusionSettings) -> np.ndarray:
-    """The fit (module docstring) of frames that all have 2D and a prior: (T, J, 3) camera-frame joints."""
-    has_prior = np.isfinite(stack).all((2, 3))  # (P, T)
-    prior_dirs = np.where(has_prior[..., None, None], bone_directions(np.nan_to_num(stack), layout)[0], 0.0)
-    dirs = prior_dirs.sum(0)  # start: the priors' mean directions
-    dirs /= np.maximum(np.linalg.norm(dirs, axis=-1, keepdims=True), 1e-9)
+def _solve(kp: np.ndarray, conf: np.ndarray, priors: list[np.ndarray], rows: np.ndarray, lengths: np.ndarray,
+           layout: Layout, focal: float, principal: np.ndarray, fit_lengths: bool, s: FusionSettings,
+           out: np.ndarray) -> None:
+    """The fit (module docstring) of frames `rows` (which all have 2D and a prior) into out[rows] (camera-frame
+    joints); `lengths` (len(rows), B). Frame data is gathered chunk by chunk, so memory beyond the result stays
+    bounded by `CHUNK` whatever the clip's length."""
+    chunks = [slice(a, a + CHUNK) for a in range(0, len(rows), CHUNK)]
+
+    def inputs(c: slice) -> tuple[np.ndarray, ...]:
+        """A chunk's pixels, confidences, person heights and prior stack (P, n, J, 3)."""
+        r = rows[c]
+        height = np.maximum(person_height(kp[r], layout), 1.0)[:, None, None]
+        return kp[r], np.clip(conf[r], 0.0, 1.0), s.pixel_sigma * height, np.stack([p[r] for p in priors])
+
     paths = _path_matrix(layout)
-    root = root_trajectory(np.einsum("jb,tbc->tjc", paths, dirs * lengths[..., None]), kp, conf, focal, principal)
+    dirs = np.empty(lengths.shape + (3,))
+    root = np.empty((len(rows), 3))
+    for c in chunks:  # start: the priors' mean directions, the root where that pose reprojects best
+        pix, weight, _, stack = inputs(c)
+        mean = _prior_directions(stack, layout).sum(0)
+        dirs[c] = mean / np.maximum(np.linalg.norm(mean, axis=-1, keepdims=True), 1e-9)
+        root[c] = root_trajectory(np.einsum("jb,tbc->tjc", paths, dirs[c] * lengths[c, ..., None]), pix, weight,
+                                  focal, principal)
     root = np.where(np.isfinite(root), root, np.array([0.0, 0.0, 4.0]))
     root[:, 2] = np.maximum(root[:, 2], 0.5)
     groups = _symmetric_index(len(layout.bones), layout.mirrored_bones)
     offsets = np.zeros(int(groups.max()) + 1)
-    nb, n = len(layout.bones), len(kp)
-    weight = np.clip(conf, 0.0, 1.0)
-    scale = s.pixel_sigma * np.maximum(person_height(kp, layout), 1.0)[:, None, None]  # (T, 1, 1) pixels
-    prior_count = has_prior.sum(0)[:, None] / s.direction_sigma**2  # (T, 1): each prior adds E^T E = I
-    diag = np.arange(2 * nb + 3)
-    member = np.eye(len(offsets))[groups]  # (B, G): d log-length of bone b / d offset g
+    nb = len(layout.bones)
+
+    def system(c: slice) -> tuple[np.ndarray, ...]:
+        pix, weight, scale, stack = inputs(c)
+        return _frame_system(dirs[c], root[c], offsets, groups, paths, layout, focal, principal, s, pix, weight,
+                             scale, _prior_directions(stack, layout), lengths[c])
+
     for _ in range(s.steps):
-        bones = dirs * (lengths * np.exp(offsets[groups]))[..., None]
-        joints = np.einsum("jb,tbc->tjc", paths, bones) + root[:, None]
-        res, pi, robust = _reprojection(joints, kp, weight, scale, focal, principal)
-        basis = _tangents(dirs)  # (T, B, 3, 2)
-        # d residual / d (tangent step of bone b): the projection's Jacobian times the bone's length times its
-        # tangent basis, for every joint below the bone (paths)
-        # (matrix products, not einsum: several times faster here)
-        moved = pi[:, :, None] @ (basis * np.linalg.norm(bones, axis=-1)[..., None, None])[:, None]  # (T,J,B,2,2)
-        jac_bone = (moved * paths[None, :, :, None, None]).transpose(0, 1, 3, 2, 4).reshape(n, -1, 2 * nb)
-        jac = np.concatenate([jac_bone, pi.reshape(n, -1, 3)], -1)  # (T, 2J, 2B + 3)
-        wj = jac * np.repeat(robust, 2, axis=1)[..., None]
-        normal = wj.transpose(0, 2, 1) @ jac
-        grad = (wj.transpose(0, 2, 1) @ res.reshape(n, -1, 1))[..., 0]
-        gap = (dirs[None] - prior_dirs) * has_prior[..., None, None]  # (P, T, B, 3)
-        grad[:, : 2 * nb] += np.einsum("tbcd,ptbc->tbd", basis, gap).reshape(n, -1) / s.direction_sigma**2
-        normal[:, diag[: 2 * nb], diag[: 2 * nb]] += prior_count
-        normal[:, diag, diag] *= 1.0 + s.damping
-        normal += 1e-9 * np.eye(2 * nb + 3)
-        length_step = 0.0
-        if fit_lengths:  # one joint step with the clip's offsets: the frames' blocks eliminated (Schur complement)
-            # d joint / d log-length of bone b = the bone itself, for every joint below it
-            along = (pi @ bones.transpose(0, 2, 1)[:, None]) * paths[None, :, None, :]  # (T, J, 2, B)
-            jac_len = (along @ member).reshape(n, -1, len(offsets))  # (T, 2J, G)
-            wl = jac_len * np.repeat(robust, 2, axis=1)[..., None]
-            cross = wj.transpose(0, 2, 1) @ jac_len  # (T, 2B + 3, G)
-            solved = np.linalg.solve(normal, np.concatenate([grad[..., None], cross], -1))  # A^-1 [g, C]
-            reduced = np.einsum("tkg,tkh->gh", wl, jac_len) + np.eye(len(offsets)) / s.length_sigma**2
+        length_step = np.zeros_like(offsets)
+        if fit_lengths:  # the offsets' step with every frame's block eliminated (Schur complement), summed by chunk
+            reduced = np.eye(len(offsets)) / s.length_sigma**2
+            rhs = offsets / s.length_sigma**2
+            for c in chunks:
+                normal, grad, cross, jac_len, wl, res = system(c)
+                solved = np.linalg.solve(normal, np.concatenate([grad[..., None], cross], -1))  # A^-1 [g, C]
+                reduced += np.einsum("tkg,tkh->gh", wl, jac_len) - np.einsum("tpg,tph->gh", cross, solved[..., 1:])
+                rhs += np.einsum("tkg,tk->g", wl, res) - np.einsum("tpg,tp->g", cross, solved[..., 0])
             reduced[np.diag_indices_from(reduced)] *= 1.0 + s.damping
-            reduced -= np.einsum("tpg,tph->gh", cross, solved[..., 1:])
-            rhs = np.einsum("tkg,tk->g", wl, res.reshape(n, -1)) + offsets / s.length_sigma**2
-            rhs -= np.einsum("tpg,tp->g", cross, solved[..., 0])
             length_step = -np.linalg.solve(reduced, rhs)
-            step = -solved[..., 0] - np.einsum("tpg,g->tp", solved[..., 1:], length_step)
-        else:
-            step = -np.linalg.solve(normal, grad[..., None])[..., 0]
-        dirs = dirs + np.einsum("tbcd,tbd->tbc", basis, step[:, : 2 * nb].reshape(n, nb, 2))
-        dirs /= np.linalg.norm(dirs, axis=-1, keepdims=True)
-        root = root + step[:, 2 * nb :]
-        root[:, 2] = np.maximum(root[:, 2], 0.5)
+        for c in chunks:  # each frame's step, given the offsets' step
+            normal, grad, cross, *_ = system(c)
+            step = -np.linalg.solve(normal, (grad + cross @ length_step)[..., None])[..., 0]
+            moved = dirs[c] + np.einsum("tbcd,tbd->tbc", _tangents(dirs[c]), step[:, : 2 * nb].reshape(-1, nb, 2))
+            dirs[c] = moved / np.linalg.norm(moved, axis=-1, keepdims=True)
+            root[c] = root[c] + step[:, 2 * nb :]
+            root[c, 2] = np.maximum(root[c, 2], 0.5)
         offsets = offsets + length_step
+    for c in chunks:
+        bones = dirs[c] * (lengths[c] * np.exp(offsets[groups]))[..., None]
+        out[rows[c]] = np.einsum("jb,tbc->tjc", paths, bones) + root[c, None]
+
+
+def _prior_directions(stack: np.ndarray, layout: Layout) -> np.ndarray:
+    """(P, T, B, 3) each prior's unit bone directions, 0 where the prior has no pose."""
+    has = np.isfinite(stack).all((2, 3))
+    return np.where(has[..., None, None], bone_directions(np.nan_to_num(stack), layout)[0], 0.0)
+
+
+def _frame_system(dirs: np.ndarray, root: np.ndarray, offsets: np.ndarray, groups: np.ndarray, paths: np.ndarray,
+                  layout: Layout, focal: float, principal: np.ndarray, s: FusionSettings, kp: np.ndarray,
+                  weight: np.ndarray, scale: np.ndarray, prior_dirs: np.ndarray,
+                  lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per frame the damped normal matrix (T, 2B + 3, 2B + 3) and gradient of the frame's unknowns (2 tangent
+    coordinates per bone, the root), their coupling to the clip's length offsets (T, 2B + 3, G), and the offsets'
+    weighted Jacobian rows (T, 2J, G) twice (plain, robust-weighted) with the residuals (T, 2J)."""
+    n, nb = len(kp), len(layout.bones)
     bones = dirs * (lengths * np.exp(offsets[groups]))[..., None]
-    return np.einsum("jb,tbc->tjc", paths, bones) + root[:, None]
+    joints = np.einsum("jb,tbc->tjc", paths, bones) + root[:, None]
+    res, pi, robust = _reprojection(joints, kp, weight, scale, focal, principal)
+    basis = _tangents(dirs)  # (T, B, 3, 2)
+    # d residual / d (tangent step of bone b): the projection's Jacobian times the bone's length times its tangent
+    # basis, for every joint below the bone (paths); matrix products, not einsum: several times faster here
+    moved = pi[:, :, None] @ (basis * np.linalg.norm(bones, axis=-1)[..., None, None])[:, None]  # (T, J, B, 2, 2)
+    jac_bone = (moved * paths[None, :, :, None, None]).transpose(0, 1, 3, 2, 4).reshape(n, -1, 2 * nb)
+    jac = np.concatenate([jac_bone, pi.reshape(n, -1, 3)], -1)  # (T, 2J, 2B + 3)
+    w2 = np.repeat(robust, 2, axis=1)[..., None]
+    wj = jac * w2
+    normal = wj.transpose(0, 2, 1) @ jac
+    grad = (wj.transpose(0, 2, 1) @ res.reshape(n, -1, 1))[..., 0]
+    has_prior = (prior_dirs != 0).any((2, 3))  # (P, T): `_prior_directions` leaves 0 where a prior has no pose
+    prior_count = has_prior.sum(0)[:, None] / s.direction_sigma**2  # (T, 1): each prior adds E^T E = I
+    gap = (dirs[None] - prior_dirs) * has_prior[..., None, None]  # (P, T, B, 3)
+    grad[:, : 2 * nb] += np.einsum("tbcd,ptbc->tbd", basis, gap).reshape(n, -1) / s.direction_sigma**2
+    diag = np.arange(2 * nb + 3)
+    normal[:, diag[: 2 * nb], diag[: 2 * nb]] += prior_count
+    normal[:, diag, diag] *= 1.0 + s.damping
+    normal += 1e-9 * np.eye(2 * nb + 3)
+    # d joint / d log-length of bone b = the bone itself, for every joint below it
+    member = np.eye(len(offsets))[groups]  # (B, G)
+    along = (pi @ bones.transpose(0, 2, 1)[:, None]) * paths[None, :, None, :]  # (T, J, 2, B)
+    jac_len = (along @ member).reshape(n, -1, len(offsets))  # (T, 2J, G)
+    return normal, grad, wj.transpose(0, 2, 1) @ jac_len, jac_len, jac_len * w2, res.reshape(n, -1)
 
 
 def _reprojection(joints: np.ndarray, kp: np.ndarray, weight: np.ndarray, scale: np.ndarray, focal: float,

@@ -230,7 +230,8 @@ def lift_track(
             keypoints = np.full(keypoints.shape, np.nan)
             keypoints[fit_frames] = track.keypoints[fit_frames]
         fused = fuse_clip(keypoints, track.confidence, priors, H36M17, f, c, causal=causal, settings=fusion_settings)
-        return fused - fused[:, H36M17.root : H36M17.root + 1]
+        fused -= fused[:, H36M17.root : H36M17.root + 1]  # in place: a long clip's poses exist once
+        return fused
     if check_skeleton(lifter, skeleton):
         causal = lifter.is_video and bool(lifter.model.config.causal)
         return fit_clip_skeleton(lift_track(lifter, track, reframe, batch_size, progress, skeleton=False,
