@@ -243,6 +243,21 @@ _DERIVED["humaneva15"] = {
 }
 
 
+def rederive(points: np.ndarray, confidence: np.ndarray, layout: Layout, detector: str = "coco17"
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(T, J, 2|3) points and (T, J) confidences of `layout` with the joints that a `detector` layout's conversion
+    derives (`_DERIVED`: pelvis, thorax, spine from hips and shoulders) recomputed from their sources in `layout`,
+    each confidence the minimum of its sources': 2D made to look like a detector's reads as the pipeline reads it.
+    Joints whose sources `layout` lacks (a detector's nose or ears) are left as they are."""
+    out, conf = np.array(points, copy=True), np.array(confidence, copy=True)
+    for name, weights in _DERIVED[detector].items():
+        if name in layout.joints and all(s in layout.joints for s in weights):
+            sources = layout.indices(list(weights))
+            out[:, layout.index(name)] = np.tensordot(np.array(list(weights.values())), points[:, sources], ([0], [1]))
+            conf[:, layout.index(name)] = confidence[:, sources].min(1)
+    return out, conf
+
+
 def conversion_matrix(src: Layout, dst: Layout) -> np.ndarray:
     """Matrix W (dst joints × src joints) with dst = W @ src, from shared names and derived joints.
 

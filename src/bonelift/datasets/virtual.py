@@ -31,7 +31,7 @@ from bonelift.cameras import Camera
 from bonelift.datasets.common import PoseSequence
 from bonelift.errors import BoneliftError
 from bonelift.geometry import bone_vectors, joints_from_bones, person_height
-from bonelift.skeletons import H36M17, Layout
+from bonelift.skeletons import H36M17, Layout, rederive
 
 FRAME_SHAPES = {"landscape": (1920, 1080), "portrait": (1080, 1920), "square": (1000, 1000)}
 # Elevation of the camera above the take's mean pelvis, degrees: the groups of the novel-viewpoint test.
@@ -177,14 +177,7 @@ def detector_like(
         conf[s:e, j] = rng.uniform(0.05, 0.5)
     outside = (out[..., 0] < 0) | (out[..., 0] >= width) | (out[..., 1] < 0) | (out[..., 1] >= height)
     conf[outside] = np.minimum(conf[outside], rng.uniform(0.0, 0.3, int(outside.sum())))
-    # Joints the pipeline derives from detector landmarks, derived the same way (skeletons._DERIVED).
-    shoulders = [ix("LShoulder"), ix("RShoulder")]
-    out[:, ix("Hip")] = out[:, hips].mean(1)
-    out[:, ix("Thorax")] = out[:, shoulders].mean(1)
-    out[:, ix("Spine")] = out[:, hips + shoulders].mean(1)
-    conf[:, ix("Hip")] = conf[:, hips].min(1)
-    conf[:, ix("Thorax")] = conf[:, shoulders].min(1)
-    conf[:, ix("Spine")] = conf[:, hips + shoulders].min(1)
+    out, conf = rederive(out, conf, layout)  # the joints the pipeline derives from detector landmarks, likewise
     return out.astype(np.float32), conf.astype(np.float32)
 
 
