@@ -367,7 +367,9 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
       same over the eight limbs (`metrics.bone_length_std`, as in the other suites);
     - asymmetry_all_mm: mean |left - right| length over all six mirrored bone pairs (hips, shoulders and
       limbs); symmetry_mm: over the four limb pairs (`metrics.symmetry_error`, as elsewhere);
-    the per-view ones averaged over views; `*_per_view_mm` entries give each view's value. The
+    the per-view ones averaged over views; `*_per_view_mm` entries give each view's value;
+    - p_mpjpe_ref_own_mm / n_mpjpe_ref_own_mm (frames_own): every view that tracks the person, scored on its own
+      agreeing frames (so a view that agrees on too few frames for the common set, cam03 for the man, is scored too). The
     issue-17 figures match bone_std_all_mm, asymmetry_all_mm and mpjve_views_mm.
     """
     footage = cache if isinstance(cache, Footage) else load_footage(cache)
@@ -385,7 +387,7 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
         raise DataError(None, f"{person} is followed on {found} frames per view: fewer than two views to compare")
     ref = _root_relative(_h36m(geo.points)[0])
     poses = {}
-    for v in views:
+    for v in given:  # every view that tracks the person; `views` are the ones scored on common frames
         t, cam = tracks[v], footage.cameras[v]
         if isinstance(lift_fn, str):
             if lift_fn != MEDIAPIPE_WORLD:
@@ -398,6 +400,11 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
             if pose.shape != kp.shape[:2] + (3,):
                 raise DataError(None, f"lift_fn returned shape {pose.shape} for {v}, expected {kp.shape[:2] + (3,)}")
         poses[v] = _root_relative(pose) @ cam.R  # rows: R.T @ p, camera frame -> world axes
+    own = {}  # each tracking view on its own agreeing frames (a view under MIN_COVER too: cam03 for the man)
+    for v in given:
+        mine = np.isfinite(ref).all((1, 2)) & agree[v] & np.isfinite(poses[v]).all((1, 2))
+        if mine.sum() >= 3:
+            own[v] = (int(mine.sum()), p_mpjpe(poses[v][mine], ref[mine]).mean(), n_mpjpe(poses[v][mine], ref[mine]).mean())
     frames = np.isfinite(ref).all((1, 2))
     for v in views:
         frames &= agree[v] & np.isfinite(poses[v]).all((1, 2))
@@ -427,6 +434,9 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
         row[name] = _mm(np.mean(vals))
     for name, vals in per_view.items():
         row[name.replace("_mm", "_per_view_mm")] = {v: _mm(x) for v, x in zip(views, vals)}
+    row["frames_own"] = {v: o[0] for v, o in own.items()}
+    row["p_mpjpe_ref_own_mm"] = {v: _mm(o[1]) for v, o in own.items()}
+    row["n_mpjpe_ref_own_mm"] = {v: _mm(o[2]) for v, o in own.items()}
     return row
 
 
