@@ -16,8 +16,9 @@ What each source is good at, and the term that uses it:
 Unknowns: per frame, every bone's unit direction (2 tangent coordinates each) and the root's camera-frame position;
 offline, one log-length offset per bone pair. Scale comes from the priors' lengths (the 2D fixes shape only up to
 depth x size). Solver: damped Gauss-Newton with iteratively re-weighted robust residuals (`steps` rounds). Each
-round solves every frame's (2B + 3)-square system at once, then (offline) the few length offsets over all
-frames. Without the offsets (`causal`, whose lengths are the running mean of the priors' lengths up to each frame)
+round is one joint step: (offline) the few length offsets, with every frame's (2B + 3)-square block eliminated by a
+Schur complement, then each frame's step given them; frames are gathered `CHUNK` at a time, so memory beyond the
+result does not grow with the clip. Without the offsets (`causal`, whose lengths are the running mean of the priors' lengths up to each frame)
 a frame's solution depends on that frame alone, so the causal fit of a clip equals fitting its frames one at a
 time, as a live stream does (`RunningFusion`).
 
