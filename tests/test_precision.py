@@ -1,8 +1,8 @@
 """Training precision (`--precision`, issue 23) and a data-parallel run under torchrun on synthetic data."""
 
 import argparse
+import importlib.util
 import math
-import shutil
 import subprocess
 import sys
 
@@ -45,7 +45,7 @@ def test_torchrun_two_processes_train(h36m_root, tmp_path):
 
     Not compared with one process at twice the batch: every network here has batch norm, whose statistics
     DDP keeps per process (SyncBatchNorm needs a GPU), so the two runs differ beyond float tolerance."""
-    if shutil.which("torchrun") is None and not hasattr(torch.distributed, "run"):
+    if not torch.distributed.is_available() or importlib.util.find_spec("torch.distributed.run") is None:
         pytest.skip("torchrun is not available")
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "bonelift.cli", "train",
