@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from bonelift.bench.common import (
     table,
     write_suite,
 )
-from bonelift.config import RunConfig, TrainConfig, VideoTrainConfig
+from bonelift.config import RunConfig, TrainConfig, VideoTrainConfig, add_arguments, configure, from_args
 from bonelift.datasets import run_split
 from bonelift.errors import OptionError
 from bonelift.evaluation import evaluate_model
@@ -40,31 +40,29 @@ MODELS = ("baseline", "tcn")
 VARIANTS = ("fp32", "bf16")
 
 
+# The run options both rows take from the generated flags: every field of a training run except those set per row
+# (precision, run folder), the fixed input (Human3.6M GT 2D) and those whose default differs between the two kinds.
+PER_KIND = ("precision", "out_dir", "dataset", "keypoints", "lr_decay", "flip")
+SHARED = tuple(f.name for f in fields(RunConfig) if f.name not in PER_KIND)
+DEFAULTS = TrainConfig(epochs=2, stride=200, batch_size=256, eval_stride=50, device="cpu")
+
+
 def add_parser(suites: argparse._SubParsersAction) -> None:
     p = suites.add_parser("training-speed", help="fp32 vs bf16 training throughput and P1 (baseline, tcn)")
+    add_arguments(p, DEFAULTS, only=SHARED)
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated ({', '.join(MODELS)})")
-    p.add_argument("--data", dest="data_root", default="", help="Human3.6M folder (default: the shared data)")
-    p.add_argument("--epochs", type=int, default=2, help="training epochs of every row")
-    p.add_argument("--stride", type=int, default=200, help="baseline: train on every N-th frame")
-    p.add_argument("--video-stride", type=int, default=400, help="tcn: one training window per N-th frame")
-    p.add_argument("--batch-size", type=int, default=256, help="batch size of every row")
-    p.add_argument("--eval-stride", type=int, default=50, help="per-epoch monitoring on every N-th test frame")
-    p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--device", default="cpu", help="device of every row")
+    p.add_argument("--video-stride", type=int, default=400, help="tcn: one training window per N-th frame "
+                                                                  "(--stride is the baseline's)")
     add_common_arguments(p, "runs/bench_training_speed", "docs/results/training_speed.md", test_stride=10)
 
 
 def configs(args: argparse.Namespace) -> dict[str, RunConfig]:
     """The fp32 configuration of each model (a bf16 row differs only in `precision`)."""
-    shared = dict(data_root=args.data_root, keypoints="gt", epochs=args.epochs, batch_size=args.batch_size,
-                  eval_stride=args.eval_stride, seed=args.seed, device=args.device, out_dir="")
-    out: dict[str, RunConfig] = {
-        "baseline": TrainConfig(model=ModelConfig(name="baseline"), stride=args.stride, **shared),
-        "tcn": VideoTrainConfig(stride=args.video_stride, **shared),
+    video = from_args(VideoTrainConfig(out_dir=""), args)
+    return {
+        "baseline": from_args(replace(DEFAULTS, model=ModelConfig(name="baseline"), out_dir=""), args),
+        "tcn": configure(VideoTrainConfig, video, {"stride": args.video_stride}),
     }
-    for cfg in out.values():
-        cfg.validate()
-    return out
 
 
 def _train_row(model: str, cfg: RunConfig, splits: Any, test_stride: int, progress: bool) -> dict[str, Any]:
