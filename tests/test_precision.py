@@ -2,6 +2,7 @@
 
 import argparse
 import importlib.util
+import json
 import math
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from bonelift.checkpoints import load
+from bonelift.cli import main
 from bonelift.config import TrainConfig, add_arguments, from_args
 from bonelift.errors import OptionError
 from bonelift.models import ModelConfig
@@ -56,3 +58,14 @@ def test_torchrun_two_processes_train(h36m_root, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     history = load(out / "last.pt")["history"]
     assert len(history) == 1 and math.isfinite(history[0]["p1_mm"])
+
+
+def test_bench_training_speed_writes_rows(h36m_root, tmp_path):
+    report = tmp_path / "training_speed.md"
+    assert main(["bench", "training-speed", "--data", str(h36m_root), "--models", "baseline", "--train-subjects", "S1",
+                 "--test-subjects", "S9", "--epochs", "1", "--stride", "8", "--batch-size", "16", "--eval-stride", "8",
+                 "--test-stride", "8", "--out", str(tmp_path / "runs"), "--report", str(report)]) == 0
+    rows = json.loads(report.with_suffix(".json").read_text())["rows"]
+    assert [(r["model"], r["precision"]) for r in rows] == [("baseline", "fp32"), ("baseline", "bf16")]
+    assert all(r["samples_per_s"] > 0 and math.isfinite(r["p1_mm"]) for r in rows)
+    assert "bf16" in report.read_text()
