@@ -233,6 +233,9 @@ class RunConfig(Options):
     flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
     seed: int = opt(0, "random seed", min=0)
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    precision: str = opt("fp32", "arithmetic of the training forward pass: fp32, or bf16 under torch.autocast (losses "
+                                 "and optimiser stay fp32; fast only where the hardware has bf16 matrix units)",
+                         choices=("fp32", "bf16"))
     out_dir: str = opt("runs/run", "run folder (config, logs, last.pt, best.pt)", flag="--out")
 
     def for_dataset(self) -> Any:

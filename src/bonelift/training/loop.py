@@ -153,6 +153,14 @@ class Run:
         """Losses of the samples `rows` (indices below `num_samples()`); "total" is minimised."""
         raise NotImplementedError
 
+    def losses(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`batch_losses` in the run's precision: with "bf16" under `torch.autocast` (matrix products in bf16),
+        every loss returned in fp32 so the backward pass starts and the optimiser steps in fp32."""
+        bf16 = self.config.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            losses = self.batch_losses(rows)
+        return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in losses.items()}
+
     def monitor(self) -> dict[str, Any] | None:
         """Scores after an epoch (`p1`/`p2` dicts with an "average"), or None for no monitoring."""
         return None
@@ -200,7 +208,7 @@ class Run:
             range(n_batches), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False
         )
         for b in bar:
-            losses = self.batch_losses(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+            losses = self.losses(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
             self.optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
             self.optimizer.step()

@@ -158,7 +158,7 @@ class VideoTrainer(Run):
         self.net.train()
         gen = epoch_generator(self.config.seed, self.epoch, BATCH_NORM_STREAM)
         for _ in range(batches):
-            self.batch_losses(torch.randint(self.num_samples(), (self.config.batch_size,), generator=gen))
+            self.losses(torch.randint(self.num_samples(), (self.config.batch_size,), generator=gen))
         for m, momentum in zip(norms, saved):
             m.momentum = momentum
 
