@@ -18,9 +18,9 @@ offline, one log-length offset per bone pair. Scale comes from the priors' lengt
 depth x size). Solver: damped Gauss-Newton with iteratively re-weighted robust residuals (`steps` rounds). Each
 round is one joint step: (offline) the few length offsets, with every frame's (2B + 3)-square block eliminated by a
 Schur complement, then each frame's step given them; frames are gathered `CHUNK` at a time, so memory beyond the
-result does not grow with the clip. Without the offsets (`causal`, whose lengths are the running mean of the priors' lengths up to each frame)
-a frame's solution depends on that frame alone, so the causal fit of a clip equals fitting its frames one at a
-time, as a live stream does (`RunningFusion`).
+result does not grow with the clip. Without the offsets (`causal`, whose lengths are the running mean of the
+priors' lengths up to each frame) a frame's solution depends on that frame alone, so the causal fit of a clip
+equals fitting its frames one at a time, as a live stream does (`RunningFusion`).
 
 Measured and left out (docs/results.md, section 9): joint-acceleration smoothness (on the rendered tuning clip it
 lowered MPJVE 11.6 -> 10.1 mm but raised P-MPJPE 46.5 -> 48.0; `--filter` smooths when wanted) and method 4's
