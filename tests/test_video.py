@@ -459,3 +459,15 @@ def test_reframed_causal_model_streams_like_offline_inference(name: str) -> None
     np.testing.assert_allclose(streamed, offline, atol=1e-5)
     # The framing is part of the model: the clip filmed twice as large lifts to the same poses.
     np.testing.assert_allclose(predict_video(model, seq * 2, conf, test_flip=False), offline, atol=1e-4)
+
+
+def test_tcn_matched_width_matches_method5_parameters() -> None:
+    """The capacity control is within 10 % of method 5's parameter count (the issue's bound), at two widths."""
+    from bonelift.bench.video import matched_channels, parameter_count
+
+    for channels in (32, 128):
+        base = VideoModelConfig(channels=channels, receptive_field=27)
+        target = parameter_count(replace(base, name="bone"))
+        width = matched_channels(base)
+        assert width > channels
+        assert abs(parameter_count(replace(base, channels=width)) - target) <= 0.1 * target

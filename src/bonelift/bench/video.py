@@ -32,6 +32,8 @@ from bonelift.config import VideoTrainConfig, add_arguments, from_args
 from bonelift.datasets import PoseSequence, run_split
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import evaluate_model
+from bonelift.models import build_model
+from bonelift.models.tcn import VideoModelConfig
 from bonelift.reports import input_key, input_label
 from bonelift.streaming import streaming_latency_ms
 from bonelift.training import train_video
@@ -41,8 +43,10 @@ _OFF = {"ml": False, "bone_att": False, "aug": False, "jsl": False, "lsc": False
 # name: (label, model, options, causal). The ablation rows add one part at a time (Table 4); the "aug" row
 # switches augmentation on explicitly, later rows leave it to "auto" (off for GT 2D, as in the paper).
 # "bone" is the authors' product fusion; "bone-concat" / "bone-analytic" re-measure the other two.
+# "tcn-matched" is the capacity control: the TCN widened to method 5's parameter count (`matched_channels`).
 ROWS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
     "tcn": ("TCN baseline (VideoPose3D)", "tcn", {}, False),
+    "tcn-matched": ("TCN baseline, widened to method 5's parameter count", "tcn", {}, False),
     "af": ("AF", "bone", dict(_OFF), False),
     "ml": ("AF +ML", "bone", {**_OFF, "ml": True}, False),
     "boneatt": ("AF +ML +BoneAtt", "bone", {**_OFF, "ml": True, "bone_att": True}, False),
@@ -54,6 +58,23 @@ ROWS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
     "tcn-causal": ("TCN baseline, causal", "tcn", {}, True),
     "bone-causal": ("method 5, causal", "bone", {}, True),
 }
+
+
+def parameter_count(model: VideoModelConfig) -> int:
+    return sum(p.numel() for p in build_model(model).parameters())
+
+
+def matched_channels(model: VideoModelConfig, step: int = 8) -> int:
+    """The TCN width (a multiple of `step`) whose parameter count is closest to method 5's at `model`'s width.
+
+    A wider TCN is the control that separates method 5's structure from its ~4x larger capacity.
+    """
+    target = parameter_count(replace(model, name="bone", options={}))
+    tcn = replace(model, name="tcn", options={})
+    # parameters grow ~quadratically in the width, so scale once by the square root and search the neighbours
+    guess = max(step, round(model.channels * (target / parameter_count(tcn)) ** 0.5 / step) * step)
+    widths = [w for w in range(guess - 4 * step, guess + 5 * step, step) if w > 0]
+    return min(widths, key=lambda w: abs(parameter_count(replace(tcn, channels=w)) - target))
 
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
@@ -114,6 +135,8 @@ def run_benchmark(
             "causal": causal,
             "options": options,
             **metrics_row(res),
+            "params": sum(p.numel() for p in trainer.model.parameters()),
+            "channels": cfg.model.channels,
             "train_seconds": train_s,
         }
         if causal:
@@ -132,6 +155,8 @@ def run_benchmark(
                 causal=causal,
                 options={} if model_name == "tcn" else {**base.model.options, **options},
             )
+            if name == "tcn-matched":
+                model = replace(model, channels=matched_channels(base.model))
             run_dir = Path(out) / input_key(base.keypoints) / name / f"seed{seed}"
             cfg = replace(base, model=model, seed=seed, out_dir=str(run_dir))
             results.append(row_for(run_dir, cfg, test_stride, partial(compute, name, cfg)))
@@ -165,6 +190,7 @@ def render(doc: dict[str, Any]) -> str:
             [
                 rs[0]["label"],
                 input_label(rs[0]["input"]),
+                f"{rs[0]['params'] / 1e3:.0f}k ({rs[0]['channels']} ch)" if "params" in rs[0] else "–",
                 mean_sd([r["p1_mm"] for r in rs]),
                 mean_sd([r["p2_mm"] for r in rs]),
                 mean_sd([r["mpjve_mm"] for r in rs]),
@@ -178,6 +204,7 @@ def render(doc: dict[str, Any]) -> str:
         [
             "Row",
             "2D input",
+            "parameters",
             "P1 (mm)",
             "P2 (mm)",
             "MPJVE (mm)",
@@ -191,4 +218,4 @@ def render(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["ROWS", "add_parser", "main", "run_benchmark"]
+__all__ = ["ROWS", "add_parser", "main", "matched_channels", "parameter_count", "run_benchmark"]
