@@ -13,7 +13,10 @@ the poses themselves, with two cues:
 The contact plane decides wherever its points spread out (a person walking about); the body cue holds
 the directions the contacts do not span (a treadmill, standing still): the up direction is the
 smallest eigenvector of the contacts' scatter plus a penalty on leaving the body's vertical, refined
-twice with the contacts re-chosen along the new up. The floor is the median contact ankle height
+twice with the contacts re-chosen along the new up. A third cue, from the pixels rather than the person,
+outranks both when the caller has it: the scene's vertical lines (`pipeline.scene`, the vanishing point of
+door frames and walls, about a degree off the calibration on the Pose2Sim views against 8-16 degrees for the
+body cues of a lunging man); the contacts then only place the floor. The floor is the median contact ankle height
 minus the ankle's height above the sole (`ANKLE_HEIGHT_RATIO` of the stature).
 
 World frame: metres, y up, the floor at y = 0, +z the camera's viewing direction projected on the
@@ -52,6 +55,7 @@ class WorldFrame:
     floor_height: float  # metres: the floor's y in the rotated, camera-centred frame (= minus the camera height)
     ankle_height: float  # metres: the ankles' height above the floor while planted (from the stature)
     contacts: int  # number of foot-contact points the estimate used (0: body cue only)
+    cue: str = "body"  # what set the up direction: "body" (contacts + the body's vertical) or "scene" (lines)
 
     @property
     def up(self) -> np.ndarray:
@@ -82,7 +86,8 @@ class WorldFrame:
         """Plain values for the exports (npz `world_*`, JSON `world`)."""
         return {"from_camera": self.world_from_camera.tolist(), "floor_height": self.floor_height,
                 "camera_height": self.camera_height, "camera_pitch_deg": self.pitch_deg,
-                "camera_roll_deg": self.roll_deg, "ankle_height": self.ankle_height, "contacts": self.contacts}
+                "camera_roll_deg": self.roll_deg, "ankle_height": self.ankle_height, "contacts": self.contacts,
+                "up_cue": self.cue}
 
 
 def rotation_from_up(up: np.ndarray) -> np.ndarray:
@@ -136,28 +141,42 @@ def _contacts(feet: np.ndarray, fps: float, up: np.ndarray) -> np.ndarray:
     return pick[slow & np.isfinite(pick).all(-1)]
 
 
-def estimate_world(people: list[tuple[np.ndarray, np.ndarray]], fps: float) -> WorldFrame | None:
+def _body_prior(people: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """(3,) the mean body vertical of every person (camera coordinates), None without a complete pose: the
+    prior that selects a scene's vertical lines (`pipeline.scene`)."""
+    body = [b for b in (_body_up(np.asarray(j, np.float64)) for j, _ in people) if b is not None]
+    if not body:
+        return None
+    prior = np.mean(body, axis=0)
+    return prior / np.linalg.norm(prior)
+
+
+def estimate_world(
+    people: list[tuple[np.ndarray, np.ndarray]], fps: float, scene_up: np.ndarray | None = None
+) -> WorldFrame | None:
     """The world frame of a clip from each person's (root-relative joints (T, 17, 3), trajectory (T, 3)), metres.
 
     Every person's contacts and vertical count (one camera, one floor); the stature (ankle height) is the
-    first person's. None when no frame has a complete pose with a trajectory.
+    first person's. `scene_up` (the scene's vertical, camera coordinates) fixes the up direction when given.
+    None when no frame has a complete pose with a trajectory.
     """
     absolute = [np.asarray(j, np.float64) + np.asarray(t, np.float64)[:, None] for j, t in people]
     absolute = [a for a in absolute if np.isfinite(a).all(axis=(1, 2)).any()]
     if not absolute:
         return None
-    body = [b for b in (_body_up(a) for a in absolute) if b is not None]
-    prior = np.mean(body, axis=0)
-    prior /= np.linalg.norm(prior)
-    up = prior
-    points = np.empty((0, 3))
-    for _ in range(3):
+    prior = _body_prior([(a, None) for a in absolute])
+    if scene_up is not None:
+        up = np.asarray(scene_up, np.float64) / np.linalg.norm(scene_up)
         points = np.concatenate([_contacts(a[:, _FEET], fps, up) for a in absolute])
-        scatter = np.cov(points.T, bias=True) if len(points) >= 3 else np.zeros((3, 3))
-        # minimise n' S n + w |n - (n.prior) prior|^2: the plane's normal, held to the body's vertical
-        cost = scatter + BODY_WEIGHT_M2 * (np.eye(3) - np.outer(prior, prior))
-        n = np.linalg.eigh(cost)[1][:, 0]
-        up = n if n @ prior > 0 else -n
+    else:
+        up = prior
+        for _ in range(3):
+            points = np.concatenate([_contacts(a[:, _FEET], fps, up) for a in absolute])
+            scatter = np.cov(points.T, bias=True) if len(points) >= 3 else np.zeros((3, 3))
+            # minimise n' S n + w |n - (n.prior) prior|^2: the plane's normal, held to the body's vertical
+            cost = scatter + BODY_WEIGHT_M2 * (np.eye(3) - np.outer(prior, prior))
+            n = np.linalg.eigh(cost)[1][:, 0]
+            up = n if n @ prior > 0 else -n
     finite = absolute[0][np.isfinite(absolute[0]).all(axis=(1, 2))]
     ankle = ANKLE_HEIGHT_RATIO * stature(finite)
     if len(points):
@@ -165,4 +184,4 @@ def estimate_world(people: list[tuple[np.ndarray, np.ndarray]], fps: float) -> W
     else:  # no planted foot: the lowest ankles of the clip stand on the floor
         sole = float(np.nanpercentile(np.concatenate([a[:, _FEET] for a in absolute]) @ up, 5.0)) - ankle
     rot = rotation_from_up(up)
-    return WorldFrame(rot, sole, ankle, len(points))
+    return WorldFrame(rot, sole, ankle, len(points), "body" if scene_up is None else "scene")

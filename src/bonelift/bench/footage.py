@@ -475,7 +475,8 @@ def _yaw_aligned_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(turned - b, axis=-1).mean())
 
 
-def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person: str = "man") -> dict:
+def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person: str = "man",
+               videos: str | Path | None = None) -> dict:
     """How well `bonelift.world` finds the floor from one view's lift of `person` (every view that tracks them):
 
     - up_error_deg: angle between the estimated up direction and the calibrated one (the world's z axis seen from
@@ -485,8 +486,13 @@ def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person:
     - yaw_only_mm: the views' world-frame poses compared pairwise after a rotation about the vertical only
       (mean over pairs and frames where both have a pose), against `any_rotation_mm`, the same after the best
       rotation of any kind (per clip): near-equal values mean the views share their vertical.
+
+    With `videos` (the folder of `<view>.mp4`), the scene's vertical lines set the up direction where they are
+    found (`pipeline.scene`), as `bonelift lift` does; without, the body cues alone.
     """
     from bonelift.cameras import assumed_intrinsics
+    from bonelift.pipeline.frames import open_frames
+    from bonelift.pipeline.scene import scene_vertical
     from bonelift.world import _contacts, estimate_world
 
     footage = cache if isinstance(cache, Footage) else load_footage(cache)
@@ -501,6 +507,11 @@ def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person:
         frame = estimate_world([(joints, traj)], footage.fps)
         if frame is None:
             continue
+        if videos is not None:  # the scene's vertical lines, everybody in the view masked out
+            boxes = [track.keypoints for track in footage.tracks[v]]
+            vertical = scene_vertical(open_frames(Path(videos) / f"{v}.mp4"), f, c, frame.up, boxes)
+            if vertical is not None:
+                frame = estimate_world([(joints, traj)], footage.fps, vertical.up)
         cam = footage.cameras[v]
         true_up = cam.R @ np.array([0.0, 0.0, 1.0])
         up = frame.world_from_camera[1]

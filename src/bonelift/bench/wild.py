@@ -170,9 +170,12 @@ def run(lifters: dict[str, LiftFn], parts: tuple[str, ...], report: str | Path, 
         data = footage.load_footage(cache_dir, footage_dir)
         for name, fn in lifters.items():
             for person in persons:
-                if person in data.people:
-                    rows.append({"model": name, "variant": f"world/{person}", "input": "mediapipe",
-                                 **footage.world_rows(fn, data, person)})
+                if person not in data.people:
+                    continue
+                # the default (scene lines, then body cues) and the body cues alone, the last session's estimate
+                for variant, videos in ((f"world/{person}", footage_dir), (f"world-body/{person}", None)):
+                    rows.append({"model": name, "variant": variant, "input": "mediapipe",
+                                 **footage.world_rows(fn, data, person, videos)})
     if "humaneva" in parts:
         if say:
             say("HumanEva-I")

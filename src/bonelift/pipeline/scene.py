@@ -1,0 +1,185 @@
+"""The scene's vertical from a clip's frames: the vanishing point of its vertical lines (door frames, walls,
+windows, poles), a cue for the camera's pitch and roll that does not depend on how the person stands.
+
+A lifted person gives the up direction only through the pose (the body's axis in standing frames, planted feet),
+and a person who leans, lunges or walks on a treadmill tilts that estimate by 10 degrees or more. Man-made
+scenes are full of vertical edges; under a pinhole camera every vertical 3D line lies in a plane through the
+camera centre that contains the up direction, so the up direction is the common direction of the segments'
+interpretation planes (the vertical vanishing point, Hartley & Zisserman, "Multiple View Geometry", 8.6):
+
+1. line segments (OpenCV's LSD) in a few frames of the clip's first seconds, outside the people's boxes;
+2. candidates: segments that point, within `CANDIDATE_DEG`, at the vanishing point the body's estimate predicts
+   (the prior only selects segments; it does not enter the result);
+3. RANSAC over pairs of candidates, each pair's planes meeting in one direction; a segment supports it when it
+   points at that vanishing point within `INLIER_DEG`; support is summed segment length;
+4. the direction refined as the length-weighted least-squares null vector of the supporting planes.
+
+It is accepted only with enough support (`MIN_SEGMENTS` segments, `MIN_SUPPORT` image heights of summed length):
+a football pitch or a plain wall gives no vertical and the body's estimate stays. Pixels are assumed
+undistorted; with an assumed focal length a vanishing point far from the image centre gives a pitch off by
+roughly the focal length's relative error times sin(2 pitch) / 2 (about 2 degrees at 30 degrees pitch and 9 %
+focal error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bonelift.pipeline.frames import FrameSource, _cv2
+
+SAMPLE_FRAMES = 8  # frames searched for lines
+SAMPLE_SECONDS = 10.0  # ... spread over the clip's first seconds (decoding a long clip to its end costs minutes)
+MIN_LENGTH = 0.04  # shortest segment used, as a fraction of the image diagonal
+CANDIDATE_DEG = 20.0  # a segment may point this far off the prior's vanishing point and still be tried
+PRIOR_DEG = 25.0  # a vanishing direction further than this from the prior is another family of lines
+INLIER_DEG = 0.5  # a segment supports a vanishing point when it points at it within this angle
+MIN_SEGMENTS = 8  # support needed: segments (summed over the sampled frames) ...
+MIN_SUPPORT = 1.0  # ... and their summed length in image heights
+RANSAC_PAIRS = 500
+BORDER = 0.01  # segments within this fraction of the width of an image edge are the frame's border, not the scene
+BOX_MARGIN = 0.05  # people's keypoint boxes grown by this fraction of their size before masking
+
+
+@dataclass(frozen=True)
+class SceneVertical:
+    """The up direction (3,) in camera coordinates (x right, y down, z forward) and the evidence behind it."""
+
+    up: np.ndarray
+    segments: int  # supporting segments, summed over the sampled frames
+    support: float  # their summed length in image heights
+    frames: int
+
+
+def _segment_planes(lines: np.ndarray, focal: float, principal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) unit normals of the planes through the camera centre and each segment, and (N, 3) homogeneous
+    midpoints, from (N, 4) pixel segments x1, y1, x2, y2."""
+    p1 = np.concatenate([(lines[:, :2] - principal) / focal, np.ones((len(lines), 1))], 1)
+    p2 = np.concatenate([(lines[:, 2:] - principal) / focal, np.ones((len(lines), 1))], 1)
+    normals = np.cross(p1, p2)
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True), (p1 + p2) / 2
+
+
+def _pointing_error(normals: np.ndarray, mids: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """(N,) angle (radians) between each segment and the image line from its midpoint to the vanishing point of
+    `direction`: the segment's plane and the plane through its midpoint and the direction, compared."""
+    to_vp = np.cross(mids, direction)
+    to_vp /= np.maximum(np.linalg.norm(to_vp, axis=1, keepdims=True), 1e-12)
+    return np.arccos(np.clip(np.abs((normals * to_vp).sum(1)), 0.0, 1.0))
+
+
+def _null_direction(normals: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The unit direction most nearly in every plane: the smallest eigenvector of sum w n n^T."""
+    return np.linalg.eigh((normals * weights[:, None]).T @ normals)[1][:, 0]
+
+
+def vertical_from_segments(
+    lines: np.ndarray, focal: float, principal: np.ndarray, prior_up: np.ndarray, image_height: float,
+    frames: int = 1, seed: int = 0,
+) -> SceneVertical | None:
+    """The vertical vanishing direction of (N, 4) pixel segments (x1, y1, x2, y2), signed like `prior_up`;
+    None without enough support."""
+    if len(lines) < 2:
+        return None
+    prior = np.asarray(prior_up, np.float64) / np.linalg.norm(prior_up)
+    length = np.hypot(lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1])
+    normals, mids = _segment_planes(np.asarray(lines, np.float64), focal, principal)
+    keep = _pointing_error(normals, mids, prior) < np.radians(CANDIDATE_DEG)
+    normals, mids, length = normals[keep], mids[keep], length[keep]
+    if len(normals) < MIN_SEGMENTS:
+        return None
+    rng = np.random.default_rng(seed)
+    pairs = rng.integers(0, len(normals), (RANSAC_PAIRS, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    candidates = np.cross(normals[pairs[:, 0]], normals[pairs[:, 1]])
+    norms = np.linalg.norm(candidates, axis=1)
+    candidates = candidates[norms > 1e-9] / norms[norms > 1e-9, None]
+    # lines towards a horizontal vanishing point (a floor's edges, a corridor) also pass the candidate test
+    # where they look upright in the image; only directions near the prior are the vertical
+    candidates = candidates[np.abs(candidates @ prior) > np.cos(np.radians(PRIOR_DEG))]
+    best, best_score = None, 0.0
+    for v in candidates:
+        inliers = _pointing_error(normals, mids, v) < np.radians(INLIER_DEG)
+        score = float(length[inliers].sum())
+        if score > best_score:
+            best, best_score = v, score
+    if best is None:
+        return None
+    for _ in range(2):  # refit on the supporters, then re-choose them around the refit
+        inliers = _pointing_error(normals, mids, best) < np.radians(INLIER_DEG)
+        if inliers.sum() < 2:
+            return None
+        best = _null_direction(normals[inliers], length[inliers])
+    up = best if best @ prior > 0 else -best
+    support = float(length[inliers].sum()) / image_height
+    if inliers.sum() < MIN_SEGMENTS or support < MIN_SUPPORT:
+        return None
+    return SceneVertical(up, int(inliers.sum()), support, frames)
+
+
+def _outside_boxes(lines: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N,) segments with neither end inside any (x0, y0, x1, y1) box: people's limbs are not the scene."""
+    ok = np.ones(len(lines), bool)
+    for x0, y0, x1, y1 in boxes:
+        for a, b in ((0, 1), (2, 3)):
+            ok &= ~((lines[:, a] >= x0) & (lines[:, a] <= x1) & (lines[:, b] >= y0) & (lines[:, b] <= y1))
+    return ok
+
+
+def _inside_border(lines: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) segments not running along an image edge (black bars of a cropped or stabilised video are perfectly
+    straight and upright, and would outvote the scene)."""
+    margin = BORDER * width
+    xs, ys = lines[:, [0, 2]], lines[:, [1, 3]]
+    along = ((xs < margin).all(1) | (xs > width - 1 - margin).all(1) | (ys < margin).all(1)
+             | (ys > height - 1 - margin).all(1))
+    return ~along
+
+
+def people_boxes(keypoints: list[np.ndarray], frame: int) -> np.ndarray:
+    """(K, 4) grown pixel boxes of each person's finite keypoints (T, J, 2) at `frame`."""
+    boxes = []
+    for kp in keypoints:
+        if frame >= len(kp):
+            continue
+        pts = kp[frame][np.isfinite(kp[frame]).all(-1)]
+        if len(pts) < 2:
+            continue
+        lo, hi = pts.min(0), pts.max(0)
+        grow = BOX_MARGIN * (hi - lo)
+        boxes.append([*(lo - grow), *(hi + grow)])
+    return np.asarray(boxes, np.float64).reshape(-1, 4)
+
+
+def scene_vertical(
+    source: FrameSource, focal: float, principal: np.ndarray, prior_up: np.ndarray,
+    keypoints: list[np.ndarray] | None = None,
+) -> SceneVertical | None:
+    """The clip's vertical from up to `SAMPLE_FRAMES` frames of its first `SAMPLE_SECONDS` (static camera assumed,
+    as for the whole world frame); `keypoints` (per person (T, J, 2) pixels) mask the people out."""
+    cv2 = _cv2()
+    span = max(1, min(source.num_frames, round(SAMPLE_SECONDS * source.fps)))
+    picks = set(np.linspace(0, span - 1, min(SAMPLE_FRAMES, span)).round().astype(int).tolist())
+    detector = cv2.createLineSegmentDetector()
+    diagonal = float(np.hypot(source.width, source.height))
+    found = []
+    for i, rgb in enumerate(source.frames(stop=max(picks) + 1)):
+        if i not in picks:
+            continue
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        lines = detector.detect(gray)[0]
+        if lines is None:
+            continue
+        lines = lines.reshape(-1, 4).astype(np.float64)
+        lines = lines[np.hypot(lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1]) >= MIN_LENGTH * diagonal]
+        lines = lines[_inside_border(lines, source.width, source.height)]
+        if keypoints:
+            lines = lines[_outside_boxes(lines, people_boxes(keypoints, i))]
+        found.append(lines)
+    if not found:
+        return None
+    return vertical_from_segments(np.concatenate(found), focal, principal, prior_up, source.height, len(found))
+
+
+__all__ = ["SceneVertical", "people_boxes", "scene_vertical", "vertical_from_segments"]
