@@ -168,3 +168,40 @@ def test_joint_loss_on_augmented_skeletons() -> None:
     chosen, _ = model.frame_estimates(a_in[rows, pick])
     extra = mpjpe_loss(chosen.unflatten(-1, (-1, 3)), a_tgt[rows, pick])
     torch.testing.assert_close(on["joints"], off["joints"] + extra)
+
+
+def test_bench_rows_and_honest_labels(tmp_path, monkeypatch) -> None:
+    from bonelift.bench import video
+    from bonelift.models.bone_video import BoneOptions
+
+    assert list(video.ROWS)[-3:] == ["jsl-aug", "bone-aug", "bone-authors"]
+    authors = BoneOptions.parse(video.ROWS["bone-authors"][2], "bone")
+    assert authors.aug is True and authors.aug_joint_loss and authors.aug_trajectory == "random"
+    assert authors.att_abs and authors.bn_decay == "bottom"
+    assert video.ROW_TRAINING["bone-authors"] == {"flip_mode": "both", "lr_final_as_epochs": 80}
+
+    def row(name: str, inp: str, **extra):
+        label, model, options, _ = video.ROWS[name]
+        return {"label": label, "model": model, "options": options, "input": inp, **extra}
+
+    assert video.row_label(row("jsl", "gt")) == "AF +ML +BoneAtt +AUG +JSL [no AUG: auto is off for GT 2D]"
+    assert video.row_label(row("bone", "gt")) == ("method 5 (+LSC, full) [no AUG: auto is off for GT 2D; "
+                                                  "no ScoreAtt: the 2D has no confidences]")
+    assert video.row_label(row("bone-aug", "gt")).endswith("AUG on [no ScoreAtt: the 2D has no confidences]")
+    assert video.row_label(row("bone", "sh", confidence=True)) == "method 5 (+LSC, full)"
+    assert video.row_label(row("boneatt", "gt")) == "AF +ML +BoneAtt"  # AUG off on purpose: nothing claimed
+    assert video.row_label(row("tcn", "gt")) == "TCN baseline (VideoPose3D)"
+
+    seen = {}
+
+    def capture(cfg, **kwargs):
+        seen["cfg"] = cfg
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(video, "train_video", capture)
+    base = VideoTrainConfig(model=_config("tcn"), epochs=1, device="cpu")
+    with pytest.raises(RuntimeError, match="captured"):
+        video.run_benchmark(base, ["bone-authors"], tmp_path / "runs", tmp_path / "v.md", "x", progress=False,
+                            data=lambda c: (_sequences(2, 20), _sequences(1, 20)))
+    cfg = seen["cfg"]
+    assert cfg.flip_mode == "both" and cfg.lr_final_as_epochs == 80 and cfg.model.options["bn_decay"] == "bottom"

@@ -43,6 +43,28 @@ inputs detached as in the authors' code). L_JS trains the direction network and 
 (lengths detached). With `ml` the sampled frames' joints are computed without gradient and only
 the chosen frames are re-run with gradient (the same maths, far less memory).
 
+Readings of the authors' code (github sunnychencool/Anatomy3D, `common/model.py`, `common/generators.py`,
+`run.py`), each an option whose default keeps the earlier behaviour; the bench row `bone-authors` turns all on:
+
+- `aug_joint_loss` (False): eq. 5 also on the augmented skeletons - one drawn frame per augmented video,
+  added to L_J (`run.py`: loss_3d_pos_randaug, summed with loss_3d_pos_rand), so the length network also
+  sees the augmented lengths (the paper trains it by L_J on real frames only). The trainer then sends the
+  augmented frames' new root-relative joints (`aug_targets`).
+- `aug_trajectory` ("own"): "random" gives every augmented frame a fresh root, N(0, 0.5 m) per axis around
+  (0, -0.3, 5) m in the camera frame (`generators.py`: randomtraj), instead of the frame's own root
+  (`training.video.augment_bone_lengths`, `roots`). Sec. 3.3 says only that 2D is re-projected.
+- `att_abs` (False): the attention logits are W [X, |X|] + b (`model.py`: boneatt, a Linear on 6j inputs
+  with its default bias); eq. 6 writes W X.
+- `bn_decay` ("all"): "bottom" decays batch-norm momentum (0.1 -> 0.001, `training.video.bn_momentum`) only
+  in the bottom direction sub-network's expand and block norms (`model.py`: set_bn_momentum); its score
+  branch, the upper sub-networks and the length network keep 0.1 (`momentum_norms`).
+- Training options of `VideoTrainConfig`: `flip_mode` "both" (every window as is and mirrored each epoch,
+  `generators.py` / VideoPose3D: the pairs list doubled) instead of a coin per sample, and
+  `lr_final_as_epochs` 80 (the rate after the run is lr x 0.95^80 whatever the epoch count; `run.py`
+  decays 0.95 per epoch over 80 epochs).
+- Augmentation itself: always on in the authors' code (no switch); `aug` "auto" follows the paper (Sec. 4.3:
+  none for GT 2D), so `bone-authors` sets `aug` true.
+
 Training cost: lengths are a per-video quantity, so the trainer draws l frames once per distinct
 video of a batch (`length_video` maps samples to draws) and the length network runs over those
 only. Parameter shapes changed with this design (fusion heads, expand-free upper sub-network):
