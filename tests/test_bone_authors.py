@@ -189,6 +189,7 @@ def test_bench_rows_and_honest_labels(tmp_path, monkeypatch) -> None:
                                                   "no ScoreAtt: the 2D has no confidences]")
     assert video.row_label(row("bone-aug", "gt")).endswith("AUG on [no ScoreAtt: the 2D has no confidences]")
     assert video.row_label(row("bone", "sh", confidence=True)) == "method 5 (+LSC, full)"
+    assert video.row_label(row("bone", "sh")).endswith("[no ScoreAtt: the 2D has no confidences]")  # older rows
     assert video.row_label(row("boneatt", "gt")) == "AF +ML +BoneAtt"  # AUG off on purpose: nothing claimed
     assert video.row_label(row("tcn", "gt")) == "TCN baseline (VideoPose3D)"
 

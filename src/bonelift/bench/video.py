@@ -206,7 +206,8 @@ def render(doc: dict[str, Any]) -> str:
 def row_label(row: dict[str, Any]) -> str:
     """A row's label with the parts its name claims but its run lacked, read from the row (so rows scored
     earlier are relabelled too): AUG that "auto" turned off (GT 2D), and, on the full model, the visibility
-    attention when the 2D carried no confidences (GT files never do; rows before this note: GT input)."""
+    attention when the 2D carried no confidences (rows scored before rows kept that: none, as the shared GT
+    and Stacked Hourglass files carry none)."""
     if row["model"] != "bone":
         return row["label"]
     opt = BoneOptions.parse(row["options"], "bone")
@@ -214,7 +215,7 @@ def row_label(row: dict[str, Any]) -> str:
     if opt.aug == "auto" and opt.bone_att and not augment_enabled(opt, row["input"]):
         notes.append("no AUG: auto is off for GT 2D")
     full = opt.ml and opt.bone_att and opt.jsl and opt.lsc
-    if full and opt.score_att and not row.get("confidence", row["input"] != "gt"):
+    if full and opt.score_att and not row.get("confidence", False):
         notes.append("no ScoreAtt: the 2D has no confidences")
     return f"{row['label']} [{'; '.join(notes)}]" if notes else row["label"]
 
