@@ -329,6 +329,11 @@ class VideoTrainConfig(RunConfig):
         True, "horizontal flip augmentation, and test-time flip averaging", flag="--no-flip", sets=("test_flip",)
     )
     test_flip: bool = opt(True, "average predictions of the input and its mirror image", flag="--no-test-flip")
+    flip_mode: str = opt("coin", "training flip: a coin toss per sample, or every window both ways each epoch "
+                                 "(VideoPose3D and method 5's code; twice the samples per epoch)",
+                         choices=("coin", "both"))
+    lr_final_as_epochs: int = opt(0, "decay the learning rate per epoch so that after the run it is lr x "
+                                     "lr_decay^N, whatever the epoch count (0: lr_decay per epoch)", min=0)
     precise_bn: int = opt(0, "after each epoch, re-estimate batch-norm statistics with its final weights over N "
                              "training batches (0: off, the papers' running averages)", min=0)
     out_dir: str = opt("runs/tcn", "run folder (config, logs, last.pt, best.pt)", flag="--out")

@@ -43,6 +43,28 @@ inputs detached as in the authors' code). L_JS trains the direction network and 
 (lengths detached). With `ml` the sampled frames' joints are computed without gradient and only
 the chosen frames are re-run with gradient (the same maths, far less memory).
 
+Readings of the authors' code (github sunnychencool/Anatomy3D, `common/model.py`, `common/generators.py`,
+`run.py`), each an option whose default keeps the earlier behaviour; the bench row `bone-authors` turns all on:
+
+- `aug_joint_loss` (False): eq. 5 also on the augmented skeletons - one drawn frame per augmented video,
+  added to L_J (`run.py`: loss_3d_pos_randaug, summed with loss_3d_pos_rand), so the length network also
+  sees the augmented lengths (the paper trains it by L_J on real frames only). The trainer then sends the
+  augmented frames' new root-relative joints (`aug_targets`).
+- `aug_trajectory` ("own"): "random" gives every augmented frame a fresh root, N(0, 0.5 m) per axis around
+  (0, -0.3, 5) m in the camera frame (`generators.py`: randomtraj), instead of the frame's own root
+  (`training.video.augment_bone_lengths`, `roots`). Sec. 3.3 says only that 2D is re-projected.
+- `att_abs` (False): the attention logits are W [X, |X|] + b (`model.py`: boneatt, a Linear on 6j inputs
+  with its default bias); eq. 6 writes W X.
+- `bn_decay` ("all"): "bottom" decays batch-norm momentum (0.1 -> 0.001, `training.video.bn_momentum`) only
+  in the bottom direction sub-network's expand and block norms (`model.py`: set_bn_momentum); its score
+  branch, the upper sub-networks and the length network keep 0.1 (`momentum_norms`).
+- Training options of `VideoTrainConfig`: `flip_mode` "both" (every window as is and mirrored each epoch,
+  `generators.py` / VideoPose3D: the pairs list doubled) instead of a coin per sample, and
+  `lr_final_as_epochs` 80 (the rate after the run is lr x 0.95^80 whatever the epoch count; `run.py`
+  decays 0.95 per epoch over 80 epochs).
+- Augmentation itself: always on in the authors' code (no switch); `aug` "auto" follows the paper (Sec. 4.3:
+  none for GT 2D), so `bone-authors` sets `aug` true.
+
 Training cost: lengths are a per-video quantity, so the trainer draws l frames once per distinct
 video of a batch (`length_video` maps samples to draws) and the length network runs over those
 only. Parameter shapes changed with this design (fusion heads, expand-free upper sub-network):
@@ -98,6 +120,13 @@ class BoneOptions(NetworkOptions):
     lambda_js: float = switch(2.0, "weight of the joint shift loss (eq. 2, mean over pairs)")
     lower_weight: float = switch(0.5, "weight of the lower sub-networks' direction and shift losses")
     lambda_pose: float = switch(1.0, "weight of the final joints' MPJPE (trains the fusion layers only)")
+    # Readings of the authors' code (off by default, so rows trained before them reproduce).
+    aug_joint_loss: bool = switch(False, "eq. 5's joint loss also on the augmented skeletons (authors' code)")
+    aug_trajectory: str = switch("own", "root of the augmented frames: the video's own, or drawn per frame around "
+                                        "(0, -0.3, 5) m, sd 0.5 m (authors' code)", ("own", "random"))
+    att_abs: bool = switch(False, "length attention on [X, |X|] with a bias (authors' code); off: W X, no bias")
+    bn_decay: str = switch("all", "batch norms whose momentum decays in training: all, or the bottom direction "
+                                  "sub-network's only (authors' code)", ("all", "bottom"))
 
 
 def bone_options(config: VideoModelConfig) -> BoneOptions:
@@ -107,16 +136,22 @@ def bone_options(config: VideoModelConfig) -> BoneOptions:
 
 
 class BoneLengthAttention(nn.Module):
-    """Eq. 6: A_i = softmax over the l frames of gamma * W X_iJ, per bone; X_L = sum_i A_i * X_iL."""
+    """Eq. 6: A_i = softmax over the l frames of gamma * W X_iJ, per bone; X_L = sum_i A_i * X_iL.
 
-    def __init__(self, in_dim: int, bones: int, gamma: float) -> None:
+    `absolute` is the authors' code: W (with a bias) reads [X, |X|], so a logit can grow with a joint's
+    distance from the root whatever its sign.
+    """
+
+    def __init__(self, in_dim: int, bones: int, gamma: float, absolute: bool = False) -> None:
         super().__init__()
-        self.W = nn.Linear(in_dim, bones, bias=False)
+        self.absolute = absolute
+        self.W = nn.Linear(2 * in_dim if absolute else in_dim, bones, bias=absolute)
         self.gamma = gamma
 
     def scores(self, joints: torch.Tensor) -> torch.Tensor:
-        """(..., D) -> (..., bones) attention logits gamma * W X_J."""
-        return self.gamma * self.W(joints)
+        """(..., D) -> (..., bones) attention logits gamma * W X_J (W [X_J, |X_J|] + b when `absolute`)."""
+        x = torch.cat([joints, joints.abs()], dim=-1) if self.absolute else joints
+        return self.gamma * self.W(x)
 
     def weights(self, joints: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, l, D) -> (B, l, bones) attention weights, summing to 1 over the (unmasked) l frames per bone."""
@@ -179,7 +214,7 @@ class BoneVideoLifter(nn.Module):
         self.length = ResidualMLP(2 * lay_in.num_joints, out_len, c, len(fw) - 1, p, max_norm=False)
         att_in = 3 * lay.num_joints if self.opt.ml else self.n_bones
         self.attention = (
-            BoneLengthAttention(att_in, self.n_bones, self.opt.gamma) if self.opt.bone_att else None
+            BoneLengthAttention(att_in, self.n_bones, self.opt.gamma, self.opt.att_abs) if self.opt.bone_att else None
         )
         kind = self.opt.fusion
         self.joint_fusion = Fusion(kind, self.n_bones, 3 * (lay.num_joints - 1), c) if kind != "analytic" else None
@@ -192,6 +227,15 @@ class BoneVideoLifter(nn.Module):
         """As `nn.Module.load_state_dict`, with a clear refusal of checkpoints of the earlier `bone` design."""
         refuse_old_bone(state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def momentum_norms(self) -> list[nn.Module]:
+        """The batch norms whose momentum the trainer decays: all, or with `bn_decay` "bottom" those of the bottom
+        direction sub-network but its score branch (the authors' `set_bn_momentum`; the rest keep 0.1)."""
+        if self.opt.bn_decay == "all":
+            return [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        bottom = self.direction[0]
+        scores = set(bottom.score.modules()) if bottom.score is not None else set()
+        return [m for m in bottom.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in scores]
 
     # ----- bone directions -------------------------------------------------------------------
     def directions(self, window: torch.Tensor, conf: torch.Tensor | None = None) -> list[torch.Tensor]:
@@ -313,9 +357,15 @@ class BoneVideoLifter(nn.Module):
         pooled, loss_j, _ = self.sample_lengths(batch)
         loss_l = ((pooled - y_len) ** 2).sum(dim=1).mean()  # eq. 4
         if self.attention is not None and "aug_inputs" in batch:
+            x_aug = batch["aug_inputs"]
             with torch.no_grad():
-                a_in, a_len = self.frame_estimates(batch["aug_inputs"])
+                a_in, a_len = self.frame_estimates(x_aug)
             loss_l = 0.5 * (loss_l + ((self.attention(a_in, a_len) - batch["aug_lengths"]) ** 2).sum(dim=1).mean())
+            if o.aug_joint_loss and o.ml:  # authors' code: eq. 5 on one drawn frame per augmented video, added
+                pick = torch.randint(x_aug.shape[1], (len(x_aug),), device=x_aug.device)
+                rows = torch.arange(len(x_aug), device=x_aug.device)
+                chosen, _ = self.frame_estimates(x_aug[rows, pick])
+                loss_j = loss_j + mpjpe_loss(chosen.unflatten(-1, (-1, 3)), batch["aug_targets"][rows, pick])
 
         # Final joints: both inputs detached, so this loss trains only the fusion layers (authors' code).
         lengths = pooled.detach()

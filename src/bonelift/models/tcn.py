@@ -179,7 +179,7 @@ class VideoBatch(TypedDict, total=False):
     every lifter. Method 5 only: length_inputs (V, l, J_in, 2) / length_targets (V, l, J_out - 1, 3), one draw of
     l frames per distinct video; length_video (B,) each sample's draw; causal: length_index (V, l) the drawn
     frames and frame_index (B,) the sample's frame; with bone-length augmentation aug_inputs (Ba, l, J_in, 2)
-    and aug_lengths (Ba, bones).
+    and aug_lengths (Ba, bones), and with `aug_joint_loss` aug_targets (Ba, l, J_out, 3) root relative.
     """
 
     window: torch.Tensor
@@ -192,6 +192,7 @@ class VideoBatch(TypedDict, total=False):
     frame_index: torch.Tensor
     aug_inputs: torch.Tensor
     aug_lengths: torch.Tensor
+    aug_targets: torch.Tensor
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,11 @@ sequence ends padded by edge replication as in VideoPose3D; method 5 additionall
 `length_frames` frames per distinct video of the batch (causal: the model keeps those <= t and the
 sample's own frame) and, for detected 2D only by default, a batch of bone-length-augmented videos
 (`augment_bone_lengths`, Sec. 3.3). Batch-norm momentum decays per epoch from 0.1 to 0.001
-(`bn_momentum`, as VideoPose3D and the method 5 authors do).
+(`bn_momentum`, as VideoPose3D and the method 5 authors do; method 5's `bn_decay` picks which norms).
+Training flips either a coin per sample (`flip_mode` "coin") or every window both ways each epoch
+("both": samples N..2N-1 are the mirrored copies of 0..N-1, as VideoPose3D's generator doubles its pairs).
+The learning rate decays by `lr_decay` per epoch, or (`lr_final_as_epochs` N) by lr_decay^(N / epochs), so
+a short run ends at the rate an N-epoch run ends at.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ from bonelift.datasets.virtual import synthesize
 from bonelift.evaluation import evaluate_model
 from bonelift.geometry import mirror
 from bonelift.models import VIDEO, build_model
-from bonelift.models.bone_video import BoneOptions, bone_options
+from bonelift.models.bone_video import BoneOptions, BoneVideoLifter, bone_options
 from bonelift.models.tcn import VideoBatch
 from bonelift.runtime import BATCH_NORM_STREAM, epoch_generator
 from bonelift.skeletons import Layout, convert
 from bonelift.training.loop import Run
 
 Splits = tuple[list[PoseSequence], list[PoseSequence]]
+# Authors' code: augmented frames get a fresh root per frame, N(0, 0.5 m) per axis around this camera-frame point.
+RANDOM_ROOT_MEAN = np.array([0.0, -0.3, 5.0])
+RANDOM_ROOT_SD = 0.5
 
 
 def augment_enabled(options: BoneOptions, keypoints: str) -> bool:
@@ -71,7 +78,7 @@ class VideoTrainer(Run):
         self.samples = self.data.frames(config.stride)
         self.model = build_model(mc).to(self.device)
         self.optimizer = self.make_optimizer(amsgrad=True)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, config.lr_decay)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, epoch_decay(config))
         self.start(resume)
 
     def prepare(self, screen: np.ndarray) -> np.ndarray:
@@ -79,23 +86,31 @@ class VideoTrainer(Run):
         mc = self.config.model
         return geometry.reframe_clip(screen, mc.in_layout, mc.causal)
 
+    @property
+    def both_ways(self) -> bool:
+        """Whether an epoch holds every window twice, as is and mirrored."""
+        return self.config.flip and self.config.flip_mode == "both"
+
     def num_samples(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * (2 if self.both_ways else 1)
 
     def batch_losses(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model.training_loss(self.batch(rows))
 
     def batch(self, rows: torch.Tensor) -> VideoBatch:
-        """Training tensors for samples `rows` of `self.samples`, flipped at random when configured."""
+        """Training tensors for samples `rows` (below `num_samples()`), flipped at random or, both ways, those
+        past `len(self.samples)`; one tensor gather and one masked mirror per key, no loop over samples."""
         mc = self.config.model
+        mirrored = rows >= len(self.samples) if self.both_ways else None
+        rows = rows % len(self.samples)
         seq, t = self.samples[rows, 0], self.samples[rows, 1]
         window, conf = self.data.windows(seq, t)
         out = {"window": window, "target": self.data.target(seq, t)}
         if mc.confidence:
             out["conf"] = conf
-        half = torch.rand(len(rows)) < 0.5
+        half = mirrored if mirrored is not None else torch.rand(len(rows)) < 0.5
         if mc.name == "bone":
-            half = self._length_draws(out, seq, t)
+            half = self._length_draws(out, seq, t, mirrored)
         if self.config.flip:
             lay_in, lay_out = mc.in_layout, mc.out_layout
             vflip = out.pop("video_flip", None)
@@ -108,14 +123,19 @@ class VideoTrainer(Run):
         out.pop("video_flip", None)
         return typing.cast(VideoBatch, {k: v.to(self.device, non_blocking=True) for k, v in out.items()})
 
-    def _length_draws(self, out: dict[str, torch.Tensor], seq: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _length_draws(self, out: dict[str, torch.Tensor], seq: torch.Tensor, t: torch.Tensor,
+                      mirrored: torch.Tensor | None = None) -> torch.Tensor:
         """Method 5's length inputs: one draw of l frames per distinct video of the batch (lengths are a
         per-video quantity, so the length network runs V x l frames instead of B x l), the augmented
         videos, and the flip mask of the samples (a video's samples and draw are flipped together, so
-        its pooled lengths stay those of the flipped skeleton)."""
+        its pooled lengths stay those of the flipped skeleton). Flipping both ways (`mirrored` given), a
+        video and its mirror image are two distinct videos here, each with its own draw."""
         mc = self.config.model
         opt = bone_options(mc)
-        videos, inverse = torch.unique(seq, return_inverse=True)
+        keys = seq if mirrored is None else 2 * seq + mirrored.long()
+        videos, inverse = torch.unique(keys, return_inverse=True)
+        if mirrored is not None:
+            videos, vflip = videos // 2, videos % 2 == 1
         count = opt.length_frames
         frames = (torch.rand(len(videos), count) * self.data.lengths[videos][:, None]).long()
         seq_l = videos[:, None].expand_as(frames)
@@ -125,17 +145,20 @@ class VideoTrainer(Run):
         if mc.causal:  # the model keeps, per sample, the drawn frames <= t and the sample's own frame
             out["length_index"], out["frame_index"] = frames, t
         if augment_enabled(opt, self.config.keypoints):
-            out.update(self.augmented(opt.aug_batch or len(videos), count, opt.aug_range))
-        vflip = torch.rand(len(videos)) < 0.5
+            out.update(self.augmented(opt.aug_batch or len(videos), count, opt))
+        if mirrored is None:
+            vflip = torch.rand(len(videos)) < 0.5
         out["video_flip"] = vflip
         return vflip[inverse]
 
     def train_epoch(self) -> float:
-        """One epoch, batch-norm momentum first decayed per epoch from 0.1 to 0.001 (VideoPose3D, method 5's code)."""
+        """One epoch, batch-norm momentum first decayed per epoch from 0.1 to 0.001 (VideoPose3D, method 5's code;
+        method 5 names the norms that decay, `BoneVideoLifter.momentum_norms`)."""
         momentum = bn_momentum(self.epoch, self.config.epochs)
-        for m in self.net.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        norms = (self.model.momentum_norms() if isinstance(self.model, BoneVideoLifter) else
+                 [m for m in self.net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)])
+        for m in norms:
+            m.momentum = momentum
         loss = super().train_epoch()
         if self.config.precise_bn:
             self.recalibrate_batch_norm(self.config.precise_bn)
@@ -162,17 +185,24 @@ class VideoTrainer(Run):
         for m, momentum in zip(norms, saved):
             m.momentum = momentum
 
-    def augmented(self, count: int, frames: int, spread: float) -> dict[str, torch.Tensor]:
-        """`count` bone-length-augmented samples of `frames` random frames from random training videos."""
+    def augmented(self, count: int, frames: int, opt: BoneOptions) -> dict[str, torch.Tensor]:
+        """`count` bone-length-augmented samples of `frames` random frames from random training videos (with
+        `aug_joint_loss` also their new root-relative joints; `aug_trajectory` "random": fresh roots)."""
         mc = self.config.model
         seqs = self.rng.integers(len(self.data.seqs), size=count)
         picks = (self.rng.random((count, frames)) * self.data.lengths.numpy()[seqs, None]).astype(np.int64)
         poses = np.stack([self.data.seqs[i].poses_3d[p] for i, p in zip(seqs, picks)])
         cams = [self.data.seqs[i].camera for i in seqs]
-        x, _, new_len = augment_bone_lengths(poses, cams, mc.out_layout, mc.in_layout, self.rng, spread)
+        roots = (self.rng.normal(0.0, RANDOM_ROOT_SD, (count, frames, 1, 3)) + RANDOM_ROOT_MEAN
+                 if opt.aug_trajectory == "random" else None)
+        x, rel, new_len = augment_bone_lengths(poses, cams, mc.out_layout, mc.in_layout, self.rng, opt.aug_range,
+                                               roots)
         if mc.reframe:  # each augmented video's frames framed together, like a clip
             x = np.stack([geometry.reframe_clip(v, mc.in_layout) for v in x])
-        return {"aug_inputs": torch.from_numpy(x), "aug_lengths": torch.from_numpy(new_len.astype(np.float32))}
+        out = {"aug_inputs": torch.from_numpy(x), "aug_lengths": torch.from_numpy(new_len.astype(np.float32))}
+        if opt.aug_joint_loss:
+            out["aug_targets"] = torch.from_numpy(rel)
+        return out
 
     def monitor(self) -> dict[str, Any]:
         cfg = self.config
@@ -195,6 +225,14 @@ def train_video(
     return trainer
 
 
+def epoch_decay(config: VideoTrainConfig) -> float:
+    """The learning-rate factor per epoch: `lr_decay`, or with `lr_final_as_epochs` N the factor that reaches
+    lr x lr_decay^N after `epochs` epochs (why: a short run then anneals as far as the published 80-epoch one)."""
+    if not config.lr_final_as_epochs:
+        return config.lr_decay
+    return float(config.lr_decay ** (config.lr_final_as_epochs / config.epochs))
+
+
 def bn_momentum(epoch: int, epochs: int, initial: float = 0.1, final: float = 0.001) -> float:
     """Batch-norm momentum of 0-based `epoch`: exponential decay from `initial` to `final` over the run."""
     return float(initial * np.exp(-epoch / max(epochs, 1) * np.log(initial / final)))
@@ -207,6 +245,7 @@ def augment_bone_lengths(
     in_layout: Layout,
     rng: np.random.Generator,
     spread: float = 0.3,
+    roots: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bone-length augmentation of method 5 (Sec. 3.3) for frames of V videos at once.
 
@@ -215,10 +254,13 @@ def augment_bone_lengths(
     As in the authors' code, a video's new length of each bone is its mean length plus an offset drawn
     independently per bone (mirror bones too) in [-spread, spread] x that bone's mean length over the
     V videos (kept >= 1 mm); every frame keeps its bone directions and root position and is
-    re-projected with its video's real camera (with distortion).
+    re-projected with its video's real camera (with distortion). `roots` (V, T, 1, 3), camera frame, replace
+    the frames' own root positions (the authors' random trajectories).
     """
     root = poses_cam[..., layout.root : layout.root + 1, :]
     dirs, lengths = geometry.bone_directions(poses_cam - root, layout)
+    if roots is not None:
+        root = roots.astype(poses_cam.dtype)
     own = lengths.mean(axis=1)
     offset = rng.uniform(-spread, spread, own.shape) * own.mean(axis=0)
     new_len = np.maximum(own + offset, 1e-3).astype(poses_cam.dtype)
