@@ -49,3 +49,26 @@ def test_missing_frames_and_standing() -> None:
     w = estimate_world([(joints, traj)], 30.0)
     assert _angle(w.up, up) < 1.0
     assert estimate_world([(joints[10:20], traj[10:20])], 30.0) is None
+
+
+def test_people_on_two_levels_share_the_vertical() -> None:
+    """Two walkers on parallel levels 1.2 m apart (a stage, a box): the up direction is not tilted between them,
+    and the floor is the lower level."""
+    low, high = walk(), walk(heading_deg=-60.0)
+    high[..., 1] += 1.2
+    high[..., 2] += 3.0
+    joints_low, traj_low, up = film(low, 12.0, -4.0, noise=0.01)
+    joints_high, traj_high, _ = film(high, 12.0, -4.0, noise=0.01)
+    w = estimate_world([(joints_high, traj_high), (joints_low, traj_low)], 30.0)
+    assert _angle(w.up, up) < 1.5
+    assert abs(w.camera_height - 1.5) < 0.05
+
+
+def test_scene_vertical_fixes_the_up_direction() -> None:
+    """A given scene vertical sets the up direction; the contacts only place the floor."""
+    world = walk()
+    joints, traj, up = film(world, 20.0, 6.0, noise=0.01)
+    tilted = up + np.array([0.0, 0.0, 0.05])
+    w = estimate_world([(joints, traj)], 30.0, scene_up=tilted)
+    assert _angle(w.up, tilted) < 1e-6 and w.cue == "scene" and w.info()["up_cue"] == "scene"
+    assert estimate_world([(joints, traj)], 30.0).cue == "body"

@@ -457,6 +457,8 @@ class LiftConfig(LifterOptions):
                                     "(default: on for video lifters, off for single-frame lifters)")
     world: bool = opt(True, "estimate the camera's pitch, roll and the floor, export joints in that world frame "
                             "(y up, floor at 0) and write the BVH in it")
+    scene_vertical: bool = opt(True, "let the video's vertical lines (walls, door frames) set the world's up "
+                                     "direction where they are found (bonelift.pipeline.scene)")
     biomech: bool = opt(True, "write poses3d.trc, .c3d, .mot and poses3d_angles.csv (needs the world frame)")
     filter: str = opt("none", "smooth joints and trajectory over time", choices=FILTERS)
     filter_cutoff: float | None = opt(None, "Butterworth cutoff or One-Euro minimum cutoff, Hz (default 6 / 1)",

@@ -12,12 +12,13 @@ the poses themselves, with two cues:
 
 The contact plane decides wherever its points spread out (a person walking about); the body cue holds
 the directions the contacts do not span (a treadmill, standing still): the up direction is the
-smallest eigenvector of the contacts' scatter plus a penalty on leaving the body's vertical, refined
-twice with the contacts re-chosen along the new up. A third cue, from the pixels rather than the person,
+smallest eigenvector of the contacts' scatter (each person's about their own mean: people may stand on
+parallel levels) plus a penalty on leaving the body's vertical, refined twice with the contacts re-chosen
+along the new up. A third cue, from the pixels rather than the person,
 outranks both when the caller has it: the scene's vertical lines (`pipeline.scene`, the vanishing point of
 door frames and walls, about a degree off the calibration on the Pose2Sim views against 8-16 degrees for the
-body cues of a lunging man); the contacts then only place the floor. The floor is the median contact ankle height
-minus the ankle's height above the sole (`ANKLE_HEIGHT_RATIO` of the stature).
+body cues of a lunging man); the contacts then only place the floor. The floor is the lowest person's
+median contact ankle height minus the ankle's height above the sole (`ANKLE_HEIGHT_RATIO` of the stature).
 
 World frame: metres, y up, the floor at y = 0, +z the camera's viewing direction projected on the
 floor, x = y cross z (right-handed: x points to the camera's left), the origin on the floor below the
@@ -38,6 +39,7 @@ ANKLE_HEIGHT_RATIO = 0.039
 CONTACT_SPEED = 0.1  # m/s: the lower ankle, rising or sinking slower than this, counts as planted
 SPEED_SPAN_S = 0.2  # seconds over which an ankle's speed is measured
 BODY_WEIGHT_M2 = 0.01  # m^2: penalty weight on leaving the body's vertical (about (10 cm)^2 of contact spread)
+MIN_LEVEL_CONTACTS = 5  # contacts a person needs before their level can be the floor
 STRAIGHT_KNEE_DEG = 20.0  # frames whose knees both bend less than this are "standing" for the body cue
 _CAMERA_UP = np.array([0.0, -1.0, 0.0])
 _CAMERA_FORWARD = np.array([0.0, 0.0, 1.0])
@@ -171,15 +173,23 @@ def estimate_world(
     else:
         up = prior
         for _ in range(3):
-            points = np.concatenate([_contacts(a[:, _FEET], fps, up) for a in absolute])
-            scatter = np.cov(points.T, bias=True) if len(points) >= 3 else np.zeros((3, 3))
+            each = [_contacts(a[:, _FEET], fps, up) for a in absolute]
+            points = np.concatenate(each)
+            # each person's contacts about their own mean: people on different levels (a stage, a box, stairs)
+            # stand on parallel planes, and pooling them about one mean would tilt the normal between them
+            scatter = sum(((q - q.mean(0)).T @ (q - q.mean(0)) for q in each if len(q) >= 3), np.zeros((3, 3)))
+            scatter /= max(len(points), 1)
             # minimise n' S n + w |n - (n.prior) prior|^2: the plane's normal, held to the body's vertical
             cost = scatter + BODY_WEIGHT_M2 * (np.eye(3) - np.outer(prior, prior))
             n = np.linalg.eigh(cost)[1][:, 0]
             up = n if n @ prior > 0 else -n
     finite = absolute[0][np.isfinite(absolute[0]).all(axis=(1, 2))]
     ankle = ANKLE_HEIGHT_RATIO * stature(finite)
-    if len(points):
+    each = [_contacts(a[:, _FEET], fps, up) for a in absolute]
+    levels = [float(np.median(q @ up)) for q in each if len(q) >= MIN_LEVEL_CONTACTS]
+    if levels:  # the lowest surface anybody stands on (one person may stand on a box or a stage)
+        sole = min(levels) - ankle
+    elif len(points):
         sole = float(np.median(points @ up)) - ankle
     else:  # no planted foot: the lowest ankles of the clip stand on the floor
         sole = float(np.nanpercentile(np.concatenate([a[:, _FEET] for a in absolute]) @ up, 5.0)) - ankle

@@ -47,6 +47,7 @@ from bonelift.pipeline.lifters import (
     fusion_inputs,
     lift_track,
 )
+from bonelift.pipeline.scene import scene_vertical
 from bonelift.pipeline.track import DETECTED, INTERPOLATED, MISSING, Track2D
 from bonelift.skeletons import H36M17, convert
 from bonelift.world import estimate_world
@@ -397,6 +398,12 @@ def _stages(
     poses = next((p for p in people if p.person == main), people[0])
     ordered = [poses] + [p for p in people if p is not poses]  # the main person's stature sets the ankle height
     frame = estimate_world([(p.joints, p.trajectory) for p in ordered], poses.fps) if o.world else None
+    if frame is not None and o.scene_vertical and frame_source is not None:
+        with stage("scene vertical"):
+            f, c = assumed_intrinsics(poses.width, poses.height, o.focal)
+            vertical = scene_vertical(frame_source, f, c, frame.up, [p.keypoints_2d for p in people])
+        if vertical is not None:
+            frame = estimate_world([(p.joints, p.trajectory) for p in ordered], poses.fps, vertical.up)
     for p in people:
         p.world = frame
     with stage("export"):

@@ -79,13 +79,17 @@ def vertical_from_segments(
     frames: int = 1, seed: int = 0,
 ) -> SceneVertical | None:
     """The vertical vanishing direction of (N, 4) pixel segments (x1, y1, x2, y2), signed like `prior_up`;
-    None without enough support."""
+    None without enough support.
+
+    Directions are searched near the prior only: a level camera's vertical as a second prior found the edges of a
+    floor seen from above in one of the Pose2Sim views (87 degrees off).
+    """
     if len(lines) < 2:
         return None
-    prior = np.asarray(prior_up, np.float64) / np.linalg.norm(prior_up)
+    priors = [np.asarray(prior_up, np.float64) / np.linalg.norm(prior_up)]
     length = np.hypot(lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1])
     normals, mids = _segment_planes(np.asarray(lines, np.float64), focal, principal)
-    keep = _pointing_error(normals, mids, prior) < np.radians(CANDIDATE_DEG)
+    keep = np.min([_pointing_error(normals, mids, p) for p in priors], axis=0) < np.radians(CANDIDATE_DEG)
     normals, mids, length = normals[keep], mids[keep], length[keep]
     if len(normals) < MIN_SEGMENTS:
         return None
@@ -97,11 +101,10 @@ def vertical_from_segments(
     candidates = candidates[norms > 1e-9] / norms[norms > 1e-9, None]
     # lines towards a horizontal vanishing point (a floor's edges, a corridor) also pass the candidate test
     # where they look upright in the image; only directions near the prior are the vertical
-    candidates = candidates[np.abs(candidates @ prior) > np.cos(np.radians(PRIOR_DEG))]
+    near = np.max([np.abs(candidates @ p) for p in priors], axis=0) > np.cos(np.radians(PRIOR_DEG))
     best, best_score = None, 0.0
-    for v in candidates:
-        inliers = _pointing_error(normals, mids, v) < np.radians(INLIER_DEG)
-        score = float(length[inliers].sum())
+    for v in candidates[near]:
+        score = float(length[_pointing_error(normals, mids, v) < np.radians(INLIER_DEG)].sum())
         if score > best_score:
             best, best_score = v, score
     if best is None:
@@ -111,7 +114,7 @@ def vertical_from_segments(
         if inliers.sum() < 2:
             return None
         best = _null_direction(normals[inliers], length[inliers])
-    up = best if best @ prior > 0 else -best
+    up = best if best @ priors[0] > 0 else -best
     support = float(length[inliers].sum()) / image_height
     if inliers.sum() < MIN_SEGMENTS or support < MIN_SUPPORT:
         return None
