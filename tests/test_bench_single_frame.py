@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,13 +38,39 @@ def _args(*argv: str) -> argparse.Namespace:
 
 def test_suite_selection_and_dataset_defaults() -> None:
     assert [e.key for e in single_frame.suite_entries("h36m", "basic,asn")] == ["basic", "asn"]
-    assert len(single_frame.suite_entries("h36m", None)) == 14
     with pytest.raises(BoneliftError, match="unknown bench models"):
         single_frame.suite_entries("h36m", "basic,nope")
     base = single_frame.base_config(_args("--epochs", "3", "--stride", "7"))
     assert (base.epochs, base.stride, base.batch_size, base.keypoints, base.model.hidden) == (3, 7, 256, "sh", 1024)
     he = single_frame.base_config(_args("--dataset", "humaneva"))
     assert he.keypoints == "gt" and he.train_subjects[0] == "Train/S1" and he.test_subjects[0] == "Validate/S1"
+
+
+def test_table_rows_are_generated_under_both_readings_and_both_initialisations() -> None:
+    suite = {e.key: e for e in single_frame.suite_entries("h36m", None)}
+    refining = [e for e in single_frame.TABLE_ROWS if single_frame.has_refinement(e.model)]
+    assert [e.key for e in refining] == ["hsn-single", "hsn-dual-nores", "hsn-dual", "basic-ref", "basic-ref-amstar",
+                                         "basic-ref-am", "asn"]
+    for row in single_frame.TABLE_ROWS:
+        assert suite[row.key] == row  # the default reading keeps the row's name and options
+        assert suite[f"{row.key}-pytorch-init"].options == {**row.options, "init": "pytorch"}
+        for key in (f"{row.key}-abs", f"{row.key}-abs-pytorch-init"):
+            assert (key in suite) == (row in refining)
+    assert suite["hsn-dual-nores-abs-pytorch-init"].options == {"refine": "absolute", "init": "pytorch"}
+    assert suite["asn-abs"].label == "M2 ASN (AM+REM), absolute refinement head"
+    assert len(suite) == 2 * len(single_frame.TABLE_ROWS) + 2 * len(refining) + 1  # + hsn-dual-v0
+    assert [e.key for e in single_frame.HUMANEVA_SUITE] == ["basic", "asn"]
+
+
+def test_committed_rows_keep_their_names_and_options() -> None:
+    """Every row of the committed results is still a suite entry with the options it was trained with, so a
+    rerun reuses (or reproduces) it rather than training another network under its name."""
+    saved = json.loads((Path(__file__).parents[1] / "docs/results/single_frame_h36m.json").read_text())
+    suite = {e.key: e for e in single_frame.suite_entries("h36m", None)}
+    current = [r for r in saved["rows"] if not r["variant"].startswith("v0/")]  # v0/: an earlier build's rows
+    assert current
+    for r in current:
+        assert (suite[r["variant"]].model, suite[r["variant"]].options) == (r["model"], r["options"])
 
 
 def test_humaneva_subjects_must_name_split() -> None:
@@ -73,7 +100,7 @@ def test_report_names_models_inputs_seeds_and_published_numbers() -> None:
     rows = []
     for seed in (0, 1):
         preds = [s.root_relative + rng.normal(scale=0.02, size=s.root_relative.shape) for s in seqs]
-        for entry in single_frame.H36M_SUITE[:2]:
+        for entry in (*single_frame.H36M_SUITE[:2], single_frame.suite_entries("h36m", "asn-abs-pytorch-init")[0]):
             rows.append(
                 {
                     "model": entry.model,
@@ -97,6 +124,7 @@ def test_report_names_models_inputs_seeds_and_published_numbers() -> None:
     text = single_frame.render(doc)
     assert "`bonelift bench single-frame --epochs 2`" in text
     assert "| basic (Martinez et al.) | `baseline` | SH |" in text and "M1 HSN single-channel (SH)" in text
+    assert "| `asn` +refine=absolute +init=pytorch | SH |" in text
     p1 = [r["p1_mm"] for r in rows if r["variant"] == "basic"]
     assert f"{np.mean(p1):.2f} ± {np.std(p1, ddof=1):.2f} (2)" in text
     for published in ("66.55", "65.51", "68.66", "22.45", "18.72", "18.53"):

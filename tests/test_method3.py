@@ -231,6 +231,39 @@ def test_adam_stays_the_default_optimiser(tmp_path: Path) -> None:
     assert isinstance(trainer.optimizer, torch.optim.Adam) and trainer.gt2d is None
 
 
+def test_each_component_alone_on_both_parts_and_the_loss_scale_control() -> None:
+    assert [e.key for e in bench3.entries(None, "image")] == ["image-regression", "image-multiroot", "image-cls2d",
+                                                             "image-cls2d+multiroot", "image-regression-x6"]
+    sh = {e.key: e for e in bench3.entries(None, "sh", ("Walking",))}
+    image = {e.key: e for e in bench3.entries(None, "image")}
+    for key in ("regression", "multiroot", "cls2d", "cls2d+multiroot"):  # the image rows switch what the sh rows do
+        assert image[f"image-{key}"].options == sh[f"{key}@Walking"].options
+    shared = {"lambda_2d_epoch": 3}
+    assert bench3.row_options(sh["regression-x6@Walking"], shared) == {"lambda_2d_epoch": 3, "lambda_3d": 3.0}
+    assert bench3.row_options(image["image-regression-x6"], {"lambda_3d": 0.25}) == {"lambda_3d": 1.5}
+    assert bench3.row_options(sh["multiroot@Walking"], shared) == {"lambda_2d_epoch": 3, "multi_root": True}
+
+
+def test_six_roots_weigh_the_3d_loss_like_the_x6_control() -> None:
+    """What `regression-x6` controls for: eq. 6 sums the roots' 3D losses, so at initialisation six roots' 3D loss is
+    ~6x one root's; the x6 row weights one root's 3D loss by exactly 6. (The trunk's gradient norm grows less with
+    six roots while their heads are random and their gradients partly cancel.)"""
+    rng = np.random.default_rng(0)
+    poses = rng.normal(scale=0.3, size=(256, 17, 3)).astype(np.float32)
+    poses -= poses[:, :1]
+    inputs = rng.normal(size=(256, 16, 2)).astype(np.float32)
+    three_d, total = {}, {}
+    for name, options in (("one", {}), ("six", {"multi_root": True}), ("x6", {"lambda_3d": 3.0})):
+        torch.manual_seed(0)
+        model = _model(**options)
+        model.fit_statistics(inputs, poses)
+        out = model(model.normalizer.norm_in(torch.from_numpy(inputs)))
+        losses = model.loss(out, model.target(torch.from_numpy(poses)))
+        three_d[name], total[name] = float(losses["multi_root"].detach()), float(losses["total"].detach())
+    assert three_d["x6"] == three_d["one"] and total["x6"] == pytest.approx(6 * total["one"])
+    assert 4.5 < three_d["six"] / three_d["one"] < 7.5
+
+
 @pytest.mark.slow
 def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
     root = tmp_path / "h36m"
@@ -241,7 +274,9 @@ def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
           "--report", str(report), "--option", "lambda_2d_epoch=2"])
     doc = json.loads(report.with_suffix(".json").read_text())
     assert doc["suite"] == "method3"
-    assert [r["variant"] for r in doc["rows"]] == ["regression", "multiroot", "cls2d", "cls2d+multiroot"]
+    assert [r["variant"] for r in doc["rows"]] == ["regression", "multiroot", "cls2d", "cls2d+multiroot",
+                                                   "regression-x6"]
+    assert doc["rows"][4]["options"] == {"lambda_2d_epoch": 2, "lambda_3d": 3.0}
     assert {r["input"] for r in doc["rows"]} == {"sh"} and {r["model"] for r in doc["rows"]} == {"method3"}
     assert all(np.isfinite(r["p1_mm"]) and r["epochs"] == 1 for r in doc["rows"])
     assert doc["rows"][3]["options"] == {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True}

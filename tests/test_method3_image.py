@@ -269,13 +269,18 @@ def test_bench_image_part_writes_rows_and_keeps_the_2d_input_rows(tmp_path: Path
     assert doc["rows"][: len(before["rows"])] == before["rows"]  # the SH rows and their header are kept
     assert all(doc[k] == before[k] for k in ("command", "machine", "date", "budget"))
     image = doc["rows"][len(before["rows"]):]
-    assert [r["variant"] for r in image] == ["image-regression", "image-cls2d+multiroot"]
+    assert [r["variant"] for r in image] == ["image-regression", "image-multiroot", "image-cls2d",
+                                             "image-cls2d+multiroot", "image-regression-x6"]
     for r in image:
         assert r["network"] == "method3-image" and r["model"] == r["variant"]
         assert r["input"] == "render" and r["epochs"] == 1
         assert np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) and 0 <= r["grid_acc_pct"] <= 100
         assert set(r["p1_per_action_mm"]) == {"Walking", "Eating"}
-    assert image[1]["options"] == {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True}
+    assert [r["options"] for r in image] == [{"lambda_2d_epoch": 2}, {"lambda_2d_epoch": 2, "multi_root": True},
+                                             {"lambda_2d_epoch": 2, "cls2d": True},
+                                             {"lambda_2d_epoch": 2, "cls2d": True, "multi_root": True},
+                                             {"lambda_2d_epoch": 2, "lambda_3d": 3.0}]
+    assert "M3 image CNN, 2D-cls" in report.read_text() and "3D loss x6" in report.read_text()
     b = doc["parts"]["image"]["budget"]
     assert (b["optimizer"], b["lr"], b["lr_decay"], b["lr_step_epochs"], b["model"]["image_size"]) == (
         "sgd", 0.01, 0.5, 4, SIDE)

@@ -46,7 +46,8 @@ def test_torchrun_two_processes_train(h36m_root, tmp_path):
     """Two gloo processes train one run data-parallel (rank 0 writes it) to finite scores.
 
     Not compared with one process at twice the batch: every network here has batch norm, whose statistics
-    DDP keeps per process (SyncBatchNorm needs a GPU), so the two runs differ beyond float tolerance."""
+    DDP keeps per process (SyncBatchNorm needs a GPU), so the two runs differ beyond float tolerance; the
+    comparison is `tests/test_ddp.py`, on the baseline without batch norm."""
     if not torch.distributed.is_available() or importlib.util.find_spec("torch.distributed.run") is None:
         pytest.skip("torchrun is not available")
     out = tmp_path / "ddp"

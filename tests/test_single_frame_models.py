@@ -308,3 +308,15 @@ def test_kaiming_initialisation_is_the_default() -> None:
     assert float(w_k.detach().std()) == pytest.approx(math.sqrt(2.0 / fan_in), rel=0.15)
     assert float(w_d.abs().max()) <= 1.0 / math.sqrt(fan_in) + 1e-6  # PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     assert float(kaiming.net.inp[0].bias.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize(("init", "norm"), [("kaiming", math.sqrt(2 * 1024)), ("pytorch", math.sqrt(1024 / 3))])
+def test_max_norm_divides_the_effective_step_by_the_initial_norm(init: str, norm: float) -> None:
+    """Why the `-pytorch-init` bench rows exist: max-norm rescales a 1024-wide weight matrix by 1 / ||W||_F, so
+    an Adam step of size lr on W moves the effective weights by lr / ||W||_F: ~45 under Kaiming, ~18.5 under
+    PyTorch's default, i.e. the two initialisations train at effective rates ~2.4x apart."""
+    torch.manual_seed(9)
+    layer = build_model(ModelConfig(hidden=1024, options={"init": init})).net.modules_[0].layers[0][0]
+    assert float(layer.weight.detach().norm()) == pytest.approx(norm, rel=0.02)
+    x = torch.randn(3, 1024)
+    torch.testing.assert_close(layer(x), torch.nn.functional.linear(x, layer.weight / layer.weight.norm(), layer.bias))

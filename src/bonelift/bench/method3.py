@@ -4,11 +4,14 @@
   seed under one budget whose defaults are the paper's (Sec. 4: SGD, lr 0.01 halved every 4 epochs,
   momentum 0.9, weight decay 0.001, batch 128, 28 epochs, dropout 0.3; lambda_2D 0.1 -> 0.01 after
   epoch 16 and lambda_3D 0.5 are model options): `regression` (2D loss on the shared layers, one root),
-  `multiroot` (six roots), `cls2d` (2D probabilities fused into the 3D part), `cls2d+multiroot` (both).
+  `multiroot` (six roots), `cls2d` (2D probabilities fused into the 3D part), `cls2d+multiroot` (both), and
+  the loss-scale control `regression-x6` (one root, lambda_3D x6: eq. 6 sums six roots' 3D losses, so
+  `multiroot` also sends the shared layers ~6x the 3D gradient; this row separates that from the roots).
   The paper's rows are image CNNs; these lift 2D detections, so only the ordering of the rows is comparable.
 - `image`: the paper's image CNN (`method3-image`) trained from scratch on ImageSet files (`--train-images`,
   `--test-images`) under the same schedule flags: `image-regression` (one root, no fusion, the 2D loss on the
-  shared conv layers) and `image-cls2d+multiroot`; `input` is the ImageSet's source (render or video), and
+  shared conv layers), each component alone (`image-multiroot`, `image-cls2d`), both (`image-cls2d+multiroot`)
+  and the loss-scale control `image-regression-x6`; `input` is the ImageSet's source (render or video), and
   the rows add the 2D part's grid accuracy.
 - With `--actions A[,B]` (the paper's protocol: one network per action) the `sh` rows are trained and tested
   on those actions only, named `<row>@<actions>` and kept as the part `sh-per-action`, whose table sets each
@@ -47,6 +50,8 @@ from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import evaluate_image_model
 from bonelift.models import ModelConfig
+from bonelift.models.method3 import HeadOptions
+from bonelift.models.multiroot import ROOT_NAMES
 from bonelift.training import load_image_split, train_image
 from bonelift.training.images import ImageSplits
 
@@ -56,14 +61,22 @@ ENTRIES = (
     Entry("multiroot", "method3", "M3 multi-reg", {"multi_root": True}),
     Entry("cls2d", "method3", "M3 2D-cls", {"cls2d": True}),
     Entry("cls2d+multiroot", "method3", "M3 multi-reg + 2D-cls", {"cls2d": True, "multi_root": True}),
+    Entry("regression-x6", "method3", "M3 regression, 3D loss x6 (one root, six roots' 3D gradient)"),
 )
 IMAGE_MODEL = "method3-image"
 PER_ACTION = "sh-per-action"  # the suite part of 2D-input rows trained on some actions only
 IMAGE_ENTRIES = (
     Entry("image-regression", IMAGE_MODEL, "M3 image CNN, regression (2D loss, one root)"),
+    Entry("image-multiroot", IMAGE_MODEL, "M3 image CNN, multi-reg", {"multi_root": True}),
+    Entry("image-cls2d", IMAGE_MODEL, "M3 image CNN, 2D-cls", {"cls2d": True}),
     Entry("image-cls2d+multiroot", IMAGE_MODEL, "M3 image CNN, multi-reg + 2D-cls",
           {"cls2d": True, "multi_root": True}),
+    Entry("image-regression-x6", IMAGE_MODEL, "M3 image CNN, regression, 3D loss x6 (one root, six roots' 3D "
+                                              "gradient)"),
 )
+# The loss-scale controls of multi-reg: eq. 6 sums the 3D loss over the roots, so six roots send the shared layers
+# ~6x one root's 3D gradient; these rows keep one root and weight its 3D loss (lambda_3D) by the number of roots.
+LOSS_SCALED = frozenset({"regression-x6", "image-regression-x6"})
 PARTS = ("sh", "image")
 # Flags of the image part of its own (the others it shares with the 2D-input part: `shared_flags`).
 IMAGE_FLAGS = ("train_images", "test_images", "color_aug", "model.image_size", "model.grid",
@@ -124,6 +137,15 @@ def entries(models: str | None, part: str = "sh", actions: tuple[str, ...] = ())
     return rows
 
 
+def row_options(entry: Entry, shared: dict[str, Any]) -> dict[str, Any]:
+    """A row's network options: the suite's `--option`s, then the row's own; a loss-scaled row's lambda_3D is the
+    others' (the suite's, else the network's default) times the number of roots of multi-reg."""
+    options = {**shared, **entry.options}
+    if entry.key.partition("@")[0] in LOSS_SCALED:
+        options["lambda_3d"] = len(ROOT_NAMES) * float(shared.get("lambda_3d", HeadOptions.lambda_3d))
+    return options
+
+
 def parts_of(raw: str) -> tuple[str, ...]:
     parts = tuple(x.strip() for x in raw.split(",") if x.strip())
     unknown = sorted(set(parts) - set(PARTS))
@@ -153,7 +175,7 @@ def main(args: argparse.Namespace, command: str) -> Path:
         base = from_args(defaults(), args)
         shared = dict(base.model.options)
         base = replace(base, model=replace(base.model, name="method3", options={}))
-        rows = tuple(replace(e, options={**shared, **e.options}) for e in entries(args.models, "sh", base.actions))
+        rows = tuple(replace(e, options=row_options(e, shared)) for e in entries(args.models, "sh", base.actions))
         run_bench(base, rows, args.bench_out, args.report, command, args.seeds, args.test_stride,
                   args.resume, suite=SUITE, render_doc=render, part=PER_ACTION if base.actions else None)
     if "image" in parts:
@@ -209,7 +231,7 @@ def run_image_bench(
         for seed in range(base.seed, base.seed + seeds):
             run_dir = Path(out) / entry.key / f"seed{seed}"
             config = replace(base, seed=seed, out_dir=str(run_dir),
-                             model=replace(base.model, name=entry.model, options={**shared, **entry.options}))
+                             model=replace(base.model, name=entry.model, options=row_options(entry, shared)))
             row = row_for(run_dir, config, test_stride, partial(compute, entry, config))
             print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm, "
                   f"grid accuracy {row['grid_acc_pct']:.1f} %", flush=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from bonelift.config import TrainConfig, add_arguments, from_args
 from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence, run_split
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import predict_split, score, subject_action_errors
+from bonelift.models import model_spec
 from bonelift.reports import input_key
 from bonelift.skeletons import LIMBS
 from bonelift.training import train
@@ -54,7 +56,8 @@ class Entry:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-H36M_SUITE = (
+# The rows of method 1's Table 1 and method 2's Table 2 (and method 3's head on the basic network).
+TABLE_ROWS = (
     Entry("basic", "baseline", "basic (Martinez et al.)"),
     Entry("hsn-single", "hsn-single", "M1 HSN single-channel"),
     Entry("hsn-dual-nores", "hsn-dual-nores", "M1 HSN dual, no residual"),
@@ -64,15 +67,43 @@ H36M_SUITE = (
     Entry("basic-ref-am", "basic-ref-am", "M2 basic+ref+AM"),
     Entry("asn", "asn", "M2 ASN (AM+REM)"),
     Entry("basic-multiroot", "baseline", "M3 basic + multi-root", {"multi_root": True}),
-    # For the record: the published-reading switches undone one at a time (methods 1 and 2 fixes).
-    Entry("hsn-dual-abs", "hsn-dual", "M1 HSN dual, absolute refinement head", {"refine": "absolute"}),
-    Entry("asn-abs", "asn", "M2 ASN, absolute refinement head", {"refine": "absolute"}),
-    Entry("basic-pytorch-init", "baseline", "basic, PyTorch default initialisation", {"init": "pytorch"}),
-    Entry("hsn-dual-pytorch-init", "hsn-dual", "M1 HSN dual, PyTorch default initialisation", {"init": "pytorch"}),
+)
+# The two readings of the papers that they leave open, as (row-name suffix, label suffix, options); the first of
+# each is the default. Refinement: residual as method 1's text says, or absolute as both papers' equations
+# write it (with "absolute", `hsn-dual-nores` has no connection from the basic network but its 3D input, method
+# 1's "wo res" row). Initialisation: Kaiming as both papers state, or PyTorch's default; under Martinez et al.'s
+# max-norm (weight matrix rescaled to Frobenius norm <= 1) Kaiming starts a 1024-wide layer at norm ~45, PyTorch's
+# default at ~18.5, so each Adam step moves the effective weights ~45x (~18.5x) less than without max-norm.
+READINGS = (("", "", {}), ("-abs", ", absolute refinement head", {"refine": "absolute"}))
+INITIALISATIONS = (("", "", {}), ("-pytorch-init", ", PyTorch default initialisation", {"init": "pytorch"}))
+
+
+def has_refinement(model: str) -> bool:
+    """Whether registry network `model` has a refinement head (an option `refine`) that the readings switch."""
+    return "refine" in {f.name for f in fields(model_spec(model).options)}
+
+
+def reading_entries(rows: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """Every row under every (refinement reading, initialisation), grouped by that pair, then in row order; the
+    refinement reading only for networks that have one. The rows under the defaults keep their own names and options, so
+    runs scored before these were generated are reused."""
+    out = []
+    for (r_key, r_label, r_opts), (i_key, i_label, i_opts) in product(READINGS, INITIALISATIONS):
+        for e in rows:
+            if r_opts and not has_refinement(e.model):
+                continue
+            out.append(Entry(e.key + r_key + i_key, e.model, e.label + r_label + i_label,
+                             {**e.options, **r_opts, **i_opts}))
+    return tuple(out)
+
+
+H36M_SUITE = (
+    *reading_entries(TABLE_ROWS),
+    # For the record: method 1 as bonelift built it before the fixes (fusion after the 1st layer, absolute, PyTorch).
     Entry("hsn-dual-v0", "hsn-dual", "M1 HSN dual as built before (fusion after 1st layer, absolute, PyTorch init)",
           {"fusion_at": "first", "refine": "absolute", "init": "pytorch"}),
 )
-HUMANEVA_SUITE = (H36M_SUITE[0], H36M_SUITE[7])
+HUMANEVA_SUITE = tuple(e for e in H36M_SUITE if e.key in ("basic", "asn"))
 
 # Published Protocol-1 averages on Human3.6M with Stacked Hourglass 2D (mm), per bench key.
 PUBLISHED_P1: dict[str, str] = {
@@ -357,6 +388,11 @@ def main(args: argparse.Namespace, command: str) -> Path:
     return Path(report)
 
 
+def _options_text(options: dict[str, Any]) -> str:
+    """A row's network options as the table's name column shows them (` +multi_root +refine=absolute`)."""
+    return "".join(f" +{k}" if v is True else f" +{k}={v}" for k, v in options.items())
+
+
 def _fmt(v: float | None, digits: int = 1) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 
@@ -394,7 +430,7 @@ def render(doc: dict[str, Any]) -> str:
     rows = [
         [
             rs[0]["label"],
-            f"`{rs[0]['model']}`" + (" +multi_root" if rs[0]["options"].get("multi_root") else ""),
+            f"`{rs[0]['model']}`" + _options_text(rs[0]["options"]),
             rs[0]["input"].upper(),
             mean_sd([r["p1_mm"] for r in rs]),
             mean_sd([r["p2_mm"] for r in rs]),

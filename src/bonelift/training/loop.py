@@ -202,7 +202,9 @@ class Run:
         order = torch.randperm(self.num_samples(), generator=epoch_generator(cfg.seed, self.epoch))[
             self.rank :: self.world
         ]
-        n_batches = max(1, len(order) // cfg.batch_size)
+        # Counted on the whole epoch, not the shard: every process then takes the same number of steps (shards
+        # differ by one sample when the count is odd, and DDP's gradient exchange needs every process at each step).
+        n_batches = max(1, self.num_samples() // (cfg.batch_size * self.world))
         total = 0.0
         bar = tqdm(
             range(n_batches), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False
