@@ -204,11 +204,13 @@ def test_anatomical_objective_warmup_weak_batch_and_gradients():
     obj = AnatomicalObjective(weights, 2, canonical_bone_lengths(poses, H36M17), screen, rays, losses_on="all")
     trainer = SimpleNamespace(model=model, net=model, epoch=0)
     x = torch.from_numpy(screen[:8])
+    xw, rays_w = obj.sample(8)
     out = model(model.normalizer.norm_in(x))
+    out_w = model(model.normalizer.norm_in(xw))
     base = model.loss(out, model.target(torch.from_numpy(poses[:8]).float()))
-    assert obj.add(trainer, out, x, base) is base  # warm start: 3D loss only
+    assert obj.add(trainer, out, out_w, rays_w, base) is base  # warm start: 3D loss only
     trainer.epoch = 2
-    losses = obj.add(trainer, out, x, base)
+    losses = obj.add(trainer, out, out_w, rays_w, base)
     assert {"anat_geometry", "anat_angle", "anat_symmetry", "weak_geometry", "weak_reprojection"} <= set(losses)
     extra = sum(v for k, v in losses.items() if k.startswith(("anat_", "weak_")))
     assert torch.allclose(losses["total"], base["total"] + extra)

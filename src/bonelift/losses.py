@@ -132,23 +132,55 @@ def weak_pose(
     `rays` (B, J, 2) are the 2D joints as undistorted normalised image coordinates u_j = (pixel - c) / f
     (`Camera.image_coords`). A joint at depth Z + z_j (Z the root's distance, z_j the predicted
     root-relative depth) lies at x_j = u_j (Z + z_j) - u_root Z, root-relative. Z is the least-squares
-    fit of these x, y to the predicted x, y (closed form, clamped to `min_depth` metres, detached so
-    the network cannot move the person to reduce the losses). The pose of a ground-truth 3D pose is
+    fit of these x, y to the predicted x, y (closed form, clamped to `min_depth` metres). Z is not detached: it
+    scales with the prediction, and a detached Z made the gradients of the terms below pull the body smaller
+    (by 2 L per unit of log-scale for the reprojection term) even where their values were scale-free; at the
+    fit's optimum the metric residual passes no gradient through Z anyway. The pose of a ground-truth 3D pose is
     that pose, so the structure losses and the reprojection term vanish where the ground truth's do
     (the weak-perspective version, scaled 2D, erred by ~20 mm per joint at the Human3.6M cameras).
     Deviation: the paper's L_g uses heatmap-space 2D; a lifter needs the camera to place the 2D in
     metres, so 2D-only data must come with intrinsics (Human3.6M's are known).
-    Returns the pose (B, J, 3) and the reprojection residual (B, J, 2) xy_pred - xy, the lifter's
-    counterpart of the paper's 2D heatmap loss on 2D-only data.
+    Returns the pose (B, J, 3) and the reprojection residual (B, J, 2) (xy_pred - xy) / Z in normalised image
+    units, the lifter's counterpart of the paper's 2D heatmap loss on 2D-only data. Z scales with the pose
+    (scaling the prediction by s scales Z, the weak pose and the metric residual by s), so dividing by it makes
+    the residual blind to the predicted global scale; the metric residual rewarded a smaller body by s².
     """
     r = layout.root
     z = pose[..., 2] - pose[..., r : r + 1, 2]  # root-relative predicted depth
     a = rays - rays[..., r : r + 1, :]  # d x_j / d Z
     b = rays * z[..., None]  # x_j at Z = 0
     xy = pose[..., :2] - pose[..., r : r + 1, :2]
-    depth = ((a * (xy - b)).sum((-2, -1)) / (a * a).sum((-2, -1)).clamp_min(1e-12)).clamp_min(min_depth).detach()
+    depth = ((a * (xy - b)).sum((-2, -1)) / (a * a).sum((-2, -1)).clamp_min(1e-12)).clamp_min(min_depth)
     xy_weak = a * depth[..., None, None] + b
-    return torch.cat([xy_weak, z[..., None]], dim=-1), xy - xy_weak
+    return torch.cat([xy_weak, z[..., None]], dim=-1), (xy - xy_weak) / depth[..., None, None]
+
+
+def canonical_scale(pose: torch.Tensor, layout: Layout, canonical: torch.Tensor) -> torch.Tensor:
+    """`pose` (B, J, 3) rescaled per sample to the canonical skeleton's total bone length (Zhou et al.'s fixed scale).
+
+    The factor is not detached: the rescaled pose is then a function of the pose's shape alone, so a loss on it
+    passes no gradient along the global scale (a detached factor would still pull a pose of any size smaller).
+    """
+    total = bone_lengths(pose, layout).sum(-1).clamp_min(1e-6)
+    return pose * (canonical.to(pose.dtype).sum() / total)[..., None, None]
+
+
+def weak_losses(
+    pose: torch.Tensor, rays: torch.Tensor, layout: Layout, weights: dict[str, float], canonical: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Every weak term named in `weights` on 2D-only samples (unweighted), invariant to the predicted global scale.
+
+    Reading of Zhou et al. (ICCV 2017), whose framework method 4 builds on: a 2D-only sample never teaches scale
+    (their depth is in image units and test poses are rescaled to a fixed total bone length); only 3D samples
+    do. So the structure losses (eq. 3) see the weak pose rescaled to the canonical skeleton's total bone length
+    (`canonical_scale`) and the reprojection term is in image units (`weak_pose`): shrinking the prediction by s
+    changes none of them, where the metric forms fell by s² and taught the lifter a smaller body.
+    """
+    pose_w, residual = weak_pose(pose, rays, layout)
+    terms = anatomical_losses(canonical_scale(pose_w, layout, canonical), layout, weights, canonical)
+    if weights.get("reprojection", 0.0):
+        terms["reprojection"] = (residual**2).sum(-1).mean()
+    return terms
 
 
 def anatomical_losses(

@@ -1,15 +1,23 @@
 """`bonelift bench anatomy`: method 4's experiments on Human3.6M under one training budget per row.
 
-1. Table 3, the weak-supervision ablation (Protocol 1 and 2, MPJVE on S9/S11, >= 2 seeds per row):
-   `s1-3d` (S1 3D only); `s1-3d+weak-2d-reproj` (+ S5-S8 as 2D-only data with the 2D term only, the
-   paper's "without L_g" row); `s1-3d+weak-2d-geometry` (+ geometry loss); `s1-3d+weak-2d-angle`
-   (+ illegal-angle loss); `s1-3d+weak-2d` (+ symmetry loss in its later stage: the full method). The
-   structure losses supervise the 2D-only stream only (`TrainConfig.losses_on` "weak"); `--record-all`
-   adds `s1-3d+weak-2d-losses-on-all`, the full method with the losses on the 3D batch too.
+1. Table 3, the weak-supervision ablation (Protocol 1 and 2, MPJVE on S9/S11, >= 2 seeds per row), in the
+   paper's design: the data are identical in every row (S1 3D and S5-S8 2D-only samples in every minibatch,
+   one forward pass), only the losses change: `s1-3d` (no weak loss: the 2D-only samples share the batch
+   statistics only); `s1-3d+weak-2d-reproj` (the 2D term only, the paper's "without L_g" row);
+   `s1-3d+weak-2d-geometry` (+ geometry loss); `s1-3d+weak-2d-angle` (+ illegal-angle loss); `s1-3d+weak-2d`
+   (+ symmetry loss in its later stage: the full method). Seeds are paired: a seed's rows share the
+   initialisation, data order and every random draw (`training.anatomy`), so the Markdown gives each row's
+   paired P1 difference to `s1-3d` (mean ± sd over seeds; "not resolved" inside 2 sd). The weak terms are blind
+   to the predicted global scale (`losses.weak_losses`). The structure losses supervise the 2D-only stream only
+   (`TrainConfig.losses_on` "weak"); `--record-all` adds `s1-3d+weak-2d-losses-on-all`, the full method with
+   the losses on the 3D batch too; `--rows` trains a subset (e.g. `s1-3d,s1-3d+weak-2d`).
 2. TP-Net online and bidirectional on the full method's predictions, windows at the paper's 40 ms step
-   (`--tpnet-frame-step` 2 at 50 Hz), trained on the 3D subjects' predictions; each row records its
-   single-frame input's P1 and its gain over it; the online net's streaming latency is
-   `streaming.tpnet_latency_ms` (the project's one latency statistic, CPU).
+   (`--tpnet-frame-step` 2 at 50 Hz); each row records its single-frame input's P1 and its gain over it; the
+   online net's streaming latency is `streaming.tpnet_latency_ms` (the project's one latency statistic, CPU).
+   TP-Net trains on predictions the lifter was not fitted on (`--tpnet-train-on 2d-only`, the default): the
+   full lifter's predictions for the 2D-only subjects S5-S8, against their 3D, which supervises TP-Net only
+   (the lifter never sees it). Trained on the lifter's own 3D subject (`3d`, S1, the earlier design), TP-Net
+   learns to undo the errors of fitted predictions, smaller and differently distributed than on test data.
 3. Table 6, structural validity: `ground-truth`, `s1-3d` (baseline), `s1-3d+weak-2d` (with losses),
    TP-Net online and bidirectional: symmetry, bone-length std, the range-of-motion `illegal_pct` that
    real poses pass, and eq. 1's bent-backwards statistic.
@@ -19,8 +27,10 @@ the weak losses, then from `symmetry_fraction` the symmetry stage at `symmetry_l
 learning rate; every row has the same schedule (the lr drop too), so rows differ only in their losses.
 `--row-epochs VARIANT=N` changes one row's epochs (its stages scale with it). Deviations: the lifter is
 the 2D-to-3D baseline (GT 2D input), not the paper's image network; S5-S8 stand in for MPII as 2D-only
-data (their 3D is dropped at load time) and the 2D term is a reprojection residual instead of the
-heatmap loss; TP-Net trains on S1 (the only 3D-labelled subject) predictions. The last checkpoint of
+data (their 3D is dropped at load time for the lifter) and the 2D term is a reprojection residual instead of
+the heatmap loss. Results go to `docs/results/anatomy_h36m_v2.{json,md}`; `anatomy_h36m.{json,md}` keeps the
+rows of the earlier design (separate forward passes, metric weak terms, no 2D-only data in `s1-3d`, TP-Net on
+S1) as the record. The last checkpoint of
 each run is scored (no model selection on the test subjects). A lifter whose run folder holds a
 complete run under the same budget is reused, so an interrupted benchmark continues where it stopped.
 """
@@ -45,11 +55,13 @@ from bonelift.bench.common import (
     header_lines,
     mean_sd,
     metrics_row,
+    paired_difference,
     table,
     write_suite,
 )
 from bonelift.config import Options, TPNetTrainConfig, TrainConfig, add_arguments, from_args, opt
 from bonelift.datasets import TEST_SUBJECTS, PoseSequence, load_split
+from bonelift.errors import OptionError
 from bonelift.evaluation import predict_split, refine_sequence, score, scored_frames
 from bonelift.models import TPNetConfig
 from bonelift.reports import input_label
@@ -60,12 +72,13 @@ from bonelift.validity import markdown_validity, validity
 
 # Loss weights of the benchmark. The paper's lambdas (0.03, 0.03, 0.05) weight losses in its own
 # units (heatmap pixels); these are set so that each term is a tenth or so of the normalised 3D loss
-# for ~20 mm errors (geometry and angle are unit-free, symmetry is in m^2, reprojection in m^2).
-DEFAULT_WEIGHTS = {"geometry": 0.1, "angle": 0.1, "symmetry": 10.0, "reprojection": 100.0}
+# for ~20 mm errors (geometry and angle are unit-free, symmetry is in m^2 at the canonical skeleton's
+# scale, reprojection in normalised image units squared: 100 m^-2 before the scale fix, times Z^2 ~ 5^2 m^2).
+DEFAULT_WEIGHTS = {"geometry": 0.1, "angle": 0.1, "symmetry": 10.0, "reprojection": 2500.0}
 
-# Table 3 rows: variant, label, the loss terms on (None: no 2D-only data), where the structure losses act.
-VARIANTS: tuple[tuple[str, str, tuple[str, ...] | None, str], ...] = (
-    ("s1-3d", "S1 3D only", None, "weak"),
+# Table 3 rows: variant, label, the loss terms on, where the structure losses act. Every row has the 2D-only data.
+VARIANTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("s1-3d", "S1 3D, S5-S8 2D-only in the minibatch, no weak loss", (), "weak"),
     ("s1-3d+weak-2d-reproj", "+ 2D-only S5-S8, 2D term only", ("reprojection",), "weak"),
     ("s1-3d+weak-2d-geometry", "+ geometry loss", ("reprojection", "geometry"), "weak"),
     ("s1-3d+weak-2d-angle", "+ illegal-angle loss", ("reprojection", "geometry", "angle"), "weak"),
@@ -79,6 +92,8 @@ RECORD_ALL = (
     "all",
 )
 FULL = "s1-3d+weak-2d"
+BASE = "s1-3d"  # the row every paired difference is taken against
+TPNET_SOURCES = ("2d-only", "3d")
 TABLE6 = (("ground-truth", "Ground truth"), ("s1-3d", "Baseline"), (FULL, "With losses"),
           ("tpnet-online", "TP-Net online"), ("tpnet-bidirectional", "TP-Net bidirectional"))
 
@@ -113,11 +128,26 @@ class AnatomyBench(Options):
     tpnet_sample_stride: int = opt(20, "TP-Net trains on every N-th frame of the training predictions", min=1)
     tpnet_hidden: int = opt(4096, "TP-Net hidden width", min=1)
     tpnet_frame_step: int = opt(2, "frames between TP-Net's window poses (paper: 40 ms = 2 frames at 50 Hz)", min=1)
+    tpnet_train_on: str = opt(
+        "2d-only", "subjects whose lifter predictions TP-Net trains on: 2d-only (predictions the lifter was not "
+        "fitted on; their 3D supervises TP-Net only) or 3d (the lifter's own 3D subjects)", choices=TPNET_SOURCES,
+    )
+    rows: tuple[str, ...] = opt((), "comma-separated Table 3 rows to train (default: all; TP-Net needs "
+                                    f"{FULL})")
 
     def validate(self) -> None:
-        """Also check the lifters' shared run configuration."""
+        """Also check the lifters' shared run configuration and the row names."""
         super().validate()
         self.train.validate()
+        known = [v[0] for v in (*VARIANTS, RECORD_ALL)]
+        unknown = [r for r in self.rows if r not in known]
+        if unknown:
+            raise OptionError(f"--rows: unknown row(s) {', '.join(unknown)} (known: {', '.join(known)})")
+
+    def variants(self) -> tuple[tuple, ...]:
+        """The Table 3 rows this run trains: `--rows`, else every row (and with `--record-all` the record row)."""
+        every = VARIANTS + ((RECORD_ALL,) if self.record_all or RECORD_ALL[0] in self.rows else ())
+        return tuple(v for v in every if not self.rows or v[0] in self.rows)
 
     def lifter(self, out: Path, variant: tuple, seed: int) -> TrainConfig:
         """The run configuration of one Table 3 row and seed: `train` with the row's losses and schedule."""
@@ -131,9 +161,9 @@ class AnatomyBench(Options):
             epochs=epochs,
             seed=seed,
             out_dir=str(out),
-            losses={k: self.weights[k] for k in terms or ()},
+            losses={k: self.weights[k] for k in terms},
             warmup_epochs=warmup,
-            weak_subjects=self.weak_2d_subjects if terms else (),
+            weak_subjects=self.weak_2d_subjects,
             losses_on=losses_on,
             symmetry_epoch=max(warmup, int(round(self.symmetry_fraction * epochs))),
         )
@@ -152,14 +182,14 @@ class AnatomyBench(Options):
     def budget(self) -> dict[str, Any]:
         """The suite's budget header: the lifters' shared run configuration and the bench's own fields."""
         shared = {k: v for k, v in budget_of(self.train).items() if k not in PER_ROW}
-        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("train", "rows")}
         return {**shared, **json.loads(json.dumps(own))}
 
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
     p = suites.add_parser("anatomy", help="method 4: Table 3 weak-supervision ablation, Table 6, TP-Net")
     add_arguments(p, AnatomyBench(), skip=tuple(f"train.{k}" for k in PER_ROW))
-    add_common_arguments(p, "runs/bench_anatomy", "docs/results/anatomy_h36m.md")
+    add_common_arguments(p, "runs/bench_anatomy_v2", "docs/results/anatomy_h36m_v2.md")
     p.set_defaults(seeds=2)
 
 
@@ -196,6 +226,12 @@ def run(
     device = resolve_device(bench.train.device)
     test_seqs = load_split("h36m", bench.train.data_root, "gt", TEST_SUBJECTS)
     train_seqs = load_split("h36m", bench.train.data_root, "gt", bench.weak_3d_subjects)
+    variants = bench.variants()
+    with_tpnet = any(v[0] == FULL for v in variants)
+    # TP-Net's training sequences: the 2D-only subjects (with the 3D the lifter never saw), or the lifter's own.
+    tpnet_seqs = train_seqs
+    if with_tpnet and bench.tpnet_train_on == "2d-only":
+        tpnet_seqs = load_split("h36m", bench.train.data_root, "gt", bench.weak_2d_subjects)
     frames = [scored_frames(len(s), test_stride) for s in test_seqs]
     layout = test_seqs[0].layout_3d
     rows: list[dict[str, Any]] = []
@@ -210,7 +246,6 @@ def run(
 
     gt_preds = [s.root_relative[f] for s, f in zip(test_seqs, frames)]
     add_row("ground-truth", "Ground truth", "ground-truth", bench.train.seed, gt_preds)
-    variants = VARIANTS + ((RECORD_ALL,) if bench.record_all else ())
     for seed in range(bench.train.seed, bench.train.seed + seeds):
         full_model = None
         for variant in variants:
@@ -222,10 +257,12 @@ def run(
                     weak_subjects=list(config.weak_subjects))
             if variant[0] == FULL:
                 full_model, full_p1 = model, rows[-1]["p1_mm"]
+        if not with_tpnet:
+            continue
         # TP-Net on the full method's predictions of every frame (its windows need the full frame rate).
         full_test = predict_split(full_model, test_seqs, 1, device, progress=False)[0]
-        train_preds = predict_split(full_model, train_seqs, 1, device, progress=False)[0]
-        train_gts = [q.root_relative for q in train_seqs]
+        train_preds = predict_split(full_model, tpnet_seqs, 1, device, progress=False)[0]
+        train_gts = [q.root_relative for q in tpnet_seqs]
         for slug, label, online in (("tpnet-online", "+ TP-Net online", True),
                                     ("tpnet-bidirectional", "+ TP-Net bidirectional", False)):
             config = bench.tpnet(out / slug / f"seed{seed}", online, seed)
@@ -238,7 +275,8 @@ def run(
             if online:
                 extra["latency_ms"] = tpnet_latency_ms(copy.deepcopy(net).cpu())
                 extra["latency_statistic"] = "median"
-            row = add_row(slug, label, "tpnet", seed, refined, input_variant=FULL, input_p1_mm=full_p1, **extra)
+            row = add_row(slug, label, "tpnet", seed, refined, input_variant=FULL, input_p1_mm=full_p1,
+                          tpnet_subjects=sorted({q.subject for q in tpnet_seqs}), **extra)
             row["gain_p1_mm"] = full_p1 - row["p1_mm"]
 
     return write_suite(report, "anatomy_h36m", command, bench.train.device, _budget(bench, seeds, test_stride), rows,
@@ -292,16 +330,23 @@ def render(doc: dict[str, Any]) -> str:
         "",
     ]
     body = []
-    for (variant, _), group in group_rows([r for r in rows if r["model"] != "ground-truth"]).items():
+    groups = group_rows([r for r in rows if r["model"] != "ground-truth"])
+    base = groups.get((BASE, "gt"), [])
+    for (variant, _), group in groups.items():
         body.append([
             variant, group[0].get("label", ""), gt,
-            mean_sd([r["p1_mm"] for r in group]), mean_sd([r["p2_mm"] for r in group]),
+            mean_sd([r["p1_mm"] for r in group]),
+            "–" if variant == BASE else paired_difference(group, base, "p1_mm"),
+            mean_sd([r["p2_mm"] for r in group]), mean_sd([r.get("n_mpjpe_mm") for r in group]),
             mean_sd([r.get("mpjve_mm") for r in group]),
             mean_sd([r.get("gain_p1_mm") for r in group]) if "gain_p1_mm" in group[0] else "–",
             mean_sd([r.get("illegal_pct") for r in group]), mean_sd([r.get("eq1_illegal_pct") for r in group]),
         ])
-    lines += table(["Row", "Method", "2D input", "P1", "P2", "MPJVE", "TP-Net gain P1", "illegal % (ROM)",
-                    "eq. 1 backward %"], body)
+    lines += table(["Row", "Method", "2D input", "P1", f"P1 - {BASE} (paired)", "P2", "N-MPJPE", "MPJVE",
+                    "TP-Net gain P1", "illegal % (ROM)", "eq. 1 backward %"], body)
+    lines += [f"`P1 - {BASE} (paired)`: per seed the row's P1 minus `{BASE}`'s of the same seed (same initialisation "
+              "and data order), mean ± sd (pairs); \"not resolved\" when the mean is within 2 sd of zero. "
+              "`N-MPJPE`: P1 after the best global scale (what P1 adds to it is the predicted size).", ""]
     lines += ["`illegal %`: frames with an elbow flexed past 150° or a knee outside -10..160° (normal range of "
               "motion; sources cited beside `geometry.ELBOW_MAX_FLEXION_DEG`); `eq. 1 backward %`: the angle "
               "loss's own test.", ""]

@@ -234,6 +234,19 @@ def mean_sd(values: list[float]) -> str:
     return f"{v.mean():.2f} ± {v.std(ddof=1):.2f} ({len(v)})"
 
 
+def paired_difference(rows: list[dict[str, Any]], base: list[dict[str, Any]], key: str) -> str:
+    """ "d ± sd (n)" of `key` minus the `base` row of the same seed (paired seeds: same data order and init), with
+    "not resolved" when the mean is within 2 sd of zero (or only one pair); "–" without pairs."""
+    by_seed = {r["seed"]: r.get(key) for r in base}
+    d = np.asarray([r[key] - by_seed[r["seed"]] for r in rows
+                    if by_seed.get(r["seed"]) is not None and r.get(key) is not None], float)
+    if len(d) == 0:
+        return "–"
+    sd = float(d.std(ddof=1)) if len(d) > 1 else float("nan")
+    text = f"{d.mean():+.2f} ± {sd:.2f} ({len(d)})" if len(d) > 1 else f"{d.mean():+.2f} (1)"
+    return text + (" not resolved" if not abs(d.mean()) > 2 * sd else "")
+
+
 def group_rows(rows: list[dict[str, Any]], keys: tuple[str, ...] = ("variant", "input")) -> dict[tuple, list[dict]]:
     """Rows grouped by `keys` (seeds of one model together), in first-seen order."""
     out: dict[tuple, list[dict]] = {}

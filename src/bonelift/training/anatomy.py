@@ -10,6 +10,12 @@ subjects used as 2D-only data; `losses_on` says which samples the structure loss
 or "all" (also the 3D-labelled batch, bonelift's behaviour before December 2026, kept for the record);
 `symmetry_epoch` starts the paper's fourth stage, in which the symmetry loss joins (the learning rate
 drop of that stage is `TrainConfig.lr_factor`, applied by the trainer's scheduler).
+
+The 2D-only samples join every minibatch from the first step (warm start included, where no loss uses them):
+the trainer runs the 3D and 2D-only samples of a step through one train-mode forward pass, so they share
+batch-norm statistics as in the paper's Fig. 1, and a row without weak losses sees the same data, draws and
+batches as one with them (paired ablations differ only in their losses). The weak terms are blind to the
+predicted global scale (`losses.weak_losses`: Zhou et al.'s 2D-only samples never teach scale).
 """
 
 from __future__ import annotations
@@ -21,14 +27,14 @@ import torch
 
 from bonelift.datasets import flatten_frames, run_split
 from bonelift.errors import BoneliftError
-from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_lengths, weak_pose
+from bonelift.losses import LOSS_NAMES, anatomical_losses, canonical_bone_lengths, weak_losses
 
 
 class AnatomicalObjective:
-    """Adds the weighted anatomical terms of the 2D-only batch (and with `losses_on` "all" of the 3D batch).
+    """Adds the weighted anatomical terms of the 2D-only samples (and with `losses_on` "all" of the 3D batch).
 
     2D-only samples are consumed in equal number to the 3D samples of each step, as the paper's
-    schedule does (a separate forward pass, so any model works unchanged). Their ground-truth 3D
+    schedule does (`sample`; the trainer appends them to the step's one forward pass). Their ground-truth 3D
     is dropped when loaded and never reaches the loss: only their screen coordinates (the network
     input) and image coordinates (`weak_rays`, through their camera, for `losses.weak_pose`) are kept.
     """
@@ -66,11 +72,6 @@ class AnatomicalObjective:
             return None
         weak_inputs = weak_rays = None
         if cfg.weak_subjects:
-            if trainer.world > 1:
-                raise BoneliftError(
-                    "weak supervision runs a second forward pass per step, which DDP does not allow; "
-                    "train on one process"
-                )
             overlap = set(cfg.weak_subjects) & set(cfg.train_subjects)
             if overlap:
                 raise BoneliftError(f"subjects {sorted(overlap)} are both 3D-labelled and 2D-only")
@@ -98,16 +99,36 @@ class AnatomicalObjective:
             return {}
         return {k: v for k, v in self.weights.items() if k != "symmetry" or epoch >= self.symmetry_epoch}
 
+    def sample(self, n: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """`n` random 2D-only inputs and their image coordinates for one step, or None without 2D-only data.
+
+        Every process draws the same (world, n) indices from its (equally seeded) generator and keeps its own row,
+        so data-parallel processes see distinct samples and one process draws exactly as before.
+        """
+        if self.weak_inputs is None:
+            return None
+        idx = torch.randint(len(self.weak_inputs), (world, n))[rank]
+        return self.weak_inputs[idx], self.weak_rays[idx]
+
     def add(
-        self, trainer: Any, outputs: dict[str, torch.Tensor], screen: torch.Tensor, losses: dict[str, torch.Tensor]
+        self,
+        trainer: Any,
+        outputs: dict[str, torch.Tensor],
+        weak_outputs: dict[str, torch.Tensor] | None,
+        rays: torch.Tensor | None,
+        losses: dict[str, torch.Tensor],
     ) -> dict[str, torch.Tensor]:
-        """Return `losses` with the anatomical terms (prefixed "anat_" on the 3D batch, "weak_") added to "total"."""
+        """Return `losses` with the anatomical terms (prefixed "anat_" on the 3D batch, "weak_") added to "total".
+
+        `outputs` are the 3D samples' network outputs, `weak_outputs` and `rays` the 2D-only samples' of the same
+        forward pass (None without 2D-only data).
+        """
         weights = self.weights_at(trainer.epoch)
         if not weights:
             return losses
         model = trainer.model
         layout = model.config.out_layout
-        canonical = self.canonical.to(screen.device)
+        canonical = self.canonical.to(outputs["pose"].device)
         losses = dict(losses)
         total = losses["total"]
         if self.losses_on == "all":
@@ -115,16 +136,9 @@ class AnatomicalObjective:
             for name, value in anatomical_losses(pose, layout, weights, canonical).items():
                 losses["anat_" + name] = value
                 total = total + weights[name] * value
-        if self.weak_inputs is not None:
-            idx = torch.randint(len(self.weak_inputs), (len(screen),))
-            xw = self.weak_inputs[idx].to(screen.device, non_blocking=True)
-            rays = self.weak_rays[idx].to(screen.device, non_blocking=True)
-            out_w = trainer.net(model.normalizer.norm_in(xw))
-            pose_w, residual = weak_pose(model.to_metric(out_w["pose"]), rays, layout)
-            terms = anatomical_losses(pose_w, layout, weights, canonical)
-            if weights.get("reprojection"):
-                terms["reprojection"] = (residual**2).sum(-1).mean()
-            for name, value in terms.items():
+        if weak_outputs is not None and rays is not None:
+            pose_w = model.to_metric(weak_outputs["pose"])
+            for name, value in weak_losses(pose_w, rays, layout, weights, canonical).items():
                 losses["weak_" + name] = value
                 total = total + weights[name] * value
         losses["total"] = total

@@ -99,11 +99,19 @@ class Trainer(Run):
         if cfg.noise_px > 0:
             x = x + torch.randn_like(x) * (2 * cfg.noise_px / 1000.0)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        out = self.net(self.model.normalizer.norm_in(x))
+        weak = self.anatomy.sample(len(rows), self.rank, self.world) if self.anatomy is not None else None
+        if weak is None:
+            out, out_w, rays = self.net(self.model.normalizer.norm_in(x)), None, None
+        else:
+            # One mixed minibatch (method 4, Fig. 1): the 2D-only samples share the 3D samples' forward pass and
+            # batch-norm statistics; the outputs are split back, 3D samples first.
+            xw, rays = (t.to(self.device, non_blocking=True) for t in weak)
+            both = self.net(self.model.normalizer.norm_in(torch.cat([x, xw])))
+            out, out_w = ({k: v[part] for k, v in both.items()} for part in (slice(0, len(x)), slice(len(x), None)))
         extra = {} if g is None else {"gt2d": g.to(self.device, non_blocking=True), "epoch": self.epoch}
         losses = self.model.loss(out, self.model.target(y), **extra)
         if self.anatomy is not None:
-            losses = self.anatomy.add(self, out, x, losses)
+            losses = self.anatomy.add(self, out, out_w, rays, losses)
         return losses
 
     def monitor(self) -> dict[str, Any]:
