@@ -20,11 +20,14 @@ joint centre exactly where the clip has it on average.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,6 +321,21 @@ def import_opensim():  # noqa: ANN201 - the opensim module; its stubs are not ty
     return opensim
 
 
+@contextlib.contextmanager
+def _native_stdout_muted() -> Iterator[None]:
+    """OpenSim's tools print the model's summary with C++ `cout`, past Python and the Logger: file descriptor 1
+    goes to /dev/null meanwhile, so the command prints only its own lines."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _read_storage(path: Path) -> tuple[list[str], np.ndarray]:
     """(column names, (N, C) values) of an OpenSim storage file (.mot / .sto)."""
     lines = path.read_text().splitlines()
@@ -374,7 +392,8 @@ def _fit(osim, trc: Path, times: np.ndarray, markers: np.ndarray, dest: Path,  #
             task.setWeight(1.0)
             task.setValueType(osim.IKCoordinateTask.DefaultValue)
             tasks.cloneAndAppend(task)
-        ik.run()
+        with _native_stdout_muted():
+            ik.run()
         columns, located = _read_storage(tmp / f"{stem}_ik_model_marker_locations.sto")
         order = [columns.index(f"{m}_t{a}") for m in MARKER_NAMES for a in "xyz"]
         rows = np.clip(np.searchsorted(times, located[:, 0] - 1e-9), 0, len(times) - 1)
