@@ -133,6 +133,7 @@ def test_bad_folders_and_files_are_one_line_errors(tmp_path: Path) -> None:
         opensim(tmp_path, trc=("other.trc",))
     with pytest.raises(OptionError, match="accuracy"):
         opensim(tmp_path, accuracy=0.0)
+    assert main(["opensim", str(tmp_path), "--accuracy", "0"]) == 2  # the flag generated from OpenSimConfig
     clip, _ = synthetic_clip(5)
     clip[:] = np.nan
     write_trc(clip, FPS, tmp_path / "poses3d.trc")
