@@ -118,6 +118,23 @@ def _cmd_live(args: argparse.Namespace) -> None:
     print(live(args.source, from_args(LiveCommandConfig(), args)))  # ends with the stream, q / Esc or Ctrl-C
 
 
+def _add_opensim(sub: argparse._SubParsersAction) -> None:
+    from bonelift.config import OpenSimConfig, add_arguments
+
+    p = sub.add_parser("opensim", help="OpenSim 4.6 inverse kinematics on a lift's TRC markers (model fitted per "
+                                       "person) -> OUT/opensim/")
+    p.add_argument("out", help="output folder of `bonelift lift` (holding poses3d.trc)")
+    add_arguments(p, OpenSimConfig())
+
+
+def _cmd_opensim(args: argparse.Namespace) -> None:
+    from bonelift.config import OpenSimConfig, from_args
+    from bonelift.osim import opensim
+
+    for fit in opensim(args.out, from_args(OpenSimConfig(), args)):
+        print(fit)
+
+
 def _add_validity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validity", help="structural validity of a prediction file (method 4, Table 6)")
     p.add_argument("predictions", help="npz with one (T, J, 3) array per sequence")
@@ -229,6 +246,7 @@ def _main(argv: list[str] | None = None) -> int:
     _add_lift(sub)
     _add_live(sub)
     _add_images(sub)
+    _add_opensim(sub)
     args = parser.parse_args(argv)
     try:
         if args.command in ("train", "train-video", "train-image"):
@@ -254,6 +272,8 @@ def _main(argv: list[str] | None = None) -> int:
             _cmd_models()
         elif args.command == "images":
             _cmd_images(args)
+        elif args.command == "opensim":
+            _cmd_opensim(args)
     except BoneliftError as exc:
         print(f"bonelift: error: {exc}", file=sys.stderr)
         return 2

@@ -548,6 +548,14 @@ class EvaluateConfig(Options):
     progress: bool = opt(True, "no progress bars", flag="--quiet")
 
 
+@dataclass
+class OpenSimConfig(Options):
+    """`bonelift opensim OUT/` / `bonelift.osim.opensim()`: OpenSim inverse kinematics on a lift's TRC markers."""
+
+    trc: tuple[str, ...] = opt((), "TRC files in OUT to fit (default: poses3d.trc and every poses3d_person*.trc)")
+    accuracy: float = opt(1e-5, "inverse kinematics solver accuracy (OpenSim's default 1e-5)", above=0, max=0.1)
+
+
 MODEL_KINDS: dict[type, str] = {ModelConfig: SINGLE_FRAME, VideoModelConfig: VIDEO, TPNetConfig: "tpnet",
                                 ImageModelConfig: IMAGE}
 RUN_CONFIGS: dict[str, type[RunConfig]] = {
@@ -729,6 +737,7 @@ __all__ = [
     "LIVE_FILTERS",
     "LiveCommandConfig",
     "LiveConfig",
+    "OpenSimConfig",
     "Options",
     "MODEL_KINDS",
     "RUN_CONFIGS",
