@@ -453,6 +453,12 @@ class LiftConfig(LifterOptions):
     world: bool = opt(True, "estimate the camera's pitch, roll and the floor, export joints in that world frame "
                             "(y up, floor at 0) and write the BVH in it")
     biomech: bool = opt(True, "write poses3d.trc, .c3d, .mot and poses3d_angles.csv (needs the world frame)")
+    camera_height: float | None = opt(None, "the camera's height above the floor: puts the floor that far below the "
+                                            "camera along the estimated up instead of at the foot contacts",
+                                      metavar="METRES", above=0, max=1000)
+    intrinsics: str | Path | None = opt(None, "camera calibration JSON (fx, fy, cx, cy, optional OpenCV distortion, "
+                                              "width, height; docs/pipeline.md): 2D undistorted, its focal length "
+                                              "and principal point used", metavar="FILE")
     filter: str = opt("none", "smooth joints and trajectory over time", choices=FILTERS)
     filter_cutoff: float | None = opt(None, "Butterworth cutoff or One-Euro minimum cutoff, Hz (default 6 / 1)",
                                       above=0)
@@ -460,11 +466,17 @@ class LiftConfig(LifterOptions):
     progress: bool = opt(True, "no progress bars", flag="--quiet")
 
     def validate(self) -> None:
-        """Also refuse a person beyond --max-people and an image size that is not two pixel counts."""
+        """Also refuse a person beyond --max-people, an image size that is not two pixel counts, a camera height
+        without the world frame and a focal length given twice."""
         super().validate()
         if self.biomech and not self.world:
             raise OptionError("biomech (--biomech) needs world (--world): the biomechanics files are in the world "
                               "frame (pass --no-biomech with --no-world)")
+        if self.camera_height is not None and not self.world:
+            raise OptionError("camera_height (--camera-height) places the floor of the world frame: it needs world "
+                              "(--world)")
+        if self.intrinsics is not None and self.focal is not None:
+            raise OptionError("focal (--focal) and intrinsics (--intrinsics) both give the focal length: pass one")
         if self.person is not None and self.max_people is not None and self.person >= self.max_people:
             raise OptionError(f"person (--person) must be below max_people (--max-people) {self.max_people}, "
                               f"got {self.person!r}")

@@ -136,11 +136,13 @@ def _contacts(feet: np.ndarray, fps: float, up: np.ndarray) -> np.ndarray:
     return pick[slow & np.isfinite(pick).all(-1)]
 
 
-def estimate_world(people: list[tuple[np.ndarray, np.ndarray]], fps: float) -> WorldFrame | None:
+def estimate_world(people: list[tuple[np.ndarray, np.ndarray]], fps: float,
+                   camera_height: float | None = None) -> WorldFrame | None:
     """The world frame of a clip from each person's (root-relative joints (T, 17, 3), trajectory (T, 3)), metres.
 
     Every person's contacts and vertical count (one camera, one floor); the stature (ankle height) is the
-    first person's. None when no frame has a complete pose with a trajectory.
+    first person's. A known `camera_height` (metres) puts the floor that far below the camera along the
+    estimated up, instead of at the contacts. None when no frame has a complete pose with a trajectory.
     """
     absolute = [np.asarray(j, np.float64) + np.asarray(t, np.float64)[:, None] for j, t in people]
     absolute = [a for a in absolute if np.isfinite(a).all(axis=(1, 2)).any()]
@@ -160,7 +162,9 @@ def estimate_world(people: list[tuple[np.ndarray, np.ndarray]], fps: float) -> W
         up = n if n @ prior > 0 else -n
     finite = absolute[0][np.isfinite(absolute[0]).all(axis=(1, 2))]
     ankle = ANKLE_HEIGHT_RATIO * stature(finite)
-    if len(points):
+    if camera_height is not None:
+        sole = -float(camera_height)
+    elif len(points):
         sole = float(np.median(points @ up)) - ankle
     else:  # no planted foot: the lowest ankles of the clip stand on the floor
         sole = float(np.nanpercentile(np.concatenate([a[:, _FEET] for a in absolute]) @ up, 5.0)) - ankle
