@@ -506,11 +506,11 @@ class LiveConfig(LifterOptions):
 LIVE_FILTERS = tuple(f for f in FILTERS if f != "butterworth")  # zero-lag Butterworth needs the whole clip
 
 
-def parse_address(raw: str) -> tuple[str, int]:
-    """`HOST:PORT` (the host may be a name or an IPv4 address) as (host, port), or an OptionError."""
+def parse_address(raw: str, what: str = "udp (--udp)") -> tuple[str, int]:
+    """`HOST:PORT` (the host may be a name or an IPv4 address) as (host, port), or an OptionError naming `what`."""
     host, sep, port = raw.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise OptionError(f"udp (--udp) must be HOST:PORT with a port from 1 to 65535, got {raw!r}")
+        raise OptionError(f"{what} must be HOST:PORT with a port from 1 to 65535, got {raw!r}")
     return host, int(port)
 
 
@@ -521,6 +521,8 @@ class LiveCommandConfig(LiveConfig):
 
     headless: bool | None = opt(None, "no overlay window (default: headless when there is no display)")
     udp: str | None = opt(None, "send one JSON line per frame to this address", metavar="HOST:PORT")
+    websocket: str | None = opt(None, "serve the same JSON lines to every WebSocket client of this address "
+                                      "(needs the websockets package: bonelift[video])", metavar="HOST:PORT")
     max_frames: int | None = opt(None, "stop after N frames (default: until the stream ends or q / Esc / Ctrl-C)",
                                  above=0)
     max_side: int | None = opt(640, "downscale frames to this longer side before detection (0 or None: off)", min=0)
@@ -530,10 +532,12 @@ class LiveCommandConfig(LiveConfig):
     filter_beta: float | None = opt(None, "One-Euro speed coefficient per m/s (default 5)", min=0)
 
     def validate(self) -> None:
-        """Also refuse a UDP address that is not HOST:PORT and a detector confidence above 1."""
+        """Also refuse a UDP or WebSocket address that is not HOST:PORT and a detector confidence above 1."""
         super().validate()
         if self.udp is not None:
             parse_address(self.udp)
+        if self.websocket is not None:
+            parse_address(self.websocket, "websocket (--websocket)")
         if self.min_confidence > 1:
             raise OptionError(f"min_confidence (--min-confidence) must be at most 1, got {self.min_confidence!r}")
 
