@@ -193,6 +193,7 @@ def test_live_websocket_serves_the_udp_lines_to_every_client(tmp_path: Path, vid
     """Two WebSocket clients connected before the first frame each receive every line, equal to the UDP line of the
     same frame. The detector holds the first frame until both clients are in (no race with the stream's start)."""
     pytest.importorskip("websockets", reason="websockets not installed (pip install 'bonelift[video]')")
+    import contextlib
     import threading
     import time
 
@@ -214,21 +215,21 @@ def test_live_websocket_serves_the_udp_lines_to_every_client(tmp_path: Path, vid
                            kwargs={"model": video_checkpoints["tcn_causal"], "headless": True, "udp": address,
                                    "websocket": f"127.0.0.1:{port}"})
     run.start()
-    clients = []
+    clients: list = []
     deadline = time.monotonic() + 60
-    while len(clients) < 2:
-        try:
-            clients.append(connect(f"ws://127.0.0.1:{port}", open_timeout=5))
-        except OSError:
-            assert time.monotonic() < deadline, "the WebSocket server did not start"
-            time.sleep(0.05)
-    time.sleep(0.2)  # the server registers a client right after the handshake
-    ready.set()
     try:
-        got = [[json.loads(c.recv(timeout=30)) for _ in range(8)] for c in clients]
+        with contextlib.ExitStack() as stack:
+            while len(clients) < 2:
+                try:
+                    clients.append(stack.enter_context(connect(f"ws://127.0.0.1:{port}", open_timeout=5)))
+                except OSError:
+                    assert time.monotonic() < deadline, "the WebSocket server did not start"
+                    time.sleep(0.05)
+            time.sleep(0.2)  # the server registers a client right after the handshake
+            ready.set()
+            got = [[json.loads(c.recv(timeout=30)) for _ in range(8)] for c in clients]
     finally:
-        for c in clients:
-            c.close()
+        ready.set()
         run.join(60)
     sent = _received(rx, 8)
     assert not run.is_alive() and got[0] == sent and got[1] == sent
