@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from bonelift.cameras import Camera, calibrate_dlt, load_h36m_cameras, normalize_screen, unnormalize_screen
+from bonelift.errors import DataError
 from tests.conftest import write_cameras
 
 
@@ -118,3 +122,47 @@ def test_root_trajectory_recovers_the_camera_frame_path():
     assert np.nanmedian(err) < 0.05  # 1 px noise: centimetres (mostly depth)
     focal, centre = assumed_intrinsics(1920, 1080)
     assert focal == 0.8 * 1920 and tuple(centre) == (960.0, 540.0) and assumed_intrinsics(640, 480, 500.0)[0] == 500.0
+
+
+def _calibration(tmp_path: Path, **fields: object) -> Path:
+    import json
+
+    doc = {"fx": 1400.0, "fy": 1380.0, "cx": 965.0, "cy": 530.0, "distortion": [-0.28, 0.09, 0.001, -0.0015, -0.01],
+           "width": 1920, "height": 1080, **fields}
+    path = tmp_path / "intrinsics.json"
+    path.write_text(json.dumps({k: v for k, v in doc.items() if v is not None}))
+    return path
+
+
+def test_intrinsics_undistort_a_distorted_projection(tmp_path: Path) -> None:
+    """A pose projected through a distorting lens with fx != fy comes back as the ideal square-pixel pinhole camera
+    (focal fx, same principal point) sees it; OpenCV's undistortPoints agrees where it is installed."""
+    from bonelift.cameras import project, read_intrinsics
+    from tests.walker import film, walk
+
+    cam = read_intrinsics(_calibration(tmp_path))
+    assert cam.width == 1920 and cam.distortion == "opencv"
+    joints, traj, _ = film(walk(30), 12.0, 2.0, height=1.4)
+    points = joints + traj[:, None] + np.array([0.3, 0.0, 0.0])
+    distorted = project(points, cam.f, cam.c, cam.k, cam.p, "opencv")
+    ideal = project(points, np.array([cam.f[0], cam.f[0]]), cam.c)
+    assert np.abs(distorted - ideal).max() > 20  # the lens moves points by tens of pixels
+    assert np.abs(cam.ideal_pixels(distorted) - ideal).max() < 1e-3
+    cv2 = pytest.importorskip("cv2")
+    k = np.array([[cam.f[0], 0, cam.c[0]], [0, cam.f[1], cam.c[1]], [0, 0, 1]])
+    dist = np.array([cam.k[0], cam.k[1], cam.p[0], cam.p[1], cam.k[2]])
+    theirs = cv2.undistortPoints(distorted.reshape(-1, 1, 2), k, dist).reshape(distorted.shape) * cam.f[0] + cam.c
+    assert np.abs(theirs - ideal).max() < 0.05  # OpenCV stops after 5 fixed-point steps; ours runs 20
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"fx": None}, "fx must be a number"), ({"fy": -3}, "fy must be a number"), ({"k1": 0.1}, "unknown intrinsics"),
+    ({"distortion": [0.1, 0.2]}, "distortion must be 4 or 5"), ({"height": None}, "width and height"),
+    ({"width": 1920.5}, "width and height")])
+def test_bad_intrinsics_name_the_file_and_field(tmp_path: Path, fields: dict, message: str) -> None:
+    from bonelift.cameras import read_intrinsics
+
+    path = _calibration(tmp_path, **fields)
+    with pytest.raises(DataError, match=message) as err:
+        read_intrinsics(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -72,3 +72,18 @@ def test_scene_vertical_fixes_the_up_direction() -> None:
     w = estimate_world([(joints, traj)], 30.0, scene_up=tilted)
     assert _angle(w.up, tilted) < 1e-6 and w.cue == "scene" and w.info()["up_cue"] == "scene"
     assert estimate_world([(joints, traj)], 30.0).cue == "body"
+
+
+def test_camera_height_places_the_floor() -> None:
+    """A known camera height replaces the contact estimate: the floor lies that far below the camera along the
+    estimated up, and planted ankles stand at their height above it; a wrong height moves them by the error."""
+    world = walk()
+    joints, traj, up = film(world, 15.0, 5.0, height=2.2, noise=0.005)
+    w = estimate_world([(joints, traj)], 30.0, camera_height=2.2)
+    assert w.camera_height == 2.2 and w.floor_height == -2.2 and _angle(w.up, up) < 1.5
+    planted = world[:, [3, 6], 1] < ANKLE + 1e-9
+    feet = w.to_world(joints + traj[:, None])[:, [3, 6], 1]
+    assert abs(np.median(feet[planted]) - ANKLE) < 0.02
+    off = estimate_world([(joints, traj)], 30.0, camera_height=2.5)
+    assert np.median(off.to_world(joints + traj[:, None])[:, [3, 6], 1][planted]) == pytest.approx(ANKLE + 0.3,
+                                                                                                    abs=0.02)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError, require_file
+from bonelift.io import load_json
 from bonelift.skeletons import MM
 
 # Frame rates a recording can have: a frame every 1000 s (time lapse) to 100,000 per second (high-speed). Outside
@@ -77,6 +78,47 @@ class Camera:
 
     def normalize(self, pixels):
         return normalize_screen(pixels, self.width, self.height)
+
+    def ideal_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """`pixels` as an undistorted pinhole camera with square pixels would see them: focal f[0] (x's), principal
+        point c. Lifting, fusion and the root trajectory assume such a camera (one focal length, no lens)."""
+        return self.image_coords(pixels) * self.f[0] + self.c
+
+
+INTRINSICS_FIELDS = ("fx", "fy", "cx", "cy", "distortion", "width", "height")
+
+
+def read_intrinsics(path: str | Path) -> Camera:
+    """A calibration file (JSON: `fx`, `fy`, `cx`, `cy` in pixels; optional `distortion` [k1, k2, p1, p2(, k3)] in
+    OpenCV's model and order; optional `width`, `height` of the calibrated image) as a `Camera` at the origin
+    (width and height 0 when the file gives none). Any bad field is one DataError naming the file and the field."""
+    path = require_file(path, "intrinsics file")
+    doc = load_json(path)
+    if not isinstance(doc, dict):
+        raise DataError(path, "intrinsics must be a JSON object with fx, fy, cx, cy (docs/pipeline.md)")
+    unknown = sorted(set(doc) - set(INTRINSICS_FIELDS))
+    if unknown:
+        raise DataError(path, f"unknown intrinsics field {unknown[0]!r} (fields: {', '.join(INTRINSICS_FIELDS)})")
+
+    def number(key: str, low: float = -np.inf, high: float = np.inf) -> float:
+        v = doc.get(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not low <= v <= high:
+            raise DataError(path, f"{key} must be a number from {low:g} to {high:g}, got {v!r}")
+        return float(v)
+
+    f = [number(key, MIN_FOCAL, MAX_FOCAL) for key in ("fx", "fy")]
+    c = [number(key, -MAX_FOCAL, MAX_FOCAL) for key in ("cx", "cy")]
+    coeffs = doc.get("distortion", [0.0] * 5)
+    if not isinstance(coeffs, list) or len(coeffs) not in (4, 5) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e3 for v in coeffs):
+        raise DataError(path, f"distortion must be 4 or 5 numbers [k1, k2, p1, p2(, k3)], got {coeffs!r}")
+    k1, k2, p1, p2, k3 = [float(v) for v in coeffs] + [0.0] * (5 - len(coeffs))
+    size = [int(number(key, 1, 1e5)) if key in doc else 0 for key in ("width", "height")]
+    if (size[0] == 0) != (size[1] == 0) or any(key in doc and doc[key] != int(doc[key]) for key in ("width", "height")):
+        raise DataError(path, f"width and height must both be whole numbers of pixels, got {doc.get('width')!r} x "
+                              f"{doc.get('height')!r}")
+    return Camera(str(path), np.eye(3), np.zeros(3), np.array(f), np.array(c), np.array([k1, k2, k3]),
+                  np.array([p1, p2]), size[0], size[1], "opencv")
 
 
 def _distort(xy, k, p, model: str = "h36m"):
@@ -199,11 +241,13 @@ def calibrate_dlt(points_world: np.ndarray, pixels: np.ndarray, cam_id: str, wid
 DEFAULT_FOCAL_FACTOR = 0.8
 
 
-def assumed_intrinsics(width: int, height: int, focal: float | None = None) -> tuple[float, np.ndarray]:
-    """(focal length px, principal point (2,) px) of a camera nobody calibrated: principal point at the image
-    centre, focal `focal` or DEFAULT_FOCAL_FACTOR x the longer side."""
+def assumed_intrinsics(width: int, height: int, focal: float | None = None,
+                       principal: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """(focal length px, principal point (2,) px) of a camera: those given, else what is assumed when nobody
+    calibrated it (principal point at the image centre, focal DEFAULT_FOCAL_FACTOR x the longer side)."""
     f = float(focal) if focal is not None else DEFAULT_FOCAL_FACTOR * max(width, height)
-    return f, np.array([width / 2.0, height / 2.0])
+    c = np.asarray(principal, np.float64) if principal is not None else np.array([width / 2.0, height / 2.0])
+    return f, c
 
 
 def root_trajectory(

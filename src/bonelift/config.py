@@ -460,6 +460,12 @@ class LiftConfig(LifterOptions):
     scene_vertical: bool = opt(True, "let the video's vertical lines (walls, door frames) set the world's up "
                                      "direction where they are found (bonelift.pipeline.scene)")
     biomech: bool = opt(True, "write poses3d.trc, .c3d, .mot and poses3d_angles.csv (needs the world frame)")
+    camera_height: float | None = opt(None, "the camera's height above the floor: puts the floor that far below the "
+                                            "camera along the estimated up instead of at the foot contacts",
+                                      metavar="METRES", above=0, max=1000)
+    intrinsics: str | Path | None = opt(None, "camera calibration JSON (fx, fy, cx, cy, optional OpenCV distortion, "
+                                              "width, height; docs/pipeline.md): 2D undistorted, its focal length "
+                                              "and principal point used", metavar="FILE")
     filter: str = opt("none", "smooth joints and trajectory over time", choices=FILTERS)
     filter_cutoff: float | None = opt(None, "Butterworth cutoff or One-Euro minimum cutoff, Hz (default 6 / 1)",
                                       above=0)
@@ -467,11 +473,17 @@ class LiftConfig(LifterOptions):
     progress: bool = opt(True, "no progress bars", flag="--quiet")
 
     def validate(self) -> None:
-        """Also refuse a person beyond --max-people and an image size that is not two pixel counts."""
+        """Also refuse a person beyond --max-people, an image size that is not two pixel counts, a camera height
+        without the world frame and a focal length given twice."""
         super().validate()
         if self.biomech and not self.world:
             raise OptionError("biomech (--biomech) needs world (--world): the biomechanics files are in the world "
                               "frame (pass --no-biomech with --no-world)")
+        if self.camera_height is not None and not self.world:
+            raise OptionError("camera_height (--camera-height) places the floor of the world frame: it needs world "
+                              "(--world)")
+        if self.intrinsics is not None and self.focal is not None:
+            raise OptionError("focal (--focal) and intrinsics (--intrinsics) both give the focal length: pass one")
         if self.person is not None and self.max_people is not None and self.person >= self.max_people:
             raise OptionError(f"person (--person) must be below max_people (--max-people) {self.max_people}, "
                               f"got {self.person!r}")
@@ -501,11 +513,11 @@ class LiveConfig(LifterOptions):
 LIVE_FILTERS = tuple(f for f in FILTERS if f != "butterworth")  # zero-lag Butterworth needs the whole clip
 
 
-def parse_address(raw: str) -> tuple[str, int]:
-    """`HOST:PORT` (the host may be a name or an IPv4 address) as (host, port), or an OptionError."""
+def parse_address(raw: str, what: str = "udp (--udp)") -> tuple[str, int]:
+    """`HOST:PORT` (the host may be a name or an IPv4 address) as (host, port), or an OptionError naming `what`."""
     host, sep, port = raw.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise OptionError(f"udp (--udp) must be HOST:PORT with a port from 1 to 65535, got {raw!r}")
+        raise OptionError(f"{what} must be HOST:PORT with a port from 1 to 65535, got {raw!r}")
     return host, int(port)
 
 
@@ -516,6 +528,8 @@ class LiveCommandConfig(LiveConfig):
 
     headless: bool | None = opt(None, "no overlay window (default: headless when there is no display)")
     udp: str | None = opt(None, "send one JSON line per frame to this address", metavar="HOST:PORT")
+    websocket: str | None = opt(None, "serve the same JSON lines to every WebSocket client of this address "
+                                      "(needs the websockets package: bonelift[video])", metavar="HOST:PORT")
     max_frames: int | None = opt(None, "stop after N frames (default: until the stream ends or q / Esc / Ctrl-C)",
                                  above=0)
     max_side: int | None = opt(640, "downscale frames to this longer side before detection (0 or None: off)", min=0)
@@ -525,10 +539,12 @@ class LiveCommandConfig(LiveConfig):
     filter_beta: float | None = opt(None, "One-Euro speed coefficient per m/s (default 5)", min=0)
 
     def validate(self) -> None:
-        """Also refuse a UDP address that is not HOST:PORT and a detector confidence above 1."""
+        """Also refuse a UDP or WebSocket address that is not HOST:PORT and a detector confidence above 1."""
         super().validate()
         if self.udp is not None:
             parse_address(self.udp)
+        if self.websocket is not None:
+            parse_address(self.websocket, "websocket (--websocket)")
         if self.min_confidence > 1:
             raise OptionError(f"min_confidence (--min-confidence) must be at most 1, got {self.min_confidence!r}")
 

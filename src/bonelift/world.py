@@ -154,13 +154,15 @@ def _body_prior(people: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | Non
 
 
 def estimate_world(
-    people: list[tuple[np.ndarray, np.ndarray]], fps: float, scene_up: np.ndarray | None = None
+    people: list[tuple[np.ndarray, np.ndarray]], fps: float, camera_height: float | None = None,
+    scene_up: np.ndarray | None = None,
 ) -> WorldFrame | None:
     """The world frame of a clip from each person's (root-relative joints (T, 17, 3), trajectory (T, 3)), metres.
 
     Every person's contacts and vertical count (one camera, one floor); the stature (ankle height) is the
-    first person's. `scene_up` (the scene's vertical, camera coordinates) fixes the up direction when given.
-    None when no frame has a complete pose with a trajectory.
+    first person's. `scene_up` (the scene's vertical, camera coordinates) fixes the up direction when given. A
+    known `camera_height` (metres) puts the floor that far below the camera along the up direction, instead of
+    at the contacts. None when no frame has a complete pose with a trajectory.
     """
     absolute = [np.asarray(j, np.float64) + np.asarray(t, np.float64)[:, None] for j, t in people]
     absolute = [a for a in absolute if np.isfinite(a).all(axis=(1, 2)).any()]
@@ -187,7 +189,9 @@ def estimate_world(
     ankle = ANKLE_HEIGHT_RATIO * stature(finite)
     each = [_contacts(a[:, _FEET], fps, up) for a in absolute]
     levels = [float(np.median(q @ up)) for q in each if len(q) >= MIN_LEVEL_CONTACTS]
-    if levels:  # the lowest surface anybody stands on (one person may stand on a box or a stage)
+    if camera_height is not None:
+        sole = -float(camera_height)
+    elif levels:  # the lowest surface anybody stands on (one person may stand on a box or a stage)
         sole = min(levels) - ankle
     elif len(points):
         sole = float(np.median(points @ up)) - ankle

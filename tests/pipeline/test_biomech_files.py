@@ -97,3 +97,49 @@ def test_exports_are_fast(tmp_path: Path) -> None:
     write_angles_csv(angles, 60.0, tmp_path / "a.csv")
     rate = len(x) / (time.process_time() - start)
     assert rate > 10000, f"{rate:.0f} frames/s"
+
+
+def _people(count: int, frames: int = 60) -> list:
+    """`count` walkers filmed by one pitched camera, as lifted people sharing the clip's world frame."""
+    from bonelift.pipeline.export import Poses3D
+    from bonelift.world import estimate_world
+    from tests.walker import film
+
+    people = []
+    for k in range(count):
+        joints, traj, _ = film(walk(frames, start=(-1.0 + 0.8 * k, 4.0 + k)), 10.0, 2.0)
+        people.append(Poses3D(joints, np.zeros((frames, 17, 2)), np.ones((frames, 17)), np.zeros(frames, np.int8),
+                              30.0, 640, 480, "clip.mp4", k, traj))
+    frame = estimate_world([(p.joints, p.trajectory) for p in people], 30.0)
+    for p in people:
+        p.world = frame
+    return people
+
+
+def _trc_markers(path: Path) -> np.ndarray:
+    lines = path.read_text().splitlines()
+    return np.array([[float(v) for v in ln.split("\t")[2:]] for ln in lines[6:]]).reshape(-1, 17, 3) / 1000
+
+
+def test_one_file_set_per_person(tmp_path: Path) -> None:
+    """Several people: the main person keeps `poses3d.*`, each further person K gets `poses3d_personK.trc`, `.c3d`,
+    `.mot` and `_angles.csv`, each holding that person's markers only (one subject per file, as OpenSim expects)."""
+    from bonelift.pipeline.lift import PERSON_FILE, export_all
+
+    people = _people(3)
+    export_all(people[0], people, tmp_path)
+    for k, p in enumerate(people):
+        stem = "poses3d" if k == 0 else f"poses3d_person{k}"
+        assert all((tmp_path / f"{stem}{end}").is_file() for end in (".trc", ".c3d", ".mot", "_angles.csv", ".bvh"))
+        np.testing.assert_allclose(_trc_markers(tmp_path / f"{stem}.trc"), p.joints_world, atol=6e-7)
+        mot = np.loadtxt(tmp_path / f"{stem}.mot", skiprows=7)
+        np.testing.assert_allclose(mot[:, 1:], joint_angles(p.joints_world), atol=1e-4)
+    assert PERSON_FILE.fullmatch("poses3d_person2_angles.csv") and not PERSON_FILE.fullmatch("poses3d_person2.npz")
+    ezc3d = pytest.importorskip("ezc3d")
+    got = ezc3d.c3d(str(tmp_path / "poses3d_person2.c3d"))["data"]["points"][:3].transpose(2, 1, 0)
+    assert np.abs(got - people[2].joints_world * 1000).max() < 0.1
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    export_all(people[1], [people[1]], alone)
+    assert not list(alone.glob("poses3d_person*")) and (alone / "poses3d.trc").is_file()
+    np.testing.assert_allclose(_trc_markers(alone / "poses3d.trc"), people[1].joints_world, atol=6e-7)

@@ -186,3 +186,55 @@ def test_live_unreadable_stream_is_one_line(tmp_path: Path, video_checkpoints: d
     bad.write_bytes(b"not a video at all" * 10)
     with pytest.raises(DataError, match="could not open the camera or stream"):
         live(str(bad), model=video_checkpoints["tcn_causal"], headless=True)
+
+
+def test_live_websocket_serves_the_udp_lines_to_every_client(tmp_path: Path, video_checkpoints: dict,
+                                                             monkeypatch) -> None:
+    """Two WebSocket clients connected before the first frame each receive every line, equal to the UDP line of the
+    same frame. The detector holds the first frame until both clients are in (no race with the stream's start)."""
+    pytest.importorskip("websockets", reason="websockets not installed (pip install 'bonelift[video]')")
+    import contextlib
+    import threading
+    import time
+
+    from websockets.sync.client import connect
+
+    ready = threading.Event()
+
+    class _Waiting(_FakeDetector):
+        def __call__(self, rgb: np.ndarray, width: int, height: int):
+            ready.wait(30)
+            return super().__call__(rgb, width, height)
+
+    monkeypatch.setattr("bonelift.pipeline.detect.StreamDetector", _Waiting)
+    with socket.socket() as probe:  # a free TCP port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rx, address = _receiver()
+    run = threading.Thread(target=live, args=(str(_video(tmp_path / "cam.avi", 8)),),
+                           kwargs={"model": video_checkpoints["tcn_causal"], "headless": True, "udp": address,
+                                   "websocket": f"127.0.0.1:{port}"})
+    run.start()
+    clients: list = []
+    deadline = time.monotonic() + 60
+    try:
+        with contextlib.ExitStack() as stack:
+            while len(clients) < 2:
+                try:
+                    clients.append(stack.enter_context(connect(f"ws://127.0.0.1:{port}", open_timeout=5)))
+                except OSError:
+                    assert time.monotonic() < deadline, "the WebSocket server did not start"
+                    time.sleep(0.05)
+            time.sleep(0.2)  # the server registers a client right after the handshake
+            ready.set()
+            got = [[json.loads(c.recv(timeout=30)) for _ in range(8)] for c in clients]
+    finally:
+        ready.set()
+        run.join(60)
+    sent = _received(rx, 8)
+    assert not run.is_alive() and got[0] == sent and got[1] == sent
+
+
+def test_websocket_address_refused_before_anything_opens() -> None:
+    with pytest.raises(OptionError, match=r"websocket \(--websocket\) must be HOST:PORT"):
+        live("0", websocket="nowhere")

@@ -32,7 +32,7 @@ def _page(tmp_path: Path, two: bool = False) -> Path:
 def test_page_is_self_contained(tmp_path: Path) -> None:
     text = _page(tmp_path).read_text()
     assert "http://" not in text and "https://" not in text and "<script src" not in text and "@import" not in text
-    assert '"frames":[[[0.0,0.0,0.0]' in text and ",null," in text  # poses embedded, missing frame as null
+    assert '"frames":[[[0.0000,0.0000,0.0000]' in text and ",null," in text  # poses embedded, missing frame as null
 
 
 def _chromium() -> str | None:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
+from bonelift.io import format_table
 from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -216,7 +217,6 @@ def write_bvh(
 
     emit(0, 0)
     lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {frame_time:.8f}"]
-    for t in range(len(joints)):
-        lines.append(" ".join(f"{v:.6f}" for v in root[t]) + " " + " ".join(f"{v:.6f}" for v in euler[t].ravel()))
-    path.write_text("\n".join(lines) + "\n")
+    motion = format_table(np.concatenate([root, euler.reshape(len(joints), -1)], 1), 6, " ", "nan")
+    path.write_bytes(("\n".join(lines) + "\n").encode() + motion)
     return fitted, lengths

@@ -16,7 +16,6 @@ where a person is absent, `person_ids`), and when more than one person was track
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
-from bonelift.io import read_npz_arrays
+from bonelift.io import format_table, read_npz_arrays
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -116,32 +115,64 @@ def _world_arrays(poses: Poses3D, everyone: list[Poses3D]) -> dict[str, np.ndarr
             "trajectory_world_all": np.stack([p.trajectory_world for p in everyone]).astype(np.float32)}
 
 
-def _nested(a: np.ndarray, digits: int) -> list:
-    """Rounded nested lists with NaN written as null (JSON has no NaN)."""
-    rounded = np.round(a.astype(np.float64), digits).astype(object)
-    rounded[~np.isfinite(a)] = None
-    return rounded.tolist()
+def _whole_or_nan(a: np.ndarray) -> np.ndarray:
+    """(T, ...) with every frame that is not wholly finite set wholly NaN (such a field is written `null`)."""
+    out = np.array(a, np.float64).reshape(len(a), -1)
+    out[~np.isfinite(out).all(1)] = np.nan
+    return out
 
 
-def _frame_doc(poses: Poses3D, t: int, world: np.ndarray | None = None) -> dict:
-    """One frame of one person; `world` (T, 17, 3): its joints in the world frame, when there is one."""
-    extra = {} if world is None else {
-        "joints_world": None if not np.isfinite(world[t]).all() else _nested(world[t], 5),
-        "trajectory_world": None if not np.isfinite(world[t, 0]).all() else _nested(world[t, 0], 5)}
-    return {
-        "status": STATUS_NAMES[int(poses.status[t])],
-        "joints": _nested(poses.joints[t], 5),
-        "keypoints_2d": _nested(poses.keypoints_2d[t], 2),
-        "confidence": _nested(poses.confidence[t], 3),
-        "trajectory": None if not np.isfinite(poses.trajectory[t]).all() else _nested(poses.trajectory[t], 5),
-        **extra,
-    }
+def _frame_texts(poses: Poses3D, world: np.ndarray | None) -> list[bytes]:
+    """Per frame the JSON fields of one person after `"frame"` (status, joints, keypoints_2d, confidence,
+    trajectory; with `world` (T, 17, 3) joints_world and trajectory_world), numbers formatted as whole arrays.
+
+    A joint missing inside a frame is `null` per number; a trajectory or world pose not wholly known is `null`."""
+    parts = [(poses.joints.reshape(len(poses.joints), -1), 5, '"joints":[[', 3),
+             (poses.keypoints_2d.reshape(len(poses.joints), -1), 2, '"keypoints_2d":[[', 2),
+             (poses.confidence, 3, '"confidence":[', 0), (_whole_or_nan(poses.trajectory), 5, '"trajectory":[', 0)]
+    if world is not None:
+        parts += [(_whole_or_nan(world), 5, '"joints_world":[[', 3), (_whole_or_nan(world[:, 0]), 5,
+                                                                       '"trajectory_world":[', 0)]
+    seps: list[str] = []
+    for k, (values, _, _, group) in enumerate(parts):
+        close = "]]" if group else "]"
+        inner = [("],[" if group and (c + 1) % group == 0 else ",") for c in range(values.shape[1] - 1)]
+        nxt = f"{close},{parts[k + 1][2]}" if k + 1 < len(parts) else None
+        seps += inner + ([nxt] if nxt else [])
+    table = np.concatenate([v for v, *_ in parts], axis=1)
+    places = np.concatenate([np.full(v.shape[1], d) for v, d, *_ in parts])
+    rows = format_table(table, places, seps, "null").split(b"\n")[:-1]
+    last = b"]]" if parts[-1][3] else b"]"
+    status = {code: f'"status":"{name}",{parts[0][2]}'.encode() for code, name in STATUS_NAMES.items()}
+    return [status[int(code)] + row + last for code, row in zip(poses.status, rows)]
+
+
+def pose_rows(joints: np.ndarray, places: int) -> list[bytes]:
+    """(T, J, 3) as one JSON array text per frame, `[[x,y,z],...]`, or `null` where the pose is not wholly known."""
+    t, j, k = joints.shape
+    seps = ["],[" if (c + 1) % k == 0 else "," for c in range(j * k - 1)]
+    rows = format_table(_whole_or_nan(joints), places, seps, "null").split(b"\n")[:-1]
+    return [b"null" if row.startswith(b"null") else b"[[" + row + b"]]" for row in rows]
+
+
+def _null_fields(doc: bytes) -> bytes:
+    """A trajectory or world pose written as all `null` numbers becomes one `null` (what the readers expect)."""
+    for key, count, group in ((b"trajectory", 3, 0), (b"joints_world", H36M17.num_joints * 3, 3),
+                              (b"trajectory_world", 3, 0)):
+        if group:
+            nulls = b"[[" + b"],[".join([b",".join([b"null"] * group)] * (count // group)) + b"]]"
+        else:
+            nulls = b"[" + b",".join([b"null"] * count) + b"]"
+        doc = doc.replace(b'"' + key + b'":' + nulls, b'"' + key + b'":null')
+    return doc
 
 
 def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
-    """Per frame the fields of `poses`; with more than one person also `people`: each present person with its id."""
+    """Per frame the fields of `poses`; with more than one person also `people`: each present person with its id.
+
+    The header is `json.dumps`; the frames (the last key), millions of numbers in a long clip, are formatted as
+    whole arrays (`io.format_table`) and spliced in."""
     everyone = _everyone(poses, people)
-    world = None if poses.world is None else poses.joints_world
     doc = {
         "layout": H36M17.name,
         "joint_names": list(H36M17.joints),
@@ -155,17 +186,22 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
         "width": poses.width,
         "height": poses.height,
         "source": poses.source,
-        "frames": [{"frame": t, **_frame_doc(poses, t, world)} for t in range(poses.num_frames)],
     }
     if poses.world is not None:
         doc["world"] = {**poses.world.info(), "units": WORLD_UNITS}
+    main = _frame_texts(poses, None if poses.world is None else poses.joints_world)
+    frames = [b'{"frame":%d,' % t + text for t, text in enumerate(main)]
     if len(everyone) > 1 or poses.person != 0:
         doc["person"] = poses.person
         doc["person_ids"] = [p.person for p in everyone]
-        for t, frame in enumerate(doc["frames"]):
-            frame["people"] = [{"person": p.person, **_frame_doc(p, t, None if p.world is None else p.joints_world)}
-                               for p in everyone if p.status[t] != MISSING]
-    path.write_text(json.dumps(doc, separators=(",", ":")))
+        each = [(p, b'{"person":%d,' % p.person, _frame_texts(p, None if p.world is None else p.joints_world))
+                for p in everyone]
+        frames = [head + b',"people":[' + b",".join(tag + texts[t] + b"}" for p, tag, texts in each
+                                                   if p.status[t] != MISSING) + b"]"
+                  for t, head in enumerate(frames)]
+    body = b"[" + b",".join(f + b"}" for f in frames) + b"]"
+    head = json.dumps(doc, separators=(",", ":")).encode()
+    path.write_bytes(head[:-1] + b',"frames":' + _null_fields(body) + b"}")  # `frames` as the last key
 
 
 def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
@@ -179,21 +215,25 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
     if poses.world is not None:
         header += [f"{name}_world_{a}" for name in H36M17.joints for a in "xyz"]
         header += ["trajectory_world_x", "trajectory_world_y", "trajectory_world_z"]
-    worlds = {id(p): p.joints_world.reshape(p.num_frames, -1) for p in everyone} if poses.world is not None else {}
-    with path.open("w", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(header)
-        for t in range(poses.num_frames):
-            for p in everyone:
-                row: list = [t, f"{t / p.fps:.4f}"] + ([p.person] if multi else []) + [STATUS_NAMES[int(p.status[t])]]
-                for j in range(H36M17.num_joints):
-                    row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.joints[t, j]]
-                    row.append(f"{p.confidence[t, j]:.3f}")
-                row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in p.trajectory[t]]
-                if worlds:
-                    w = worlds[id(p)][t]
-                    row += ["" if not np.isfinite(v) else f"{v:.5f}" for v in np.concatenate([w, w[:3]])]
-                out.writerow(row)
+    t = poses.num_frames
+    lead, values = [], []  # per person (T, C): frame, time[, person] | joints and confidence, trajectory[, world]
+    for p in everyone:
+        lead.append(np.stack([np.arange(t), np.arange(t) / p.fps] + ([np.full(t, p.person)] if multi else []), 1))
+        cols = [np.concatenate([p.joints, p.confidence[..., None]], -1).reshape(t, -1), p.trajectory]
+        if poses.world is not None:
+            world = p.joints_world.reshape(t, -1)
+            cols += [world, world[:, :3]]
+        values.append(np.concatenate(cols, 1))
+    # rows ordered frame by frame, each frame's people in turn (the (T, P) order flattened)
+    lead_rows = format_table(np.stack(lead, 1).reshape(t * len(everyone), -1), [0, 4, 0][:len(lead[0][0])], ",",
+                             "").split(b"\n")
+    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (values[0].shape[1] - 4 * H36M17.num_joints)
+    value_rows = format_table(np.stack(values, 1).reshape(t * len(everyone), -1), places, ",", "").split(b"\n")
+    status = np.stack([p.status for p in everyone], 1).reshape(-1)
+    names = {code: f",{name},".encode() for code, name in STATUS_NAMES.items()}
+    with path.open("wb") as fh:
+        fh.write((",".join(header) + "\r\n").encode())
+        fh.write(b"".join(a + names[int(code)] + b + b"\r\n" for a, code, b in zip(lead_rows, status, value_rows)))
 
 
 def read_npz(path: str | Path) -> Poses3D:

@@ -22,14 +22,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bonelift.biomech import joint_angles
-from bonelift.cameras import assumed_intrinsics, root_trajectory
+from bonelift.cameras import Camera, assumed_intrinsics, read_intrinsics, root_trajectory
 from bonelift.config import LiftConfig, configure
 from bonelift.errors import DataError, OptionError
 from bonelift.filters import smooth
@@ -56,7 +56,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
 OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "poses3d.trc", "poses3d.c3d", "poses3d.mot",
                 "poses3d_angles.csv", "viewer.html", "overlay.mp4", "overlay.gif")
-PERSON_BVH = re.compile(r"poses3d_person\d+\.bvh")  # one BVH per further person: also bonelift outputs
+# each further person's BVH and biomechanics files (the main person's keep the names in OUTPUT_FILES)
+PERSON_FILE = re.compile(r"poses3d_person(\d+)(\.bvh|\.trc|\.c3d|\.mot|_angles\.csv)")
 DEFAULT_OUT = "bonelift_out"  # `lift`'s output folder when none is named (`bonelift lift -o`)
 
 
@@ -143,15 +144,17 @@ def _to_h36m(track: Track2D) -> Track2D:
 
 def _two_d(
     src: Path, layout: str | None, image_size: tuple[int, int] | None, fps: float | None, max_side: int | None,
-    max_frames: int | None, progress: bool, workers: int | None, max_people: int,
+    max_frames: int | None, progress: bool, workers: int | None, max_people: int, camera: Camera | None = None,
 ) -> tuple[list[Track2D], object]:
     """The 2D tracks of `src`, one per person (videos: longest first; keypoint files: the file's order), and its
     frame source (None for keypoint files).
 
-    `max_people` 1 runs the single-person MediaPipe tracker exactly as before multi-person support.
+    `max_people` 1 runs the single-person MediaPipe tracker exactly as before multi-person support. A `camera`
+    calibrated for another image size is refused before detection.
     """
     if is_keypoint_input(src):
         tracks = read_people(src, layout=layout, image_size=image_size, fps=fps)[:max_people]
+        _check_size(camera, tracks[0].width, tracks[0].height, src)
         if max_frames is not None:
             tracks = [Track2D(t.keypoints[:max_frames], t.confidence[:max_frames], t.layout, t.width, t.height, t.fps,
                               t.source, t.status[:max_frames]) for t in tracks]
@@ -160,6 +163,7 @@ def _two_d(
     from bonelift.pipeline.frames import open_frames
 
     frame_source = open_frames(src, fps)
+    _check_size(camera, frame_source.width, frame_source.height, src)
     if max_people == 1:
         track = detect(frame_source, max_side=max_side, max_frames=max_frames, progress=progress, workers=workers)[0]
         return [track], frame_source
@@ -174,6 +178,13 @@ def _two_d(
     tracks = [Track2D(gather(points, r, np.nan), gather(confs, r, 0.0), MEDIAPIPE33, frame_source.width,
                       frame_source.height, rate, str(frame_source.path), world=gather(world, r, np.nan)) for r in rows]
     return tracks, frame_source
+
+
+def _check_size(camera: Camera | None, width: int, height: int, src: Path) -> None:
+    """Refuse intrinsics calibrated for another image size (their pixels would not be this input's)."""
+    if camera is not None and camera.width and (camera.width, camera.height) != (width, height):
+        raise DataError(camera.id, f"intrinsics are for {camera.width}x{camera.height} images, {src.name} is "
+                                   f"{width}x{height}")
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -267,9 +278,9 @@ def _commit(tmp: Path, out_dir: Path) -> list[Path]:
             os.replace(f, out_dir / f.name)
         tmp.rmdir()
         for f in out_dir.iterdir():
-            if (f.name in OUTPUT_FILES or PERSON_BVH.fullmatch(f.name)) and f.name not in written and f.is_file():
+            if (f.name in OUTPUT_FILES or PERSON_FILE.fullmatch(f.name)) and f.name not in written and f.is_file():
                 f.unlink()
-    persons = sorted((n for n in written if PERSON_BVH.fullmatch(n)), key=lambda n: int(re.sub(r"\D", "", n)))
+    persons = sorted((n for n in written if PERSON_FILE.fullmatch(n)), key=lambda n: int(PERSON_FILE.fullmatch(n)[1]))
     return [out_dir / name for name in OUTPUT_FILES if name in written] + [out_dir / n for n in persons]
 
 
@@ -317,9 +328,10 @@ def lift(
     out_dir = Path(out_dir).absolute()
     if not src.exists():
         raise DataError(src, "input not found")
+    camera = read_intrinsics(o.intrinsics) if o.intrinsics is not None else None  # a bad file fails here, at once
     chosen = choose_lifter(o.model, o.lifter, o.causal, torch_device)
     plan = _Plan(check_reframe(chosen, o.reframe), check_skeleton(chosen, o.skeleton), o.max_side or None,
-                 o.people(), check_fusion(chosen, o.fusion))
+                 o.people(), check_fusion(chosen, o.fusion), camera)
     if o.pictures:
         try:
             import cv2  # noqa: F401
@@ -340,6 +352,7 @@ class _Plan:
     max_side: int | None  # None: no downscaling
     max_people: int
     fusion: bool
+    camera: Camera | None = None  # `--intrinsics`: the calibrated camera (None: focal and principal point assumed)
 
 
 def _run(src: Path, out_dir: Path, lifter: Lifter, o: LiftConfig, plan: _Plan) -> LiftSummary:
@@ -364,7 +377,9 @@ def _stages(
     """2D, gaps, lifting, root trajectory, exports and pictures into `tmp`, then the commit into `out_dir`."""
     with stage("read 2D" if is_keypoint_input(src) else "detect 2D"):
         tracks, frame_source = _two_d(src, o.layout, o.image_size, o.fps, plan.max_side, o.max_frames, o.progress,
-                                      o.workers, plan.max_people)
+                                      o.workers, plan.max_people, plan.camera)
+    if plan.camera is not None:  # every later stage assumes an ideal pinhole camera: undistort the 2D first
+        tracks = [replace(t, keypoints=plan.camera.ideal_pixels(t.keypoints)) for t in tracks]
     gap = o.max_gap if o.max_gap is not None else max(1, round(tracks[0].fps / 3))
     tracks = [_to_h36m(fill_gaps(t, gap)) for t in tracks]  # fill per joint before derived joints mix them
     posed = [int((t.status != MISSING).sum()) for t in tracks]
@@ -384,10 +399,13 @@ def _stages(
     with stage("lift"):
         for k in ids:
             t = tracks[k]
+            focal, principal = (o.focal, None) if plan.camera is None else (plan.camera.f[0], plan.camera.c)
             joints = lift_track(lifter, t, reframe=plan.reframe, skeleton=plan.skeleton, progress=o.progress,
-                                fusion=plan.fusion, focal=o.focal)
-            f, c = assumed_intrinsics(t.width, t.height, o.focal)
-            camera = {"focal": f, "principal_point": [float(c[0]), float(c[1])], "focal_assumed": o.focal is None}
+                                fusion=plan.fusion, focal=focal, principal=principal)
+            f, c = assumed_intrinsics(t.width, t.height, focal, principal)
+            camera = {"focal": f, "principal_point": [float(c[0]), float(c[1])], "focal_assumed": focal is None}
+            if plan.camera is not None:
+                camera["intrinsics"] = str(o.intrinsics)  # the 2D in the outputs is undistorted, square pixels
             root = root_trajectory(joints, t.keypoints, t.confidence, f, c)
             # what the fit used, per person: a keypoint file has no detector 3D (the 2D-only path)
             used = {"fusion_inputs": "+".join(fusion_inputs(t))} if plan.fusion else {}
@@ -397,30 +415,19 @@ def _stages(
                                          t.source, k, root, {**info, **used}, camera, settings))
     poses = next((p for p in people if p.person == main), people[0])
     ordered = [poses] + [p for p in people if p is not poses]  # the main person's stature sets the ankle height
-    frame = estimate_world([(p.joints, p.trajectory) for p in ordered], poses.fps) if o.world else None
+    people_world = [(p.joints, p.trajectory) for p in ordered]
+    frame = estimate_world(people_world, poses.fps, o.camera_height) if o.world else None
     if frame is not None and o.scene_vertical and frame_source is not None:
         with stage("scene vertical"):
-            f, c = assumed_intrinsics(poses.width, poses.height, o.focal)
-            vertical = scene_vertical(frame_source, f, c, frame.up, [p.keypoints_2d for p in people])
+            f, c = poses.camera["focal"], np.asarray(poses.camera["principal_point"])
+            undistort = None if plan.camera is None else plan.camera.ideal_pixels
+            vertical = scene_vertical(frame_source, f, c, frame.up, [p.keypoints_2d for p in people], undistort)
         if vertical is not None:
-            frame = estimate_world([(p.joints, p.trajectory) for p in ordered], poses.fps, vertical.up)
+            frame = estimate_world(people_world, poses.fps, o.camera_height, vertical.up)
     for p in people:
         p.world = frame
     with stage("export"):
-        export.write_npz(poses, tmp / "poses3d.npz", people)
-        export.write_json(poses, tmp / "poses3d.json", people)
-        export.write_csv(poses, tmp / "poses3d.csv", people)
-        bvh.write_bvh(poses.joints, poses.fps, tmp / "poses3d.bvh", poses.trajectory, frame)
-        for other in (p for p in people if p is not poses):
-            bvh.write_bvh(other.joints, other.fps, tmp / f"poses3d_person{other.person}.bvh", other.trajectory, frame)
-        if o.biomech and frame is not None:
-            markers = poses.joints_world
-            biomech_files.write_trc(markers, poses.fps, tmp / "poses3d.trc")
-            biomech_files.write_c3d(markers, poses.fps, tmp / "poses3d.c3d")
-            angles = joint_angles(markers)
-            biomech_files.write_mot(angles, poses.fps, tmp / "poses3d.mot")
-            biomech_files.write_angles_csv(angles, poses.fps, tmp / "poses3d_angles.csv")
-        viewer.write_html(poses, tmp / "viewer.html", people=people)
+        export_all(poses, people, tmp, o.biomech)
     if o.pictures:
         with stage("render"):
             frames = frame_source.frames(plan.max_side) if frame_source is not None else None
@@ -434,6 +441,39 @@ def _stages(
                        plan.max_side if frame_source is not None else None, counts, _describe(lifter, plan, poses))
 
 
+def export_all(poses: export.Poses3D, people: list[export.Poses3D], out: Path, biomech: bool = True) -> dict[str, float]:
+    """Every file of the export stage into `out`; returns the CPU seconds each kind took (`scripts/bench_exports.py`;
+    CPU, not wall-clock: a shared machine's load does not count).
+
+    The main person `poses` gets `poses3d.*`; each further person its own BVH and biomechanics files,
+    `poses3d_person<K>.bvh`, `.trc`, `.c3d`, `.mot` and `poses3d_person<K>_angles.csv` (one subject per file: OpenSim
+    and C3D tools take one marker set per subject). Biomechanics files need the world frame (`poses.world`).
+    """
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, write: Any, *args: Any) -> Any:
+        start = time.process_time()
+        result = write(*args)
+        seconds[name] = seconds.get(name, 0.0) + time.process_time() - start
+        return result
+
+    timed("npz", export.write_npz, poses, out / "poses3d.npz", people)
+    timed("json", export.write_json, poses, out / "poses3d.json", people)
+    timed("csv", export.write_csv, poses, out / "poses3d.csv", people)
+    for p in [poses] + [p for p in people if p is not poses]:
+        stem = "poses3d" if p is poses else f"poses3d_person{p.person}"
+        timed("bvh", bvh.write_bvh, p.joints, p.fps, out / f"{stem}.bvh", p.trajectory, p.world)
+        if biomech and p.world is not None:
+            markers = p.joints_world
+            timed("trc", biomech_files.write_trc, markers, p.fps, out / f"{stem}.trc")
+            timed("c3d", biomech_files.write_c3d, markers, p.fps, out / f"{stem}.c3d")
+            angles = timed("angles", joint_angles, markers)
+            timed("mot", biomech_files.write_mot, angles, p.fps, out / f"{stem}.mot")
+            timed("angles csv", biomech_files.write_angles_csv, angles, p.fps, out / f"{stem}_angles.csv")
+    timed("viewer", viewer.write_html, poses, out / "viewer.html", "", people)
+    return seconds
+
+
 def _describe(lifter: Lifter, plan: _Plan, poses: export.Poses3D) -> str:
     """The lifter line of the summary: the network, and what the fusion fit used (2D-only when no detector 3D)."""
     if not plan.fusion:
@@ -442,4 +482,5 @@ def _describe(lifter: Lifter, plan: _Plan, poses: export.Poses3D) -> str:
     return f"{lifter} + fusion ({'lifter and detector 3D' if 'detector-3d' in used else '2D-only path: lifter only'})"
 
 
-__all__ = ["DEFAULT_OUT", "DEFAULT_WEIGHTS", "DEMO_CLIP", "OUTPUT_FILES", "LiftSummary", "frame_like_training", "lift", "lift_track"]
+__all__ = ["DEFAULT_OUT", "DEFAULT_WEIGHTS", "DEMO_CLIP", "OUTPUT_FILES", "LiftSummary", "export_all", "frame_like_training",
+           "lift", "lift_track"]

@@ -207,11 +207,12 @@ def lift_track(
     lifter: Lifter, track: Track2D, reframe: bool | None = None, batch_size: int = 4096, progress: bool = True,
     skeleton: bool | None = None, fusion: bool | None = None, focal: float | None = None,
     fit_frames: np.ndarray | None = None, fusion_settings: FusionSettings | None = None,
+    principal: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
 
-    `fusion` (`check_fusion`) fits the clip to its 2D with the camera's `focal` length in pixels (None: assumed,
-    `cameras.assumed_intrinsics`) and supersedes `skeleton`; `fit_frames` limits the fit to those frames (others
+    `fusion` (`check_fusion`) fits the clip to its 2D with the camera's `focal` length and `principal` point in pixels
+    (None: assumed, `cameras.assumed_intrinsics`) and supersedes `skeleton`; `fit_frames` limits the fit to those frames (others
     NaN); `fusion_settings` its noise model (None: the defaults).
 
     `skeleton` (`check_skeleton`): one symmetric skeleton for the whole track (`fitting.fit_clip_skeleton`,
@@ -223,7 +224,7 @@ def lift_track(
     if check_fusion(lifter, fusion):
         raw = lift_track(lifter, track, reframe, batch_size, progress, skeleton=False, fusion=False)
         priors = [raw] if "detector-3d" not in fusion_inputs(track) else [raw, track.world - track.world[:, :1]]
-        f, c = assumed_intrinsics(track.width, track.height, focal)
+        f, c = assumed_intrinsics(track.width, track.height, focal, principal)
         causal = lifter.is_video and bool(lifter.model.config.causal)
         keypoints = track.keypoints
         if fit_frames is not None:

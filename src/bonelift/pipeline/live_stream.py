@@ -3,11 +3,13 @@
 Each frame read with OpenCV goes through MediaPipe's single-person tracker (`detect.StreamDetector`) and the
 causal lifter (`live.LiveLifter`, fusion with MediaPipe's world landmarks by default), then optionally the
 causal One-Euro filter; the result is drawn in an overlay window (unless headless) and sent as one JSON line per
-frame over UDP. A video file is read as fast as it is processed, every frame, so a file stands in for a camera
+frame over UDP (`udp`) and to every connected WebSocket client (`websocket`, one text message per line). A
+video file is read as fast as it is processed, every frame, so a file stands in for a camera
 in tests. The run ends with the stream, `max_frames`, q / Esc in the window or Ctrl-C, and returns the latency
 of each stage per frame (`LiveReport`).
 
-A UDP message (UTF-8, one line): {"frame": n, "time": seconds since the stream opened (when the frame was read),
+A message (UTF-8, one line; the same over UDP and WebSocket): {"frame": n, "time": seconds since the stream
+opened (when the frame was read),
 "joints": 17 x 3 metres, root-relative, camera axes (x right, y down, z forward), Human3.6M-17 order, or null,
 "root": the pelvis in the camera frame (metres) or null, "latency_ms": {"detect", "lift", "total"}}; total runs
 from reading the frame to the message.
@@ -20,8 +22,9 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +104,9 @@ def live(source: str | int, config: LiveCommandConfig | None = None, **overrides
 
     lifter = LiveLifter(config=o)  # loads the checkpoint: a bad model fails before the source opens
     with contextlib.ExitStack() as stack:
-        sock = stack.enter_context(_udp(o.udp)) if o.udp is not None else None
+        sinks = [stack.enter_context(_udp(o.udp))] if o.udp is not None else []
+        if o.websocket is not None:
+            sinks.append(stack.enter_context(_websocket(o.websocket)))
         cap = cv2.VideoCapture(src)
         stack.callback(cap.release)
         if not cap.isOpened():
@@ -131,8 +136,10 @@ def live(source: str | int, config: LiveCommandConfig | None = None, **overrides
                 elif filters is not None:
                     pose, root = filters[0].push(pose), filters[1].push(root)
                 ms = {"read": 1e3 * (t1 - t0), "detect": 1e3 * (t2 - t1), "lift": 1e3 * (time.perf_counter() - t2)}
-                if sock is not None:
-                    _send(sock, n, t0 - start, pose, root, ms | {"total": 1e3 * (time.perf_counter() - t0)})
+                if sinks:
+                    line = _line(n, t0 - start, pose, root, ms | {"total": 1e3 * (time.perf_counter() - t0)})
+                    for send in sinks:
+                        send(line)
                 ms["total"] = 1e3 * (time.perf_counter() - t0)
                 quit_ = not headless and _show(cv2, bgr, found, ms)
                 for stage in STAGES:
@@ -163,8 +170,9 @@ def _one_euro(o: LiveCommandConfig, fps: float) -> OneEuro:
 
 
 @contextlib.contextmanager
-def _udp(address: str) -> Iterator[socket.socket]:
-    """A UDP socket connected to `address` (HOST:PORT); a host that does not resolve is an OptionError."""
+def _udp(address: str) -> Iterator[Callable[[str], None]]:
+    """Send lines to `address` (HOST:PORT) over UDP; a host that does not resolve is an OptionError. A receiver
+    that is not listening (yet) costs the message, not the run."""
     host, port = parse_address(address)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -172,19 +180,68 @@ def _udp(address: str) -> Iterator[socket.socket]:
             sock.connect((host, port))
         except OSError as exc:
             raise OptionError(f"udp (--udp) {address}: {exc.strerror or exc}") from None
-        yield sock
+
+        def send(line: str) -> None:
+            with contextlib.suppress(ConnectionRefusedError):
+                sock.send(line.encode())
+
+        yield send
     finally:
         sock.close()
 
 
-def _send(sock: socket.socket, frame: int, seconds: float, pose: np.ndarray | None, root: np.ndarray | None,
-          ms: dict[str, float]) -> None:
-    """One JSON line; a receiver that is not listening (yet) costs the message, not the run."""
+@contextlib.contextmanager
+def _websocket(address: str) -> Iterator[Callable[[str], None]]:
+    """Serve WebSocket clients at `address` (HOST:PORT) from a thread; each line goes to every client connected
+    then, one text message per line. A client that left is dropped; a port in use is an OptionError."""
+    try:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.server import serve
+    except ImportError:
+        raise DataError(None, "--websocket needs the websockets package: pip install 'bonelift[video]'") from None
+    host, port = parse_address(address, "websocket (--websocket)")
+    clients: set = set()
+    lock = threading.Lock()
+
+    def handler(connection) -> None:
+        with lock:
+            clients.add(connection)
+        try:
+            for _ in connection:  # nothing is expected from clients: wait until they leave
+                pass
+        except ConnectionClosed:
+            pass
+        finally:
+            with lock:
+                clients.discard(connection)
+
+    try:
+        server = serve(handler, host, port)
+    except OSError as exc:
+        raise OptionError(f"websocket (--websocket) {address}: {exc.strerror or exc}") from None
+    thread = threading.Thread(target=server.serve_forever, name="bonelift-websocket", daemon=True)
+    thread.start()
+
+    def send(line: str) -> None:
+        with lock:
+            now = list(clients)
+        for connection in now:
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(line)
+
+    try:
+        yield send
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def _line(frame: int, seconds: float, pose: np.ndarray | None, root: np.ndarray | None, ms: dict[str, float]) -> str:
+    """One JSON line: the frame, its time, joints and root (null without a pose) and the latencies."""
     message = {"frame": frame, "time": round(seconds, 6), "joints": None if pose is None else pose.tolist(),
                "root": None if root is None else np.asarray(root).tolist(),
                "latency_ms": {k: round(ms[k], 3) for k in ("detect", "lift", "total")}}
-    with contextlib.suppress(ConnectionRefusedError):
-        sock.send((json.dumps(message) + "\n").encode())
+    return json.dumps(message) + "\n"
 
 
 def _show(cv2, bgr: np.ndarray, found: tuple[np.ndarray, ...] | None, ms: dict[str, float]) -> bool:

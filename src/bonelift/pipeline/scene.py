@@ -23,6 +23,7 @@ focal error).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,10 +158,11 @@ def people_boxes(keypoints: list[np.ndarray], frame: int) -> np.ndarray:
 
 def scene_vertical(
     source: FrameSource, focal: float, principal: np.ndarray, prior_up: np.ndarray,
-    keypoints: list[np.ndarray] | None = None,
+    keypoints: list[np.ndarray] | None = None, undistort: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> SceneVertical | None:
     """The clip's vertical from up to `SAMPLE_FRAMES` frames of its first `SAMPLE_SECONDS` (static camera assumed,
-    as for the whole world frame); `keypoints` (per person (T, J, 2) pixels) mask the people out."""
+    as for the whole world frame); `keypoints` (per person (T, J, 2) pixels) mask the people out; `undistort` maps
+    (N, 2) pixels to the ideal pinhole camera of `focal` and `principal` (a calibrated lens bends straight lines)."""
     cv2 = _cv2()
     span = max(1, min(source.num_frames, round(SAMPLE_SECONDS * source.fps)))
     picks = set(np.linspace(0, span - 1, min(SAMPLE_FRAMES, span)).round().astype(int).tolist())
@@ -175,6 +177,8 @@ def scene_vertical(
         if lines is None:
             continue
         lines = lines.reshape(-1, 4).astype(np.float64)
+        if undistort is not None:
+            lines = undistort(lines.reshape(-1, 2)).reshape(-1, 4)
         lines = lines[np.hypot(lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1]) >= MIN_LENGTH * diagonal]
         lines = lines[_inside_border(lines, source.width, source.height)]
         if keypoints:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bonelift.pipeline.export import Poses3D
+from bonelift.pipeline.export import Poses3D, pose_rows
 from bonelift.pipeline.render import bone_colours, floor_height, side_offsets
 from bonelift.skeletons import H36M17
 
@@ -108,9 +108,9 @@ _OTHERS_JS = r"""  for (const o of D.others) {
 """
 
 
-def _frames(joints: np.ndarray) -> list:
-    ok = np.isfinite(joints).all(axis=(1, 2))
-    return [np.round(p, 4).tolist() if good else None for p, good in zip(joints, ok)]
+def _frames(joints: np.ndarray) -> bytes:
+    """The frames as a JSON array text (formatted as whole arrays: a long clip has millions of numbers)."""
+    return b"[" + b",".join(pose_rows(joints, 4)) + b"]"
 
 
 def _hex(rgb: tuple[int, int, int]) -> str:
@@ -122,22 +122,26 @@ def write_html(poses: Poses3D, path: Path, title: str = "", people: list[Poses3D
 
     `people`: everyone to draw; the main person `poses` in the side colours, each other person in
     its own colour, placed beside the main person as in the image (`render.side_offsets`)."""
-    frames = _frames(poses.joints)
+    frames = [_frames(poses.joints)]  # spliced into the JSON text at their stand-ins, "\u0000<index>"
     data = {
         "fps": poses.fps,
         "bones": [list(b) for b in H36M17.bones],
         "colours": [_hex(c) for c in bone_colours()],
         "floor": round(floor_height(poses), 4),
         "status": poses.status.astype(int).tolist(),
-        "frames": frames,
+        "frames": f"\0{0}",
     }
     everyone = [poses] + [p for p in people or [] if p is not poses]
     if len(everyone) > 1:
         offsets = side_offsets(everyone)
         data["others"] = [{"person": p.person, "colour": _hex(bone_colours(rank)[0]),
-                           "offset": np.round(offsets[rank], 4).tolist(), "frames": _frames(p.joints)}
+                           "offset": np.round(offsets[rank], 4).tolist(), "frames": f"\0{rank}"}
                           for rank, p in enumerate(everyone) if rank > 0]
+        frames += [_frames(p.joints) for p in everyone[1:]]
     safe_title = (title or Path(poses.source).name).replace("&", "&amp;").replace("<", "&lt;")
-    page = _PAGE.replace("__DATA__", json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+    text = json.dumps(data, separators=(",", ":"))
+    for k, rows in enumerate(frames):
+        text = text.replace(f'"\\u0000{k}"', rows.decode(), 1)
+    page = _PAGE.replace("__DATA__", text.replace("</", "<\\/"))
     page = page.replace("__OTHERS__", _OTHERS_JS if len(everyone) > 1 else "")
     path.write_text(page.replace("__TITLE__", safe_title), encoding="utf-8")
