@@ -154,7 +154,7 @@ def _body_prior(people: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | Non
 
 
 def estimate_world(
-    people: list[tuple[np.ndarray, np.ndarray]], fps: float, camera_height: float | None = None,
+    people: list[tuple[np.ndarray, np.ndarray]], fps: float, camera_height: float | None = None, *,
     scene_up: np.ndarray | None = None,
 ) -> WorldFrame | None:
     """The world frame of a clip from each person's (root-relative joints (T, 17, 3), trajectory (T, 3)), metres.

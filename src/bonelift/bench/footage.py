@@ -511,7 +511,7 @@ def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person:
             boxes = [track.keypoints for track in footage.tracks[v]]
             vertical = scene_vertical(open_frames(Path(videos) / f"{v}.mp4"), f, c, frame.up, boxes)
             if vertical is not None:
-                frame = estimate_world([(joints, traj)], footage.fps, vertical.up)
+                frame = estimate_world([(joints, traj)], footage.fps, scene_up=vertical.up)
         cam = footage.cameras[v]
         true_up = cam.R @ np.array([0.0, 0.0, 1.0])
         up = frame.world_from_camera[1]

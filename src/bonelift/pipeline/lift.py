@@ -423,7 +423,7 @@ def _stages(
             undistort = None if plan.camera is None else plan.camera.ideal_pixels
             vertical = scene_vertical(frame_source, f, c, frame.up, [p.keypoints_2d for p in people], undistort)
         if vertical is not None:
-            frame = estimate_world(people_world, poses.fps, o.camera_height, vertical.up)
+            frame = estimate_world(people_world, poses.fps, o.camera_height, scene_up=vertical.up)
     for p in people:
         p.world = frame
     with stage("export"):
