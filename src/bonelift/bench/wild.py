@@ -238,16 +238,19 @@ def render(doc: dict[str, Any]) -> str:
                          _f(r["p_mpjpe_ref_mm"]), _f(r["n_mpjpe_ref_mm"]), _f(r["p_mpjpe_limbs_ref_mm"]),
                          _f(r["mpjve_ref_mm"]), ratio(r, "p_mpjpe_ref_mm"), ratio(r, "n_mpjpe_ref_mm")]
                         for r in sorted(fused, key=lambda r: (r["person"] != "man", r["model"]))])
-    world = [r for r in rows if str(r.get("variant", "")).startswith("world/")]
+    world = [r for r in rows if str(r.get("variant", "")).startswith(("world/", "world-body/"))]
     if world:
         lines += ["", "### World frame from one view (`bonelift.world`): up direction vs the calibration, feet on the "
-                  "floor, views' agreement after a turn about the vertical", ""]
-        lines += table(["Model", "person", "views", "up error per view (deg)", "worst", "planted feet off the floor (cm)",
+                  "floor, views' agreement after a turn about the vertical", "",
+                  "Up direction from: `scene` = the scene's vertical lines where found, else the body cues (the "
+                  "default); `body` = foot contacts and the body's vertical only.", ""]
+        lines += table(["Model", "up from", "person", "views", "up error per view (deg)", "worst", "planted feet off the floor (cm)",
                         "views, yaw-only (mm)", "views, any rotation (mm)"],
-                       [[r["model"], r["person"], "/".join(r["views"]),
-                         ", ".join(f"{v} {x:.1f}" for v, x in r["up_error_deg"].items()), _f(r["up_error_worst_deg"]),
+                       [[r["model"], "body" if r["variant"].startswith("world-body/") else "scene", r["person"],
+                         "/".join(r["views"]), ", ".join(f"{v} {x:.1f}" for v, x in r["up_error_deg"].items()), _f(r["up_error_worst_deg"]),
                          ", ".join(f"{v} {x}" for v, x in r["feet_floor_cm"].items()), _f(r["yaw_only_mm"]),
-                         _f(r["any_rotation_mm"])] for r in sorted(world, key=lambda r: (r["person"], r["model"]))])
+                         _f(r["any_rotation_mm"])]
+                        for r in sorted(world, key=lambda r: (r["person"], r["model"], r["variant"]))])
     views = [r for r in rows if str(r.get("variant", "")).startswith("views/")]
     if views:
         lines += ["### Human3.6M S9/S11 from virtual cameras, detector-like 2D from GT (mm)", ""]
