@@ -207,7 +207,7 @@ def test_writable_folder_in_unwritable_parent_names_the_parent(tmp_path: Path, t
     else:
         parent.chmod(0o555)
     try:
-        with pytest.raises(DataError, match=f"its parent folder {parent} is not writable"):
+        with pytest.raises(DataError, match=f"{parent}: parent folder of the output folder is not writable"):
             lift(_npz(tmp_path / "walk.npz"), out, model=tiny_checkpoint, pictures=False, progress=False)
     finally:
         parent.chmod(0o755)
