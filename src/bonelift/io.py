@@ -37,14 +37,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; flush it to disk and rename it onto `path` only if the block succeeds.
 
     The fsync before the rename makes the new content durable before it replaces the old one, so a crash
-    leaves either the old file or the new one, never an empty file.
+    leaves either the old file or the new one, never an empty file. A failed write (disk full, quota, I/O
+    error) is one DataError naming `path`, whose old content is kept.
     """
     dst = Path(path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         if tmp_path.is_file():  # mkstemp creates 0600; give the result the usual umask-based mode
             umask = os.umask(0)
@@ -53,8 +55,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             with open(tmp_path, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp_path, dst)
+    except OSError as exc:
+        kept = "; the previous file is unchanged" if dst.exists() else ""
+        reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+        raise DataError(dst, f"cannot write ({reason}){kept}") from None
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
