@@ -279,6 +279,29 @@ def test_deeply_nested_json_is_one_line(tmp_path: Path) -> None:
         read_keypoints(text)
 
 
+def test_oversized_json_is_refused_from_its_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JSON file over `io.MAX_JSON_BYTES` (a 40 MB sparse file: nothing is written or read) is one DataError,
+    as a keypoint file, inside an OpenPose folder and as a benchmark results file."""
+    from bonelift import io
+    from bonelift.bench.common import cached_row
+    from bonelift.pipeline.keypoint_io import read_keypoints
+
+    def big(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("[")
+        os.truncate(path, 40 * 2**20)
+        return path
+
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
+    too_big = r"JSON file of 40 MB \(at most 32 MB\): not a keypoint, configuration or results file"
+    with pytest.raises(DataError, match=rf"big\.json: {too_big}"):
+        read_keypoints(big(tmp_path / "big.json"))
+    with pytest.raises(DataError, match=rf"0_keypoints\.json: {too_big}"):
+        read_keypoints(big(tmp_path / "openpose" / "0_keypoints.json").parent)
+    with pytest.raises(DataError, match=rf"{io.MAX_JSON_BYTES // 2**20} MB"):
+        cached_row(big(tmp_path / "run" / "bench_row.json").parent, {}, 1)
+
+
 def test_checkpoint_zip_bomb_is_refused_before_torch_reads_it(tmp_path: Path) -> None:
     import zipfile
 

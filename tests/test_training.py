@@ -1,6 +1,9 @@
 """End to end on a synthetic Human3.6M: train, checkpoint, resume, evaluate (API and CLI)."""
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from bonelift.checkpoints import rebuild
 from bonelift.cli import main
 from bonelift.config import TrainConfig
 from bonelift.datasets import TEST_SUBJECTS, TRAIN_SUBJECTS
+from bonelift.errors import DataError
 from bonelift.evaluate import evaluate
 from bonelift.models import ModelConfig, build_model
 from bonelift.training import train
@@ -128,3 +132,47 @@ def test_resume_with_other_options_is_refused_unless_overridden(full_root, tmp_p
     assert json.loads((out / "config.json").read_text())["lr"] == 0.001  # the record is untouched
     assert main(args + ["--override"]) == 0
     assert json.loads((out / "config.json").read_text())["lr"] == 0.5  # ... and says what the run went on with
+
+
+def _save_to_a_full_disk(how: str):
+    """A stand-in for `torch.save` inside `checkpoints.save` that meets a full disk: part of the file is written,
+    then the write fails with ENOSPC (`oserror`), or torch's own writer meets a real ENOSPC (`torch`, /dev/full)."""
+    real_save = torch.save
+
+    def save(obj, path):
+        if how == "torch":
+            return real_save(obj, "/dev/full")
+        with open(path, "wb") as fh:
+            fh.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return save
+
+
+@pytest.mark.parametrize("how", ["oserror", "torch"])
+def test_disk_full_while_saving_a_checkpoint(full_root, tmp_path, monkeypatch, capsys, how):
+    """One line naming the checkpoint; the previous checkpoints intact and loadable; no temporary file; resuming
+    afterwards gives bit for bit the run that never met a full disk."""
+    from bonelift import checkpoints
+
+    if how == "torch" and not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    reference = train(_config(full_root, tmp_path / "reference", epochs=2), progress=False).model.state_dict()
+    out = tmp_path / "run"
+    train(_config(full_root, out, epochs=1), progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints.torch, "save", _save_to_a_full_disk(how))
+        with pytest.raises(DataError, match=r"(best|last)\.pt: cannot write \(.*(No space left|disk full).*\); the "
+                                            r"previous file is unchanged") as info:
+            train(_config(full_root, out, epochs=2), resume=True, progress=False)
+        assert "\n" not in str(info.value)
+        assert main(["train", "--data", str(full_root), "--out", str(out), "--hidden", "32", "--stride", "1",
+                     "--eval-stride", "1", "--batch-size", "64", "--epochs", "2", "--resume"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("bonelift: error: ") and ".pt: cannot write" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing changed, nothing left behind
+    assert checkpoints.load(out / "last.pt")["epoch"] == 1
+    resumed = train(_config(full_root, out, epochs=2), resume=True, progress=False).model.state_dict()
+    assert reference.keys() == resumed.keys()
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)

@@ -27,9 +27,13 @@ KEEP_ON_EXPORT = ("format", "kind", "train_config", "epoch", "step", "history")
 
 
 def save(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically (temporary file, fsync, rename): a crash never leaves a torn file."""
+    """Write a checkpoint atomically (temporary file, fsync, rename): a crash or a full disk never leaves a torn
+    file, and the previous checkpoint stays as it was."""
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write (disk full) as RuntimeError
+            raise OSError(f"torch could not write the file, disk full? ({str(exc).strip().splitlines()[-1]})") from None
     return Path(path)
 
 

@@ -3,8 +3,9 @@ reads (a small hostile file cannot make bonelift allocate more memory than a leg
 
 Bounded reads: an npz member's npy header (shape x itemsize) is read from the zip stream, without inflating the
 data, and the bytes all members declare must fit `read_budget(file)`: `MIN_BUDGET`, or `MAX_INFLATION` times the
-file's size on disk (the real data files inflate 1.0-2.3 times; zeros deflate 1000 times). JSON is refused when
-nested deeper than `MAX_JSON_DEPTH` (real files: 4), before Python's recursive parser sees it.
+file's size on disk (the real data files inflate 1.0-2.3 times; zeros deflate 1000 times). A JSON file is refused
+when larger than `MAX_JSON_BYTES` (checked from its size before it is read: Python's objects take ~10 times the
+text) or nested deeper than `MAX_JSON_DEPTH` (real files: 4), before Python's recursive parser sees it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bonelift.errors import DataError
 MIN_BUDGET = 64 * 2**20  # bytes any file may declare, however well it compresses
 MAX_INFLATION = 16  # declared bytes per byte on disk beyond MIN_BUDGET
 MAX_JSON_DEPTH = 100
-
+MAX_JSON_BYTES = 32 * 2**20  # a 10,000-frame OpenPose-style keypoint file is ~10 MB; results files are kB
 
 
 @contextlib.contextmanager
@@ -36,14 +37,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to `path`; flush it to disk and rename it onto `path` only if the block succeeds.
 
     The fsync before the rename makes the new content durable before it replaces the old one, so a crash
-    leaves either the old file or the new one, never an empty file.
+    leaves either the old file or the new one, never an empty file. A failed write (disk full, quota, I/O
+    error) is one DataError naming `path`, whose old content is kept.
     """
     dst = Path(path)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         if tmp_path.is_file():  # mkstemp creates 0600; give the result the usual umask-based mode
             umask = os.umask(0)
@@ -52,8 +55,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             with open(tmp_path, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp_path, dst)
+    except OSError as exc:
+        kept = "; the previous file is unchanged" if dst.exists() else ""
+        reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+        raise DataError(dst, f"cannot write ({reason}){kept}") from None
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
 
 
@@ -179,19 +186,33 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
-    """Parse a JSON file; unreadable, malformed or nested deeper than `MAX_JSON_DEPTH` is one DataError."""
+    """Parse a JSON file a user gave; unreadable, malformed, larger than `MAX_JSON_BYTES` or nested deeper than
+    `MAX_JSON_DEPTH` is one DataError naming the file, raised before the file is read or parsed."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise DataError(path, f"JSON file of {size / 2**20:,.0f} MB (at most {MAX_JSON_BYTES // 2**20} MB): "
+                                  "not a keypoint, configuration or results file")
+        return loads_json(path.read_bytes(), path)
+    except OSError as exc:
+        raise DataError(path, f"not a readable JSON file ({type(exc).__name__}: {exc})") from None
+
+
+def loads_json(raw: bytes | str, source: str | os.PathLike[str]) -> Any:
+    """Parse JSON text read from `source` (a file, or a member of one), refusing nesting deeper than
+    `MAX_JSON_DEPTH` before Python's recursive parser sees it; any defect is one DataError naming `source`."""
+    raw = raw.encode() if isinstance(raw, str) else raw
+    try:
         codes = np.frombuffer(_JSON_STRING.sub(b'""', raw), np.uint8)
         depth = np.cumsum((codes == ord("[")) | (codes == ord("{")), dtype=np.int32)
         depth -= np.cumsum((codes == ord("]")) | (codes == ord("}")), dtype=np.int32)
         if depth.size and depth.max() > MAX_JSON_DEPTH:
-            raise DataError(path, f"JSON nested {int(depth.max())} levels deep (at most {MAX_JSON_DEPTH}): "
-                                  "not a keypoint or results file")
+            raise DataError(source, f"JSON nested {int(depth.max())} levels deep (at most {MAX_JSON_DEPTH}): "
+                                    "not a keypoint, configuration or results file")
         return json.loads(raw)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DataError(path, f"not a readable JSON file ({type(exc).__name__}: {exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(source, f"not a readable JSON file ({type(exc).__name__}: {exc})") from None
 
 
 # "0000" .. "9999" as one 4-byte word each: a lookup moves four digits at once

@@ -172,9 +172,9 @@ def test_unwritable_out_dir(tmp_path: Path, tiny_checkpoint: Path) -> None:
     kp_file = _keypoint_file(tmp_path / "walk.npz")
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
-    with pytest.raises(DataError, match="not_a_folder/out: cannot write the output folder"):
+    with pytest.raises(DataError, match="not_a_folder: parent folder of the output folder exists and is not a folder"):
         lift(kp_file, blocker / "out", model=tiny_checkpoint, progress=False)
-    with pytest.raises(DataError, match="output path exists and is not a folder"):
+    with pytest.raises(DataError, match="not_a_folder: output folder exists and is not a folder"):
         lift(kp_file, blocker, model=tiny_checkpoint, progress=False)
     _no_debris(tmp_path, {"walk.npz", "not_a_folder"})
 

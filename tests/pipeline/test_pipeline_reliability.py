@@ -207,7 +207,7 @@ def test_writable_folder_in_unwritable_parent_names_the_parent(tmp_path: Path, t
     else:
         parent.chmod(0o555)
     try:
-        with pytest.raises(DataError, match=f"its parent folder {parent} is not writable"):
+        with pytest.raises(DataError, match=f"{parent}: parent folder of the output folder is not writable"):
             lift(_npz(tmp_path / "walk.npz"), out, model=tiny_checkpoint, pictures=False, progress=False)
     finally:
         parent.chmod(0o755)
@@ -575,3 +575,29 @@ def test_image_folder_with_json_files_is_still_images(tmp_path: Path, tiny_check
     openpose.mkdir()
     (openpose / "0_keypoints.json").write_text('{"people": []}')
     assert is_keypoint_input(openpose) and not is_keypoint_input(folder)
+
+
+def test_disk_full_while_writing_outputs_keeps_the_old_ones(tmp_path: Path, tiny_checkpoint: Path, capsys,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC in the last export (half a viewer.html written): one line naming the folder, the previous run's
+    outputs byte for byte, no temporary folder or lock left; the next run succeeds."""
+    import errno
+
+    path, out = _npz(tmp_path / "walk.npz"), tmp_path / "out"
+    lift(path, out, model=tiny_checkpoint, pictures=False, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(poses, dest: Path, **kwargs) -> None:
+        Path(dest).write_text("<html>half a viewer")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LIFT.viewer, "write_html", full_disk)
+        with pytest.raises(DataError, match=r"out: cannot write outputs \(No space left on device\)"):
+            lift(path, out, model=tiny_checkpoint, fps=50, pictures=False, progress=False)
+        rc, err = _run_cli([str(path), "-o", str(out), "--model", str(tiny_checkpoint), "--no-pictures"], capsys)
+        _assert_one_line_error(rc, err, "out: cannot write outputs (No space left on device)")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not _temp_debris(tmp_path)
+    lift(path, out, model=tiny_checkpoint, fps=50, pictures=False, progress=False)
+    assert "Frame Time: 0.02" in (out / "poses3d.bvh").read_text()

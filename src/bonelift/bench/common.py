@@ -97,7 +97,7 @@ def cached_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int) ->
     path = Path(run_dir) / ROW_FILE
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text())
+    saved = load_json(path)
     if saved.get("budget") == budget and saved.get("test_stride") == test_stride:
         return saved["row"]
     return None

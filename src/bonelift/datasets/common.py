@@ -154,6 +154,11 @@ def load_pickled_npz(path: str | Path, key: str) -> dict:
         raise DataError(path, f"cannot read npz ({type(exc).__name__}: {exc}); file truncated or corrupt?") from exc
     if not isinstance(value, dict):
         raise DataError(path, f"{key!r} is not a dict of sequences")
+    # every layout nests {subject: {take: ...}}; a dict of lists would fail later as an AttributeError
+    flat = next((k for k, v in value.items() if not isinstance(v, dict)), None)
+    if flat is not None:
+        raise DataError(path, f"{key!r}[{flat!r}] is a {type(value[flat]).__name__}, not a dict of takes "
+                              "({subject: {take: array}})")
     return {"value": value, "metadata": metadata}
 
 

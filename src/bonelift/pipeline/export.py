@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
-from bonelift.io import format_table, read_npz_arrays
+from bonelift.io import format_table, loads_json, read_npz_arrays
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -243,7 +243,7 @@ def read_npz(path: str | Path) -> Poses3D:
         traj = z["trajectory"].astype(np.float64) if "trajectory" in z else None
         lifter = {k[len("lifter_"):]: z[k].item() for k in z if k.startswith("lifter_")} or None
         camera = {k[len("camera_"):]: z[k].tolist() for k in z if k.startswith("camera_")} or None
-        config = json.loads(str(z["config"])) if "config" in z else None
+        config = loads_json(str(z["config"]), path) if "config" in z else None
         return Poses3D(z["joints"].astype(np.float64), z["keypoints_2d"].astype(np.float64), z["confidence"].astype(np.float64),
                        z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]),
                        int(z["person"]) if "person" in z else 0, traj, lifter, camera, config)

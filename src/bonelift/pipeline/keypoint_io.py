@@ -35,6 +35,7 @@ DEFAULT_LAYOUTS: dict[int, Layout] = {17: COCO17, 18: OPENPOSE18, 25: OPENPOSE25
 _CONF_SUFFIXES = ("conf", "confidence", "score", "c", "visibility", "v")
 MAX_SIDE = 100_000  # pixels; a larger width or height is a mistake (and would allocate huge pictures)
 MAX_COORD = 1e6  # pixels; larger coordinates are not image positions (and overflow drawing and size guesses)
+MAX_OUTSIDE = 2.0  # image sizes a joint may lie beyond the image's edges (detectors extrapolate hidden joints a little)
 
 
 def is_keypoint_input(path: Path) -> bool:
@@ -211,6 +212,19 @@ def _scalar(data: dict, name: str, path: Path, integer: bool = False) -> float:
     return value
 
 
+def check_inside(kp: np.ndarray, width: int, height: int, path: Path | None) -> None:
+    """Refuse keypoints lying far outside a `width` x `height` image (a 1x1 image, a wrong --size): normalised by
+    that size they would be hundreds of image widths away, which a lifter turns into confident nonsense."""
+    points = kp[np.isfinite(kp).all(axis=-1)]
+    if not points.size:
+        return
+    size = np.array([width, height], np.float64)
+    beyond = float((np.maximum(-points, points - size) / size).max())  # image sizes beyond the nearest edge
+    if beyond > MAX_OUTSIDE:
+        raise DataError(path, f"keypoints lie {beyond:.3g} image sizes outside the {width}x{height} image (at most "
+                              f"{MAX_OUTSIDE:g}): wrong image width and height?")
+
+
 def check_size(size, path: Path | None, what: str) -> tuple[int, int]:
     """Width and height as positive whole numbers (from a file or the caller), or a DataError naming `what`."""
     try:
@@ -321,10 +335,10 @@ def read_people(
     extreme = float(np.nanmax(np.abs(kp)))
     if extreme > MAX_COORD:
         raise DataError(path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})")
-    if image_size is not None:
-        w, h = check_size(image_size, path, "image_size (--size)")
-    elif file_size is not None:
-        w, h = check_size(file_size, path, "the image size stored in the file")
+    if image_size is not None or file_size is not None:
+        w, h = check_size(image_size if image_size is not None else file_size, path,
+                          "image_size (--size)" if image_size is not None else "the image size stored in the file")
+        check_inside(kp, w, h, path)
     else:
         w, h = _frame_size(kp, path)
         if max(w, h) > MAX_SIDE:
@@ -337,5 +351,6 @@ def read_people(
     return [Track2D(k, c, lay, w, h, rate, str(path)) for k, c in zip(kp, conf)]  # ids = indices, even if empty
 
 
-__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "MAX_COORD", "check_size", "is_keypoint_input", "read_keypoints",
+__all__ = ["DEFAULT_LAYOUTS", "KEYPOINT_SUFFIXES", "MAX_COORD", "MAX_OUTSIDE", "check_inside", "check_size",
+           "is_keypoint_input", "read_keypoints",
            "read_people"]

@@ -33,6 +33,7 @@ from bonelift.cameras import Camera, assumed_intrinsics, read_intrinsics, root_t
 from bonelift.config import LiftConfig, configure
 from bonelift.errors import DataError, OptionError
 from bonelift.filters import smooth
+from bonelift.io import writable_dir
 from bonelift.pipeline import biomech_files, bvh, export, render, viewer
 from bonelift.pipeline.gaps import fill_gaps
 from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
@@ -190,18 +191,10 @@ def _check_size(camera: Camera | None, width: int, height: int, src: Path) -> No
 def _prepare_out_dir(out_dir: Path) -> Path:
     """Make a temporary folder `.OUT.PID.XXXXXXXX.tmp` beside `out_dir` (the resolved folder: same filesystem, so the
     final move is a rename); the owner's pid in its name lets a later run remove it if this one is killed."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(out_dir, "output path exists and is not a folder")
-    if out_dir.is_dir() and not os.access(out_dir, os.W_OK | os.X_OK):
-        raise DataError(out_dir, "output folder is not writable")
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(out_dir, f"cannot write the output folder ({exc.strerror or exc})") from exc
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DataError(out_dir, f"its parent folder {parent} is not writable (bonelift writes the outputs to a "
-                                 "temporary folder there and moves them in when every stage succeeded)")
+    if out_dir.exists():
+        writable_dir(out_dir)
+    # the outputs are written beside OUT and moved in when every stage succeeded: the parent must take them
+    parent = writable_dir(out_dir.parent, "parent folder of the output folder")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{os.getpid()}.", suffix=".tmp", dir=parent))
     except OSError as exc:

@@ -8,7 +8,8 @@ causal lifting of the same frames, frame by frame.
 A frame without a complete person (any NaN joint, or `None`) ends the current run like a MISSING frame
 offline: it returns None and the next posed frame starts a new run (padded by its first frame). A bad frame
 (image size not whole pixels from 1 to `keypoint_io.MAX_SIDE`, keypoints not numeric (J, 2) pixels within
-`keypoint_io.MAX_COORD`, confidences not (J,) numbers) raises a DataError after ending the run the same way:
+`keypoint_io.MAX_COORD` and within `keypoint_io.MAX_OUTSIDE` image sizes of the image, confidences not (J,) numbers)
+raises a DataError after ending the run the same way:
 the frames after it are lifted as after a missing frame, never from a poisoned state.
 With `fusion` (default) each frame is fitted to its 2D with the network's pose and the detector's own 3D (`world`,
 MediaPipe's world landmarks, when pushed) as priors and the running skeleton (`fusion.RunningFusion`): the causal
@@ -30,7 +31,7 @@ from bonelift.errors import DataError
 from bonelift.fitting import fit_skeleton, symmetric_lengths
 from bonelift.fusion import RunningFusion
 from bonelift.geometry import bone_lengths
-from bonelift.pipeline.keypoint_io import MAX_COORD, check_size
+from bonelift.pipeline.keypoint_io import MAX_COORD, check_inside, check_size
 from bonelift.pipeline.lifters import CAUSAL_VIDEO_WEIGHTS, Lifter, check_skeleton, load_lifter
 from bonelift.runtime import resolve_device
 from bonelift.skeletons import H36M17, Layout, convert, get_layout
@@ -129,6 +130,7 @@ class LiveLifter:
         if finite.size and np.abs(finite).max() > MAX_COORD:
             raise DataError(None, f"keypoint coordinates reach {np.abs(finite).max():.3g}, not pixel positions "
                                   f"(at most {MAX_COORD:.0e})")
+        check_inside(kp, w, h, None)
         if confidence is None:
             return kp, np.ones(len(kp)), w, h
         try:
