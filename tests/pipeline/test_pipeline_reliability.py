@@ -587,7 +587,7 @@ def test_disk_full_while_writing_outputs_keeps_the_old_ones(tmp_path: Path, tiny
     lift(path, out, model=tiny_checkpoint, pictures=False, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
-    def full_disk(poses, dest: Path, **kwargs) -> None:
+    def full_disk(poses, dest: Path, *args, **kwargs) -> None:
         Path(dest).write_text("<html>half a viewer")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
