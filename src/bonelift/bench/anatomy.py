@@ -76,6 +76,7 @@ from bonelift.validity import markdown_validity, validity
 # scale, reprojection in normalised image units squared: 100 m^-2 before the scale fix, times Z^2 ~ 5^2 m^2).
 DEFAULT_WEIGHTS = {"geometry": 0.1, "angle": 0.1, "symmetry": 10.0, "reprojection": 2500.0}
 
+TPNET_ROWS = "tpnet"  # `--rows` name of the TP-Net rows (online and bidirectional)
 # Table 3 rows: variant, label, the loss terms on, where the structure losses act. Every row has the 2D-only data.
 VARIANTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("s1-3d", "S1 3D, S5-S8 2D-only in the minibatch, no weak loss", (), "weak"),
@@ -132,14 +133,14 @@ class AnatomyBench(Options):
         "2d-only", "subjects whose lifter predictions TP-Net trains on: 2d-only (predictions the lifter was not "
         "fitted on; their 3D supervises TP-Net only) or 3d (the lifter's own 3D subjects)", choices=TPNET_SOURCES,
     )
-    rows: tuple[str, ...] = opt((), "comma-separated Table 3 rows to train (default: all; TP-Net needs "
-                                    f"{FULL})")
+    rows: tuple[str, ...] = opt((), "comma-separated Table 3 rows to train, and `tpnet` for the TP-Net rows "
+                                    f"(default: all; TP-Net needs {FULL})")
 
     def validate(self) -> None:
         """Also check the lifters' shared run configuration and the row names."""
         super().validate()
         self.train.validate()
-        known = [v[0] for v in (*VARIANTS, RECORD_ALL)]
+        known = [v[0] for v in (*VARIANTS, RECORD_ALL)] + [TPNET_ROWS]
         unknown = [r for r in self.rows if r not in known]
         if unknown:
             raise OptionError(f"--rows: unknown row(s) {', '.join(unknown)} (known: {', '.join(known)})")
@@ -148,6 +149,11 @@ class AnatomyBench(Options):
         """The Table 3 rows this run trains: `--rows`, else every row (and with `--record-all` the record row)."""
         every = VARIANTS + ((RECORD_ALL,) if self.record_all or RECORD_ALL[0] in self.rows else ())
         return tuple(v for v in every if not self.rows or v[0] in self.rows)
+
+    @property
+    def with_tpnet(self) -> bool:
+        """TP-Net trains on the full method's predictions: with every row, or when `--rows` names `tpnet`."""
+        return any(v[0] == FULL for v in self.variants()) and (not self.rows or TPNET_ROWS in self.rows)
 
     def lifter(self, out: Path, variant: tuple, seed: int) -> TrainConfig:
         """The run configuration of one Table 3 row and seed: `train` with the row's losses and schedule."""
@@ -227,7 +233,7 @@ def run(
     test_seqs = load_split("h36m", bench.train.data_root, "gt", TEST_SUBJECTS)
     train_seqs = load_split("h36m", bench.train.data_root, "gt", bench.weak_3d_subjects)
     variants = bench.variants()
-    with_tpnet = any(v[0] == FULL for v in variants)
+    with_tpnet = bench.with_tpnet
     # TP-Net's training sequences: the 2D-only subjects (with the 3D the lifter never saw), or the lifter's own.
     tpnet_seqs = train_seqs
     if with_tpnet and bench.tpnet_train_on == "2d-only":
