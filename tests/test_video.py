@@ -471,3 +471,20 @@ def test_tcn_matched_width_matches_method5_parameters() -> None:
         width = matched_channels(base)
         assert width > channels
         assert abs(parameter_count(replace(base, channels=width)) - target) <= 0.1 * target
+
+
+def test_bench_tcn_matched_row_is_matched_as_trained(tmp_path) -> None:
+    """The row's width is chosen for the inputs the run really has (no confidences here), so the trained networks'
+    parameter counts are within 10 % of each other."""
+    from bonelift.bench import video
+    from bonelift.config import VideoTrainConfig
+
+    train_seqs, test_seqs = _sequences(3, 30, seed=0), _sequences(2, 25, seed=1)
+    assert train_seqs[0].confidence is None
+    # confidence=True as `VideoTrainConfig()` has it: the data decides (here: none)
+    base = VideoTrainConfig(model=replace(_config("tcn"), confidence=True), epochs=1, batch_size=16, stride=3,
+                            device="cpu")
+    doc = video.run_benchmark(base, ["tcn-matched", "bone"], tmp_path / "runs", tmp_path / "v.md", "x",
+                              progress=False, data=lambda c: (train_seqs, test_seqs))
+    params = {r["variant"]: r["params"] for r in doc["rows"]}
+    assert abs(params["tcn-matched"] - params["bone"]) <= 0.1 * params["bone"]
