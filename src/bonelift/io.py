@@ -231,6 +231,9 @@ def _digits(n: np.ndarray, places: int) -> np.ndarray:
     return words.view(np.uint8)[..., 4 * groups - places:]
 
 
+TABLE_CHUNK = 4096  # rows `format_table` lays out at a time (each cell's text does not depend on the others)
+
+
 def format_table(values: np.ndarray, decimals, sep: str | Sequence[str] = "\t", nan: str = "NaN") -> bytes:
     """(N, C) numbers as text lines: column k with decimals[k] places, NaN written `nan`; `sep` between columns
     (one text, or C - 1 texts: sep[k] after column k, so JSON brackets can be built in), a newline after each row.
@@ -242,6 +245,8 @@ def format_table(values: np.ndarray, decimals, sep: str | Sequence[str] = "\t", 
     cell, except that a negative zero is written without its sign.
     """
     v = np.asarray(values, np.float64)
+    if len(v) > TABLE_CHUNK:  # bounded working memory: the byte grid and its int64 companions take ~40 bytes a cell
+        return b"".join(format_table(v[i:i + TABLE_CHUNK], decimals, sep, nan) for i in range(0, len(v), TABLE_CHUNK))
     n, c = v.shape
     dec = np.broadcast_to(np.asarray(decimals, np.int64), (c,))
     seps = [sep] * (c - 1) if isinstance(sep, str) else list(sep)

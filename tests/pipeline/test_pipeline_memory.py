@@ -44,5 +44,7 @@ def test_ten_minute_clip_lifts_in_bounded_memory(tmp_path: Path) -> None:
     assert report["frames"] == FRAMES and report["nan_frames"] == 100  # the long gap stays missing
     assert report["longest_input"] <= 4096 + 26  # `infer`'s chunk plus the receptive field, never the video
     # What grows with the video is its 2D and 3D arrays (~1.3 KB a frame), not the network's activations.
-    assert report["growth_mb"] < 110, report
+    # 110 MB until the exports were vectorised (issue 24): each writer now builds its file's text whole, which
+    # measured 102-118 MB of growth here (JSON's text is the largest); streaming the writers in row chunks is open.
+    assert report["growth_mb"] < 130, report
     assert report["growth_mb"] < 0.6 * report["naive_growth_mb"], report
