@@ -143,10 +143,10 @@ def _contacts(feet: np.ndarray, fps: float, up: np.ndarray) -> np.ndarray:
     return pick[slow & np.isfinite(pick).all(-1)]
 
 
-def _body_prior(people: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
-    """(3,) the mean body vertical of every person (camera coordinates), None without a complete pose: the
-    prior that selects a scene's vertical lines (`pipeline.scene`)."""
-    body = [b for b in (_body_up(np.asarray(j, np.float64)) for j, _ in people) if b is not None]
+def _body_prior(people: list[np.ndarray]) -> np.ndarray | None:
+    """(3,) the mean body vertical of every person's (T, 17, 3) joints (camera coordinates), None without a
+    complete pose."""
+    body = [b for b in (_body_up(j) for j in people) if b is not None]
     if not body:
         return None
     prior = np.mean(body, axis=0)
@@ -168,7 +168,7 @@ def estimate_world(
     absolute = [a for a in absolute if np.isfinite(a).all(axis=(1, 2)).any()]
     if not absolute:
         return None
-    prior = _body_prior([(a, None) for a in absolute])
+    prior = _body_prior(absolute)
     if scene_up is not None:
         up = np.asarray(scene_up, np.float64) / np.linalg.norm(scene_up)
         points = np.concatenate([_contacts(a[:, _FEET], fps, up) for a in absolute])

@@ -129,6 +129,16 @@ class Footage:
     detect_seconds: dict[str, float]
     people: dict[str, dict[str, int]] = field(default_factory=dict)  # person -> {view: index into tracks[view]}
     _geometry: dict[tuple, Geometry] = field(default_factory=dict, repr=False)  # each model scored reuses it
+    _segments: dict[Path, tuple] = field(default_factory=dict, repr=False)  # a view's scene lines, for every model
+
+    def scene_segments(self, video: Path, view: str) -> tuple:
+        """`pipeline.scene.scene_segments` of one view's video, everybody in it masked out; read once per view."""
+        from bonelift.pipeline.frames import open_frames
+        from bonelift.pipeline.scene import scene_segments
+
+        if video not in self._segments:
+            self._segments[video] = scene_segments(open_frames(video), [t.keypoints for t in self.tracks[view]])
+        return self._segments[video]
 
     def person(self, name: str) -> dict[str, ViewTrack]:
         if name not in self.people:
@@ -491,8 +501,7 @@ def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person:
     found (`pipeline.scene`), as `bonelift lift` does; without, the body cues alone.
     """
     from bonelift.cameras import assumed_intrinsics
-    from bonelift.pipeline.frames import open_frames
-    from bonelift.pipeline.scene import scene_vertical
+    from bonelift.pipeline.scene import vertical_from_segments
     from bonelift.world import _contacts, estimate_world
 
     footage = cache if isinstance(cache, Footage) else load_footage(cache)
@@ -508,8 +517,8 @@ def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person:
         if frame is None:
             continue
         if videos is not None:  # the scene's vertical lines, everybody in the view masked out
-            boxes = [track.keypoints for track in footage.tracks[v]]
-            vertical = scene_vertical(open_frames(Path(videos) / f"{v}.mp4"), f, c, frame.up, boxes)
+            lines, frames = footage.scene_segments(Path(videos) / f"{v}.mp4", v)
+            vertical = vertical_from_segments(lines, f, c, frame.up, footage.height, frames) if frames else None
             if vertical is not None:
                 frame = estimate_world([(joints, traj)], footage.fps, scene_up=vertical.up)
         cam = footage.cameras[v]

@@ -156,13 +156,14 @@ def people_boxes(keypoints: list[np.ndarray], frame: int) -> np.ndarray:
     return np.asarray(boxes, np.float64).reshape(-1, 4)
 
 
-def scene_vertical(
-    source: FrameSource, focal: float, principal: np.ndarray, prior_up: np.ndarray,
-    keypoints: list[np.ndarray] | None = None, undistort: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> SceneVertical | None:
-    """The clip's vertical from up to `SAMPLE_FRAMES` frames of its first `SAMPLE_SECONDS` (static camera assumed,
-    as for the whole world frame); `keypoints` (per person (T, J, 2) pixels) mask the people out; `undistort` maps
-    (N, 2) pixels to the ideal pinhole camera of `focal` and `principal` (a calibrated lens bends straight lines)."""
+def scene_segments(
+    source: FrameSource, keypoints: list[np.ndarray] | None = None,
+    undistort: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, int]:
+    """(N, 4) pixel line segments of up to `SAMPLE_FRAMES` frames of the clip's first `SAMPLE_SECONDS` (static camera
+    assumed, as for the whole world frame), and the number of frames read. `keypoints` (per person (T, J, 2) pixels)
+    mask the people out; `undistort` maps (N, 2) pixels to the ideal pinhole camera the caller uses (a calibrated
+    lens bends straight lines)."""
     cv2 = _cv2()
     span = max(1, min(source.num_frames, round(SAMPLE_SECONDS * source.fps)))
     picks = set(np.linspace(0, span - 1, min(SAMPLE_FRAMES, span)).round().astype(int).tolist())
@@ -172,8 +173,7 @@ def scene_vertical(
     for i, rgb in enumerate(source.frames(stop=max(picks) + 1)):
         if i not in picks:
             continue
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        lines = detector.detect(gray)[0]
+        lines = detector.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))[0]
         if lines is None:
             continue
         lines = lines.reshape(-1, 4).astype(np.float64)
@@ -184,9 +184,18 @@ def scene_vertical(
         if keypoints:
             lines = lines[_outside_boxes(lines, people_boxes(keypoints, i))]
         found.append(lines)
-    if not found:
+    return (np.concatenate(found) if found else np.empty((0, 4))), len(found)
+
+
+def scene_vertical(
+    source: FrameSource, focal: float, principal: np.ndarray, prior_up: np.ndarray,
+    keypoints: list[np.ndarray] | None = None, undistort: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> SceneVertical | None:
+    """The clip's vertical (`scene_segments`, then `vertical_from_segments` near `prior_up`); None when not found."""
+    lines, frames = scene_segments(source, keypoints, undistort)
+    if not frames:
         return None
-    return vertical_from_segments(np.concatenate(found), focal, principal, prior_up, source.height, len(found))
+    return vertical_from_segments(lines, focal, principal, prior_up, source.height, frames)
 
 
-__all__ = ["SceneVertical", "people_boxes", "scene_vertical", "vertical_from_segments"]
+__all__ = ["SceneVertical", "people_boxes", "scene_segments", "scene_vertical", "vertical_from_segments"]
