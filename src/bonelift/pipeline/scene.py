@@ -39,6 +39,11 @@ INLIER_DEG = 0.5  # a segment supports a vanishing point when it points at it wi
 MIN_SEGMENTS = 8  # support needed: segments (summed over the sampled frames) ...
 MIN_SUPPORT = 1.0  # ... and their summed length in image heights
 RANSAC_PAIRS = 500
+MAX_FAMILIES = 4  # other line families (floor and wall edges) looked for
+AMBIGUOUS_DEG = 0.75  # a segment pointing this close to another family's vanishing point is left out
+ORTHO_DEG = 6.0  # a family this close to perpendicular to a candidate vertical supports it (an assumed focal
+# length bends the angles between vanishing directions by a few degrees)
+CHUNK = 256  # candidate directions scored at a time
 BORDER = 0.01  # segments within this fraction of the width of an image edge are the frame's border, not the scene
 BOX_MARGIN = 0.05  # people's keypoint boxes grown by this fraction of their size before masking
 
@@ -70,9 +75,66 @@ def _pointing_error(normals: np.ndarray, mids: np.ndarray, direction: np.ndarray
     return np.arccos(np.clip(np.abs((normals * to_vp).sum(1)), 0.0, 1.0))
 
 
+def _supports(normals: np.ndarray, mids: np.ndarray, length: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(C,) summed length of the segments pointing at each candidate direction within `INLIER_DEG`
+    (`_pointing_error` for many directions at once, `CHUNK` candidates at a time to bound memory)."""
+    cos_inlier = np.cos(np.radians(INLIER_DEG))
+    out = np.empty(len(candidates))
+    for s in range(0, len(candidates), CHUNK):
+        to_vp = np.cross(mids[None], candidates[s:s + CHUNK, None])  # (C, N, 3)
+        to_vp /= np.maximum(np.linalg.norm(to_vp, axis=2, keepdims=True), 1e-12)
+        out[s:s + CHUNK] = (np.abs(np.einsum("nk,cnk->cn", normals, to_vp)) > cos_inlier) @ length
+    return out
+
+
+def _pair_directions(normals: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """(C, 3) unit directions where the planes of random pairs of segments meet: RANSAC's hypotheses."""
+    pairs = rng.integers(0, len(normals), (count, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    found = np.cross(normals[pairs[:, 0]], normals[pairs[:, 1]])
+    norms = np.linalg.norm(found, axis=1)
+    return found[norms > 1e-9] / norms[norms > 1e-9, None]
+
+
 def _null_direction(normals: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The unit direction most nearly in every plane: the smallest eigenvector of sum w n n^T."""
     return np.linalg.eigh((normals * weights[:, None]).T @ normals)[1][:, 0]
+
+
+def _refit(normals: np.ndarray, mids: np.ndarray, length: np.ndarray, direction: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The direction refitted on its supporters, twice (the supporters re-chosen around each refit), and the
+    supporters' mask; None when fewer than two support it."""
+    for _ in range(2):
+        inliers = _pointing_error(normals, mids, direction) < np.radians(INLIER_DEG)
+        if inliers.sum() < 2:
+            return None
+        direction = _null_direction(normals[inliers], length[inliers])
+    return direction, _pointing_error(normals, mids, direction) < np.radians(INLIER_DEG)
+
+
+def _other_families(
+    normals: np.ndarray, mids: np.ndarray, length: np.ndarray, prior: np.ndarray, image_height: float,
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, float]]:
+    """The scene's line families away from the prior's vertical (floor and wall edges, each with its vanishing
+    direction and summed length in pixels), strongest first: each found by RANSAC among the segments no earlier
+    family took, kept with `MIN_SEGMENTS` segments and `MIN_SUPPORT` image heights."""
+    cone = np.cos(np.radians(PRIOR_DEG))
+    left = np.ones(len(normals), bool)
+    found: list[tuple[np.ndarray, float]] = []
+    while len(found) < MAX_FAMILIES and left.sum() >= MIN_SEGMENTS:
+        n, m, w = normals[left], mids[left], length[left]
+        candidates = _pair_directions(n, rng, RANSAC_PAIRS)
+        candidates = candidates[np.abs(candidates @ prior) < cone]
+        if not len(candidates):
+            break
+        fit = _refit(n, m, w, candidates[int(np.argmax(_supports(n, m, w, candidates)))])
+        if fit is None or fit[1].sum() < MIN_SEGMENTS or w[fit[1]].sum() < MIN_SUPPORT * image_height:
+            break
+        found.append((fit[0], float(w[fit[1]].sum())))
+        left[np.flatnonzero(left)[fit[1]]] = False
+    return found
 
 
 def vertical_from_segments(
@@ -87,35 +149,33 @@ def vertical_from_segments(
     """
     if len(lines) < 2:
         return None
-    priors = [np.asarray(prior_up, np.float64) / np.linalg.norm(prior_up)]
+    prior = np.asarray(prior_up, np.float64) / np.linalg.norm(prior_up)
     length = np.hypot(lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1])
     normals, mids = _segment_planes(np.asarray(lines, np.float64), focal, principal)
-    keep = np.min([_pointing_error(normals, mids, p) for p in priors], axis=0) < np.radians(CANDIDATE_DEG)
-    normals, mids, length = normals[keep], mids[keep], length[keep]
+    rng = np.random.default_rng(seed)
+    others = _other_families(normals, mids, length, prior, image_height, rng)
+    usable = _pointing_error(normals, mids, prior) < np.radians(CANDIDATE_DEG)
+    for direction, _ in others:  # a segment that points at another family's vanishing point as well is not evidence
+        usable &= _pointing_error(normals, mids, direction) > np.radians(AMBIGUOUS_DEG)
+    normals, mids, length = normals[usable], mids[usable], length[usable]
     if len(normals) < MIN_SEGMENTS:
         return None
-    rng = np.random.default_rng(seed)
-    pairs = rng.integers(0, len(normals), (RANSAC_PAIRS, 2))
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    candidates = np.cross(normals[pairs[:, 0]], normals[pairs[:, 1]])
-    norms = np.linalg.norm(candidates, axis=1)
-    candidates = candidates[norms > 1e-9] / norms[norms > 1e-9, None]
+    candidates = _pair_directions(normals, rng, RANSAC_PAIRS)
     # lines towards a horizontal vanishing point (a floor's edges, a corridor) also pass the candidate test
     # where they look upright in the image; only directions near the prior are the vertical
-    near = np.max([np.abs(candidates @ p) for p in priors], axis=0) > np.cos(np.radians(PRIOR_DEG))
-    best, best_score = None, 0.0
-    for v in candidates[near]:
-        score = float(length[_pointing_error(normals, mids, v) < np.radians(INLIER_DEG)].sum())
-        if score > best_score:
-            best, best_score = v, score
-    if best is None:
+    candidates = candidates[np.abs(candidates @ prior) > np.cos(np.radians(PRIOR_DEG))]
+    if not len(candidates):
         return None
-    for _ in range(2):  # refit on the supporters, then re-choose them around the refit
-        inliers = _pointing_error(normals, mids, best) < np.radians(INLIER_DEG)
-        if inliers.sum() < 2:
-            return None
-        best = _null_direction(normals[inliers], length[inliers])
-    up = best if best @ priors[0] > 0 else -best
+    own = _supports(normals, mids, length, candidates)
+    # a man-made scene's vertical is perpendicular to its floor and wall edges: a tilted family that happens to
+    # point near the prior (a floor edge seen from above) has none of that support
+    square = sum(((np.abs(candidates @ d) < np.sin(np.radians(ORTHO_DEG))) * w for d, w in others),
+                 np.zeros(len(candidates)))
+    fit = _refit(normals, mids, length, candidates[int(np.argmax(np.where(own > 0, own + square, 0.0)))])
+    if fit is None:
+        return None
+    best, inliers = fit
+    up = best if best @ prior > 0 else -best
     support = float(length[inliers].sum()) / image_height
     if inliers.sum() < MIN_SEGMENTS or support < MIN_SUPPORT:
         return None
