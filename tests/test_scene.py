@@ -66,8 +66,8 @@ def test_a_tilted_family_near_the_prior_is_not_the_vertical() -> None:
     rot = camera_rotation(25.0, 5.0)
     up, side, ahead = (rot @ e for e in np.eye(3)[[1, 0, 2]])
     rng = np.random.default_rng(0)
-    lines = np.asarray(_family(up, 15, rng, up) + _family(_turned(up, side, 37.0), 25, rng, up, (1.0, 2.5))
-                       + _family(side, 40, rng, up) + _family(ahead, 40, rng, up))
+    lines = np.asarray(_family(up, 15, rng, up) + _family(_turned(up, side, 37.0), 20, rng, up, (1.0, 2.0))
+                       + _family(side, 60, rng, up) + _family(ahead, 60, rng, up))
     lines += rng.normal(0, 0.3, lines.shape)
     found = scene.vertical_from_segments(lines, F, C, _turned(up, side, 16.0), H)
     assert found is not None

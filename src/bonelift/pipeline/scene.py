@@ -38,12 +38,14 @@ PRIOR_DEG = 25.0  # a vanishing direction further than this from the prior is an
 INLIER_DEG = 0.5  # a segment supports a vanishing point when it points at it within this angle
 MIN_SEGMENTS = 8  # support needed: segments (summed over the sampled frames) ...
 MIN_SUPPORT = 1.0  # ... and their summed length in image heights
-RANSAC_PAIRS = 500
-MAX_FAMILIES = 4  # other line families (floor and wall edges) looked for
+RANSAC_PAIRS = 2000
+MAX_FAMILIES = 4  # other line families (floor and wall edges) looked for ...
+FAMILY_DEG = 60.0  # ... among directions at least this far from the prior (a horizontal one is 90 degrees away)
 AMBIGUOUS_DEG = 0.75  # a segment pointing this close to another family's vanishing point is left out
 ORTHO_DEG = 6.0  # a family this close to perpendicular to a candidate vertical supports it (an assumed focal
 # length bends the angles between vanishing directions by a few degrees)
 CHUNK = 256  # candidate directions scored at a time
+REFIT_LOSS = 0.1
 BORDER = 0.01  # segments within this fraction of the width of an image edge are the frame's border, not the scene
 BOX_MARGIN = 0.05  # people's keypoint boxes grown by this fraction of their size before masking
 
@@ -117,16 +119,17 @@ def _other_families(
     normals: np.ndarray, mids: np.ndarray, length: np.ndarray, prior: np.ndarray, image_height: float,
     rng: np.random.Generator,
 ) -> list[tuple[np.ndarray, float]]:
-    """The scene's line families away from the prior's vertical (floor and wall edges, each with its vanishing
-    direction and summed length in pixels), strongest first: each found by RANSAC among the segments no earlier
-    family took, kept with `MIN_SEGMENTS` segments and `MIN_SUPPORT` image heights."""
-    cone = np.cos(np.radians(PRIOR_DEG))
+    """The scene's line families far from the prior's vertical (floor and wall edges, each with its vanishing
+    direction and summed length in pixels; not slanted ones near the vertical), strongest first: each found by
+    RANSAC among the segments no earlier family took, kept with `MIN_SEGMENTS` segments and `MIN_SUPPORT` image
+    heights."""
+    away = np.cos(np.radians(FAMILY_DEG))
     left = np.ones(len(normals), bool)
     found: list[tuple[np.ndarray, float]] = []
     while len(found) < MAX_FAMILIES and left.sum() >= MIN_SEGMENTS:
         n, m, w = normals[left], mids[left], length[left]
         candidates = _pair_directions(n, rng, RANSAC_PAIRS)
-        candidates = candidates[np.abs(candidates @ prior) < cone]
+        candidates = candidates[np.abs(candidates @ prior) < away]
         if not len(candidates):
             break
         fit = _refit(n, m, w, candidates[int(np.argmax(_supports(n, m, w, candidates)))])
@@ -135,6 +138,22 @@ def _other_families(
         found.append((fit[0], float(w[fit[1]].sum())))
         left[np.flatnonzero(left)[fit[1]]] = False
     return found
+
+
+def _scores(normals: np.ndarray, mids: np.ndarray, length: np.ndarray, candidates: np.ndarray,
+            others: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """(C,) support of each candidate vertical: its own segments' length, plus each other family's, the more the
+    nearer it is to perpendicular (full at 90 degrees, none `ORTHO_DEG` off); -1 without segments of its own.
+
+    A man-made scene's vertical is perpendicular to its floor and wall edges: a slanted family that happens to
+    point near the prior (a floor edge seen from above) has little of that support.
+    """
+    own = _supports(normals, mids, length, candidates)
+    square = np.zeros(len(candidates))
+    for direction, weight in others:
+        off = np.degrees(np.arcsin(np.clip(np.abs(candidates @ direction), 0.0, 1.0)))
+        square += weight * np.clip(1.0 - off / ORTHO_DEG, 0.0, None)
+    return np.where(own > 0, own + square, -1.0)
 
 
 def vertical_from_segments(
@@ -166,14 +185,16 @@ def vertical_from_segments(
     candidates = candidates[np.abs(candidates @ prior) > np.cos(np.radians(PRIOR_DEG))]
     if not len(candidates):
         return None
-    own = _supports(normals, mids, length, candidates)
-    # a man-made scene's vertical is perpendicular to its floor and wall edges: a tilted family that happens to
-    # point near the prior (a floor edge seen from above) has none of that support
-    square = sum(((np.abs(candidates @ d) < np.sin(np.radians(ORTHO_DEG))) * w for d, w in others),
-                 np.zeros(len(candidates)))
-    fit = _refit(normals, mids, length, candidates[int(np.argmax(np.where(own > 0, own + square, 0.0)))])
+    best = candidates[int(np.argmax(_scores(normals, mids, length, candidates, others)))]
+    # the refit moves onto its supporters' own vanishing point; a slanted family next to the vertical can draw it
+    # away from the perpendicular to the floor's edges (5 degrees in a Pose2Sim view, its score halved), so a
+    # refit that loses more than `REFIT_LOSS` of the score is not taken
+    fit = _refit(normals, mids, length, best)
     if fit is None:
         return None
+    refit_score, score = _scores(normals, mids, length, np.stack([fit[0], best]), others)
+    if refit_score < (1.0 - REFIT_LOSS) * score:
+        fit = best, _pointing_error(normals, mids, best) < np.radians(INLIER_DEG)
     best, inliers = fit
     up = best if best @ prior > 0 else -best
     support = float(length[inliers].sum()) / image_height
