@@ -11,6 +11,7 @@ text) or nested deeper than `MAX_JSON_DEPTH` (real files: 4), before Python's re
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -215,77 +216,157 @@ def loads_json(raw: bytes | str, source: str | os.PathLike[str]) -> Any:
         raise DataError(source, f"not a readable JSON file ({type(exc).__name__}: {exc})") from None
 
 
-# "0000" .. "9999" as one 4-byte word each: a lookup moves four digits at once
-_DIGITS4 = np.frombuffer("".join(f"{k:04d}" for k in range(10000)).encode(), np.uint32)
+# Text tables (`Numbers`, `Text`, `table_chunks`): every cell is laid out in whole 4-byte words, the bytes a cell does
+# not use left NUL, and the NULs deleted once per chunk (`bytes.translate`, C speed). Words come from lookup tables of
+# up to 10,000 entries, indexed by groups of up to four digits, so the per-number work is a few whole-array
+# operations, never a per-byte or per-number Python step.
+_NUL = 0
 
 
-def _digits(n: np.ndarray, places: int) -> np.ndarray:
-    """(..., places) ASCII digits of non-negative integers `n`, zero-padded on the left; four digits per lookup
-    (one division per four places instead of one per place)."""
-    groups = -(-places // 4)
-    words = np.empty(n.shape + (groups,), np.uint32)
-    rest = n
-    for g in range(groups - 1, -1, -1):
-        rest, low = np.divmod(rest, 10000)
-        words[..., g] = _DIGITS4[low]
-    return words.view(np.uint8)[..., 4 * groups - places:]
+def _word(text: bytes) -> int:
+    """Up to 4 bytes as the little-endian uint32 word whose memory holds them in order (NUL-padded)."""
+    return int.from_bytes(text.ljust(4, b"\0"), "little")
 
 
-TABLE_CHUNK = 4096  # rows `format_table` lays out at a time (each cell's text does not depend on the others)
+def _words(text: bytes, count: int) -> np.ndarray:
+    """`text` NUL-padded into `count` uint32 words."""
+    return np.frombuffer(text.ljust(4 * count, b"\0"), np.uint32).copy()
 
 
-def format_table(values: np.ndarray, decimals, sep: str | Sequence[str] = "\t", nan: str = "NaN") -> bytes:
-    """(N, C) numbers as text lines: column k with decimals[k] places, NaN written `nan`; `sep` between columns
-    (one text, or C - 1 texts: sep[k] after column k, so JSON brackets can be built in), a newline after each row.
+def _int_table() -> np.ndarray:
+    """Word tables for the whole part, one 4-digit group per word, right-aligned: [0, 1e4) unpadded, [1e4, 2e4)
+    unpadded after a minus sign (the sign in the same word when the group has at most 3 digits), [2e4, 3e4)
+    zero-padded to 4 digits; 3e4: empty; 3e4 + 1: a lone minus (a 4-digit leading group's sign)."""
+    texts = [str(k).encode().rjust(4, b"\0") for k in range(10000)]
+    texts += [(b"-" + str(k).encode() if k < 1000 else str(k).encode()).rjust(4, b"\0") for k in range(10000)]
+    texts += [b"%04d" % k for k in range(10000)] + [b"\0" * 4, b"\0\0\0-"]
+    return np.frombuffer(b"".join(texts), np.uint32)
 
-    Every cell is laid out right-aligned in a fixed-width byte grid (sign, whole digits, point, fraction,
-    separator), built with whole-array operations per group of columns sharing their places and separator
-    width, and the unused left part of each cell masked out: a table of millions of numbers takes a fraction
-    of a second (Python's per-number formatting takes seconds). The text equals `"%.{d}f" % value` cell by
-    cell, except that a negative zero is written without its sign.
-    """
-    v = np.asarray(values, np.float64)
-    if len(v) > TABLE_CHUNK:  # bounded working memory: the byte grid and its int64 companions take ~40 bytes a cell
-        return b"".join(format_table(v[i:i + TABLE_CHUNK], decimals, sep, nan) for i in range(0, len(v), TABLE_CHUNK))
-    n, c = v.shape
-    dec = np.broadcast_to(np.asarray(decimals, np.int64), (c,))
-    seps = [sep] * (c - 1) if isinstance(sep, str) else list(sep)
-    if len(seps) != c - 1:
-        raise ValueError(f"format_table: {c} columns need {c - 1} separators, got {len(seps)}")
-    tails = [s.encode() for s in seps] + [b"\n"]
-    finite = np.isfinite(v)
-    scaled = np.round(np.where(finite, np.abs(v), 0.0) * 10.0 ** dec).astype(np.int64)
-    whole = np.maximum(1, [len(str(int(m))) for m in (scaled.max(0, initial=0) // 10 ** dec)])
-    cell = 1 + whole + (dec > 0) + dec  # sign, whole digits, point, fraction
-    lens = np.array([len(t) for t in tails])
-    width = int(max((cell + lens).max(), (len(nan.encode()) + lens).max()))
-    chars = np.empty((n, c, width), np.uint8)  # bytes left of a cell's text are masked out, never read
-    lo = np.zeros((n, c), np.int64)  # first byte of each cell's text
-    for key in sorted({(int(d), int(w), int(k)) for d, w, k in zip(dec, whole, lens)}):
-        d, w, k = key
-        cols = np.flatnonzero((dec == d) & (whole == w) & (lens == k))
-        end = width - k  # the number ends here, its separator after
-        s = scaled[:, cols]
-        spot = slice(cols[0], cols[-1] + 1) if cols[-1] - cols[0] == len(cols) - 1 else cols
-        block = chars[:, spot] if isinstance(spot, slice) else np.zeros((n, len(cols), width), np.uint8)  # a view
-        ints, frac = np.divmod(s, 10 ** d)
-        if d:
-            block[..., end - d:end] = _digits(frac, d)
-            block[..., end - d - 1] = ord(".")
-        block[..., end - d - (d > 0) - w:end - d - (d > 0)] = _digits(ints, w)
-        for j, col in enumerate(cols):  # separators of equal width may still differ in text
-            block[:, j, end:] = np.frombuffer(tails[col], np.uint8)
-        places = 1 + sum((ints >= 10 ** e).astype(np.int64) for e in range(1, w))  # whole digits written
-        first = end - d - (d > 0) - places  # the first significant whole digit (the units digit at least)
-        neg = (v[:, cols] < 0) & (s > 0)
-        first -= neg
-        r, q = np.nonzero(neg)
-        block[r, q, first[r, q]] = ord("-")
-        bad = ~finite[:, cols]
+
+_INT_WORDS = _int_table()
+_EMPTY, _MINUS = 30000, 30001
+
+
+@functools.lru_cache(maxsize=256)
+def _tail_table(tail: bytes, decimals: int, word: int) -> tuple[np.ndarray, int, int]:
+    """Word `word` of a cell's tail (point, `decimals` fraction digits, separator: `tail` with zeros for digits) for
+    every value of the fraction digits it holds: (table, first digit index, digits held)."""
+    lo, hi = max(4 * word - 1, 0), min(4 * word + 3, decimals)  # fraction digits in bytes 4 word .. 4 word + 3
+    places = max(hi - lo, 0)
+    base = np.frombuffer(tail[4 * word:4 * word + 4].ljust(4, b"\0"), np.uint8)
+    grid = np.tile(base, (10 ** places, 1))
+    for i in range(places):  # digit i (from the left) of every value
+        grid[:, lo + i + 1 - 4 * word] = ord("0") + (np.arange(10 ** places) // 10 ** (places - 1 - i)) % 10
+    return grid.view(np.uint32)[:, 0], lo, places
+
+
+class Numbers:
+    """(N, C) numbers as text cells: column k with decimals[k] places and seps[k] after it (short texts: ",",
+    "],["), a non-finite number written `nan`; rows in `omit` (N,) are left out whole (no text at all).
+
+    The text equals `"%.{d}f" % value` cell by cell, except that a negative zero is written without its sign
+    (rounding is numpy's round-half-even of value * 10**d)."""
+
+    def __init__(self, values: np.ndarray, decimals, seps: Sequence[str], nan: str = "NaN",
+                 omit: np.ndarray | None = None) -> None:
+        n, c = values.shape
+        if len(seps) != c:
+            raise ValueError(f"Numbers: {c} columns need {c} separators, got {len(seps)}")
+        self.values, self.omit = values, omit
+        dec = np.broadcast_to(np.asarray(decimals, np.int64), (c,))
+        self.scale = 10.0 ** dec
+        with np.errstate(invalid="ignore"):
+            big = np.nanmax(np.abs(np.where(np.isfinite(values), values, 0.0)), 0, initial=0.0) if n else np.zeros(c)
+        whole = max(len(str(int(np.round(float(np.max(big * self.scale)))) // 10 ** int(d))) for d in dec) if c else 1
+        self.iw = -(-(whole + 1) // 4)  # words for the sign and the whole digits
+        tails = [(b"." if d else b"") + b"0" * int(d) + sp.encode() for d, sp in zip(dec, seps)]
+        self.tw = max(-(-len(t) // 4) for t in tails)
+        # word w of the tail holds fraction digits [lo, lo + places): its index is (frac // div) % 10**places
+        parts, self.div, self.off = [_INT_WORDS], np.ones((self.tw, c)), np.zeros((self.tw, c))
+        size = len(_INT_WORDS)
+        for k, (d, tail) in enumerate(zip(dec, tails)):
+            for w in range(self.tw):
+                table, lo, places = _tail_table(tail, int(d), w)
+                self.div[w, k], self.off[w, k] = 10.0 ** (int(d) - lo - places), size
+                parts.append(table)
+                size += len(table)
+        self.table = np.concatenate(parts)
+        cell = self.iw + self.tw
+        nan_texts = [nan.encode() + sp.encode() for sp in seps]
+        if max(len(t) for t in nan_texts) > 4 * cell:
+            raise ValueError(f"Numbers: {nan!r} and its separator do not fit a cell of {4 * cell} bytes")
+        self.nan_words = np.stack([_words(t, cell) for t in nan_texts])  # (C, cell)
+        self.width = c * cell
+
+    def words(self, a: int, b: int) -> np.ndarray:
+        """(b - a, C * words per cell) uint32 of rows a..b."""
+        v = self.values[a:b]
+        out = np.empty(v.shape + (self.iw + self.tw,), np.uint32)
+        with np.errstate(invalid="ignore"):  # non-finite cells index garbage (clipped), then get `nan`
+            signed = np.rint(v * self.scale)
+            neg = signed < 0  # a negative zero (rint gives -0.0) is not < 0: written without its sign
+            frac = np.abs(signed)
+            rest = np.floor(frac / self.scale)
+            frac -= rest * self.scale
+            spill = None
+            for g in range(self.iw):  # 4-digit groups of the whole part, the rightmost first
+                higher = rest >= 10000.0
+                group = rest
+                if g + 1 < self.iw or higher.any():
+                    rest = np.floor(group / 10000.0)
+                    group = group - rest * 10000.0
+                # a group with higher digits is zero-padded; the leading one (or the units group) carries the sign
+                idx = np.where(higher, group + 20000.0, group + 10000.0 * neg)
+                if g:
+                    idx[~higher & (group == 0)] = _EMPTY
+                    idx[spill] = _MINUS
+                spill = ~higher & neg & (group >= 1000.0)
+                out[..., self.iw - 1 - g] = np.take(self.table, idx.astype(np.intp), mode="clip")
+            for w in range(self.tw):
+                q = np.floor(frac / self.div[w])
+                frac -= q * self.div[w]
+                out[..., self.iw + w] = np.take(self.table, (q + self.off[w]).astype(np.intp), mode="clip")
+        bad = ~np.isfinite(v)
         if bad.any():
-            block[bad, end - len(nan):end] = np.frombuffer(nan.encode(), np.uint8)
-            first = np.where(bad, end - len(nan), first)
-        chars[:, spot] = block
-        lo[:, spot] = first
-    keep = np.arange(width) >= lo[..., None]
-    return chars[keep].tobytes()
+            out[bad] = np.broadcast_to(self.nan_words, out.shape)[bad]
+        if self.omit is not None:
+            out[self.omit[a:b]] = 0
+        return out.reshape(len(v), -1)
+
+
+class Text:
+    """Per row one of a few texts: `texts[codes[row]]` (`codes` None: always texts[0]); rows in `omit` get none."""
+
+    def __init__(self, texts: Sequence[str | bytes], codes: np.ndarray | None = None,
+                 omit: np.ndarray | None = None) -> None:
+        raw = [t.encode() if isinstance(t, str) else t for t in texts]
+        self.width = max(-(-len(t) // 4) for t in raw) if raw else 0
+        self.table = np.stack([_words(t, self.width) for t in raw])
+        self.codes, self.omit = codes, omit
+
+    def words(self, a: int, b: int) -> np.ndarray:
+        out = (np.broadcast_to(self.table[0], (b - a, self.width)) if self.codes is None
+               else self.table[np.asarray(self.codes[a:b], np.intp)])
+        if self.omit is not None:
+            out = np.where(self.omit[a:b, None], np.uint32(0), out)
+        return out
+
+
+TABLE_CELLS = 2 ** 19  # words laid out at a time (2 MB): the text of a chunk is a few MB, whatever the clip length
+
+
+def table_chunks(parts: Sequence[Numbers | Text], rows: int) -> Iterator[bytes]:
+    """The text of `rows` rows, each the concatenation of `parts` in order, as a few-MB chunk of rows at a time
+    (write each as it comes: the whole text is never held)."""
+    cells = sum(p.width for p in parts) or 1
+    step = max(1, TABLE_CELLS // cells)
+    for a in range(0, rows, step):
+        b = min(rows, a + step)
+        grid = np.concatenate([p.words(a, b) for p in parts], axis=1)
+        yield grid.tobytes().translate(None, b"\0")
+
+
+def write_table(fh: IO[bytes], parts: Sequence[Numbers | Text], rows: int) -> None:
+    """Write the rows of `parts` to `fh` a chunk at a time (`table_chunks`): memory does not grow with `rows`."""
+    for chunk in table_chunks(parts, rows):
+        fh.write(chunk)

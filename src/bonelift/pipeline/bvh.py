@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
-from bonelift.io import format_table
+from bonelift.io import Numbers, write_table
 from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -217,6 +217,8 @@ def write_bvh(
 
     emit(0, 0)
     lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {frame_time:.8f}"]
-    motion = format_table(np.concatenate([root, euler.reshape(len(joints), -1)], 1), 6, " ", "nan")
-    path.write_bytes(("\n".join(lines) + "\n").encode() + motion)
+    motion = np.concatenate([root, euler.reshape(len(joints), -1)], 1)
+    with path.open("wb") as fh:
+        fh.write(("\n".join(lines) + "\n").encode())
+        write_table(fh, [Numbers(motion, 6, [" "] * (motion.shape[1] - 1) + ["\n"], "nan")], len(motion))
     return fitted, lengths

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
-from bonelift.io import format_table, loads_json, read_npz_arrays
+from bonelift.io import Numbers, Text, loads_json, read_npz_arrays, write_table
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -115,63 +115,49 @@ def _world_arrays(poses: Poses3D, everyone: list[Poses3D]) -> dict[str, np.ndarr
             "trajectory_world_all": np.stack([p.trajectory_world for p in everyone]).astype(np.float32)}
 
 
-def _whole_or_nan(a: np.ndarray) -> np.ndarray:
-    """(T, ...) with every frame that is not wholly finite set wholly NaN (such a field is written `null`)."""
-    out = np.array(a, np.float64).reshape(len(a), -1)
-    out[~np.isfinite(out).all(1)] = np.nan
-    return out
+def _not_whole(a: np.ndarray) -> np.ndarray:
+    """(T,) frames of `a` (T, ...) that are not wholly finite (such a field is written `null`)."""
+    return ~np.isfinite(a.reshape(len(a), -1)).all(1)
 
 
-def _frame_texts(poses: Poses3D, world: np.ndarray | None) -> list[bytes]:
-    """Per frame the JSON fields of one person after `"frame"` (status, joints, keypoints_2d, confidence,
-    trajectory; with `world` (T, 17, 3) joints_world and trajectory_world), numbers formatted as whole arrays.
+def _array_seps(count: int, group: int) -> list[str]:
+    """JSON separators after each of `count` numbers: a flat list (`group` 0) or lists of `group` in a list."""
+    if not group:
+        return [","] * (count - 1) + ["]"]
+    return ["],[" if (c + 1) % group == 0 else "," for c in range(count - 1)] + ["]]"]
+
+
+def _person_parts(poses: Poses3D, omit: np.ndarray | None = None) -> list[Numbers | Text]:
+    """The JSON fields of one person after `"frame"` or `"person"` (status, joints, keypoints_2d, confidence,
+    trajectory; with a world frame joints_world and trajectory_world), every row left out where `omit`.
 
     A joint missing inside a frame is `null` per number; a trajectory or world pose not wholly known is `null`."""
-    parts = [(poses.joints.reshape(len(poses.joints), -1), 5, '"joints":[[', 3),
-             (poses.keypoints_2d.reshape(len(poses.joints), -1), 2, '"keypoints_2d":[[', 2),
-             (poses.confidence, 3, '"confidence":[', 0), (_whole_or_nan(poses.trajectory), 5, '"trajectory":[', 0)]
-    if world is not None:
-        parts += [(_whole_or_nan(world), 5, '"joints_world":[[', 3), (_whole_or_nan(world[:, 0]), 5,
-                                                                       '"trajectory_world":[', 0)]
-    seps: list[str] = []
-    for k, (values, _, _, group) in enumerate(parts):
-        close = "]]" if group else "]"
-        inner = [("],[" if group and (c + 1) % group == 0 else ",") for c in range(values.shape[1] - 1)]
-        nxt = f"{close},{parts[k + 1][2]}" if k + 1 < len(parts) else None
-        seps += inner + ([nxt] if nxt else [])
-    table = np.concatenate([v for v, *_ in parts], axis=1)
-    places = np.concatenate([np.full(v.shape[1], d) for v, d, *_ in parts])
-    rows = format_table(table, places, seps, "null").split(b"\n")[:-1]
-    last = b"]]" if parts[-1][3] else b"]"
-    status = {code: f'"status":"{name}",{parts[0][2]}'.encode() for code, name in STATUS_NAMES.items()}
-    return [status[int(code)] + row + last for code, row in zip(poses.status, rows)]
-
-
-def pose_rows(joints: np.ndarray, places: int) -> list[bytes]:
-    """(T, J, 3) as one JSON array text per frame, `[[x,y,z],...]`, or `null` where the pose is not wholly known."""
-    t, j, k = joints.shape
-    seps = ["],[" if (c + 1) % k == 0 else "," for c in range(j * k - 1)]
-    rows = format_table(_whole_or_nan(joints), places, seps, "null").split(b"\n")[:-1]
-    return [b"null" if row.startswith(b"null") else b"[[" + row + b"]]" for row in rows]
-
-
-def _null_fields(doc: bytes) -> bytes:
-    """A trajectory or world pose written as all `null` numbers becomes one `null` (what the readers expect)."""
-    for key, count, group in ((b"trajectory", 3, 0), (b"joints_world", H36M17.num_joints * 3, 3),
-                              (b"trajectory_world", 3, 0)):
-        if group:
-            nulls = b"[[" + b"],[".join([b",".join([b"null"] * group)] * (count // group)) + b"]]"
-        else:
-            nulls = b"[" + b",".join([b"null"] * count) + b"]"
-        doc = doc.replace(b'"' + key + b'":' + nulls, b'"' + key + b'":null')
-    return doc
+    t = poses.num_frames
+    names = sorted(STATUS_NAMES)
+    codes = np.searchsorted(names, poses.status)
+    parts: list[Numbers | Text] = [
+        Text([f'"status":"{STATUS_NAMES[c]}","joints":[[' for c in names], codes, omit),
+        Numbers(poses.joints.reshape(t, -1), 5, _array_seps(3 * H36M17.num_joints, 3), "null", omit),
+        Text([',"keypoints_2d":[['], omit=omit),
+        Numbers(poses.keypoints_2d.reshape(t, -1), 2, _array_seps(2 * H36M17.num_joints, 2), "null", omit),
+        Text([',"confidence":['], omit=omit),
+        Numbers(poses.confidence, 3, _array_seps(H36M17.num_joints, 0), "null", omit)]
+    fields = [("trajectory", poses.trajectory, 0)]
+    if poses.world is not None:
+        world = poses.joints_world
+        fields += [("joints_world", world.reshape(t, -1), 3), ("trajectory_world", world[:, 0], 0)]
+    for key, values, group in fields:
+        null = _not_whole(values)
+        parts += [Text([f',"{key}":' + ("[[" if group else "["), f',"{key}":null'], null.astype(np.int8), omit),
+                  Numbers(values, 5, _array_seps(values.shape[1], group), "null", null if omit is None else null | omit)]
+    return parts
 
 
 def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
     """Per frame the fields of `poses`; with more than one person also `people`: each present person with its id.
 
-    The header is `json.dumps`; the frames (the last key), millions of numbers in a long clip, are formatted as
-    whole arrays (`io.format_table`) and spliced in."""
+    The header is `json.dumps`; the frames (the last key), millions of numbers in a long clip, are laid out as
+    whole arrays (`io.Numbers`) and written a chunk of frames at a time."""
     everyone = _everyone(poses, people)
     doc = {
         "layout": H36M17.name,
@@ -189,19 +175,36 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
     }
     if poses.world is not None:
         doc["world"] = {**poses.world.info(), "units": WORLD_UNITS}
-    main = _frame_texts(poses, None if poses.world is None else poses.joints_world)
-    frames = [b'{"frame":%d,' % t + text for t, text in enumerate(main)]
+    t = poses.num_frames
+    parts: list[Numbers | Text] = [Text(['{"frame":']), Numbers(np.arange(t)[:, None], 0, [","]),
+                                   *_person_parts(poses)]
     if len(everyone) > 1 or poses.person != 0:
         doc["person"] = poses.person
         doc["person_ids"] = [p.person for p in everyone]
-        each = [(p, b'{"person":%d,' % p.person, _frame_texts(p, None if p.world is None else p.joints_world))
-                for p in everyone]
-        frames = [head + b',"people":[' + b",".join(tag + texts[t] + b"}" for p, tag, texts in each
-                                                   if p.status[t] != MISSING) + b"]"
-                  for t, head in enumerate(frames)]
-    body = b"[" + b",".join(f + b"}" for f in frames) + b"]"
+        parts.append(Text([',"people":[']))
+        before = np.zeros(t, bool)  # someone is listed before this person in the frame: a comma first
+        for p in everyone:
+            absent = p.status == MISSING
+            parts += [Text([f'{{"person":{p.person},', f',{{"person":{p.person},'], before.astype(np.int8), absent),
+                      *_person_parts(p, absent), Text(["}"], omit=absent)]
+            before = before | ~absent
+        parts.append(Text(["]"]))
+    parts.append(Text(["},", "}"], (np.arange(t) == t - 1).astype(np.int8)))  # frames separated by commas
     head = json.dumps(doc, separators=(",", ":")).encode()
-    path.write_bytes(head[:-1] + b',"frames":' + _null_fields(body) + b"}")  # `frames` as the last key
+    with path.open("wb") as fh:
+        fh.write(head[:-1] + b',"frames":[')  # `frames` as the last key
+        write_table(fh, parts, t)
+        fh.write(b"]}")
+
+
+def pose_parts(joints: np.ndarray, places: int, last: str) -> list[Numbers | Text]:
+    """(T, J, 3) as one JSON array text per frame, `[[x,y,z],...]`, or `null` where the pose is not wholly known;
+    `last` after each (row `T - 1` gets none): the parts of `io.write_table`."""
+    t, j, k = joints.shape
+    null = _not_whole(joints)
+    flat = joints.reshape(t, -1)
+    return [Text(["[[", "null"], null.astype(np.int8)), Numbers(flat, places, _array_seps(j * k, k), "null", null),
+            Text([last, ""], (np.arange(t) == t - 1).astype(np.int8))]
 
 
 def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
@@ -225,15 +228,18 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
             cols += [world, world[:, :3]]
         values.append(np.concatenate(cols, 1))
     # rows ordered frame by frame, each frame's people in turn (the (T, P) order flattened)
-    lead_rows = format_table(np.stack(lead, 1).reshape(t * len(everyone), -1), [0, 4, 0][:len(lead[0][0])], ",",
-                             "").split(b"\n")
-    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (values[0].shape[1] - 4 * H36M17.num_joints)
-    value_rows = format_table(np.stack(values, 1).reshape(t * len(everyone), -1), places, ",", "").split(b"\n")
-    status = np.stack([p.status for p in everyone], 1).reshape(-1)
-    names = {code: f",{name},".encode() for code, name in STATUS_NAMES.items()}
+    rows = t * len(everyone)
+    lead_values = np.stack(lead, 1).reshape(rows, -1)
+    value_table = np.stack(values, 1).reshape(rows, -1)
+    names = sorted(STATUS_NAMES)
+    codes = np.searchsorted(names, np.stack([p.status for p in everyone], 1).reshape(-1))
+    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (value_table.shape[1] - 4 * H36M17.num_joints)
+    parts = [Numbers(lead_values, [0, 4, 0][:lead_values.shape[1]], [","] * (lead_values.shape[1] - 1) + [""], ""),
+             Text([f",{STATUS_NAMES[c]}," for c in names], codes),
+             Numbers(value_table, places, [","] * (value_table.shape[1] - 1) + ["\r\n"], "")]
     with path.open("wb") as fh:
         fh.write((",".join(header) + "\r\n").encode())
-        fh.write(b"".join(a + names[int(code)] + b + b"\r\n" for a, code, b in zip(lead_rows, status, value_rows)))
+        write_table(fh, parts, rows)
 
 
 def read_npz(path: str | Path) -> Poses3D:
