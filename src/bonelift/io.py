@@ -275,10 +275,6 @@ class Numbers:
         self.values, self.omit = values, omit
         dec = np.broadcast_to(np.asarray(decimals, np.int64), (c,))
         self.scale = 10.0 ** dec
-        with np.errstate(invalid="ignore"):
-            big = np.nanmax(np.abs(np.where(np.isfinite(values), values, 0.0)), 0, initial=0.0) if n else np.zeros(c)
-        whole = max(len(str(int(np.round(float(np.max(big * self.scale)))) // 10 ** int(d))) for d in dec) if c else 1
-        self.iw = -(-(whole + 1) // 4)  # words for the sign and the whole digits
         tails = [(b"." if d else b"") + b"0" * int(d) + sp.encode() for d, sp in zip(dec, seps)]
         self.tw = max(-(-len(t) // 4) for t in tails)
         # word w of the tail holds fraction digits [lo, lo + places): its index is (frac // div) % 10**places
@@ -291,28 +287,29 @@ class Numbers:
                 parts.append(table)
                 size += len(table)
         self.table = np.concatenate(parts)
-        cell = self.iw + self.tw
-        nan_texts = [nan.encode() + sp.encode() for sp in seps]
-        if max(len(t) for t in nan_texts) > 4 * cell:
-            raise ValueError(f"Numbers: {nan!r} and its separator do not fit a cell of {4 * cell} bytes")
-        self.nan_words = np.stack([_words(t, cell) for t in nan_texts])  # (C, cell)
-        self.width = c * cell
+        self.nan_texts = [nan.encode() + sp.encode() for sp in seps]
+        self.least = max(1, -(-max(len(t) for t in self.nan_texts) // 4) - self.tw)  # whole-part words: `nan` fits
+        self.width = c * (self.tw + 2)  # words per row, about (the whole part's words vary by chunk)
+        self.nan_words: dict[int, np.ndarray] = {}  # words per cell -> (C, words) of each column's `nan` and separator
 
     def words(self, a: int, b: int) -> np.ndarray:
         """(b - a, C * words per cell) uint32 of rows a..b."""
         v = self.values[a:b]
-        out = np.empty(v.shape + (self.iw + self.tw,), np.uint32)
+        bad = ~np.isfinite(v)
         with np.errstate(invalid="ignore"):  # non-finite cells index garbage (clipped), then get `nan`
             signed = np.rint(v * self.scale)
             neg = signed < 0  # a negative zero (rint gives -0.0) is not < 0: written without its sign
             frac = np.abs(signed)
             rest = np.floor(frac / self.scale)
             frac -= rest * self.scale
+            top = int(np.max(rest, where=~bad, initial=0.0))
+            iw = max(-(-(len(str(top)) + 1) // 4), self.least)  # words for the sign and the whole digits
+            out = np.empty(v.shape + (iw + self.tw,), np.uint32)
             spill = None
-            for g in range(self.iw):  # 4-digit groups of the whole part, the rightmost first
+            for g in range(iw):  # 4-digit groups of the whole part, the rightmost first
                 higher = rest >= 10000.0
                 group = rest
-                if g + 1 < self.iw or higher.any():
+                if g + 1 < iw:
                     rest = np.floor(group / 10000.0)
                     group = group - rest * 10000.0
                 # a group with higher digits is zero-padded; the leading one (or the units group) carries the sign
@@ -321,14 +318,16 @@ class Numbers:
                     idx[~higher & (group == 0)] = _EMPTY
                     idx[spill] = _MINUS
                 spill = ~higher & neg & (group >= 1000.0)
-                out[..., self.iw - 1 - g] = np.take(self.table, idx.astype(np.intp), mode="clip")
+                out[..., iw - 1 - g] = np.take(self.table, idx.astype(np.intp), mode="clip")
             for w in range(self.tw):
                 q = np.floor(frac / self.div[w])
                 frac -= q * self.div[w]
-                out[..., self.iw + w] = np.take(self.table, (q + self.off[w]).astype(np.intp), mode="clip")
-        bad = ~np.isfinite(v)
+                out[..., iw + w] = np.take(self.table, (q + self.off[w]).astype(np.intp), mode="clip")
         if bad.any():
-            out[bad] = np.broadcast_to(self.nan_words, out.shape)[bad]
+            cell = iw + self.tw
+            if cell not in self.nan_words:
+                self.nan_words[cell] = np.stack([_words(t, cell) for t in self.nan_texts])
+            out[bad] = np.broadcast_to(self.nan_words[cell], out.shape)[bad]
         if self.omit is not None:
             out[self.omit[a:b]] = 0
         return out.reshape(len(v), -1)

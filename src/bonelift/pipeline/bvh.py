@@ -98,20 +98,27 @@ def _hold_missing(joints: np.ndarray) -> np.ndarray:
 
 
 def _min_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) smallest rotations taking unit vectors a onto unit vectors b (Rodrigues)."""
-    axis = np.cross(a, b)
-    s = np.linalg.norm(axis, axis=-1)
+    """(T, 3, 3) smallest rotations taking unit vectors a onto unit vectors b: Rodrigues' formula in the form
+    c I + [v]x + v v^T / (1 + c), v = a x b, c = a . b (no trigonometry; a half turn about an axis perpendicular
+    to a where b is opposite a)."""
+    v = np.cross(a, b)
     c = np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)
-    # Opposite vectors: any axis perpendicular to a works.
-    perp = np.cross(a, np.array([0.0, 0.0, 1.0]))
-    perp = np.where(np.linalg.norm(perp, axis=-1, keepdims=True) < 1e-6, np.cross(a, np.array([1.0, 0.0, 0.0])), perp)
-    axis = np.where((s < 1e-9)[:, None], perp, axis)
-    k = _unit(axis, np.array([1.0, 0.0, 0.0]))
-    angle = np.arctan2(s, c)[:, None, None]
-    cross = np.zeros(k.shape[:-1] + (3, 3))
-    cross[..., 0, 1], cross[..., 0, 2], cross[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
-    cross = cross - np.swapaxes(cross, -1, -2)
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+    opposite = (np.linalg.norm(v, axis=-1) < 1e-9) & (c < 0)
+    rot = v[:, :, None] * (v / np.where(opposite, 1.0, 1.0 + c)[:, None])[:, None, :]
+    rot[:, [0, 1, 2], [0, 1, 2]] += c[:, None]
+    rot[:, 0, 1] -= v[:, 2]
+    rot[:, 0, 2] += v[:, 1]
+    rot[:, 1, 0] += v[:, 2]
+    rot[:, 1, 2] -= v[:, 0]
+    rot[:, 2, 0] -= v[:, 1]
+    rot[:, 2, 1] += v[:, 0]
+    if opposite.any():  # any axis perpendicular to a works: 2 k k^T - I
+        perp = np.cross(a[opposite], np.array([0.0, 0.0, 1.0]))
+        perp = np.where(np.linalg.norm(perp, axis=-1, keepdims=True) < 1e-6,
+                        np.cross(a[opposite], np.array([1.0, 0.0, 0.0])), perp)
+        k = _unit(perp, np.array([1.0, 0.0, 0.0]))
+        rot[opposite] = 2 * k[:, :, None] * k[:, None, :] - np.eye(3)
+    return rot
 
 
 def _frame(primary: np.ndarray, lateral: np.ndarray) -> np.ndarray:
@@ -130,22 +137,24 @@ def solve_rotations(fitted_bvh: np.ndarray) -> np.ndarray:
     for i, j in enumerate(BVH_JOINTS):
         parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if j.parent < 0 else glob[:, j.parent]
         start = fitted_bvh[:, j.h36m if j.h36m is not None else H36M17.parents[H36M17.index(j.aim)]]
-        if j.aim is None:
-            g = parent
-        else:
-            aim = H36M17.index(j.aim)
-            target = _unit(fitted_bvh[:, aim] - start, _REST_DIR[aim])
-            if j.name in _TWIST:
-                left, right = (H36M17.index(n) for n in _TWIST[j.name])
-                g = _frame(target, fitted_bvh[:, left] - fitted_bvh[:, right])
-                # The rest frame has its bone along +y and its left-right axis along +x: identity.
-            else:
-                rest = np.broadcast_to(_REST_DIR[aim], (t, 3))
-                in_parent = np.einsum("tji,tj->ti", parent, target)
-                g = parent @ _min_arc(rest, in_parent)
-        glob[:, i] = g
-        local[:, i] = np.swapaxes(parent, -1, -2) @ g
+        if j.aim is None:  # a leaf turns with its parent
+            glob[:, i], local[:, i] = parent, np.eye(3)
+            continue
+        aim = H36M17.index(j.aim)
+        target = _unit(fitted_bvh[:, aim] - start, _REST_DIR[aim])
+        if j.name in _TWIST:
+            left, right = (H36M17.index(n) for n in _TWIST[j.name])
+            glob[:, i] = _frame(target, fitted_bvh[:, left] - fitted_bvh[:, right])
+            # The rest frame has its bone along +y and its left-right axis along +x: identity.
+            local[:, i] = np.swapaxes(parent, -1, -2) @ glob[:, i]
+        else:  # the smallest turn in the parent's frame is the local rotation itself
+            rest = np.broadcast_to(_REST_DIR[aim], (t, 3))
+            local[:, i] = _min_arc(rest, np.einsum("tji,tj->ti", parent, target))
+            glob[:, i] = parent @ local[:, i]
     return local
+
+
+ROTATION_CHUNK = 4096  # frames whose rotations are solved at a time: (frames, 21, 3, 3) matrices twice, ~12 MB
 
 
 def euler_zxy(rot: np.ndarray) -> np.ndarray:
@@ -188,9 +197,12 @@ def write_bvh(
         traj = _hold_missing(np.asarray(trajectory, np.float64)[:, None])[:, 0]
         root = (traj @ to_bvh.T if world is None else world.to_world(traj)) * CM_PER_M
     lengths = subject_bone_lengths(joints[np.isfinite(joints).all(axis=(1, 2))], H36M17)
-    fitted = fit_skeleton(held - held[:, :1], lengths, H36M17)
-    local = solve_rotations(fitted @ to_bvh.T * CM_PER_M)
-    euler = euler_zxy(local)
+    fitted = np.empty(held.shape)
+    euler = np.empty((len(held), len(BVH_JOINTS), 3))
+    for a in range(0, len(held), ROTATION_CHUNK):  # a chunk of frames at a time: bounded memory, cache-sized arrays
+        part = held[a:a + ROTATION_CHUNK]
+        fitted[a:a + ROTATION_CHUNK] = fit_skeleton(part - part[:, :1], lengths, H36M17)
+        euler[a:a + ROTATION_CHUNK] = euler_zxy(solve_rotations(fitted[a:a + ROTATION_CHUNK] @ to_bvh.T * CM_PER_M))
     offs = offsets(lengths * CM_PER_M)
     children = {i: [k for k, j in enumerate(BVH_JOINTS) if j.parent == i] for i in range(len(BVH_JOINTS))}
     lines = ["HIERARCHY"]
