@@ -247,46 +247,55 @@ _INT_WORDS = _int_table()
 _EMPTY, _MINUS = 30000, 30001
 
 
-@functools.lru_cache(maxsize=256)
-def _tail_table(tail: bytes, decimals: int, word: int) -> tuple[np.ndarray, int, int]:
-    """Word `word` of a cell's tail (point, `decimals` fraction digits, separator: `tail` with zeros for digits) for
-    every value of the fraction digits it holds: (table, first digit index, digits held)."""
-    lo, hi = max(4 * word - 1, 0), min(4 * word + 3, decimals)  # fraction digits in bytes 4 word .. 4 word + 3
-    places = max(hi - lo, 0)
-    base = np.frombuffer(tail[4 * word:4 * word + 4].ljust(4, b"\0"), np.uint8)
-    grid = np.tile(base, (10 ** places, 1))
+@functools.lru_cache(maxsize=64)
+def _digit_table(prefix: bytes, places: int, suffix: bytes, words: int) -> np.ndarray:
+    """(10**places, words) uint32: for every value, `prefix` + its `places` digits (zero-padded) + `suffix`,
+    NUL-padded into `words` words."""
+    text = prefix + b"0" * places + suffix
+    grid = np.tile(np.frombuffer(text.ljust(4 * words, b"\0"), np.uint8), (10 ** places, 1))
+    values = np.arange(10 ** places)
     for i in range(places):  # digit i (from the left) of every value
-        grid[:, lo + i + 1 - 4 * word] = ord("0") + (np.arange(10 ** places) // 10 ** (places - 1 - i)) % 10
-    return grid.view(np.uint32)[:, 0], lo, places
+        grid[:, len(prefix) + i] = ord("0") + (values // 10 ** (places - 1 - i)) % 10
+    return grid.view(np.uint32)
+
+
+MAX_DECIMALS = 8  # the fraction takes at most two lookups, of up to 10**5 entries each
 
 
 class Numbers:
     """(N, C) numbers as text cells: column k with decimals[k] places and seps[k] after it (short texts: ",",
-    "],["), a non-finite number written `nan`; rows in `omit` (N,) are left out whole (no text at all).
+    "],["), a non-finite number written `nan`.
 
     The text equals `"%.{d}f" % value` cell by cell, except that a negative zero is written without its sign
-    (rounding is numpy's round-half-even of value * 10**d)."""
+    (rounding is numpy's round-half-even of value * 10**d). A cell's words: the sign and whole digits (4-digit
+    groups, right-aligned), then its tail (point, fraction digits, separator) from one lookup of all its
+    fraction digits (up to 5 of them), or two (the first 3 digits, then the rest)."""
 
-    def __init__(self, values: np.ndarray, decimals, seps: Sequence[str], nan: str = "NaN",
-                 omit: np.ndarray | None = None) -> None:
-        n, c = values.shape
+    def __init__(self, values: np.ndarray, decimals, seps: Sequence[str], nan: str = "NaN") -> None:
+        c = values.shape[1]
         if len(seps) != c:
             raise ValueError(f"Numbers: {c} columns need {c} separators, got {len(seps)}")
-        self.values, self.omit = values, omit
-        dec = np.broadcast_to(np.asarray(decimals, np.int64), (c,))
-        self.scale = 10.0 ** dec
-        tails = [(b"." if d else b"") + b"0" * int(d) + sp.encode() for d, sp in zip(dec, seps)]
-        self.tw = max(-(-len(t) // 4) for t in tails)
-        # word w of the tail holds fraction digits [lo, lo + places): its index is (frac // div) % 10**places
-        parts, self.div, self.off = [_INT_WORDS], np.ones((self.tw, c)), np.zeros((self.tw, c))
-        size = len(_INT_WORDS)
-        for k, (d, tail) in enumerate(zip(dec, tails)):
-            for w in range(self.tw):
-                table, lo, places = _tail_table(tail, int(d), w)
-                self.div[w, k], self.off[w, k] = 10.0 ** (int(d) - lo - places), size
-                parts.append(table)
-                size += len(table)
-        self.table = np.concatenate(parts)
+        dec = [int(d) for d in np.broadcast_to(np.asarray(decimals, np.int64), (c,))]
+        if c and not 0 <= min(dec) <= max(dec) <= MAX_DECIMALS:
+            raise ValueError(f"Numbers: decimals must be 0..{MAX_DECIMALS}, got {sorted(set(dec))}")
+        self.values = values
+        self.last: tuple[int, int, np.ndarray] | None = None  # the chunk laid out last (`Omit` of it reuses it)
+        self.scale = 10.0 ** np.array(dec, np.float64)
+        split = [d > 5 for d in dec]  # two lookups: '.' and 3 digits, then the other digits and the separator
+        first = [(b"." if d else b"", 3 if cut else d, b"" if cut else sp.encode()) for d, sp, cut in zip(dec, seps, split)]
+        second = [(b"", d - 3 if cut else 0, sp.encode() if cut else b"") for d, sp, cut in zip(dec, seps, split)]
+        self.segments = []  # (divisor per column: the segment's digits are frac // divisor, table, offset per column)
+        for specs, div in ((first, [10.0 ** (d - 3) if cut else 1.0 for d, cut in zip(dec, split)]), (second, None)):
+            words = max(-(-(len(p) + k + len(x)) // 4) for p, k, x in specs) if c else 0
+            if not words:
+                continue
+            tables: dict[tuple, int] = {}
+            for spec in specs:
+                tables.setdefault(spec, sum(10 ** k for _, k, _ in tables))
+            table = np.concatenate([_digit_table(*spec, words) for spec in tables])
+            self.segments.append((None if div is None else np.array(div), table,
+                                  np.array([tables[spec] for spec in specs], np.float64)))
+        self.tw = sum(len(t[1][0]) for t in self.segments)
         self.nan_texts = [nan.encode() + sp.encode() for sp in seps]
         self.least = max(1, -(-max(len(t) for t in self.nan_texts) // 4) - self.tw)  # whole-part words: `nan` fits
         self.width = c * (self.tw + 2)  # words per row, about (the whole part's words vary by chunk)
@@ -294,67 +303,102 @@ class Numbers:
 
     def words(self, a: int, b: int) -> np.ndarray:
         """(b - a, C * words per cell) uint32 of rows a..b."""
+        if self.last is None or self.last[:2] != (a, b):
+            self.last = (a, b, self._words(a, b))
+        return self.last[2]
+
+    def _words(self, a: int, b: int) -> np.ndarray:
         v = self.values[a:b]
-        bad = ~np.isfinite(v)
         with np.errstate(invalid="ignore"):  # non-finite cells index garbage (clipped), then get `nan`
             signed = np.rint(v * self.scale)
             neg = signed < 0  # a negative zero (rint gives -0.0) is not < 0: written without its sign
             frac = np.abs(signed)
             rest = np.floor(frac / self.scale)
             frac -= rest * self.scale
-            top = int(np.max(rest, where=~bad, initial=0.0))
-            iw = max(-(-(len(str(top)) + 1) // 4), self.least)  # words for the sign and the whole digits
+            top = rest.max(initial=0.0)
+            bad = None
+            if not np.isfinite(top):
+                bad = ~np.isfinite(v)
+                top = rest.max(where=~bad, initial=0.0)
+            iw = max(-(-(len(str(int(top))) + 1) // 4), self.least)  # words for the sign and the whole digits
             out = np.empty(v.shape + (iw + self.tw,), np.uint32)
-            spill = None
-            for g in range(iw):  # 4-digit groups of the whole part, the rightmost first
-                higher = rest >= 10000.0
-                group = rest
-                if g + 1 < iw:
-                    rest = np.floor(group / 10000.0)
-                    group = group - rest * 10000.0
-                # a group with higher digits is zero-padded; the leading one (or the units group) carries the sign
-                idx = np.where(higher, group + 20000.0, group + 10000.0 * neg)
-                if g:
-                    idx[~higher & (group == 0)] = _EMPTY
-                    idx[spill] = _MINUS
-                spill = ~higher & neg & (group >= 1000.0)
-                out[..., iw - 1 - g] = np.take(self.table, idx.astype(np.intp), mode="clip")
-            for w in range(self.tw):
-                q = np.floor(frac / self.div[w])
-                frac -= q * self.div[w]
-                out[..., iw + w] = np.take(self.table, (q + self.off[w]).astype(np.intp), mode="clip")
-        if bad.any():
+            if iw == 1:  # the common case: at most 3 whole digits, the sign in the same word
+                rest += neg * 10000.0
+                out[..., 0] = np.take(_INT_WORDS, rest.astype(np.intp), mode="clip")
+            else:
+                self._whole(rest, neg, out[..., :iw])
+            w = iw
+            for div, table, offset in self.segments:
+                if div is None:  # the second lookup: the digits the first left
+                    q = frac
+                elif (div == 1.0).all():
+                    q = frac
+                else:
+                    q = np.floor(frac / div)
+                    frac -= q * div
+                q += offset
+                out[..., w:w + table.shape[1]] = np.take(table, q.astype(np.intp), axis=0, mode="clip")
+                w += table.shape[1]
+        if bad is not None and bad.any():
             cell = iw + self.tw
             if cell not in self.nan_words:
                 self.nan_words[cell] = np.stack([_words(t, cell) for t in self.nan_texts])
             out[bad] = np.broadcast_to(self.nan_words[cell], out.shape)[bad]
-        if self.omit is not None:
-            out[self.omit[a:b]] = 0
         return out.reshape(len(v), -1)
+
+    @staticmethod
+    def _whole(rest: np.ndarray, neg: np.ndarray, out: np.ndarray) -> None:
+        """Sign and whole digits in `out` (..., iw) words, 4-digit groups, the rightmost word last."""
+        iw = out.shape[-1]
+        spill = None
+        for g in range(iw):  # 4-digit groups of the whole part, the rightmost first
+            higher = rest >= 10000.0
+            group = rest
+            if g + 1 < iw:
+                rest = np.floor(group / 10000.0)
+                group = group - rest * 10000.0
+            # a group with higher digits is zero-padded; the leading one (or the units group) carries the sign
+            idx = np.where(higher, group + 20000.0, group + 10000.0 * neg)
+            if g:
+                idx[~higher & (group == 0)] = _EMPTY
+                idx[spill] = _MINUS
+            spill = ~higher & neg & (group >= 1000.0)
+            out[..., iw - 1 - g] = np.take(_INT_WORDS, idx.astype(np.intp), mode="clip")
 
 
 class Text:
-    """Per row one of a few texts: `texts[codes[row]]` (`codes` None: always texts[0]); rows in `omit` get none."""
+    """Per row one of a few texts: `texts[codes[row]]` (`codes` None: always texts[0])."""
 
-    def __init__(self, texts: Sequence[str | bytes], codes: np.ndarray | None = None,
-                 omit: np.ndarray | None = None) -> None:
+    def __init__(self, texts: Sequence[str | bytes], codes: np.ndarray | None = None) -> None:
         raw = [t.encode() if isinstance(t, str) else t for t in texts]
-        self.width = max(-(-len(t) // 4) for t in raw) if raw else 0
+        self.width = max(-(-len(t) // 4) for t in raw)
         self.table = np.stack([_words(t, self.width) for t in raw])
-        self.codes, self.omit = codes, omit
+        self.codes = codes
 
     def words(self, a: int, b: int) -> np.ndarray:
-        out = (np.broadcast_to(self.table[0], (b - a, self.width)) if self.codes is None
-               else self.table[np.asarray(self.codes[a:b], np.intp)])
-        if self.omit is not None:
-            out = np.where(self.omit[a:b, None], np.uint32(0), out)
-        return out
+        if self.codes is None:
+            return np.broadcast_to(self.table[0], (b - a, self.width))
+        return self.table[np.asarray(self.codes[a:b], np.intp)]
+
+
+class Omit:
+    """`part` with the rows in `rows` (N,) bool left out (no text at all); the same part left out differently in
+    two places of a row is laid out once."""
+
+    def __init__(self, part: Numbers | Text | Omit, rows: np.ndarray) -> None:
+        self.part, self.rows, self.width = part, rows, part.width
+
+    def words(self, a: int, b: int) -> np.ndarray:
+        return np.where(self.rows[a:b, None], np.uint32(0), self.part.words(a, b))
+
+
+Part = Numbers | Text | Omit
 
 
 TABLE_CELLS = 2 ** 19  # words laid out at a time (2 MB): the text of a chunk is a few MB, whatever the clip length
 
 
-def table_chunks(parts: Sequence[Numbers | Text], rows: int) -> Iterator[bytes]:
+def table_chunks(parts: Sequence[Part], rows: int) -> Iterator[bytes]:
     """The text of `rows` rows, each the concatenation of `parts` in order, as a few-MB chunk of rows at a time
     (write each as it comes: the whole text is never held)."""
     cells = sum(p.width for p in parts) or 1
@@ -365,7 +409,7 @@ def table_chunks(parts: Sequence[Numbers | Text], rows: int) -> Iterator[bytes]:
         yield grid.tobytes().translate(None, b"\0")
 
 
-def write_table(fh: IO[bytes], parts: Sequence[Numbers | Text], rows: int) -> None:
+def write_table(fh: IO[bytes], parts: Sequence[Part], rows: int) -> None:
     """Write the rows of `parts` to `fh` a chunk at a time (`table_chunks`): memory does not grow with `rows`."""
     for chunk in table_chunks(parts, rows):
         fh.write(chunk)

@@ -132,26 +132,27 @@ def _frame(primary: np.ndarray, lateral: np.ndarray) -> np.ndarray:
 def solve_rotations(fitted_bvh: np.ndarray) -> np.ndarray:
     """(T, len(BVH_JOINTS), 3, 3) local rotations from (T, 17, 3) joints in the BVH frame."""
     t = len(fitted_bvh)
-    glob = np.zeros((t, len(BVH_JOINTS), 3, 3))
-    local = np.zeros_like(glob)
-    for i, j in enumerate(BVH_JOINTS):
-        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if j.parent < 0 else glob[:, j.parent]
+    glob: list[np.ndarray] = []  # per joint (T, 3, 3), contiguous: the matrix products read them whole
+    local: list[np.ndarray] = []
+    for j in BVH_JOINTS:
+        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if j.parent < 0 else glob[j.parent]
         start = fitted_bvh[:, j.h36m if j.h36m is not None else H36M17.parents[H36M17.index(j.aim)]]
         if j.aim is None:  # a leaf turns with its parent
-            glob[:, i], local[:, i] = parent, np.eye(3)
+            glob.append(parent)
+            local.append(np.broadcast_to(np.eye(3), (t, 3, 3)))
             continue
         aim = H36M17.index(j.aim)
         target = _unit(fitted_bvh[:, aim] - start, _REST_DIR[aim])
         if j.name in _TWIST:
             left, right = (H36M17.index(n) for n in _TWIST[j.name])
-            glob[:, i] = _frame(target, fitted_bvh[:, left] - fitted_bvh[:, right])
+            glob.append(_frame(target, fitted_bvh[:, left] - fitted_bvh[:, right]))
             # The rest frame has its bone along +y and its left-right axis along +x: identity.
-            local[:, i] = np.swapaxes(parent, -1, -2) @ glob[:, i]
+            local.append(np.swapaxes(parent, -1, -2) @ glob[-1])
         else:  # the smallest turn in the parent's frame is the local rotation itself
             rest = np.broadcast_to(_REST_DIR[aim], (t, 3))
-            local[:, i] = _min_arc(rest, np.einsum("tji,tj->ti", parent, target))
-            glob[:, i] = parent @ local[:, i]
-    return local
+            local.append(_min_arc(rest, np.einsum("tji,tj->ti", parent, target)))
+            glob.append(parent @ local[-1])
+    return np.stack(local, axis=1)
 
 
 ROTATION_CHUNK = 4096  # frames whose rotations are solved at a time: (frames, 21, 3, 3) matrices twice, ~12 MB

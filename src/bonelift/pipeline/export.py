@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError
-from bonelift.io import Numbers, Text, loads_json, read_npz_arrays, write_table
+from bonelift.io import Numbers, Omit, Part, Text, loads_json, read_npz_arrays, write_table
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -130,29 +130,28 @@ def _array_seps(count: int, group: int) -> list[str]:
     return ["],[" if (c + 1) % group == 0 else "," for c in range(count - 1)] + ["]]"]
 
 
-def _person_parts(poses: Poses3D, omit: np.ndarray | None = None) -> list[Numbers | Text]:
+def _person_parts(poses: Poses3D) -> list[Part]:
     """The JSON fields of one person after `"frame"` or `"person"` (status, joints, keypoints_2d, confidence,
-    trajectory; with a world frame joints_world and trajectory_world), every row left out where `omit`.
+    trajectory; with a world frame joints_world and trajectory_world).
 
     A joint missing inside a frame is `null` per number; a trajectory or world pose not wholly known is `null`."""
     t = poses.num_frames
     names = sorted(STATUS_NAMES)
-    codes = np.searchsorted(names, poses.status)
-    parts: list[Numbers | Text] = [
-        Text([f'"status":"{STATUS_NAMES[c]}","joints":[[' for c in names], codes, omit),
-        Numbers(poses.joints.reshape(t, -1), 5, _array_seps(3 * H36M17.num_joints, 3), "null", omit),
-        Text([',"keypoints_2d":[['], omit=omit),
-        Numbers(poses.keypoints_2d.reshape(t, -1), 2, _array_seps(2 * H36M17.num_joints, 2), "null", omit),
-        Text([',"confidence":['], omit=omit),
-        Numbers(poses.confidence, 3, _array_seps(H36M17.num_joints, 0), "null", omit)]
+    parts: list[Part] = [
+        Text([f'"status":"{STATUS_NAMES[c]}","joints":[[' for c in names], np.searchsorted(names, poses.status)),
+        Numbers(poses.joints.reshape(t, -1), 5, _array_seps(3 * H36M17.num_joints, 3), "null"),
+        Text([',"keypoints_2d":[[']),
+        Numbers(poses.keypoints_2d.reshape(t, -1), 2, _array_seps(2 * H36M17.num_joints, 2), "null"),
+        Text([',"confidence":[']),
+        Numbers(poses.confidence, 3, _array_seps(H36M17.num_joints, 0), "null")]
     fields = [("trajectory", poses.trajectory, 0)]
     if poses.world is not None:
         world = poses.joints_world
         fields += [("joints_world", world.reshape(t, -1), 3), ("trajectory_world", world[:, 0], 0)]
     for key, values, group in fields:
         null = _not_whole(values)
-        parts += [Text([f',"{key}":' + ("[[" if group else "["), f',"{key}":null'], null.astype(np.int8), omit),
-                  Numbers(values, 5, _array_seps(values.shape[1], group), "null", null if omit is None else null | omit)]
+        parts += [Text([f',"{key}":' + ("[[" if group else "["), f',"{key}":null'], null.astype(np.int8)),
+                  Omit(Numbers(values, 5, _array_seps(values.shape[1], group), "null"), null)]
     return parts
 
 
@@ -179,8 +178,8 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
     if poses.world is not None:
         doc["world"] = {**poses.world.info(), "units": WORLD_UNITS}
     t = poses.num_frames
-    parts: list[Numbers | Text] = [Text(['{"frame":']), Numbers(np.arange(t)[:, None], 0, [","]),
-                                   *_person_parts(poses)]
+    main = _person_parts(poses)
+    parts: list[Part] = [Text(['{"frame":']), Numbers(np.arange(t)[:, None], 0, [","]), *main]
     if len(everyone) > 1 or poses.person != 0:
         doc["person"] = poses.person
         doc["person_ids"] = [p.person for p in everyone]
@@ -188,8 +187,9 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
         before = np.zeros(t, bool)  # someone is listed before this person in the frame: a comma first
         for p in everyone:
             absent = p.status == MISSING
-            parts += [Text([f'{{"person":{p.person},', f',{{"person":{p.person},'], before.astype(np.int8), absent),
-                      *_person_parts(p, absent), Text(["}"], omit=absent)]
+            fields = main if p is poses else _person_parts(p)  # the main person's text laid out once
+            parts += [Omit(part, absent) for part in [Text([f'{{"person":{p.person},', f',{{"person":{p.person},'],
+                                                           before.astype(np.int8)), *fields, Text(["}"])]]
             before = before | ~absent
         parts.append(Text(["]"]))
     parts.append(Text(["},", "}"], (np.arange(t) == t - 1).astype(np.int8)))  # frames separated by commas
@@ -200,13 +200,13 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
         fh.write(b"]}")
 
 
-def pose_parts(joints: np.ndarray, places: int, last: str) -> list[Numbers | Text]:
+def pose_parts(joints: np.ndarray, places: int, last: str) -> list[Part]:
     """(T, J, 3) as one JSON array text per frame, `[[x,y,z],...]`, or `null` where the pose is not wholly known;
     `last` after each (row `T - 1` gets none): the parts of `io.write_table`."""
     t, j, k = joints.shape
     null = _not_whole(joints)
     flat = joints.reshape(t, -1)
-    return [Text(["[[", "null"], null.astype(np.int8)), Numbers(flat, places, _array_seps(j * k, k), "null", null),
+    return [Text(["[[", "null"], null.astype(np.int8)), Omit(Numbers(flat, places, _array_seps(j * k, k), "null"), null),
             Text([last, ""], (np.arange(t) == t - 1).astype(np.int8))]
 
 
