@@ -99,6 +99,15 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return Path(path)
 
 
+def write_npz(path: str | os.PathLike[str], members: Iterator[tuple[str, np.ndarray]]) -> None:
+    """An uncompressed npz (what `np.savez` writes) of `members`, each made as the one before is written: the
+    file's arrays are never all held at once."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in members:
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                npformat.write_array(fh, np.asanyarray(value), allow_pickle=False)
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write `obj` as indented JSON to `path` atomically (non-JSON values as strings)."""
     return write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
@@ -262,6 +271,17 @@ def _digit_table(prefix: bytes, places: int, suffix: bytes, words: int) -> np.nd
 MAX_DECIMALS = 8  # the fraction takes at most two lookups, of up to 10**5 entries each
 
 
+class Columns:
+    """An (N, C) table whose rows are made a slice at a time by `make(a, b)` (what `Numbers` reads): columns joined
+    or interleaved from several arrays per chunk, never as one whole copy."""
+
+    def __init__(self, rows: int, columns: int, make: Callable[[int, int], np.ndarray]) -> None:
+        self.shape, self.make = (rows, columns), make
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return self.make(*rows.indices(self.shape[0])[:2])
+
+
 class Numbers:
     """(N, C) numbers as text cells: column k with decimals[k] places and seps[k] after it (short texts: ",",
     "],["), a non-finite number written `nan`.
@@ -271,7 +291,7 @@ class Numbers:
     groups, right-aligned), then its tail (point, fraction digits, separator) from one lookup of all its
     fraction digits (up to 5 of them), or two (the first 3 digits, then the rest)."""
 
-    def __init__(self, values: np.ndarray, decimals, seps: Sequence[str], nan: str = "NaN") -> None:
+    def __init__(self, values: np.ndarray | Columns, decimals, seps: Sequence[str], nan: str = "NaN") -> None:
         c = values.shape[1]
         if len(seps) != c:
             raise ValueError(f"Numbers: {c} columns need {c} separators, got {len(seps)}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
-from bonelift.io import Numbers, write_table
+from bonelift.io import Columns, Numbers, write_table
 from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -230,8 +230,9 @@ def write_bvh(
 
     emit(0, 0)
     lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {frame_time:.8f}"]
-    motion = np.concatenate([root, euler.reshape(len(joints), -1)], 1)
+    channels = 3 + euler[0].size if len(euler) else 3
+    motion = Columns(len(joints), channels, lambda a, b: np.concatenate([root[a:b], euler[a:b].reshape(b - a, -1)], 1))
     with path.open("wb") as fh:
         fh.write(("\n".join(lines) + "\n").encode())
-        write_table(fh, [Numbers(motion, 6, [" "] * (motion.shape[1] - 1) + ["\n"], "nan")], len(motion))
+        write_table(fh, [Numbers(motion, 6, [" "] * (channels - 1) + ["\n"], "nan")], len(joints))
     return fitted, lengths

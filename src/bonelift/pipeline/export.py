@@ -17,13 +17,15 @@ where a person is absent, `person_ids`), and when more than one person was track
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bonelift.errors import DataError
-from bonelift.io import Numbers, Omit, Part, Text, loads_json, read_npz_arrays, write_table
+from bonelift import io
+from bonelift.io import Columns, Numbers, Omit, Part, Text, loads_json, read_npz_arrays, write_table
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -81,41 +83,54 @@ def _everyone(poses: Poses3D, people: list[Poses3D] | None) -> list[Poses3D]:
 def write_npz(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
     """`poses` as the single-person arrays, and `people` (default: just `poses`) stacked along a person axis.
 
-    Stored without compression: deflating took 1.6 of a 10-minute clip's 1.8 CPU seconds for all its exports, to
-    save 1.3-1.8x on lifted float32 data (2.9x on the synthetic walker of `scripts/bench_exports.py`)."""
+    Stored without compression (`io.write_npz`: each member made as the one before is written): deflating took 1.6
+    of a 10-minute clip's 3.6 export CPU seconds, to save 1.3-1.8x on lifted float32 data (2.9x on the synthetic
+    walker of `scripts/bench_exports.py`)."""
     everyone = _everyone(poses, people)
-    np.savez(
-        path, joints=poses.joints.astype(np.float32), keypoints_2d=poses.keypoints_2d.astype(np.float32),
-        joints_all=np.stack([p.joints for p in everyone]).astype(np.float32),
-        keypoints_2d_all=np.stack([p.keypoints_2d for p in everyone]).astype(np.float32),
-        confidence_all=np.stack([p.confidence for p in everyone]).astype(np.float32),
-        status_all=np.stack([p.status for p in everyone]).astype(np.int8),
-        person_ids=np.array([p.person for p in everyone], dtype=np.int64), person=np.int64(poses.person),
-        confidence=poses.confidence.astype(np.float32), status=poses.status.astype(np.int8),
-        joint_names=np.array(H36M17.joints), parents=np.array(H36M17.parents), fps=np.float64(poses.fps),
-        width=np.int64(poses.width), height=np.int64(poses.height), layout=np.array(H36M17.name),
-        units=np.array(UNITS), source=np.array(poses.source),
-        trajectory=poses.trajectory.astype(np.float32),
-        trajectory_all=np.stack([p.trajectory for p in everyone]).astype(np.float32),
-        trajectory_units=np.array(TRAJECTORY_UNITS),
-        **{f"lifter_{k}": np.array(v) for k, v in (poses.lifter or {}).items()},
-        **{f"camera_{k}": np.array(v) for k, v in (poses.camera or {}).items()},
-        **({"config": np.array(json.dumps(poses.config))} if poses.config is not None else {}),
-        **_world_arrays(poses, everyone),
-    )
 
+    def stacked(field: str, dtype: type) -> np.ndarray:
+        return np.stack([getattr(p, field) for p in everyone]).astype(dtype)
 
-def _world_arrays(poses: Poses3D, everyone: list[Poses3D]) -> dict[str, np.ndarray]:
-    """npz `world_from_camera`, `floor_height`, `world_*` and the joints and trajectories in the world frame."""
-    if poses.world is None:
-        return {}
-    info = poses.world.info()
-    return {"world_from_camera": np.array(info.pop("from_camera")), "floor_height": np.float64(info.pop("floor_height")),
-            **{f"world_{k}": np.array(v) for k, v in info.items()}, "world_units": np.array(WORLD_UNITS),
-            "joints_world": poses.joints_world.astype(np.float32),
-            "trajectory_world": poses.trajectory_world.astype(np.float32),
-            "joints_world_all": np.stack([p.joints_world for p in everyone]).astype(np.float32),
-            "trajectory_world_all": np.stack([p.trajectory_world for p in everyone]).astype(np.float32)}
+    def members() -> Iterator[tuple[str, np.ndarray]]:
+        yield "joints", poses.joints.astype(np.float32)
+        yield "keypoints_2d", poses.keypoints_2d.astype(np.float32)
+        yield "joints_all", stacked("joints", np.float32)
+        yield "keypoints_2d_all", stacked("keypoints_2d", np.float32)
+        yield "confidence_all", stacked("confidence", np.float32)
+        yield "status_all", stacked("status", np.int8)
+        yield "person_ids", np.array([p.person for p in everyone], dtype=np.int64)
+        yield "person", np.int64(poses.person)
+        yield "confidence", poses.confidence.astype(np.float32)
+        yield "status", poses.status.astype(np.int8)
+        yield "joint_names", np.array(H36M17.joints)
+        yield "parents", np.array(H36M17.parents)
+        yield "fps", np.float64(poses.fps)
+        yield "width", np.int64(poses.width)
+        yield "height", np.int64(poses.height)
+        yield "layout", np.array(H36M17.name)
+        yield "units", np.array(UNITS)
+        yield "source", np.array(poses.source)
+        yield "trajectory", poses.trajectory.astype(np.float32)
+        yield "trajectory_all", stacked("trajectory", np.float32)
+        yield "trajectory_units", np.array(TRAJECTORY_UNITS)
+        yield from ((f"lifter_{k}", np.array(v)) for k, v in (poses.lifter or {}).items())
+        yield from ((f"camera_{k}", np.array(v)) for k, v in (poses.camera or {}).items())
+        if poses.config is not None:
+            yield "config", np.array(json.dumps(poses.config))
+        if poses.world is not None:
+            info = poses.world.info()
+            yield "world_from_camera", np.array(info.pop("from_camera"))
+            yield "floor_height", np.float64(info.pop("floor_height"))
+            yield from ((f"world_{k}", np.array(v)) for k, v in info.items())
+            yield "world_units", np.array(WORLD_UNITS)
+            main = poses.joints_world.astype(np.float32)  # one world transform per person
+            world = [main if p is poses else p.joints_world.astype(np.float32) for p in everyone]
+            yield "joints_world", main
+            yield "trajectory_world", np.ascontiguousarray(main[:, 0])
+            yield "joints_world_all", np.stack(world)
+            yield "trajectory_world_all", np.stack([w[:, 0] for w in world])
+
+    io.write_npz(path, members())
 
 
 def _not_whole(a: np.ndarray) -> np.ndarray:
@@ -221,28 +236,39 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
     if poses.world is not None:
         header += [f"{name}_world_{a}" for name in H36M17.joints for a in "xyz"]
         header += ["trajectory_world_x", "trajectory_world_y", "trajectory_world_z"]
-    t = poses.num_frames
-    lead, values = [], []  # per person (T, C): frame, time[, person] | joints and confidence, trajectory[, world]
-    for p in everyone:
-        lead.append(np.stack([np.arange(t), np.arange(t) / p.fps] + ([np.full(t, p.person)] if multi else []), 1))
-        cols = [np.concatenate([p.joints, p.confidence[..., None]], -1).reshape(t, -1), p.trajectory]
-        if poses.world is not None:
-            world = p.joints_world.reshape(t, -1)
-            cols += [world, world[:, :3]]
-        values.append(np.concatenate(cols, 1))
-    # rows ordered frame by frame, each frame's people in turn (the (T, P) order flattened)
-    rows = t * len(everyone)
-    lead_values = np.stack(lead, 1).reshape(rows, -1)
-    value_table = np.stack(values, 1).reshape(rows, -1)
+    t, n = poses.num_frames, len(everyone)
+    world = [p.joints_world if poses.world is not None else None for p in everyone]  # one world transform each
+
+    def rows(make: Callable[[Poses3D, np.ndarray | None, slice], np.ndarray], columns: int) -> Columns:
+        """Rows ordered frame by frame, each frame's people in turn (the (T, P) order flattened), made per chunk."""
+        def chunk(a: int, b: int) -> np.ndarray:
+            frames = slice(a // n, -(-b // n))
+            block = np.stack([make(p, w, frames) for p, w in zip(everyone, world)], 1).reshape(-1, columns)
+            return block[a - frames.start * n:b - frames.start * n]
+        return Columns(t * n, columns, chunk)
+
+    def lead(p: Poses3D, w: np.ndarray | None, f: slice) -> np.ndarray:  # frame, time[, person]
+        frame = np.arange(t)[f]
+        return np.stack([frame, frame / p.fps] + ([np.full(len(frame), p.person)] if multi else []), 1)
+
+    def values(p: Poses3D, w: np.ndarray | None, f: slice) -> np.ndarray:  # joints and confidence, trajectory[, world]
+        cols = [np.concatenate([p.joints[f], p.confidence[f][..., None]], -1).reshape(-1, 4 * H36M17.num_joints),
+                p.trajectory[f]]
+        if w is not None:
+            cols += [w[f].reshape(-1, 3 * H36M17.num_joints), w[f][:, 0]]
+        return np.concatenate(cols, 1)
+
+    width = len(header) - (4 if multi else 3)
     names = sorted(STATUS_NAMES)
     codes = np.searchsorted(names, np.stack([p.status for p in everyone], 1).reshape(-1))
-    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (value_table.shape[1] - 4 * H36M17.num_joints)
-    parts = [Numbers(lead_values, [0, 4, 0][:lead_values.shape[1]], [","] * (lead_values.shape[1] - 1) + [""], ""),
+    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (width - 4 * H36M17.num_joints)
+    parts = [Numbers(rows(lead, 3 if multi else 2), [0, 4, 0][:3 if multi else 2], [","] * (2 if multi else 1) + [""],
+                     ""),
              Text([f",{STATUS_NAMES[c]}," for c in names], codes),
-             Numbers(value_table, places, [","] * (value_table.shape[1] - 1) + ["\r\n"], "")]
+             Numbers(rows(values, width), places, [","] * (width - 1) + ["\r\n"], "")]
     with path.open("wb") as fh:
         fh.write((",".join(header) + "\r\n").encode())
-        write_table(fh, parts, rows)
+        write_table(fh, parts, t * n)
 
 
 def read_npz(path: str | Path) -> Poses3D:
