@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bonelift.errors import DataError
 from bonelift import io
+from bonelift.errors import DataError
 from bonelift.io import Columns, Numbers, Omit, Part, Text, loads_json, read_npz_arrays, write_table
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
