@@ -71,3 +71,28 @@ def film(world: np.ndarray, pitch_deg: float, roll_deg: float, height: float = 1
     cam = (world - np.array([0.0, height, 0.0])) @ rot.T
     cam = cam + np.random.default_rng(seed).normal(0, noise, cam.shape)
     return cam - cam[:, :1], cam[:, 0], rot @ np.array([0.0, 1.0, 0.0])
+
+
+def filmed_people(frames: int, people: int = 1, fps: float = 60.0) -> list:
+    """`people` walkers side by side (1 m apart), each seen by a camera 1.6 m up, pitched 10 degrees, as the
+    camera-frame `Poses3D` of a lift with the clip's world frame: the export benchmark's and tests' long clip."""
+    from bonelift.pipeline.export import Poses3D
+    from bonelift.pipeline.track import DETECTED
+    from bonelift.world import estimate_world
+
+    pitch = np.radians(10.0)
+    c, s = np.cos(pitch), np.sin(pitch)
+    cam_from_world = np.array([[1, 0, 0], [0, -c, s], [0, -s, -c]]) @ np.diag([1.0, 1.0, -1.0])
+    out = []
+    for k in range(people):
+        world = np.tile(walk(600, fps=fps, start=(-1.0 + k, 4.0)), (-(-frames // 600), 1, 1))[:frames]
+        cam = (world - np.array([0.0, 1.6, 0.0])) @ cam_from_world.T
+        root = cam[:, 0].copy()
+        kp = cam[..., :2] / cam[..., 2:] * 1000 + np.array([960.0, 540.0])
+        status = np.full(frames, DETECTED, np.int8)
+        out.append(Poses3D(cam - root[:, None], kp, np.ones((frames, 17)), status, fps, 1920, 1080, "synthetic",
+                           k, root))
+    frame = estimate_world([(p.joints, p.trajectory) for p in out], fps)
+    for p in out:
+        p.world = frame
+    return out

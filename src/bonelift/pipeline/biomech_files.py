@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.biomech import ANGLE_NAMES
-from bonelift.io import format_table
+from bonelift.io import Numbers, write_table
 from bonelift.skeletons import H36M17
 
 MARKER_NAMES = tuple(n.replace("Neck/Nose", "Nose") for n in H36M17.joints)
@@ -28,6 +28,11 @@ _BLOCK = 512
 def _timed(values: np.ndarray, fps: float) -> np.ndarray:
     """(T, C) values with the frame time (seconds) in front."""
     return np.concatenate([(np.arange(len(values)) / fps)[:, None], values], axis=1)
+
+
+def _numbers(values: np.ndarray, decimals: list[int], sep: str, nan: str) -> Numbers:
+    """A table's rows: `sep` between columns, a newline after each row."""
+    return Numbers(values, decimals, [sep] * (values.shape[1] - 1) + ["\n"], nan)
 
 
 def write_trc(joints_world: np.ndarray, fps: float, path: Path) -> None:
@@ -44,7 +49,7 @@ def write_trc(joints_world: np.ndarray, fps: float, path: Path) -> None:
     body = np.concatenate([np.arange(1, t + 1)[:, None], _timed(joints_world.reshape(t, -1) * MM_PER_M, fps)], 1)
     with path.open("wb") as fh:
         fh.write(("\n".join(head) + "\n").encode())
-        fh.write(format_table(body, [0, 6] + [3] * (n * 3), "\t", "NaN"))
+        write_table(fh, [_numbers(body, [0, 6] + [3] * (n * 3), "\t", "NaN")], t)
 
 
 def write_mot(angles: np.ndarray, fps: float, path: Path) -> None:
@@ -53,7 +58,7 @@ def write_mot(angles: np.ndarray, fps: float, path: Path) -> None:
             "endheader", "time\t" + "\t".join(ANGLE_NAMES)]
     with path.open("wb") as fh:
         fh.write(("\n".join(head) + "\n").encode())
-        fh.write(format_table(_timed(angles, fps), [6] + [4] * len(ANGLE_NAMES), "\t", "NaN"))
+        write_table(fh, [_numbers(_timed(angles, fps), [6] + [4] * len(ANGLE_NAMES), "\t", "NaN")], len(angles))
 
 
 def write_angles_csv(angles: np.ndarray, fps: float, path: Path) -> None:
@@ -61,7 +66,7 @@ def write_angles_csv(angles: np.ndarray, fps: float, path: Path) -> None:
     body = np.concatenate([np.arange(len(angles))[:, None], _timed(angles, fps)], axis=1)
     with path.open("wb") as fh:
         fh.write(("frame,time_s," + ",".join(ANGLE_NAMES) + "\n").encode())
-        fh.write(format_table(body, [0, 6] + [4] * len(ANGLE_NAMES), ",", ""))
+        write_table(fh, [_numbers(body, [0, 6] + [4] * len(ANGLE_NAMES), ",", "")], len(body))
 
 
 def _param(name: str, group: int, kind: int, dims: tuple[int, ...], data: bytes, last: bool = False) -> bytes:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
-from bonelift.io import format_table
+from bonelift.io import Columns, Numbers, write_table
 from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -82,11 +82,6 @@ _REST_DIR = {j.h36m: np.array(j.rest) for j in BVH_JOINTS if j.h36m is not None}
 _TWIST = {"Hip": ("LHip", "RHip"), "Thorax": ("LShoulder", "RShoulder")}
 
 
-def _unit(v: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.where(n > 1e-9, v / np.maximum(n, 1e-12), fallback)
-
-
 def _hold_missing(joints: np.ndarray) -> np.ndarray:
     """Replace frames without a pose by the nearest frame with one (BVH has no way to say 'missing')."""
     ok = np.flatnonzero(np.isfinite(joints).all(axis=(1, 2)))
@@ -97,55 +92,85 @@ def _hold_missing(joints: np.ndarray) -> np.ndarray:
     return joints[pick]
 
 
+# The rotation solve works on component-major arrays: a vector is (3, T), a matrix (3, 3, T), so every operation
+# is a handful of whole-array products over the frames (numpy's stacked 3x3 products cost several times more).
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def _unit(v: np.ndarray, fallback: tuple[float, float, float]) -> np.ndarray:
+    """(3, T) unit vectors along v, `fallback` where v is (nearly) zero."""
+    n = np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    return np.where(n > 1e-9, v / np.maximum(n, 1e-12), np.array(fallback)[:, None])
+
+
+def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(3, 3, T) matrix products a @ b."""
+    return a[:, 0, None] * b[None, 0] + a[:, 1, None] * b[None, 1] + a[:, 2, None] * b[None, 2]
+
+
 def _min_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) smallest rotations taking unit vectors a onto unit vectors b (Rodrigues)."""
-    axis = np.cross(a, b)
-    s = np.linalg.norm(axis, axis=-1)
-    c = np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)
-    # Opposite vectors: any axis perpendicular to a works.
-    perp = np.cross(a, np.array([0.0, 0.0, 1.0]))
-    perp = np.where(np.linalg.norm(perp, axis=-1, keepdims=True) < 1e-6, np.cross(a, np.array([1.0, 0.0, 0.0])), perp)
-    axis = np.where((s < 1e-9)[:, None], perp, axis)
-    k = _unit(axis, np.array([1.0, 0.0, 0.0]))
-    angle = np.arctan2(s, c)[:, None, None]
-    cross = np.zeros(k.shape[:-1] + (3, 3))
-    cross[..., 0, 1], cross[..., 0, 2], cross[..., 1, 2] = -k[..., 2], k[..., 1], -k[..., 0]
-    cross = cross - np.swapaxes(cross, -1, -2)
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+    """(3, 3, T) smallest rotations taking unit vectors a onto unit vectors b (3, T): Rodrigues' formula in the form
+    c I + [v]x + v v^T / (1 + c), v = a x b, c = a . b (no trigonometry; a half turn about an axis perpendicular
+    to a where b is opposite a)."""
+    v = _cross(a, b)
+    c = np.clip(a[0] * b[0] + a[1] * b[1] + a[2] * b[2], -1.0, 1.0)
+    opposite = (np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]) < 1e-9) & (c < 0)
+    rot = v[:, None] * (v / np.where(opposite, 1.0, 1.0 + c))[None, :]
+    rot[[0, 1, 2], [0, 1, 2]] += c
+    rot[0, 1] -= v[2]
+    rot[0, 2] += v[1]
+    rot[1, 0] += v[2]
+    rot[1, 2] -= v[0]
+    rot[2, 0] -= v[1]
+    rot[2, 1] += v[0]
+    if opposite.any():  # any axis perpendicular to a works: 2 k k^T - I
+        ax = a[:, opposite]
+        perp = _cross(ax, np.array([0.0, 0.0, 1.0])[:, None])
+        perp = np.where(np.sqrt((perp * perp).sum(0)) < 1e-6, _cross(ax, np.array([1.0, 0.0, 0.0])[:, None]), perp)
+        k = _unit(perp, (1.0, 0.0, 0.0))
+        rot[:, :, opposite] = 2 * k[:, None] * k[None, :] - np.eye(3)[:, :, None]
+    return rot
 
 
 def _frame(primary: np.ndarray, lateral: np.ndarray) -> np.ndarray:
-    """(T, 3, 3) rotation whose y axis is `primary` and x axis the part of `lateral` orthogonal to it."""
+    """(3, 3, T) rotations whose y axis is `primary` and x axis the part of `lateral` orthogonal to it."""
     y = primary
-    x = _unit(lateral - np.sum(lateral * y, -1, keepdims=True) * y, np.array([1.0, 0.0, 0.0]))
-    x = _unit(x - np.sum(x * y, -1, keepdims=True) * y, np.array([0.0, 0.0, 1.0]))
-    return np.stack([x, y, np.cross(x, y)], axis=-1)
+    x = _unit(lateral - (lateral * y).sum(0) * y, (1.0, 0.0, 0.0))
+    x = _unit(x - (x * y).sum(0) * y, (0.0, 0.0, 1.0))
+    return np.stack([x, y, _cross(x, y)], axis=1)
 
 
 def solve_rotations(fitted_bvh: np.ndarray) -> np.ndarray:
     """(T, len(BVH_JOINTS), 3, 3) local rotations from (T, 17, 3) joints in the BVH frame."""
     t = len(fitted_bvh)
-    glob = np.zeros((t, len(BVH_JOINTS), 3, 3))
-    local = np.zeros_like(glob)
+    pts = np.ascontiguousarray(fitted_bvh.transpose(1, 2, 0))  # (17, 3, T)
+    eye = np.broadcast_to(np.eye(3)[:, :, None], (3, 3, t))
+    glob: list[np.ndarray] = []  # per joint (3, 3, T)
+    local = np.empty((len(BVH_JOINTS), 3, 3, t))
     for i, j in enumerate(BVH_JOINTS):
-        parent = np.broadcast_to(np.eye(3), (t, 3, 3)) if j.parent < 0 else glob[:, j.parent]
-        start = fitted_bvh[:, j.h36m if j.h36m is not None else H36M17.parents[H36M17.index(j.aim)]]
-        if j.aim is None:
-            g = parent
-        else:
-            aim = H36M17.index(j.aim)
-            target = _unit(fitted_bvh[:, aim] - start, _REST_DIR[aim])
-            if j.name in _TWIST:
-                left, right = (H36M17.index(n) for n in _TWIST[j.name])
-                g = _frame(target, fitted_bvh[:, left] - fitted_bvh[:, right])
-                # The rest frame has its bone along +y and its left-right axis along +x: identity.
-            else:
-                rest = np.broadcast_to(_REST_DIR[aim], (t, 3))
-                in_parent = np.einsum("tji,tj->ti", parent, target)
-                g = parent @ _min_arc(rest, in_parent)
-        glob[:, i] = g
-        local[:, i] = np.swapaxes(parent, -1, -2) @ g
-    return local
+        parent = eye if j.parent < 0 else glob[j.parent]
+        start = pts[j.h36m if j.h36m is not None else H36M17.parents[H36M17.index(j.aim)]]
+        if j.aim is None:  # a leaf turns with its parent
+            glob.append(parent)
+            local[i] = eye
+            continue
+        aim = H36M17.index(j.aim)
+        target = _unit(pts[aim] - start, tuple(_REST_DIR[aim]))
+        if j.name in _TWIST:
+            left, right = (H36M17.index(n) for n in _TWIST[j.name])
+            glob.append(_frame(target, pts[left] - pts[right]))
+            # The rest frame has its bone along +y and its left-right axis along +x: identity.
+            local[i] = _mul(parent.transpose(1, 0, 2), glob[-1])
+        else:  # the smallest turn in the parent's frame is the local rotation itself
+            local[i] = _min_arc(np.broadcast_to(_REST_DIR[aim][:, None], (3, t)), (parent * target[:, None]).sum(0))
+            glob.append(_mul(parent, local[i]))
+    return local.transpose(3, 0, 1, 2)
+
+
+ROTATION_CHUNK = 4096  # frames whose rotations are solved at a time: (frames, 21, 3, 3) matrices twice, ~12 MB
 
 
 def euler_zxy(rot: np.ndarray) -> np.ndarray:
@@ -188,9 +213,12 @@ def write_bvh(
         traj = _hold_missing(np.asarray(trajectory, np.float64)[:, None])[:, 0]
         root = (traj @ to_bvh.T if world is None else world.to_world(traj)) * CM_PER_M
     lengths = subject_bone_lengths(joints[np.isfinite(joints).all(axis=(1, 2))], H36M17)
-    fitted = fit_skeleton(held - held[:, :1], lengths, H36M17)
-    local = solve_rotations(fitted @ to_bvh.T * CM_PER_M)
-    euler = euler_zxy(local)
+    fitted = np.empty(held.shape)
+    euler = np.empty((len(held), len(BVH_JOINTS), 3))
+    for a in range(0, len(held), ROTATION_CHUNK):  # a chunk of frames at a time: bounded memory, cache-sized arrays
+        part = held[a:a + ROTATION_CHUNK]
+        fitted[a:a + ROTATION_CHUNK] = fit_skeleton(part - part[:, :1], lengths, H36M17)
+        euler[a:a + ROTATION_CHUNK] = euler_zxy(solve_rotations(fitted[a:a + ROTATION_CHUNK] @ to_bvh.T * CM_PER_M))
     offs = offsets(lengths * CM_PER_M)
     children = {i: [k for k, j in enumerate(BVH_JOINTS) if j.parent == i] for i in range(len(BVH_JOINTS))}
     lines = ["HIERARCHY"]
@@ -217,6 +245,9 @@ def write_bvh(
 
     emit(0, 0)
     lines += ["MOTION", f"Frames: {len(joints)}", f"Frame Time: {frame_time:.8f}"]
-    motion = format_table(np.concatenate([root, euler.reshape(len(joints), -1)], 1), 6, " ", "nan")
-    path.write_bytes(("\n".join(lines) + "\n").encode() + motion)
+    channels = 3 + euler[0].size if len(euler) else 3
+    motion = Columns(len(joints), channels, lambda a, b: np.concatenate([root[a:b], euler[a:b].reshape(b - a, -1)], 1))
+    with path.open("wb") as fh:
+        fh.write(("\n".join(lines) + "\n").encode())
+        write_table(fh, [Numbers(motion, 6, [" "] * (channels - 1) + ["\n"], "nan")], len(joints))
     return fitted, lengths

@@ -17,13 +17,15 @@ where a person is absent, `person_ids`), and when more than one person was track
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bonelift import io
 from bonelift.errors import DataError
-from bonelift.io import format_table, loads_json, read_npz_arrays
+from bonelift.io import Columns, Numbers, Omit, Part, Text, loads_json, read_npz_arrays, write_table
 from bonelift.pipeline.track import MISSING, STATUS_NAMES
 from bonelift.skeletons import H36M17
 from bonelift.world import WorldFrame
@@ -79,99 +81,100 @@ def _everyone(poses: Poses3D, people: list[Poses3D] | None) -> list[Poses3D]:
 
 
 def write_npz(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
-    """`poses` as the single-person arrays, and `people` (default: just `poses`) stacked along a person axis."""
+    """`poses` as the single-person arrays, and `people` (default: just `poses`) stacked along a person axis.
+
+    Stored without compression (`io.write_npz`: each member made as the one before is written): deflating took 1.6
+    of a 10-minute clip's 3.6 export CPU seconds, to save 1.3-1.8x on lifted float32 data (2.9x on the synthetic
+    walker of `scripts/bench_exports.py`)."""
     everyone = _everyone(poses, people)
-    np.savez_compressed(
-        path, joints=poses.joints.astype(np.float32), keypoints_2d=poses.keypoints_2d.astype(np.float32),
-        joints_all=np.stack([p.joints for p in everyone]).astype(np.float32),
-        keypoints_2d_all=np.stack([p.keypoints_2d for p in everyone]).astype(np.float32),
-        confidence_all=np.stack([p.confidence for p in everyone]).astype(np.float32),
-        status_all=np.stack([p.status for p in everyone]).astype(np.int8),
-        person_ids=np.array([p.person for p in everyone], dtype=np.int64), person=np.int64(poses.person),
-        confidence=poses.confidence.astype(np.float32), status=poses.status.astype(np.int8),
-        joint_names=np.array(H36M17.joints), parents=np.array(H36M17.parents), fps=np.float64(poses.fps),
-        width=np.int64(poses.width), height=np.int64(poses.height), layout=np.array(H36M17.name),
-        units=np.array(UNITS), source=np.array(poses.source),
-        trajectory=poses.trajectory.astype(np.float32),
-        trajectory_all=np.stack([p.trajectory for p in everyone]).astype(np.float32),
-        trajectory_units=np.array(TRAJECTORY_UNITS),
-        **{f"lifter_{k}": np.array(v) for k, v in (poses.lifter or {}).items()},
-        **{f"camera_{k}": np.array(v) for k, v in (poses.camera or {}).items()},
-        **({"config": np.array(json.dumps(poses.config))} if poses.config is not None else {}),
-        **_world_arrays(poses, everyone),
-    )
+
+    def stacked(field: str, dtype: type) -> np.ndarray:
+        return np.stack([getattr(p, field) for p in everyone]).astype(dtype)
+
+    def members() -> Iterator[tuple[str, np.ndarray]]:
+        yield "joints", poses.joints.astype(np.float32)
+        yield "keypoints_2d", poses.keypoints_2d.astype(np.float32)
+        yield "joints_all", stacked("joints", np.float32)
+        yield "keypoints_2d_all", stacked("keypoints_2d", np.float32)
+        yield "confidence_all", stacked("confidence", np.float32)
+        yield "status_all", stacked("status", np.int8)
+        yield "person_ids", np.array([p.person for p in everyone], dtype=np.int64)
+        yield "person", np.int64(poses.person)
+        yield "confidence", poses.confidence.astype(np.float32)
+        yield "status", poses.status.astype(np.int8)
+        yield "joint_names", np.array(H36M17.joints)
+        yield "parents", np.array(H36M17.parents)
+        yield "fps", np.float64(poses.fps)
+        yield "width", np.int64(poses.width)
+        yield "height", np.int64(poses.height)
+        yield "layout", np.array(H36M17.name)
+        yield "units", np.array(UNITS)
+        yield "source", np.array(poses.source)
+        yield "trajectory", poses.trajectory.astype(np.float32)
+        yield "trajectory_all", stacked("trajectory", np.float32)
+        yield "trajectory_units", np.array(TRAJECTORY_UNITS)
+        yield from ((f"lifter_{k}", np.array(v)) for k, v in (poses.lifter or {}).items())
+        yield from ((f"camera_{k}", np.array(v)) for k, v in (poses.camera or {}).items())
+        if poses.config is not None:
+            yield "config", np.array(json.dumps(poses.config))
+        if poses.world is not None:
+            info = poses.world.info()
+            yield "world_from_camera", np.array(info.pop("from_camera"))
+            yield "floor_height", np.float64(info.pop("floor_height"))
+            yield from ((f"world_{k}", np.array(v)) for k, v in info.items())
+            yield "world_units", np.array(WORLD_UNITS)
+            main = poses.joints_world.astype(np.float32)  # one world transform per person
+            world = [main if p is poses else p.joints_world.astype(np.float32) for p in everyone]
+            yield "joints_world", main
+            yield "trajectory_world", np.ascontiguousarray(main[:, 0])
+            yield "joints_world_all", np.stack(world)
+            yield "trajectory_world_all", np.stack([w[:, 0] for w in world])
+
+    io.write_npz(path, members())
 
 
-def _world_arrays(poses: Poses3D, everyone: list[Poses3D]) -> dict[str, np.ndarray]:
-    """npz `world_from_camera`, `floor_height`, `world_*` and the joints and trajectories in the world frame."""
-    if poses.world is None:
-        return {}
-    info = poses.world.info()
-    return {"world_from_camera": np.array(info.pop("from_camera")), "floor_height": np.float64(info.pop("floor_height")),
-            **{f"world_{k}": np.array(v) for k, v in info.items()}, "world_units": np.array(WORLD_UNITS),
-            "joints_world": poses.joints_world.astype(np.float32),
-            "trajectory_world": poses.trajectory_world.astype(np.float32),
-            "joints_world_all": np.stack([p.joints_world for p in everyone]).astype(np.float32),
-            "trajectory_world_all": np.stack([p.trajectory_world for p in everyone]).astype(np.float32)}
+def _not_whole(a: np.ndarray) -> np.ndarray:
+    """(T,) frames of `a` (T, ...) that are not wholly finite (such a field is written `null`)."""
+    return ~np.isfinite(a.reshape(len(a), -1)).all(1)
 
 
-def _whole_or_nan(a: np.ndarray) -> np.ndarray:
-    """(T, ...) with every frame that is not wholly finite set wholly NaN (such a field is written `null`)."""
-    out = np.array(a, np.float64).reshape(len(a), -1)
-    out[~np.isfinite(out).all(1)] = np.nan
-    return out
+def _array_seps(count: int, group: int) -> list[str]:
+    """JSON separators after each of `count` numbers: a flat list (`group` 0) or lists of `group` in a list."""
+    if not group:
+        return [","] * (count - 1) + ["]"]
+    return ["],[" if (c + 1) % group == 0 else "," for c in range(count - 1)] + ["]]"]
 
 
-def _frame_texts(poses: Poses3D, world: np.ndarray | None) -> list[bytes]:
-    """Per frame the JSON fields of one person after `"frame"` (status, joints, keypoints_2d, confidence,
-    trajectory; with `world` (T, 17, 3) joints_world and trajectory_world), numbers formatted as whole arrays.
+def _person_parts(poses: Poses3D) -> list[Part]:
+    """The JSON fields of one person after `"frame"` or `"person"` (status, joints, keypoints_2d, confidence,
+    trajectory; with a world frame joints_world and trajectory_world).
 
     A joint missing inside a frame is `null` per number; a trajectory or world pose not wholly known is `null`."""
-    parts = [(poses.joints.reshape(len(poses.joints), -1), 5, '"joints":[[', 3),
-             (poses.keypoints_2d.reshape(len(poses.joints), -1), 2, '"keypoints_2d":[[', 2),
-             (poses.confidence, 3, '"confidence":[', 0), (_whole_or_nan(poses.trajectory), 5, '"trajectory":[', 0)]
-    if world is not None:
-        parts += [(_whole_or_nan(world), 5, '"joints_world":[[', 3), (_whole_or_nan(world[:, 0]), 5,
-                                                                       '"trajectory_world":[', 0)]
-    seps: list[str] = []
-    for k, (values, _, _, group) in enumerate(parts):
-        close = "]]" if group else "]"
-        inner = [("],[" if group and (c + 1) % group == 0 else ",") for c in range(values.shape[1] - 1)]
-        nxt = f"{close},{parts[k + 1][2]}" if k + 1 < len(parts) else None
-        seps += inner + ([nxt] if nxt else [])
-    table = np.concatenate([v for v, *_ in parts], axis=1)
-    places = np.concatenate([np.full(v.shape[1], d) for v, d, *_ in parts])
-    rows = format_table(table, places, seps, "null").split(b"\n")[:-1]
-    last = b"]]" if parts[-1][3] else b"]"
-    status = {code: f'"status":"{name}",{parts[0][2]}'.encode() for code, name in STATUS_NAMES.items()}
-    return [status[int(code)] + row + last for code, row in zip(poses.status, rows)]
-
-
-def pose_rows(joints: np.ndarray, places: int) -> list[bytes]:
-    """(T, J, 3) as one JSON array text per frame, `[[x,y,z],...]`, or `null` where the pose is not wholly known."""
-    t, j, k = joints.shape
-    seps = ["],[" if (c + 1) % k == 0 else "," for c in range(j * k - 1)]
-    rows = format_table(_whole_or_nan(joints), places, seps, "null").split(b"\n")[:-1]
-    return [b"null" if row.startswith(b"null") else b"[[" + row + b"]]" for row in rows]
-
-
-def _null_fields(doc: bytes) -> bytes:
-    """A trajectory or world pose written as all `null` numbers becomes one `null` (what the readers expect)."""
-    for key, count, group in ((b"trajectory", 3, 0), (b"joints_world", H36M17.num_joints * 3, 3),
-                              (b"trajectory_world", 3, 0)):
-        if group:
-            nulls = b"[[" + b"],[".join([b",".join([b"null"] * group)] * (count // group)) + b"]]"
-        else:
-            nulls = b"[" + b",".join([b"null"] * count) + b"]"
-        doc = doc.replace(b'"' + key + b'":' + nulls, b'"' + key + b'":null')
-    return doc
+    t = poses.num_frames
+    names = sorted(STATUS_NAMES)
+    parts: list[Part] = [
+        Text([f'"status":"{STATUS_NAMES[c]}","joints":[[' for c in names], np.searchsorted(names, poses.status)),
+        Numbers(poses.joints.reshape(t, -1), 5, _array_seps(3 * H36M17.num_joints, 3), "null"),
+        Text([',"keypoints_2d":[[']),
+        Numbers(poses.keypoints_2d.reshape(t, -1), 2, _array_seps(2 * H36M17.num_joints, 2), "null"),
+        Text([',"confidence":[']),
+        Numbers(poses.confidence, 3, _array_seps(H36M17.num_joints, 0), "null")]
+    fields = [("trajectory", poses.trajectory, 0)]
+    if poses.world is not None:
+        world = poses.joints_world
+        fields += [("joints_world", world.reshape(t, -1), 3), ("trajectory_world", world[:, 0], 0)]
+    for key, values, group in fields:
+        null = _not_whole(values)
+        parts += [Text([f',"{key}":' + ("[[" if group else "["), f',"{key}":null'], null.astype(np.int8)),
+                  Omit(Numbers(values, 5, _array_seps(values.shape[1], group), "null"), null)]
+    return parts
 
 
 def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
     """Per frame the fields of `poses`; with more than one person also `people`: each present person with its id.
 
-    The header is `json.dumps`; the frames (the last key), millions of numbers in a long clip, are formatted as
-    whole arrays (`io.format_table`) and spliced in."""
+    The header is `json.dumps`; the frames (the last key), millions of numbers in a long clip, are laid out as
+    whole arrays (`io.Numbers`) and written a chunk of frames at a time."""
     everyone = _everyone(poses, people)
     doc = {
         "layout": H36M17.name,
@@ -189,19 +192,37 @@ def write_json(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) 
     }
     if poses.world is not None:
         doc["world"] = {**poses.world.info(), "units": WORLD_UNITS}
-    main = _frame_texts(poses, None if poses.world is None else poses.joints_world)
-    frames = [b'{"frame":%d,' % t + text for t, text in enumerate(main)]
+    t = poses.num_frames
+    main = _person_parts(poses)
+    parts: list[Part] = [Text(['{"frame":']), Numbers(np.arange(t)[:, None], 0, [","]), *main]
     if len(everyone) > 1 or poses.person != 0:
         doc["person"] = poses.person
         doc["person_ids"] = [p.person for p in everyone]
-        each = [(p, b'{"person":%d,' % p.person, _frame_texts(p, None if p.world is None else p.joints_world))
-                for p in everyone]
-        frames = [head + b',"people":[' + b",".join(tag + texts[t] + b"}" for p, tag, texts in each
-                                                   if p.status[t] != MISSING) + b"]"
-                  for t, head in enumerate(frames)]
-    body = b"[" + b",".join(f + b"}" for f in frames) + b"]"
+        parts.append(Text([',"people":[']))
+        before = np.zeros(t, bool)  # someone is listed before this person in the frame: a comma first
+        for p in everyone:
+            absent = p.status == MISSING
+            fields = main if p is poses else _person_parts(p)  # the main person's text laid out once
+            parts += [Omit(part, absent) for part in [Text([f'{{"person":{p.person},', f',{{"person":{p.person},'],
+                                                           before.astype(np.int8)), *fields, Text(["}"])]]
+            before = before | ~absent
+        parts.append(Text(["]"]))
+    parts.append(Text(["},", "}"], (np.arange(t) == t - 1).astype(np.int8)))  # frames separated by commas
     head = json.dumps(doc, separators=(",", ":")).encode()
-    path.write_bytes(head[:-1] + b',"frames":' + _null_fields(body) + b"}")  # `frames` as the last key
+    with path.open("wb") as fh:
+        fh.write(head[:-1] + b',"frames":[')  # `frames` as the last key
+        write_table(fh, parts, t)
+        fh.write(b"]}")
+
+
+def pose_parts(joints: np.ndarray, places: int, last: str) -> list[Part]:
+    """(T, J, 3) as one JSON array text per frame, `[[x,y,z],...]`, or `null` where the pose is not wholly known;
+    `last` after each (row `T - 1` gets none): the parts of `io.write_table`."""
+    t, j, k = joints.shape
+    null = _not_whole(joints)
+    flat = joints.reshape(t, -1)
+    return [Text(["[[", "null"], null.astype(np.int8)), Omit(Numbers(flat, places, _array_seps(j * k, k), "null"), null),
+            Text([last, ""], (np.arange(t) == t - 1).astype(np.int8))]
 
 
 def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
@@ -215,25 +236,39 @@ def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -
     if poses.world is not None:
         header += [f"{name}_world_{a}" for name in H36M17.joints for a in "xyz"]
         header += ["trajectory_world_x", "trajectory_world_y", "trajectory_world_z"]
-    t = poses.num_frames
-    lead, values = [], []  # per person (T, C): frame, time[, person] | joints and confidence, trajectory[, world]
-    for p in everyone:
-        lead.append(np.stack([np.arange(t), np.arange(t) / p.fps] + ([np.full(t, p.person)] if multi else []), 1))
-        cols = [np.concatenate([p.joints, p.confidence[..., None]], -1).reshape(t, -1), p.trajectory]
-        if poses.world is not None:
-            world = p.joints_world.reshape(t, -1)
-            cols += [world, world[:, :3]]
-        values.append(np.concatenate(cols, 1))
-    # rows ordered frame by frame, each frame's people in turn (the (T, P) order flattened)
-    lead_rows = format_table(np.stack(lead, 1).reshape(t * len(everyone), -1), [0, 4, 0][:len(lead[0][0])], ",",
-                             "").split(b"\n")
-    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (values[0].shape[1] - 4 * H36M17.num_joints)
-    value_rows = format_table(np.stack(values, 1).reshape(t * len(everyone), -1), places, ",", "").split(b"\n")
-    status = np.stack([p.status for p in everyone], 1).reshape(-1)
-    names = {code: f",{name},".encode() for code, name in STATUS_NAMES.items()}
+    t, n = poses.num_frames, len(everyone)
+    world = [p.joints_world if poses.world is not None else None for p in everyone]  # one world transform each
+
+    def rows(make: Callable[[Poses3D, np.ndarray | None, slice], np.ndarray], columns: int) -> Columns:
+        """Rows ordered frame by frame, each frame's people in turn (the (T, P) order flattened), made per chunk."""
+        def chunk(a: int, b: int) -> np.ndarray:
+            frames = slice(a // n, -(-b // n))
+            block = np.stack([make(p, w, frames) for p, w in zip(everyone, world)], 1).reshape(-1, columns)
+            return block[a - frames.start * n:b - frames.start * n]
+        return Columns(t * n, columns, chunk)
+
+    def lead(p: Poses3D, w: np.ndarray | None, f: slice) -> np.ndarray:  # frame, time[, person]
+        frame = np.arange(t)[f]
+        return np.stack([frame, frame / p.fps] + ([np.full(len(frame), p.person)] if multi else []), 1)
+
+    def values(p: Poses3D, w: np.ndarray | None, f: slice) -> np.ndarray:  # joints and confidence, trajectory[, world]
+        cols = [np.concatenate([p.joints[f], p.confidence[f][..., None]], -1).reshape(-1, 4 * H36M17.num_joints),
+                p.trajectory[f]]
+        if w is not None:
+            cols += [w[f].reshape(-1, 3 * H36M17.num_joints), w[f][:, 0]]
+        return np.concatenate(cols, 1)
+
+    width = len(header) - (4 if multi else 3)
+    names = sorted(STATUS_NAMES)
+    codes = np.searchsorted(names, np.stack([p.status for p in everyone], 1).reshape(-1))
+    places = [5, 5, 5, 3] * H36M17.num_joints + [5] * (width - 4 * H36M17.num_joints)
+    parts = [Numbers(rows(lead, 3 if multi else 2), [0, 4, 0][:3 if multi else 2], [","] * (2 if multi else 1) + [""],
+                     ""),
+             Text([f",{STATUS_NAMES[c]}," for c in names], codes),
+             Numbers(rows(values, width), places, [","] * (width - 1) + ["\r\n"], "")]
     with path.open("wb") as fh:
         fh.write((",".join(header) + "\r\n").encode())
-        fh.write(b"".join(a + names[int(code)] + b + b"\r\n" for a, code, b in zip(lead_rows, status, value_rows)))
+        write_table(fh, parts, t * n)
 
 
 def read_npz(path: str | Path) -> Poses3D:

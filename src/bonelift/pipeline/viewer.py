@@ -8,11 +8,13 @@ use them (the slider is grey). `viewer.html#frame=N` opens paused at frame N.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 
-from bonelift.pipeline.export import Poses3D, pose_rows
+from bonelift.io import write_table
+from bonelift.pipeline.export import Poses3D, pose_parts
 from bonelift.pipeline.render import bone_colours, floor_height, side_offsets
 from bonelift.skeletons import H36M17
 
@@ -108,11 +110,6 @@ _OTHERS_JS = r"""  for (const o of D.others) {
 """
 
 
-def _frames(joints: np.ndarray) -> bytes:
-    """The frames as a JSON array text (formatted as whole arrays: a long clip has millions of numbers)."""
-    return b"[" + b",".join(pose_rows(joints, 4)) + b"]"
-
-
 def _hex(rgb: tuple[int, int, int]) -> str:
     return "#" + "".join(f"{v:02x}" for v in rgb)
 
@@ -122,7 +119,7 @@ def write_html(poses: Poses3D, path: Path, title: str = "", people: list[Poses3D
 
     `people`: everyone to draw; the main person `poses` in the side colours, each other person in
     its own colour, placed beside the main person as in the image (`render.side_offsets`)."""
-    frames = [_frames(poses.joints)]  # spliced into the JSON text at their stand-ins, "\u0000<index>"
+    frames = [poses.joints]  # written into the JSON text at their stand-ins, "\u0000<index>"
     data = {
         "fps": poses.fps,
         "bones": [list(b) for b in H36M17.bones],
@@ -137,11 +134,16 @@ def write_html(poses: Poses3D, path: Path, title: str = "", people: list[Poses3D
         data["others"] = [{"person": p.person, "colour": _hex(bone_colours(rank)[0]),
                            "offset": np.round(offsets[rank], 4).tolist(), "frames": f"\0{rank}"}
                           for rank, p in enumerate(everyone) if rank > 0]
-        frames += [_frames(p.joints) for p in everyone[1:]]
+        frames += [p.joints for p in everyone[1:]]
     safe_title = (title or Path(poses.source).name).replace("&", "&amp;").replace("<", "&lt;")
-    text = json.dumps(data, separators=(",", ":"))
-    for k, rows in enumerate(frames):
-        text = text.replace(f'"\\u0000{k}"', rows.decode(), 1)
-    page = _PAGE.replace("__DATA__", text.replace("</", "<\\/"))
-    page = page.replace("__OTHERS__", _OTHERS_JS if len(everyone) > 1 else "")
-    path.write_text(page.replace("__TITLE__", safe_title), encoding="utf-8")
+    before, after = (part.replace("__OTHERS__", _OTHERS_JS if len(everyone) > 1 else "").replace("__TITLE__", safe_title)
+                     for part in _PAGE.split("__DATA__"))
+    # the JSON text around the frames (no "</" inside a script); the frames, millions of numbers, a chunk at a time
+    texts = re.split(r'"\\u0000\d+"', json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+    with path.open("wb") as fh:
+        fh.write(before.encode("utf-8"))
+        for text, joints in zip(texts, frames):
+            fh.write(text.encode() + b"[")
+            write_table(fh, pose_parts(joints, 4, ","), len(joints))
+            fh.write(b"]")
+        fh.write(texts[-1].encode() + after.encode("utf-8"))
