@@ -329,3 +329,14 @@ def test_a_photograph_gives_every_person_in_it(tmp_path: Path) -> None:
     cv2.imwrite(str(photo), frame)
     summary = lift(photo, tmp_path / "out", pictures=False, progress=False)
     assert len(summary.people) == 2 and all(n == 1 for n in summary.people.values())
+
+
+def test_searches_for_more_people_back_off_while_they_find_nobody() -> None:
+    """The search cadence: every FIND_EVERY frames for PATIENCE misses, then doubling up to FIND_BACKOFF times."""
+    from bonelift.pipeline import detect
+
+    waits = [detect._search_wait(m) for m in range(detect.PATIENCE + 5)]
+    every, backoff = detect.FIND_EVERY, detect.FIND_BACKOFF
+    assert waits[: detect.PATIENCE + 1] == [every] * (detect.PATIENCE + 1)
+    assert waits[detect.PATIENCE + 1] == 2 * every
+    assert all(a <= b for a, b in zip(waits, waits[1:])) and waits[-1] == every * backoff

@@ -217,7 +217,10 @@ def detect(
 
 # --- every person in the frame -------------------------------------------------------------------------------------
 
-FIND_EVERY = 3  # frames between searches for people not yet tracked
+FIND_EVERY = 3  # frames between searches for people not yet tracked ...
+PATIENCE = 3  # searches at that rate after the last find or loss; after them each search that finds nobody
+FIND_BACKOFF = 4  # doubles the wait, up to this many times FIND_EVERY (a third of the detection cost was searches
+# on a clip whose people were all tracked); losing someone restarts the short wait
 # A detection process that starts mid-clip first follows people this long (at most a third of its chunk)
 # before its first frame, without the first tracker (it starts on its first frame, as the single-person
 # tracker does): people an earlier process followed are then already tracked, even one MediaPipe cannot
@@ -367,6 +370,12 @@ def _tiles(width: int, height: int) -> list[np.ndarray]:
     return [np.array([x, y, x + side, y + side]) for y in ys for x in xs]
 
 
+def _search_wait(misses: int) -> int:
+    """Frames to the next search for more people after `misses` searches in a row found nobody: `FIND_EVERY` for
+    the first `PATIENCE`, then doubling up to `FIND_BACKOFF` times that."""
+    return FIND_EVERY * min(2 ** min(max(misses - PATIENCE, 0), 8), FIND_BACKOFF)
+
+
 def _detect_people_range(
     source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float, tick,
     max_people: int, world: bool = False,
@@ -378,9 +387,10 @@ def _detect_people_range(
     One MediaPipe tracker per person, each fed the frame with the other people painted out (`_masked`;
     its own box kept), so a tracker that loses its person cannot jump onto someone already
     tracked. The first tracker runs on every whole frame like the single-person `detect`, so a
-    video with one person gives exactly its keypoints. Every `FIND_EVERY` frames a still-image
-    MediaPipe run on the frame with everyone tracked hidden (`_find_one`) looks for one more
-    person and starts a tracker on them. A chunk that starts mid-clip runs `LEAD_SECONDS` early
+    video with one person gives exactly its keypoints. Every `FIND_EVERY` frames (longer while
+    searches find nobody, `_search_wait`) a still-image MediaPipe run on the frame with everyone
+    tracked hidden (`_find_one`) looks for one more person and starts a tracker on them. A chunk
+    that starts mid-clip runs `LEAD_SECONDS` early
     (those frames are not returned). A slot's position in a row carries no identity: `associate`
     links rows into people.
     """
@@ -395,7 +405,7 @@ def _detect_people_range(
     people = [first]
     finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
                            min_detection_confidence=min_confidence)
-    searches = 0
+    searches = misses = next_search = 0
     span = (source.num_frames if stop is None else stop) - start
     lead = max(0, min(start, round(LEAD_SECONDS * source.fps), span // 3))  # at most a third more work
     try:
@@ -409,11 +419,17 @@ def _detect_people_range(
                 hide = [q for i, q in enumerate(seen) if i != k and q is not None and not starting]
                 if not person.see(rgb, hide) and person is not first:
                     person.close()
+            tracked = len(people)
             people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
+            if len(people) < tracked:  # someone lost: they may well still be there
+                misses, next_search = 0, min(next_search, n + FIND_EVERY)
             # while the first tracker sees nobody its own detector searches every frame
-            if n % FIND_EVERY == 0 and (first.box is not None or n < lead) and len(people) < max_people:
+            if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
+                tracked = len(people)
                 _find_one(pose_mod, finder, rgb, people, min_confidence, searches)
                 searches += 1
+                misses = 0 if len(people) > tracked else misses + 1
+                next_search = n + _search_wait(misses)
             if source.num_frames == 1:  # a photograph: no later frames to find the others on, so search now
                 for search in range(STILL_SEARCHES):
                     if len(people) >= max_people:
