@@ -5,7 +5,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from bonelift.bench.training_speed import Variant, parse_variants, variant_name
 from bonelift.cli import main
