@@ -230,6 +230,10 @@ class RunConfig(Options):
     optimizer: str = opt("adam", "optimiser: adam (methods 1, 2, 4, 5) or sgd with --momentum (method 3)",
                          choices=("adam", "sgd"))
     momentum: float = opt(0.9, "momentum of --optimizer sgd (method 3: 0.9)", min=0, max=1)
+    optimizer_impl: str = opt("default", "optimiser kernel: default (torch's choice: a loop over tensors on CPU, "
+                                         "foreach on CUDA), foreach (one multi-tensor call per step) or fused (one "
+                                         "fused kernel); the same update up to rounding", choices=("default",
+                                                                                               "foreach", "fused"))
     flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
     seed: int = opt(0, "random seed", min=0)
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")

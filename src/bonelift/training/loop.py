@@ -139,12 +139,15 @@ class Run:
 
     def make_optimizer(self, amsgrad: bool = False) -> torch.optim.Optimizer:
         """The one optimiser constructor of every trainer, configured from the run: Adam (the default; `amsgrad`
-        for VideoPose3D) or, with `optimizer` "sgd", SGD with the run's momentum (method 3)."""
+        for VideoPose3D) or, with `optimizer` "sgd", SGD with the run's momentum (method 3), in the kernel
+        `optimizer_impl` names (None lets torch choose)."""
         cfg = self.config
+        kernel = {} if cfg.optimizer_impl == "default" else {cfg.optimizer_impl: True}
         if getattr(cfg, "optimizer", "adam") == "sgd":
             return torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
-        return torch.optim.Adam(self.model.parameters(), lr=cfg.lr, amsgrad=amsgrad, weight_decay=cfg.weight_decay)
+                                   weight_decay=cfg.weight_decay, **kernel)
+        return torch.optim.Adam(self.model.parameters(), lr=cfg.lr, amsgrad=amsgrad, weight_decay=cfg.weight_decay,
+                                **kernel)
 
     def num_samples(self) -> int:
         raise NotImplementedError
