@@ -265,3 +265,17 @@ def test_a_flag_value_of_the_wrong_type_is_one_line_too(capsys: pytest.CaptureFi
         main(["lift", "x.mp4", "--max-side", "big"])
     assert info.value.code == 2
     _one_line_error(capsys, "argument --max-side: invalid int value: 'big'", "bonelift lift --help")
+
+
+@pytest.mark.parametrize(("field", "value", "default", "bad"), [
+    ("precision", "bf16", "fp32", "fp16"),  # issue 23: bf16 autocast
+    ("optimizer_impl", "fused", "default", "apex"),  # issue 23: the optimiser kernel
+])
+def test_choice_flags_are_generated_and_checked(field: str, value: str, default: str, bad: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, TrainConfig())
+    flag = "--" + field.replace("_", "-")
+    assert getattr(from_args(TrainConfig(), parser.parse_args([flag, value])), field) == value
+    assert getattr(from_args(TrainConfig(), parser.parse_args([])), field) == default
+    with pytest.raises(OptionError, match=field):
+        TrainConfig(**{field: bad}).validate()

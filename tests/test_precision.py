@@ -1,6 +1,5 @@
 """Training precision (`--precision`, issue 23) and a data-parallel run under torchrun on synthetic data."""
 
-import argparse
 import importlib.util
 import json
 import math
@@ -12,8 +11,7 @@ import torch
 
 from bonelift.checkpoints import load
 from bonelift.cli import main
-from bonelift.config import TrainConfig, add_arguments, from_args
-from bonelift.errors import OptionError
+from bonelift.config import TrainConfig
 from bonelift.models import ModelConfig
 from bonelift.training import train
 
@@ -21,15 +19,6 @@ from bonelift.training import train
 def _config(root, out, **kw) -> TrainConfig:
     return TrainConfig(model=ModelConfig(hidden=16), data_root=str(root), stride=2, eval_stride=4, epochs=1,
                        batch_size=32, out_dir=str(out), device="cpu", **kw)
-
-
-def test_precision_flag_is_generated_and_checked():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser, TrainConfig())
-    assert from_args(TrainConfig(), parser.parse_args(["--precision", "bf16"])).precision == "bf16"
-    assert from_args(TrainConfig(), parser.parse_args([])).precision == "fp32"
-    with pytest.raises(OptionError, match="precision"):
-        TrainConfig(precision="fp16").validate()
 
 
 def test_bf16_trains_one_epoch(h36m_root, tmp_path):

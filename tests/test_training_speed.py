@@ -1,6 +1,5 @@
 """Training recipes (issue 23): the optimiser kernel option and the recipe axis of `bench training-speed`."""
 
-import argparse
 import json
 import math
 
@@ -8,22 +7,13 @@ import pytest
 
 from bonelift.bench.training_speed import Variant, parse_variants, variant_name
 from bonelift.cli import main
-from bonelift.config import TrainConfig, add_arguments, from_args
+from bonelift.config import TrainConfig
 from bonelift.errors import OptionError
 from bonelift.models import ModelConfig
 from bonelift.training import train
 
 SMALL = ["--models", "baseline", "--train-subjects", "S1", "--test-subjects", "S9", "--epochs", "1", "--stride", "16",
          "--batch-size", "16", "--eval-stride", "8", "--test-stride", "8"]
-
-
-def test_optimizer_impl_flag_is_generated_and_checked():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser, TrainConfig())
-    assert from_args(TrainConfig(), parser.parse_args(["--optimizer-impl", "fused"])).optimizer_impl == "fused"
-    assert from_args(TrainConfig(), parser.parse_args([])).optimizer_impl == "default"
-    with pytest.raises(OptionError, match="optimizer_impl"):
-        TrainConfig(optimizer_impl="apex").validate()
 
 
 @pytest.mark.parametrize("impl", ["fused", "foreach"])
