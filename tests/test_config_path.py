@@ -249,7 +249,7 @@ def test_bench_method3_image_part_shares_the_schedule_flags(tmp_path: Path) -> N
 
     written_by_hand = {"epochs", "batch_size", "lr", "lr_decay", "lr_step_epochs", "weight_decay", "optimizer",
                        "momentum", "seed", "device", "eval_stride", "model.dropout", "model.options", "actions",
-                       "precision", "optimizer_impl"}  # added since (issue 23); budgets leave out their defaults
+                       "precision", "optimizer_impl", "kernels"}  # added since (issue 23); budgets leave out defaults
     assert set(method3.shared_flags()) == written_by_hand
     parser = argparse.ArgumentParser()
     method3.add_parser(parser.add_subparsers(dest="suite"))

@@ -42,6 +42,10 @@ def test_variants_parse_and_name_in_full():
     assert variant_name(ref.apply(base), recipe=True) == "fp32-b256-lr1e-3"
     assert variant_name(recipe.apply(base), recipe=True) == "fp32-b1024-lr2e-3-fused"
     assert parse_variants("bf16-lr0.0005") == [Variant("bf16", lr=5e-4)]
+    old = parse_variants("fp32-reference")[0]
+    assert old == Variant("fp32", kernels="reference") and not old.bare
+    assert old.apply(base).kernels == "reference" and ref.apply(base).kernels == "fast"
+    assert variant_name(old.apply(base), recipe=True) == "fp32-b256-lr1e-3-reference"
     for bad in ("fp16", "fp32-b", "fp32-lrx", "fp32-adamw", ""):
         with pytest.raises(OptionError, match="--variants"):
             parse_variants(bad)

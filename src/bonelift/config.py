@@ -234,6 +234,10 @@ class RunConfig(Options):
                                          "foreach on CUDA), foreach (one multi-tensor call per step) or fused (one "
                                          "fused kernel); the same update up to rounding", choices=("default",
                                                                                                "foreach", "fused"))
+    kernels: str = opt("fast", "training kernels of max-norm layers and dropout: fast (output scaled by the max-norm "
+                               "factor, dropout masks from 16-bit random draws: same function, cheaper on CPU) or "
+                               "reference (torch's dropout, the rescaled weight matrix: bit for bit as runs before "
+                               "December 2026)", choices=("fast", "reference"))
     flip: bool = opt(False, "horizontal flip augmentation (mirrored 2D and 3D, left/right swapped)")
     seed: int = opt(0, "random seed", min=0)
     device: str = opt("auto", "auto, cpu, cuda or cuda:N")

@@ -41,7 +41,7 @@ ROW_KEY = ("model", "variant", "input", "seed")  # what makes a row unique withi
 ADDED_FIELDS: dict[str, object] = {"optimizer": "adam", "momentum": 0.9, "lr_step_epochs": 0,
                                    "views": dataclasses.asdict(ViewConfig()), "precise_bn": 0,
                                    "actions": (), "precision": "fp32", "flip_mode": "coin", "lr_final_as_epochs": 0,
-                                   "optimizer_impl": "default"}
+                                   "optimizer_impl": "default", "kernels": "reference"}
 ADDED_MODEL_FIELDS: dict[str, object] = {"reframe": False}  # the same inside the model configuration
 
 

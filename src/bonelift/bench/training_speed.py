@@ -46,7 +46,8 @@ MODELS = ("baseline", "tcn")
 PRECISIONS = ("fp32", "bf16")
 RECIPE = "recipe"  # the suite part of variants that change more than the precision
 IMPLS = ("foreach", "fused")  # optimiser kernels a variant may name (`optimizer_impl`; "default" is left out)
-VARIANT = re.compile(rf"({'|'.join(PRECISIONS)})(?:-b(\d+))?(?:-lr([0-9.eE+-]+?))?(?:-({'|'.join(IMPLS)}))?")
+# A trailing `-reference` trains with the reference kernels (`kernels`: torch's dropout, rescaled max-norm weights).
+VARIANT = re.compile(rf"({'|'.join(PRECISIONS)})(?:-b(\d+))?(?:-lr([0-9.eE+-]+?))?(?:-({'|'.join(IMPLS)}))?(-reference)?")
 
 
 # The run options every row takes from the generated flags: every field of a training run except those set per row
@@ -63,8 +64,9 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     add_arguments(p, DEFAULTS, only=SHARED)
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated ({', '.join(MODELS)})")
     p.add_argument("--variants", default=",".join(PRECISIONS),
-                   help="comma-separated recipes PRECISION[-bBATCH][-lrLR][-foreach|-fused], e.g. "
-                        "fp32,fp32-b1024-lr2e-3; the first is the reference; unnamed parts take the flags' values")
+                   help="comma-separated recipes PRECISION[-bBATCH][-lrLR][-foreach|-fused][-reference], e.g. "
+                        "fp32-reference,fp32-b1024-lr2e-3; the first is the reference; unnamed parts take the "
+                        "flags' values; -reference: the reference training kernels (--kernels)")
     p.add_argument("--video-stride", type=int, default=400, help="tcn: one training window per N-th frame "
                                                                   "(--stride is the baseline's)")
     add_common_arguments(p, "runs/bench_training_speed", "docs/results/training_speed.md", test_stride=10)
@@ -87,14 +89,16 @@ class Variant:
     batch_size: int | None = None
     lr: float | None = None
     optimizer_impl: str | None = None
+    kernels: str | None = None
 
     @property
     def bare(self) -> bool:
         """Only the precision named: a row of the suite's precision part."""
-        return self.batch_size is None and self.lr is None and self.optimizer_impl is None
+        return self.batch_size is None and self.lr is None and self.optimizer_impl is None and self.kernels is None
 
     def apply(self, base: RunConfig) -> RunConfig:
-        changes = {k: getattr(self, k) for k in ("batch_size", "lr", "optimizer_impl") if getattr(self, k) is not None}
+        changes = {k: getattr(self, k) for k in ("batch_size", "lr", "optimizer_impl", "kernels")
+                   if getattr(self, k) is not None}
         return replace(base, precision=self.precision, **changes)
 
 
@@ -109,23 +113,25 @@ def parse_variants(raw: str) -> list[Variant]:
         except ValueError:
             m = None
         if m is None:
-            raise OptionError(f"--variants: {name!r} is not PRECISION[-bBATCH][-lrLR][-foreach|-fused] with "
+            raise OptionError(f"--variants: {name!r} is not PRECISION[-bBATCH][-lrLR][-foreach|-fused][-reference] with "
                               f"PRECISION one of {', '.join(PRECISIONS)} (e.g. fp32-b1024-lr2e-3)")
-        out.append(Variant(m.group(1), int(m.group(2)) if m.group(2) else None, lr, m.group(4)))
+        out.append(Variant(m.group(1), int(m.group(2)) if m.group(2) else None, lr, m.group(4),
+                           "reference" if m.group(5) else None))
     if not out:
         raise OptionError("--variants names no recipe")
     return out
 
 
 def variant_name(cfg: RunConfig, recipe: bool) -> str:
-    """A row's name: its precision, and in the recipe part its batch, learning rate and non-default kernel too
-    (full names, so a recipe row never shares its name with a precision-part row)."""
+    """A row's name: its precision, and in the recipe part its batch, learning rate, non-default optimiser kernel
+    and reference kernels too (full names, so a recipe row never shares its name with a precision-part row)."""
     if not recipe:
         return cfg.precision
     mantissa, _, exponent = f"{cfg.lr:.6e}".partition("e")
     lr = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"  # 0.002 -> 2e-3
     impl = "" if cfg.optimizer_impl == "default" else f"-{cfg.optimizer_impl}"
-    return f"{cfg.precision}-b{cfg.batch_size}-lr{lr}{impl}"
+    kernels = "-reference" if cfg.kernels == "reference" else ""
+    return f"{cfg.precision}-b{cfg.batch_size}-lr{lr}{impl}{kernels}"
 
 
 def _train_row(model: str, variant: str, cfg: RunConfig, splits: Any, test_stride: int,
@@ -150,6 +156,7 @@ def _train_row(model: str, variant: str, cfg: RunConfig, splits: Any, test_strid
         "batch_size": cfg.batch_size,
         "lr": cfg.lr,
         "optimizer_impl": cfg.optimizer_impl,
+        "kernels": cfg.kernels,
         "seed": cfg.seed,
         "samples_per_s": steps_per_epoch * cfg.batch_size * cfg.epochs / train_s,
         "train_seconds": train_s,
@@ -224,14 +231,14 @@ def _render_part(part: str | None, header: dict[str, Any], rows: list[dict[str, 
     b = header["budget"]
     parts = [f"{m}: {c['epochs']} epoch(s), every {c['stride']}-th training frame, batch {c['batch_size']}, "
              f"lr {c['lr']}" for m, c in b.items() if isinstance(c, dict)]
-    per_row = " (a row's own batch, learning rate and optimiser kernel are in its columns)" if part else ""
+    per_row = " (a row's own batch, learning rate, optimiser and training kernels are in its columns)" if part else ""
     budget_text = ("; ".join(parts) + f"{per_row}; Human3.6M GT 2D, {b['seeds']} seed(s), paired (same initial "
                    "weights and sample order in every row of a seed); final P1 on frame pairs of every "
                    f"{b['test_stride']}-th test frame. Throughput: samples per second of the training epochs "
                    "(monitoring excluded). Time to accuracy: training seconds until the monitored P1 (after each "
                    "epoch) reached the reference row's final monitored P1. Paired difference: mean ± sd over seeds "
                    "of (row - reference row of the same seed), 'not resolved' when within 2 sd of zero.")
-    title = "Training recipes: batch, learning rate, optimiser kernel" if part else "Training speed: fp32 vs bf16 " \
+    title = "Training recipes: batch, learning rate, optimiser, kernels" if part else "Training speed: fp32 vs bf16 " \
                                                                                    "(torch.autocast)"
     lines = [f"## {title}", "", *header_lines(header, budget_text)]
     body = []
@@ -246,12 +253,13 @@ def _render_part(part: str | None, header: dict[str, Any], rows: list[dict[str, 
         reached = [t for t in tta if t is not None]
         body.append([model, variant, rs[0]["precision"], str(rs[0]["batch_size"]),
                      f"{rs[0].get('lr', b[model]['lr']):g}", rs[0].get("optimizer_impl", "default"),
+                     rs[0].get("kernels", "reference"),  # rows before the kernels option trained with these
                      mean_sd([r["samples_per_s"] for r in rs]), f"{ratio:.2f}x", mean_sd([r["p1_mm"] for r in rs]),
                      paired_difference(rs, ref, "p1_mm") if variant != ref_name else "reference",
                      mean_sd(reached) + (f" ({len(tta) - len(reached)} never)" if len(reached) < len(tta) else "")
                      if reached else "never",
                      f"{_ratio(ref_tta, tta):.2f}x" if len(reached) == len(tta) else "–"])
-    lines += table(["Model", "Variant", "Precision", "Batch", "LR", "Optimiser", "Samples/s", "vs reference",
+    lines += table(["Model", "Variant", "Precision", "Batch", "LR", "Optimiser", "Kernels", "Samples/s", "vs reference",
                     "P1 (mm)", "P1 - reference (paired)", "Time to reference P1 (s)", "vs reference (time)"], body)
     return "\n".join(lines)
 

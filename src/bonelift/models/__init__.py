@@ -19,7 +19,7 @@ from torch import nn
 
 from bonelift.errors import BoneliftError
 from bonelift.models.asn import ASN, ASNOptions
-from bonelift.models.base import LiftingModel, ModelConfig, init_weights
+from bonelift.models.base import LiftingModel, ModelConfig, init_weights, set_kernels
 from bonelift.models.bone_video import BoneOptions, BoneVideoLifter
 from bonelift.models.hsn import HSN, HSNOptions
 from bonelift.models.method3 import ImageModelConfig, ImageOptions, Method3ImageNet, Method3Lifter, Method3Options
@@ -130,4 +130,5 @@ __all__ = [
     "build_model",
     "check_options",
     "model_spec",
+    "set_kernels",
 ]

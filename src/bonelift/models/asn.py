@@ -33,7 +33,7 @@ from torch import nn
 
 from bonelift.errors import BoneliftError
 from bonelift.losses import masked_sq_error
-from bonelift.models.base import INITS, LiftingModel, ModelConfig
+from bonelift.models.base import INITS, Dropout, LiftingModel, ModelConfig
 from bonelift.models.baseline import ResidualMLP
 from bonelift.models.multiroot import MultiRootHead
 from bonelift.models.options import NetworkOptions, switch
@@ -75,7 +75,7 @@ class RandomEnhancement(nn.Module):
 
     def __init__(self, dropout: float) -> None:
         super().__init__()
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.drop(torch.relu(x))

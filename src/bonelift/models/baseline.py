@@ -2,7 +2,10 @@
 pose estimation" (ICCV 2017), Sec. 3 and Fig. 1.
 
 Linear(2J -> 1024) + BN + ReLU + Dropout, then `blocks` residual modules of two such layers, then
-Linear(1024 -> 3J'). All weight matrices are max-norm constrained.
+Linear(1024 -> 3J'). All weight matrices are max-norm constrained. Training kernels (`RunConfig.kernels`): by
+default the max-norm factor scales each layer's output and dropout masks come from 16-bit random draws
+(`base.MaxNormLinear`, `base.Dropout`): the same function as rescaling the weights and torch's dropout, cheaper
+on CPU; `--kernels reference` trains exactly as runs before December 2026 did.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bonelift.models.base import LiftingModel, MaxNormLinear, ModelConfig
+from bonelift.models.base import Dropout, LiftingModel, MaxNormLinear, ModelConfig
 
 
 class DenseBlock(nn.Sequential):
@@ -21,7 +24,7 @@ class DenseBlock(nn.Sequential):
             MaxNormLinear(in_features, out_features, max_norm),
             nn.BatchNorm1d(out_features),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
 
 

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from bonelift.errors import BoneliftError
 from bonelift.geometry import pad_edges
 from bonelift.losses import mpjpe_loss
-from bonelift.models.base import LayoutsMixin, with_root
+from bonelift.models.base import Dropout, LayoutsMixin, with_root
 from bonelift.models.options import NetworkOptions, switch
 
 
@@ -94,7 +94,7 @@ class TemporalBackbone(nn.Module):
         super().__init__()
         self.widths = (first_kernel or filter_widths[0],) + tuple(filter_widths[1:])
         self.causal = causal
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         if not expand and (in_channels != channels or conf_channels):
             raise BoneliftError("a backbone without expand layer takes `channels` hidden channels and no scores")
         self.expand = nn.Conv1d(in_channels, channels, self.widths[0], bias=False) if expand else None

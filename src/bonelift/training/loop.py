@@ -28,6 +28,7 @@ from bonelift import checkpoints
 from bonelift.config import RunConfig
 from bonelift.errors import BoneliftError, DataError, OptionError
 from bonelift.io import atomic_path, writable_dir, write_json
+from bonelift.models import set_kernels
 from bonelift.runtime import distributed, epoch_generator, local_device, resolve_device, seed_everything
 from bonelift.skeletons import MM
 
@@ -169,6 +170,7 @@ class Run:
         return None
 
     def start(self, resume: bool) -> None:
+        set_kernels(self.model, self.config.kernels == "fast")
         self.epoch, self.step, self.history, self.best = 0, 0, [], math.inf
         if resume and self.out_dir is not None:
             ckpt = checkpoints.load(self.out_dir / "last.pt", self.device)
