@@ -23,7 +23,9 @@ def test_configurations_saved_before_a_field_get_what_it_meant() -> None:
     tp = TPNetTrainConfig().to_dict()
     del tp["model"]["frame_step"]
     assert TPNetTrainConfig.from_dict(tp).model.frame_step == 1 and TPNetTrainConfig().model.frame_step == 2
-    assert compat.legacy_fields(TrainConfig) == {"losses_on": "all"}
+    assert compat.legacy_fields(TrainConfig) == {"kernels": "reference", "losses_on": "all"}
+    del old["kernels"]
+    assert TrainConfig.from_dict(old).kernels == "reference" and TrainConfig().kernels == "fast"
 
 
 def test_tpnet_v1_files_become_current_checkpoints() -> None:

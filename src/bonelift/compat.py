@@ -28,6 +28,8 @@ LEGACY_FIELDS: dict[tuple[str, str], Any] = {
     ("TrainConfig", "losses_on"): "all",
     # TP-Net windows used every frame before `frame_step`
     ("TPNetConfig", "frame_step"): 1,
+    # torch's dropout and rescaled max-norm weights before the fast training kernels (so a resumed run stays exact)
+    ("RunConfig", "kernels"): "reference",
 }
 TPNET_V1 = "bonelift-tpnet-v1"
 METHOD3_HEAD_LAYERS = ("fc1_2d", "fc2_2d", "fc1_3d", "fc_probs", "fc2_3d")  # once top-level, now under `head.`
