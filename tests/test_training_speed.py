@@ -75,3 +75,13 @@ def test_bench_recipe_rows_pair_seeds_and_keep_the_precision_part(h36m_root, tmp
     capsys.readouterr()
     assert main([*common, "--variants", "fp32,fp32-b16"]) == 2  # the same recipe twice once the flags fill it in
     assert "names one recipe twice" in capsys.readouterr().err
+
+
+def test_a_file_of_named_parts_only_still_has_the_schema_header(tmp_path):
+    from bonelift.bench.common import write_suite
+
+    row = {"model": "baseline", "variant": "fp32-b16-lr1e-3", "input": "gt", "seed": 0}
+    doc = write_suite(tmp_path / "speed.md", "training_speed", "cmd", "cpu", {"seeds": 1}, [row], lambda d: "",
+                      part="recipe")
+    assert (doc["command"], doc["budget"]) == ("cmd", {"seeds": 1}) and doc["parts"]["recipe"]["command"] == "cmd"
+    assert "date" in doc and "machine" in doc

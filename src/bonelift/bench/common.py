@@ -202,7 +202,8 @@ def write_suite(
 
     A suite made of parts trained under different budgets (method 3: 2D input and images) keeps one header
     (command, machine, date, budget) per part: the default part's at the top level, a named `part`'s under
-    `parts[part]`; writing one part keeps the other parts' headers and rows.
+    `parts[part]`; writing one part keeps the other parts' headers and rows. A file holding only named parts
+    carries the first one's header at the top level too, so every results file has the schema's header.
     """
     report = Path(report)
     js = report.with_suffix(".json")
@@ -214,8 +215,8 @@ def write_suite(
     doc: dict[str, Any] = {"suite": suite}
     if part is None:
         doc.update(header)
-    else:
-        doc.update({k: old[k] for k in header if k in old})
+    else:  # the top level keeps the default part's header; a file of named parts only repeats the first one's
+        doc.update({k: old[k] for k in header if k in old} or header)
     parts = {**old.get("parts", {}), **({part: header} if part is not None else {})}
     if parts:
         doc["parts"] = parts
