@@ -47,7 +47,9 @@ PRECISIONS = ("fp32", "bf16")
 RECIPE = "recipe"  # the suite part of variants that change more than the precision
 IMPLS = ("foreach", "fused")  # optimiser kernels a variant may name (`optimizer_impl`; "default" is left out)
 # A trailing `-reference` trains with the reference kernels (`kernels`: torch's dropout, rescaled max-norm weights).
-VARIANT = re.compile(rf"({'|'.join(PRECISIONS)})(?:-b(\d+))?(?:-lr([0-9.eE+-]+?))?(?:-({'|'.join(IMPLS)}))?(-reference)?")
+VARIANT = re.compile(rf"({'|'.join(PRECISIONS)})(?:-b(\d+))?(?:-lr([0-9.eE+-]+?))?(?:-({'|'.join(IMPLS)}))?"
+                     r"(-reference)?")
+GRAMMAR = "PRECISION[-bBATCH][-lrLR][-foreach|-fused][-reference]"
 
 
 # The run options every row takes from the generated flags: every field of a training run except those set per row
@@ -64,7 +66,7 @@ def add_parser(suites: argparse._SubParsersAction) -> None:
     add_arguments(p, DEFAULTS, only=SHARED)
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated ({', '.join(MODELS)})")
     p.add_argument("--variants", default=",".join(PRECISIONS),
-                   help="comma-separated recipes PRECISION[-bBATCH][-lrLR][-foreach|-fused][-reference], e.g. "
+                   help=f"comma-separated recipes {GRAMMAR}, e.g. "
                         "fp32-reference,fp32-b1024-lr2e-3; the first is the reference; unnamed parts take the "
                         "flags' values; -reference: the reference training kernels (--kernels)")
     p.add_argument("--video-stride", type=int, default=400, help="tcn: one training window per N-th frame "
@@ -92,14 +94,17 @@ class Variant:
     kernels: str | None = None
 
     @property
+    def changes(self) -> dict[str, Any]:
+        """The run options this recipe sets beyond the precision."""
+        return {f.name: getattr(self, f.name) for f in fields(self)[1:] if getattr(self, f.name) is not None}
+
+    @property
     def bare(self) -> bool:
         """Only the precision named: a row of the suite's precision part."""
-        return self.batch_size is None and self.lr is None and self.optimizer_impl is None and self.kernels is None
+        return not self.changes
 
     def apply(self, base: RunConfig) -> RunConfig:
-        changes = {k: getattr(self, k) for k in ("batch_size", "lr", "optimizer_impl", "kernels")
-                   if getattr(self, k) is not None}
-        return replace(base, precision=self.precision, **changes)
+        return replace(base, precision=self.precision, **self.changes)
 
 
 def parse_variants(raw: str) -> list[Variant]:
@@ -113,7 +118,7 @@ def parse_variants(raw: str) -> list[Variant]:
         except ValueError:
             m = None
         if m is None:
-            raise OptionError(f"--variants: {name!r} is not PRECISION[-bBATCH][-lrLR][-foreach|-fused][-reference] with "
+            raise OptionError(f"--variants: {name!r} is not {GRAMMAR} with "
                               f"PRECISION one of {', '.join(PRECISIONS)} (e.g. fp32-b1024-lr2e-3)")
         out.append(Variant(m.group(1), int(m.group(2)) if m.group(2) else None, lr, m.group(4),
                            "reference" if m.group(5) else None))
