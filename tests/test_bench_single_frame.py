@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,19 @@ def test_table_rows_are_generated_under_both_readings_and_both_initialisations()
             assert (key in suite) == (row in refining)
     assert suite["hsn-dual-nores-abs-pytorch-init"].options == {"refine": "absolute", "init": "pytorch"}
     assert suite["asn-abs"].label == "M2 ASN (AM+REM), absolute refinement head"
-    assert len(suite) == 2 * len(single_frame.TABLE_ROWS) + 2 * len(refining) + 1  # + hsn-dual-v0
+    assert len(suite) == 2 * len(single_frame.TABLE_ROWS) + 2 * len(refining) + 2 + 1  # + width controls, v0
     assert [e.key for e in single_frame.HUMANEVA_SUITE] == ["basic", "asn"]
+
+
+@pytest.mark.parametrize("hidden", [1024, 256])
+@pytest.mark.parametrize("key, target", [("basic-cap-asn", "asn"), ("basic-cap-asn", "basic-ref"),
+                                         ("basic-cap-hsn-dual", "hsn-dual")])
+def test_capacity_controls_match_their_networks_parameter_count_within_two_percent(key, target, hidden) -> None:
+    suite = {e.key: e for e in single_frame.suite_entries("h36m", None)}
+    model = replace(single_frame.base_config(_args(*_argv("unused"))).model, hidden=hidden)
+    control, network, basic = (single_frame.parameter_count(single_frame.row_model(model, suite[k]))
+                               for k in (key, target, "basic"))
+    assert abs(control / network - 1) < 0.02 and network > 1.2 * basic
 
 
 def test_committed_rows_keep_their_names_and_options() -> None:
@@ -155,6 +167,7 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
         ("asn", "gt", 1),
     ]
     assert all(np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) for r in saved["rows"])
+    assert {r["hidden"] for r in saved["rows"]} == {base.model.hidden}
     assert saved["rows"][0]["p1_mm"] != saved["rows"][1]["p1_mm"]  # two seeds, two models
 
     def no_data(config):
@@ -174,6 +187,18 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
     with pytest.raises(DataError, match=r"another budget \(seeds: 2 there, 1 here\)"):
         single_frame.run_bench(base, entries, tmp_path / "runs", report, "fewer seeds", seeds=1, data=no_data)
     assert report.with_suffix(".json").read_text() == before
+
+
+def test_a_capacity_control_trains_at_its_own_width(tmp_path) -> None:
+    root = tmp_path / "h36m"
+    make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)
+    base = single_frame.base_config(_args(*_argv(str(root)), "--eval-stride", "5"))
+    entries = single_frame.suite_entries("h36m", "basic-cap-asn")
+    doc = single_frame.run_bench(base, entries, tmp_path / "runs", tmp_path / "r.md", "bonelift bench single-frame")
+    (row,) = doc["rows"]
+    assert row["variant"] == "basic-cap-asn" and row["hidden"] > base.model.hidden
+    assert row["parameters"] == single_frame.parameter_count(replace(base.model, name="baseline", hidden=row["hidden"]))
+    assert doc["budget"]["model"]["hidden"] == base.model.hidden  # the suite's width; the row says its own
 
 
 @pytest.mark.parametrize("flag", [["--seeds", "0"], ["--seeds", "-2"], ["--test-stride", "0"]])

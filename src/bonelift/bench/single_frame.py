@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from bonelift.bench.common import (
     add_common_arguments,
@@ -31,11 +33,11 @@ from bonelift.bench.common import (
     table,
     write_suite,
 )
-from bonelift.config import TrainConfig, add_arguments, from_args
+from bonelift.config import ModelConfig, TrainConfig, add_arguments, from_args
 from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence, run_split
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import predict_split, score, subject_action_errors
-from bonelift.models import model_spec
+from bonelift.models import build_model, model_spec
 from bonelift.reports import input_key
 from bonelift.skeletons import LIMBS
 from bonelift.training import train
@@ -54,6 +56,7 @@ class Entry:
     model: str
     label: str
     options: dict[str, Any] = field(default_factory=dict)
+    capacity_of: str = ""  # a capacity control: the hidden width that gives this suite row's parameter count
 
 
 # The rows of method 1's Table 1 and method 2's Table 2 (and method 3's head on the basic network).
@@ -67,6 +70,13 @@ TABLE_ROWS = (
     Entry("basic-ref-am", "basic-ref-am", "M2 basic+ref+AM"),
     Entry("asn", "asn", "M2 ASN (AM+REM)"),
     Entry("basic-multiroot", "baseline", "M3 basic + multi-root", {"multi_root": True}),
+)
+# Capacity controls: the basic network widened to a refinement network's parameter count, so that network's gain over
+# `basic` is not just more parameters (at hidden 1024: width 1152 for ASN, whose 5.45M basic-ref and AM share within
+# 0.1 %; width 1272 for HSN dual's 6.56M; each within 1 %).
+CAPACITY_ROWS = (
+    Entry("basic-cap-asn", "baseline", "basic widened to ASN's parameter count", capacity_of="asn"),
+    Entry("basic-cap-hsn-dual", "baseline", "basic widened to HSN dual's parameter count", capacity_of="hsn-dual"),
 )
 # The two readings of the papers that they leave open, as (row-name suffix, label suffix, options); the first of
 # each is the default. Refinement: residual as method 1's text says, or absolute as both papers' equations
@@ -99,6 +109,7 @@ def reading_entries(rows: tuple[Entry, ...]) -> tuple[Entry, ...]:
 
 H36M_SUITE = (
     *reading_entries(TABLE_ROWS),
+    *CAPACITY_ROWS,
     # For the record: method 1 as bonelift built it before the fixes (fusion after the 1st layer, absolute, PyTorch).
     Entry("hsn-dual-v0", "hsn-dual", "M1 HSN dual as built before (fusion after 1st layer, absolute, PyTorch init)",
           {"fusion_at": "first", "refine": "absolute", "init": "pytorch"}),
@@ -347,6 +358,8 @@ def run_bench(
             "options": entry.options,
             "input": input_key(config.keypoints),
             "seed": config.seed,
+            "hidden": config.model.hidden,
+            "parameters": sum(p.numel() for p in trainer.model.parameters()),
             **metrics_row(res),
             "epochs": trainer.epoch,
             "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
@@ -358,18 +371,38 @@ def run_bench(
 
     rows = []
     for entry in entries:
+        model = row_model(base.model, entry)
         for seed in range(base.seed, base.seed + seeds):
             run_dir = Path(out) / entry.key / f"seed{seed}"
             config = replace(
                 base,
                 seed=seed,
                 out_dir=str(run_dir),
-                model=replace(base.model, name=entry.model, options=dict(entry.options)),
+                model=model,
             )
             row = row_for(run_dir, config, test_stride, partial(compute, entry, config))
             print(f"{entry.label}, seed {seed}: P1 {row['p1_mm']:.2f} mm, P2 {row['p2_mm']:.2f} mm", flush=True)
             rows.append(row)
     return write_suite(report, suite, command, base.device, budget, rows, render_doc or render, part=part)
+
+
+def parameter_count(model: ModelConfig) -> int:
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        return sum(p.numel() for p in build_model(model).parameters())
+
+
+def row_model(model: ModelConfig, entry: Entry) -> ModelConfig:
+    """The network of `entry` under the suite's `model` settings; a capacity control's width is the multiple of 8
+    whose parameter count is closest to its target row's."""
+    own = replace(model, name=entry.model, options=dict(entry.options))
+    if not entry.capacity_of:
+        return own
+    target = next(e for e in H36M_SUITE if e.key == entry.capacity_of)
+    goal = parameter_count(row_model(model, target))
+    widths = range(8, 8 * goal.bit_length() ** 2, 8)  # far past any width whose count reaches `goal`
+    i = bisect_left(widths, goal, key=lambda w: parameter_count(replace(own, hidden=w)))
+    return replace(own, hidden=min(widths[max(i - 1, 0):i + 1],
+                                   key=lambda w: abs(parameter_count(replace(own, hidden=w)) - goal)))
 
 
 def main(args: argparse.Namespace, command: str) -> Path:
