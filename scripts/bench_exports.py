@@ -1,8 +1,8 @@
 """Export speed of a 10-minute keypoint clip (36,000 frames at 60 fps, one person, synthetic walker): every default
 output of `lift` (npz, JSON, CSV, BVH, viewer, TRC, C3D, MOT, angle CSV) in the world frame, timed per writer.
 
-Run: `PYTHONPATH=src python scripts/bench_exports.py [--frames N] [--people P] [--repeat R] [--profile]`; prints
-frames/s. `--repeat`: each writer's least CPU time over R runs (a shared machine's load only ever adds time).
+Run: `PYTHONPATH=src python scripts/bench_exports.py [--frames N] [--people P] [--repeat R] [--threads N] [--profile]`;
+prints frames/s. `--repeat`: each writer's least CPU time over R runs (a shared machine's load only ever adds time).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.walker: the synthetic walker
 
-from bonelift.pipeline.lift import export_all  # noqa: E402
+from bonelift.pipeline.lift import EXPORT_THREADS, export_all  # noqa: E402
 from tests.walker import filmed_people  # noqa: E402
 
 
@@ -26,9 +26,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=36000)
     ap.add_argument("--people", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=EXPORT_THREADS, help="writers at a time (default: lift's)")
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args()
     people = filmed_people(a.frames, a.people)
+    threads = 1 if a.profile else a.threads  # cProfile sees its own thread only
     runs = []
     for _ in range(max(a.repeat, 1)):
         with tempfile.TemporaryDirectory() as tmp:
@@ -36,7 +38,7 @@ def main() -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             if prof:
                 prof.enable()
-            seconds = export_all(people[0], people, Path(tmp), biomech=True)
+            seconds = export_all(people[0], people, Path(tmp), biomech=True, threads=threads)
             if prof:
                 prof.disable()
             runs.append((time.perf_counter() - wall, time.process_time() - cpu, seconds))
@@ -44,8 +46,8 @@ def main() -> None:
     seconds = {name: min(r[2][name] for r in runs) for name in runs[0][2]}
     for name, sec in seconds.items():
         print(f"  {name:<16} {sec:6.3f} s")
-    print(f"{a.frames} frames, {a.people} people, least of {len(runs)}: {wall:.2f} s wall ({a.frames / wall:,.0f} frames/s), "
-          f"{cpu:.2f} s CPU ({a.frames / cpu:,.0f} frames/s)")
+    print(f"{a.frames} frames, {a.people} people, {threads} threads, least of {len(runs)}: {wall:.2f} s wall "
+          f"({a.frames / wall:,.0f} frames/s), {cpu:.2f} s CPU ({a.frames / cpu:,.0f} frames/s)")
     if prof:
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 

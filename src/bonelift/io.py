@@ -404,13 +404,14 @@ class Omit:
         self.part, self.rows, self.width = part, rows, part.width
 
     def words(self, a: int, b: int) -> np.ndarray:
-        return np.where(self.rows[a:b, None], np.uint32(0), self.part.words(a, b))
+        words, rows = self.part.words(a, b), self.rows[a:b]
+        return np.where(rows[:, None], np.uint32(0), words) if rows.any() else words
 
 
 Part = Numbers | Text | Omit
 
 
-TABLE_CELLS = 2 ** 19  # words laid out at a time (2 MB): the text of a chunk is a few MB, whatever the clip length
+TABLE_CELLS = 2 ** 20  # words laid out at a time (4 MB): the text of a chunk is a few MB, whatever the clip length
 
 
 def table_chunks(parts: Sequence[Part], rows: int) -> Iterator[bytes]:

@@ -118,3 +118,26 @@ def test_viewer_trc_mot_bvh_and_npz_read_back(exported) -> None:
     for p, back in zip(clip, read_people_npz(out / "poses3d.npz")):
         np.testing.assert_array_equal(back.joints, p.joints.astype(np.float32))
         np.testing.assert_array_equal(back.trajectory, p.trajectory.astype(np.float32))
+
+
+def test_writers_side_by_side_write_the_same_bytes_as_one_at_a_time(exported, tmp_path) -> None:
+    clip, out = exported  # written by `export_all`'s default, two writers at a time
+    alone = tmp_path / "one_thread"
+    alone.mkdir()
+    seconds = export_all(clip[0], clip, alone, threads=1)
+    assert sorted(f.name for f in alone.iterdir()) == sorted(f.name for f in out.iterdir())
+    for f in alone.iterdir():
+        assert f.read_bytes() == (out / f.name).read_bytes(), f.name
+    assert {"json", "bvh", "trc", "c3d", "mot", "viewer", "npz"} <= set(seconds)
+
+
+def test_a_failing_writer_raises_from_export_all(tmp_path, monkeypatch) -> None:
+    from bonelift.pipeline import bvh
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bvh, "write_bvh", broken)
+    clip = _clip(1)
+    with pytest.raises(OSError, match="disk full"):
+        export_all(clip[0], clip, tmp_path)

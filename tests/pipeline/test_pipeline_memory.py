@@ -63,7 +63,8 @@ def test_ten_minute_clip_exports_in_bounded_memory(tmp_path: Path) -> None:
     report = json.loads(done.stdout.splitlines()[-1])
     print(f"10-minute clip exports: {report}")
     assert report["written_mb"] > 150
-    # Measured 60 MB (2026-12-02; 247 MB when each writer built its file's text whole): the world-frame joints,
-    # the BVH's fitted joints and angles and the float32 copies of the npz, ~1.7 KB a frame; the text is made a
-    # chunk of rows (a few MB) at a time.
-    assert report["growth_mb"] < 80, report
+    # Measured 60-68 MB with one writer at a time (2026-12-02; 247 MB when each writer built its file's text
+    # whole): the world-frame joints, the BVH's fitted joints and angles and the float32 copies of the npz, ~1.7 KB
+    # a frame; the text is made a chunk of rows (a few MB) at a time. Two writers at a time (`EXPORT_THREADS`) each
+    # hold their own clip arrays: 122-137 MB, still a fixed multiple of the clip's arrays, never its 200 MB of text.
+    assert report["growth_mb"] < 160, report
