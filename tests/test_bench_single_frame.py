@@ -142,6 +142,9 @@ def test_report_names_models_inputs_seeds_and_published_numbers() -> None:
     for published in ("66.55", "65.51", "68.66", "22.45", "18.72", "18.53"):
         assert published in text
     assert "right lower leg" in text
+    # paired differences of the rows present (identical predictions here: zero, and not resolved)
+    assert "| `hsn-single` - `basic` | M1: single-channel refinement | +0.00 ± 0.00 (2) not resolved |" in text
+    assert "`hsn-dual` - `basic`" not in text
 
 
 def test_cli_rejects_unknown_bench_model(capsys) -> None:

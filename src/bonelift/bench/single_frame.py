@@ -28,6 +28,7 @@ from bonelift.bench.common import (
     header_lines,
     mean_sd,
     metrics_row,
+    paired_difference,
     row_for,
     suite_budget,
     table,
@@ -115,6 +116,33 @@ H36M_SUITE = (
           {"fusion_at": "first", "refine": "absolute", "init": "pytorch"}),
 )
 HUMANEVA_SUITE = tuple(e for e in H36M_SUITE if e.key in ("basic", "asn"))
+
+# The paired comparisons the tables stand on: (row, minus row, what the difference isolates, the paper's P1
+# difference); a comparison is shown when both rows share seeds.
+COMPARISONS = (
+    ("hsn-single", "basic", "M1: single-channel refinement", "-0.72 (M1 Tab. 1)"),
+    ("hsn-dual", "hsn-single", "M1: dual channel", "-0.23 (M1 Tab. 1)"),
+    ("hsn-dual", "basic", "M1: HSN dual", "-0.95 (M1 Tab. 1)"),
+    ("hsn-dual", "hsn-dual-nores", "M1: residual fusion, residual-head reading", "-2.11 (M1 Tab. 1)"),
+    ("hsn-dual", "hsn-dual-nores-abs", "M1: residual fusion, the paper's 'wo res' (no basic-network link)",
+     "-2.11 (M1 Tab. 1)"),
+    ("hsn-dual", "basic-cap-hsn-dual", "M1: HSN dual vs basic of its parameter count", ""),
+    ("basic-ref", "basic", "M2: refinement, residual head", "+1.18 (M2 Tab. 2)"),
+    ("basic-ref-abs", "basic", "M2: refinement, absolute head (eq. 2)", "+1.18 (M2 Tab. 2)"),
+    ("basic-ref-am", "basic-ref", "M2: attention module", "-2.51 (M2 Tab. 2)"),
+    ("asn", "basic-ref-am", "M2: random enhancement module", "-0.64 (M2 Tab. 2)"),
+    ("asn-pytorch-init", "basic-ref-am-pytorch-init", "M2: random enhancement module, PyTorch init",
+     "-0.64 (M2 Tab. 2)"),
+    ("asn", "basic", "M2: ASN", "-1.97 (M2 Tab. 2)"),
+    ("asn-abs", "asn", "M2: ASN, absolute minus residual head", ""),
+    ("asn", "basic-cap-asn", "M2: ASN vs basic of its parameter count", ""),
+    ("basic-cap-asn", "basic", "width: basic at ASN's parameter count", ""),
+    ("basic-cap-hsn-dual", "basic", "width: basic at HSN dual's parameter count", ""),
+    ("basic-multiroot", "basic", "M3: multi-root head on the basic network", ""),
+    ("basic-pytorch-init", "basic", "initialisation: PyTorch default minus Kaiming", ""),
+    ("hsn-dual-pytorch-init", "hsn-dual", "initialisation: PyTorch default minus Kaiming", ""),
+    ("asn-pytorch-init", "asn", "initialisation: PyTorch default minus Kaiming", ""),
+)
 
 # Published Protocol-1 averages on Human3.6M with Stacked Hourglass 2D (mm), per bench key.
 PUBLISHED_P1: dict[str, str] = {
@@ -475,6 +503,15 @@ def render(doc: dict[str, Any]) -> str:
         for rs in groups.values()
     ]
     lines += table(["Model", "name", "2D", "P1", "P2", "hard joints", "bone RMSE", "published P1", "train time"], rows)
+    by_key = {rs[0]["variant"]: rs for rs in groups.values()}
+    paired = [[f"`{a}` - `{b}`", what, paired_difference(by_key[a], by_key[b], "p1_mm"),
+               paired_difference(by_key[a], by_key[b], "p2_mm"), paper]
+              for a, b, what, paper in COMPARISONS
+              if a in by_key and b in by_key and {r["seed"] for r in by_key[a]} & {r["seed"] for r in by_key[b]}]
+    if paired:
+        lines += ["### Paired differences (mm; same seeds: initial weights and sample order; 'not resolved' inside "
+                  "2 sd)", ""]
+        lines += table(["rows", "what it isolates", "P1", "P2", "paper P1"], paired)
     lines += [
         "Published bone-length RMSE averages: basic 22.45, M1 single 19.45, M1 dual 18.72 (M1 Tab. 2), "
         "M2 ASN 18.53 (M2 Tab. 3).",
