@@ -279,3 +279,22 @@ def test_choice_flags_are_generated_and_checked(field: str, value: str, default:
     assert getattr(from_args(TrainConfig(), parser.parse_args([])), field) == default
     with pytest.raises(OptionError, match=field):
         TrainConfig(**{field: bad}).validate()
+
+
+def test_budgets_written_before_and_after_a_field_was_added_compare_equal(tmp_path: Path) -> None:
+    """A results header written before `actions` existed, or with its default (`[]` after a JSON trip), accepts
+    today's budget, also where a suite keeps one run budget per recipe; a real difference is still refused."""
+    from bonelift.bench.common import budget_of, check_report
+    from bonelift.errors import DataError
+
+    run = budget_of(TrainConfig())
+    assert "actions" not in run  # at the value every earlier run had: left out
+    now = {**run, "seeds": 3, "test_stride": 5}
+    report = tmp_path / "r.md"
+    for header, budget in [(now, now), ({**now, "actions": []}, now),
+                           ({"baseline": {**run, "actions": []}, "seeds": 3}, {"baseline": run, "seeds": 3})]:
+        report.with_suffix(".json").write_text(json.dumps({"suite": "s", "budget": header, "rows": []}))
+        check_report(report, "s", budget)
+    report.with_suffix(".json").write_text(json.dumps({"suite": "s", "budget": {**now, "actions": ["Walking"]}}))
+    with pytest.raises(DataError, match=r"actions: \['Walking'\] there, None here"):
+        check_report(report, "s", now)

@@ -82,14 +82,25 @@ def budget_of(config: RunConfig) -> dict[str, Any]:
     d = json.loads(json.dumps(config.to_dict()))
     for key in ("device", "out_dir", "data_root"):
         d.pop(key, None)
-    for key, old in ADDED_FIELDS.items():
-        if d.get(key) == old:
-            d.pop(key)
     for key in ("confidence", "input_layout", "output_layout"):  # resolved from the data when training starts
         d.get("model", {}).pop(key, None)
-    for key, old in ADDED_MODEL_FIELDS.items():
-        if d.get("model", {}).get(key) == old:
-            d["model"].pop(key)
+    return canonical_budget(d)
+
+
+_ADDED_JSON = json.loads(json.dumps(ADDED_FIELDS))  # as budgets hold them: tuples are lists after a JSON trip
+_ADDED_MODEL_JSON = json.loads(json.dumps(ADDED_MODEL_FIELDS))
+
+
+def canonical_budget(budget: dict[str, Any]) -> dict[str, Any]:
+    """`budget` (JSON types) without the fields added later at the value every earlier run had, in it and in the
+    run budgets it holds (a suite of several recipes keeps one per recipe), so budgets written before or after a
+    field was added compare equal."""
+    d = {k: canonical_budget(v) if isinstance(v, dict) and "model" in v else v for k, v in budget.items()}
+    for key, old in _ADDED_JSON.items():
+        if key in d and d[key] == old:
+            d.pop(key)
+    if isinstance(d.get("model"), dict):
+        d["model"] = {k: v for k, v in d["model"].items() if not (k in _ADDED_MODEL_JSON and v == _ADDED_MODEL_JSON[k])}
     return d
 
 
@@ -99,7 +110,7 @@ def cached_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int) ->
     if not path.is_file():
         return None
     saved = load_json(path)
-    if saved.get("budget") == budget and saved.get("test_stride") == test_stride:
+    if canonical_budget(saved.get("budget", {})) == canonical_budget(budget) and saved.get("test_stride") == test_stride:
         return saved["row"]
     return None
 
@@ -176,7 +187,7 @@ def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: s
     header = old.get("parts", {}).get(part, {}) if part is not None else old
     if "budget" not in header:
         return
-    before, now = json.loads(json.dumps(header["budget"])), json.loads(json.dumps(budget))
+    before, now = (canonical_budget(json.loads(json.dumps(b))) for b in (header["budget"], budget))
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
         diff = ", ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} here" for k in changed)
