@@ -200,6 +200,7 @@ def test_a_capacity_control_trains_at_its_own_width(tmp_path) -> None:
     doc = single_frame.run_bench(base, entries, tmp_path / "runs", tmp_path / "r.md", "bonelift bench single-frame")
     (row,) = doc["rows"]
     assert row["variant"] == "basic-cap-asn" and row["hidden"] > base.model.hidden
+    assert f"| `baseline` width {row['hidden']} |" in (tmp_path / "r.md").read_text()
     assert row["parameters"] == single_frame.parameter_count(replace(base.model, name="baseline", hidden=row["hidden"]))
     assert doc["budget"]["model"]["hidden"] == base.model.hidden  # the suite's width; the row says its own
 

@@ -491,7 +491,8 @@ def render(doc: dict[str, Any]) -> str:
     rows = [
         [
             rs[0]["label"],
-            f"`{rs[0]['model']}`" + _options_text(rs[0]["options"]),
+            f"`{rs[0]['model']}`" + _options_text(rs[0]["options"])
+            + (f" width {rs[0]['hidden']}" if rs[0].get("hidden", b["model"]["hidden"]) != b["model"]["hidden"] else ""),
             rs[0]["input"].upper(),
             mean_sd([r["p1_mm"] for r in rs]),
             mean_sd([r["p2_mm"] for r in rs]),
