@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from itertools import product
+from math import isqrt
 from pathlib import Path
 from typing import Any
 
@@ -427,7 +428,7 @@ def row_model(model: ModelConfig, entry: Entry) -> ModelConfig:
         return own
     target = next(e for e in H36M_SUITE if e.key == entry.capacity_of)
     goal = parameter_count(row_model(model, target))
-    widths = range(8, 8 * goal.bit_length() ** 2, 8)  # far past any width whose count reaches `goal`
+    widths = range(8, isqrt(goal) + 16, 8)  # a hidden x hidden layer alone has width**2 parameters: enough
     i = bisect_left(widths, goal, key=lambda w: parameter_count(replace(own, hidden=w)))
     return replace(own, hidden=min(widths[max(i - 1, 0):i + 1],
                                    key=lambda w: abs(parameter_count(replace(own, hidden=w)) - goal)))
