@@ -319,7 +319,7 @@ def render_images(part: dict[str, Any], image_rows: list[dict[str, Any]]) -> str
         f"grid {m['grid']}x{m['grid']}, conv width x{m['conv_width']:g}, fc width {m['fc_width']}, dropout "
         f"{m['dropout']:g}; train `{Path(b['train_images']).name}` {','.join(b['train_subjects'])}, test "
         f"`{Path(b['test_images'] or b['train_images']).name}` {','.join(b['test_subjects'])}, actions "
-        f"{','.join(b['actions']) or 'all'} (one network for all of them); {b['seeds']} seed(s) from seed "
+        f"{','.join(b.get('actions', [])) or 'all'} (one network for all of them); {b['seeds']} seed(s) from seed "
         f"{b['seed']}; final-epoch weights."
     )
     lines = ["## Method 3, the image CNN on ImageSets", "", *header_lines(part, budget_text)]
