@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from bonelift.config import RunConfig
 from bonelift.datasets.virtual import ViewConfig
 from bonelift.errors import DataError, OptionError
 from bonelift.io import load_json, writable_dir, writable_file, write_json, write_text
+from bonelift.models import build_model
 from bonelift.runtime import machine
 
 ROW_FILE = "bench_row.json"
@@ -75,6 +77,22 @@ def command_line(argv: Iterable[str]) -> str:
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parameter_count(model: Any) -> int:
+    """Parameters of the network a model configuration builds (shapes only: built on the meta device)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(model).parameters())
+
+
+def matched_width(model: Any, width: str, target: int, step: int = 8) -> int:
+    """The value of `model`'s width field `width` (a multiple of `step`) whose parameter count is closest to
+    `target`: a capacity control's width. Parameters grow about quadratically in the width, so one square-root
+    scaling guesses it and the neighbours decide."""
+    own = getattr(model, width)
+    guess = max(step, round(own * (target / parameter_count(model)) ** 0.5 / step) * step)
+    widths = [w for w in range(guess - 4 * step, guess + 5 * step, step) if w > 0]
+    return min(widths, key=lambda w: abs(parameter_count(dataclasses.replace(model, **{width: w})) - target))
 
 
 def budget_of(config: RunConfig) -> dict[str, Any]:

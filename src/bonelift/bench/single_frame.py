@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import argparse
 import time
-from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from itertools import product
-from math import isqrt
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from bonelift.bench.common import (
     add_common_arguments,
     check_report,
     group_rows,
     header_lines,
+    matched_width,
     mean_sd,
     metrics_row,
     paired_difference,
+    parameter_count,
     row_for,
     suite_budget,
     table,
@@ -39,7 +38,7 @@ from bonelift.config import ModelConfig, TrainConfig, add_arguments, from_args
 from bonelift.datasets import ACTION_ABBREVIATIONS, CANONICAL_ACTIONS, PoseSequence, run_split
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import predict_split, score, subject_action_errors
-from bonelift.models import build_model, model_spec
+from bonelift.models import model_spec
 from bonelift.reports import input_key
 from bonelift.skeletons import LIMBS
 from bonelift.training import train
@@ -388,7 +387,7 @@ def run_bench(
             "input": input_key(config.keypoints),
             "seed": config.seed,
             "hidden": config.model.hidden,
-            "parameters": sum(p.numel() for p in trainer.model.parameters()),
+            "parameters": sum(p.numel() for p in trainer.model.parameters()),  # confidence input resolved
             **metrics_row(res),
             "epochs": trainer.epoch,
             "train_seconds": float(sum(r["train_seconds"] for r in trainer.history)),
@@ -415,23 +414,14 @@ def run_bench(
     return write_suite(report, suite, command, base.device, budget, rows, render_doc or render, part=part)
 
 
-def parameter_count(model: ModelConfig) -> int:
-    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-        return sum(p.numel() for p in build_model(model).parameters())
-
-
 def row_model(model: ModelConfig, entry: Entry) -> ModelConfig:
-    """The network of `entry` under the suite's `model` settings; a capacity control's width is the multiple of 8
-    whose parameter count is closest to its target row's."""
+    """The network of `entry` under the suite's `model` settings; a capacity control's width is the one whose
+    parameter count is closest to its target row's (`bench.common.matched_width`)."""
     own = replace(model, name=entry.model, options=dict(entry.options))
     if not entry.capacity_of:
         return own
     target = next(e for e in H36M_SUITE if e.key == entry.capacity_of)
-    goal = parameter_count(row_model(model, target))
-    widths = range(8, isqrt(goal) + 16, 8)  # a hidden x hidden layer alone has width**2 parameters: enough
-    i = bisect_left(widths, goal, key=lambda w: parameter_count(replace(own, hidden=w)))
-    return replace(own, hidden=min(widths[max(i - 1, 0):i + 1],
-                                   key=lambda w: abs(parameter_count(replace(own, hidden=w)) - goal)))
+    return replace(own, hidden=matched_width(own, "hidden", parameter_count(row_model(model, target))))
 
 
 def main(args: argparse.Namespace, command: str) -> Path:

@@ -21,8 +21,10 @@ from bonelift.bench.common import (
     check_report,
     group_rows,
     header_lines,
+    matched_width,
     mean_sd,
     metrics_row,
+    parameter_count,
     row_for,
     suite_budget,
     table,
@@ -32,7 +34,6 @@ from bonelift.config import VideoTrainConfig, add_arguments, from_args
 from bonelift.datasets import PoseSequence, run_split
 from bonelift.errors import BoneliftError
 from bonelift.evaluation import evaluate_model
-from bonelift.models import build_model
 from bonelift.models.bone_video import BoneOptions
 from bonelift.models.tcn import VideoModelConfig
 from bonelift.reports import input_key, input_label
@@ -70,21 +71,13 @@ ROWS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
 ROW_TRAINING: dict[str, dict[str, Any]] = {"bone-authors": {"flip_mode": "both", "lr_final_as_epochs": 80}}
 
 
-def parameter_count(model: VideoModelConfig) -> int:
-    return sum(p.numel() for p in build_model(model).parameters())
-
-
 def matched_channels(model: VideoModelConfig, step: int = 8) -> int:
     """The TCN width (a multiple of `step`) whose parameter count is closest to method 5's at `model`'s width.
 
     A wider TCN is the control that separates method 5's structure from its ~4x larger capacity.
     """
     target = parameter_count(replace(model, name="bone", options={}))
-    tcn = replace(model, name="tcn", options={})
-    # parameters grow ~quadratically in the width, so scale once by the square root and search the neighbours
-    guess = max(step, round(model.channels * (target / parameter_count(tcn)) ** 0.5 / step) * step)
-    widths = [w for w in range(guess - 4 * step, guess + 5 * step, step) if w > 0]
-    return min(widths, key=lambda w: abs(parameter_count(replace(tcn, channels=w)) - target))
+    return matched_width(replace(model, name="tcn", options={}), "channels", target, step)
 
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
