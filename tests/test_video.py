@@ -488,3 +488,15 @@ def test_bench_tcn_matched_row_is_matched_as_trained(tmp_path) -> None:
                               progress=False, data=lambda c: (train_seqs, test_seqs))
     params = {r["variant"]: r["params"] for r in doc["rows"]}
     assert abs(params["tcn-matched"] - params["bone"]) <= 0.1 * params["bone"]
+
+
+def test_bench_video_budget_text_names_the_schedule_it_ran() -> None:
+    """A budget annealed as N epochs, or with another optimiser kernel, says so; an older budget (no such fields)
+    reads as the per-epoch decay it ran."""
+    from bonelift.bench.video import _schedule
+
+    old = {"lr": 0.001, "lr_decay": 0.95}
+    assert _schedule(old) == "lr 0.001 x 0.95/epoch"
+    assert _schedule({**old, "lr_final_as_epochs": 0, "optimizer_impl": "default"}) == "lr 0.001 x 0.95/epoch"
+    text = _schedule({**old, "lr_final_as_epochs": 80, "optimizer_impl": "fused"})
+    assert text == "lr 0.001 annealed per epoch to lr x 0.95^80, fused Adam"

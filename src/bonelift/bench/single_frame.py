@@ -129,6 +129,8 @@ COMPARISONS = (
     ("hsn-dual", "basic-cap-hsn-dual", "M1: HSN dual vs basic of its parameter count", ""),
     ("basic-ref", "basic", "M2: refinement, residual head", "+1.18 (M2 Tab. 2)"),
     ("basic-ref-abs", "basic", "M2: refinement, absolute head (eq. 2)", "+1.18 (M2 Tab. 2)"),
+    ("basic-ref-amstar", "basic-ref", "M2: 2D features by a plain connection (AM*)", "-1.88 (M2 Tab. 2)"),
+    ("basic-ref-am", "basic-ref-amstar", "M2: attention module over the plain connection", "-0.63 (M2 Tab. 2)"),
     ("basic-ref-am", "basic-ref", "M2: attention module", "-2.51 (M2 Tab. 2)"),
     ("asn", "basic-ref-am", "M2: random enhancement module", "-0.64 (M2 Tab. 2)"),
     ("asn-pytorch-init", "basic-ref-am-pytorch-init", "M2: random enhancement module, PyTorch init",

@@ -184,12 +184,21 @@ def main(args: argparse.Namespace, command: str) -> Path:
     return Path(args.report)
 
 
+def _schedule(b: dict[str, Any]) -> str:
+    """The learning-rate schedule and optimiser kernel of a budget (fields absent from older budgets: defaults)."""
+    n = b.get("lr_final_as_epochs", 0)
+    decay = (f"lr {b['lr']} annealed per epoch to lr x {b['lr_decay']}^{n}" if n
+             else f"lr {b['lr']} x {b['lr_decay']}/epoch")
+    impl = b.get("optimizer_impl", "default")
+    return decay if impl == "default" else f"{decay}, {impl} Adam"
+
+
 def render(doc: dict[str, Any]) -> str:
     b, m = doc["budget"], doc["budget"]["model"]
     scored = "every frame" if b["test_stride"] == 1 else f"frame pairs (t, t+1) for every {b['test_stride']}-th t"
     budget_text = (
         f"per row: receptive field {m['receptive_field']}, {m['channels']} channels, {b['epochs']} epoch(s), "
-        f"every {b['stride']}-th training window, batch {b['batch_size']}, lr {b['lr']} x {b['lr_decay']}/epoch, "
+        f"every {b['stride']}-th training window, batch {b['batch_size']}, {_schedule(b)}, "
         f"flip train/test {b['flip']}/{b['test_flip']}, {b['seeds']} seed(s) from {b['seed']}; final weights. "
         f"Test: Human3.6M {'/'.join(b['test_subjects'])}, {scored} of every sequence present (ends edge-padded); "
         "P1/P2 averaged over actions, MPJVE and bone-length std over frames, mm. Streaming latency: "
