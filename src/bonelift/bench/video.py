@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bonelift.bench.common import (
+    ADDED_FIELDS,
     add_common_arguments,
     check_report,
     group_rows,
@@ -185,12 +186,13 @@ def main(args: argparse.Namespace, command: str) -> Path:
 
 
 def _schedule(b: dict[str, Any]) -> str:
-    """The learning-rate schedule and optimiser kernel of a budget (fields absent from older budgets: defaults)."""
-    n = b.get("lr_final_as_epochs", 0)
+    """The learning-rate schedule and optimiser kernel of a budget (a field absent from an older budget: the value
+    every earlier run had, `ADDED_FIELDS`)."""
+    n = b.get("lr_final_as_epochs", ADDED_FIELDS["lr_final_as_epochs"])
     decay = (f"lr {b['lr']} annealed per epoch to lr x {b['lr_decay']}^{n}" if n
              else f"lr {b['lr']} x {b['lr_decay']}/epoch")
-    impl = b.get("optimizer_impl", "default")
-    return decay if impl == "default" else f"{decay}, {impl} Adam"
+    impl = b.get("optimizer_impl", ADDED_FIELDS["optimizer_impl"])
+    return decay if impl == ADDED_FIELDS["optimizer_impl"] else f"{decay}, {impl} Adam"
 
 
 def render(doc: dict[str, Any]) -> str:
