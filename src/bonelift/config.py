@@ -450,7 +450,8 @@ class LiftConfig(LifterOptions):
     image_size: tuple[int, int] | None = opt(None, "image size of a keypoint file", flag="--size", metavar="WxH",
                                              parse=parse_size)
     fps: float | None = opt(None, "frame rate (image folders, keypoint files)", min=MIN_FPS, max=MAX_FPS)
-    workers: int | None = opt(None, "detection processes (default: 2 on Linux with 2+ cores)", above=0)
+    workers: int | None = opt(None, "detection processes (default: 2 on Linux with 2+ cores; --max-people > 1: 1 "
+                                    "unless each gets 10 s of video, a frame's people run in threads)", above=0)
     max_people: int | None = opt(4, "most people tracked at once in a video (1: the single-person tracker)", above=0)
     person: int | None = opt(None, "lift only person N (0: the longest track; default: everyone, person 0 in "
                                    "`joints`)", metavar="N", min=0)

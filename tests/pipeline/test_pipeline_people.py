@@ -235,7 +235,7 @@ np.save(sys.argv[2], np.stack([gather(points, r, np.nan) for r in rows]))
 @pytest.mark.skipif(not (MEDIA / "sports2d_demo.mp4").is_file(), reason="../shared/media not present")
 @pytest.mark.slow
 def test_sports2d_clip_gives_two_long_tracks_without_swaps(tmp_path: Path) -> None:
-    """As `bonelift lift` runs it: two detection processes (a fresh interpreter, so that it may fork)."""
+    """Two detection processes (`--workers 2`; a fresh interpreter, so that it may fork): one track per person."""
     import os
     import subprocess
 
@@ -340,3 +340,27 @@ def test_searches_for_more_people_back_off_while_they_find_nobody() -> None:
     assert waits[: detect.PATIENCE + 1] == [every] * (detect.PATIENCE + 1)
     assert waits[detect.PATIENCE + 1] == 2 * every
     assert all(a <= b for a, b in zip(waits, waits[1:])) and waits[-1] == every * backoff
+
+
+@pytest.mark.slow
+def test_a_person_hidden_for_a_moment_is_found_again_at_their_last_place(tmp_path: Path) -> None:
+    """The demo clip with the man on the cabinet blacked out on frames 15-17: his tracker loses him, and the
+    searches at his last place start a tracker on him again once he is back."""
+    cv2 = pytest.importorskip("cv2")
+    pytest.importorskip("mediapipe")
+    from bonelift.pipeline import DEMO_CLIP
+    from bonelift.pipeline.detect import detect_people
+    from bonelift.pipeline.frames import open_frames
+
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    for i in range(36):
+        ok, img = cap.read()
+        assert ok
+        if 15 <= i <= 17:
+            img[:185, 120:360] = 0  # the cabinet and the man standing on it
+        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), img)
+    cap.release()
+    points, _ = detect_people(open_frames(tmp_path, fps=30), max_people=4, progress=False, workers=1)
+    people = np.isfinite(points).all(-1).all(-1).sum(1)
+    assert (people[10:15] == 2).all() and (people[15:18] == 1).all(), people
+    assert (people[26:] == 2).all(), people

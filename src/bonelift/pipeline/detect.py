@@ -170,6 +170,11 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
             p.join(5)
 
 
+def track_threads() -> int:
+    """Threads that track the people of one frame side by side: the usable cores, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def default_workers() -> int:
     """Two detection processes on Linux with at least two usable cores, else one (see `_GRAPH_IN_PROCESS`)."""
     if not sys.platform.startswith("linux") or _GRAPH_IN_PROCESS:
@@ -226,6 +231,12 @@ FIND_BACKOFF = 4  # doubles the wait, up to this many times FIND_EVERY (a third 
 # tracker does): people an earlier process followed are then already tracked, even one MediaPipe cannot
 # pick up from a single still frame.
 LEAD_SECONDS = 1.0
+# Frames per detection process below which `detect_people` keeps one process: a chunk that starts mid-clip has to
+# find everyone again (the demo clip split in two: 81 -> 45 frames with both people), and on frames with several
+# people the trackers' threads already use the cores (`track_threads`).
+PEOPLE_CHUNK_SECONDS = 10.0
+LOST_SEARCHES = 2  # searches at a lost person's last place (a window around it) before the usual ones resume
+LOST_WINDOW = 1.2  # side of that window / the person's last box: little room for the people around them
 STILL_SEARCHES = 12  # searches on a photograph (whole frame and tiles in turn) for everyone in it
 DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
 
@@ -343,9 +354,9 @@ class StreamDetector:
         self._person.close()
 
 
-def _window(box: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Integer (x0, y0, x1, y1): a square 1.8 times the person's box around it, inside the frame."""
-    side = min(max(1.8 * float((box[2:] - box[:2]).max()), 96.0), float(max(width, height)))
+def _window(box: np.ndarray, width: int, height: int, scale: float = 1.8) -> np.ndarray:
+    """Integer (x0, y0, x1, y1): a square `scale` times the person's box around it, inside the frame."""
+    side = min(max(scale * float((box[2:] - box[:2]).max()), 96.0), float(max(width, height)))
     centre = (box[:2] + box[2:]) / 2
     lo = np.clip(centre - side / 2, 0, np.maximum(np.array([width, height]) - side, 0))
     hi = np.minimum(lo + side, [width, height])
@@ -385,14 +396,15 @@ def _detect_people_range(
     With `world`, also (N, max_people, 33, 3): MediaPipe's `pose_world_landmarks` of the same slots.
 
     One MediaPipe tracker per person, each fed the frame with the other people painted out (`_masked`;
-    its own box kept), so a tracker that loses its person cannot jump onto someone already
-    tracked. The first tracker runs on every whole frame like the single-person `detect`, so a
-    video with one person gives exactly its keypoints. Every `FIND_EVERY` frames (longer while
-    searches find nobody, `_search_wait`) a still-image MediaPipe run on the frame with everyone
-    tracked hidden (`_find_one`) looks for one more person and starts a tracker on them. A chunk
-    that starts mid-clip runs `LEAD_SECONDS` early
-    (those frames are not returned). A slot's position in a row carries no identity: `associate`
-    links rows into people.
+    its own box kept) where the previous frame left them, so a tracker that loses its person cannot
+    jump onto someone already tracked; the trackers of a frame (and a search) run side by side in
+    `track_threads()` threads. The first tracker runs on every whole frame like the single-person
+    `detect`, so a video with one person gives exactly its keypoints. Every `FIND_EVERY` frames
+    (longer while searches find nobody, `_search_wait`) a still-image MediaPipe run on the frame with
+    everyone tracked hidden (`_search`) looks for one more person and starts a tracker on them
+    (`_start`); after a tracker loses its person, every other search looks at their last place first
+    (`LOST_SEARCHES`). A chunk that starts mid-clip runs `LEAD_SECONDS` early (those frames are not
+    returned). A slot's position in a row carries no identity: `associate` links rows into people.
     """
     global _GRAPH_IN_PROCESS
     pose_mod = _mediapipe_pose()
@@ -405,36 +417,56 @@ def _detect_people_range(
     people = [first]
     finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
                            min_detection_confidence=min_confidence)
+    pool = concurrent.futures.ThreadPoolExecutor(track_threads())
     searches = misses = next_search = 0
+    lost: list[list] = []  # [last box, searches there] of each person a tracker lost: every other search looks there
+    where = None
     span = (source.num_frames if stop is None else stop) - start
     lead = max(0, min(start, round(LEAD_SECONDS * source.fps), span // 3))  # at most a third more work
     try:
         for n, rgb in enumerate(source.frames(max_side, start - lead, stop)):
+            h, w = rgb.shape[:2]
             seen = [p.points for p in people]
+            # The search for more people sees the people as the last frame left them, so it runs beside the
+            # trackers; while the first tracker sees nobody its own detector searches every frame.
+            search = None
+            if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
+                tracked = [(p.box, p.points) for p in people if p.box is not None]  # not the trackers' live state
+                where = _window(lost[0][0], w, h, LOST_WINDOW) if lost and where is None else None
+                search = pool.submit(_search, finder, rgb, tracked, searches, where)
+            jobs = []
             for k, person in enumerate(people):
                 if person is first and n < lead:
                     continue
                 # the first tracker starts on the whole frame, as the single-person tracker does
                 starting = person is first and n == lead
-                hide = [q for i, q in enumerate(seen) if i != k and q is not None and not starting]
-                if not person.see(rgb, hide) and person is not first:
+                jobs.append((person, [q for i, q in enumerate(seen) if i != k and q is not None and not starting]))
+            # Each tracker is its own MediaPipe graph, which releases the GIL: the people of a frame are
+            # tracked side by side (they see each other where the last frame left them).
+            for person, seeing in [(person, pool.submit(person.see, rgb, hide)) for person, hide in jobs]:
+                if not seeing.result() and person is not first:
+                    lost = [*lost, [_box(seen[people.index(person)], w, h), 0]][-max_people:]
                     person.close()
             tracked = len(people)
             people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
             if len(people) < tracked:  # someone lost: they may well still be there
                 misses, next_search = 0, min(next_search, n + FIND_EVERY)
-            # while the first tracker sees nobody its own detector searches every frame
-            if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
-                tracked = len(people)
-                _find_one(pose_mod, finder, rgb, people, min_confidence, searches)
-                searches += 1
-                misses = 0 if len(people) > tracked else misses + 1
+            if search is not None:
+                found = len(people) < max_people and _start(pose_mod, search.result(), rgb, people, min_confidence,
+                                                                 where)
+                if where is None:
+                    searches += 1
+                    misses = 0 if found else misses + 1
+                else:  # a lost person's place is searched LOST_SEARCHES times, or until someone is found there;
+                    lost[0][1] += 1  # it neither counts as a miss nor takes a turn of the whole frame and tiles
+                    lost = lost[1:] if found or lost[0][1] >= LOST_SEARCHES else lost
+                    misses = 0 if found else misses
                 next_search = n + _search_wait(misses)
             if source.num_frames == 1:  # a photograph: no later frames to find the others on, so search now
-                for search in range(STILL_SEARCHES):
+                for still in range(STILL_SEARCHES):
                     if len(people) >= max_people:
                         break
-                    _find_one(pose_mod, finder, rgb, people, min_confidence, searches + search)
+                    _find_one(pose_mod, finder, rgb, people, min_confidence, searches + still)
             if n < lead:
                 continue
             row = np.full((max_people, j, 2), np.nan)
@@ -451,6 +483,7 @@ def _detect_people_range(
             worlds.append(world_row)
             tick()
     finally:
+        pool.shutdown(wait=True)
         for person in people:
             person.close()
         finder.close()
@@ -484,37 +517,54 @@ def _boxed(rgb: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> None:
-    """Look for someone not yet tracked and start a tracker on them.
+def _search(finder, rgb: np.ndarray, tracked: list[tuple[np.ndarray, np.ndarray]], search: int,
+            where: np.ndarray | None = None) -> np.ndarray | None:
+    """The box of someone who is not one of the `tracked` people ((box, landmarks) each), or None.
 
     Searches alternate between the whole frame with every tracked person's box blacked out (finds
     people apart from them) and one of `_tiles` in turn with the tracked people painted out (finds
-    people next to or behind them, and people too small for a whole-frame detection).
+    people next to or behind them, and people too small for a whole-frame detection); a window `where`
+    (a lost person's last place) is searched like a tile.
     """
     h, w = rgb.shape[:2]
-    boxes = [p.box for p in people if p.box is not None]
-    seen = [p.points for p in people if p.box is not None]
-    tiles = _tiles(w, h)
-    if search % 2 == 0:
+    if search % 2 == 0 and where is None:
         area = np.array([0, 0, w, h])
-        image = _boxed(rgb, boxes)
+        image = _boxed(rgb, [box for box, _ in tracked])
     else:
-        area = tiles[search // 2 % len(tiles)]
+        tiles = _tiles(w, h)
+        area = tiles[search // 2 % len(tiles)] if where is None else where
         x0, y0, x1, y1 = area
-        image = _masked(rgb[y0:y1, x0:x1], [q - area[:2] for q in seen], None)
+        image = _masked(rgb[y0:y1, x0:x1], [points - area[:2] for _, points in tracked], None)
     result = finder.process(np.ascontiguousarray(image))
     if result.pose_landmarks is None:
-        return
+        return None
     x0, y0, x1, y1 = area
     lm = result.pose_landmarks.landmark
-    box = _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
-    if any(_iou(box, b) > 0.3 for b in boxes):  # a tracked person showing beside their mask
-        return
-    person = _Person(pose_mod, min_confidence, _window(box, w, h))
-    if person.see(rgb, seen) and _iou(person.box, box) > 0.3:
+    return _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
+
+
+def _start(pose_mod, box: np.ndarray | None, rgb: np.ndarray, people: list[_Person], min_confidence: float,
+           window: np.ndarray | None = None) -> bool:
+    """Start a tracker on the person a search found in `box` unless they are someone already tracked; whether
+    one started. Its window: `window` (where the search found them), else one around `box`."""
+    if box is None:
+        return False
+    tracked = [p for p in people if p.box is not None]
+    if any(_iou(box, p.box) > 0.3 for p in tracked):  # a tracked person showing beside their mask
+        return False
+    h, w = rgb.shape[:2]
+    person = _Person(pose_mod, min_confidence, _window(box, w, h) if window is None else window)
+    if person.see(rgb, [p.points for p in tracked]) and _iou(person.box, box) > 0.3:
         people.append(person)
-    else:
-        person.close()
+        return True
+    person.close()
+    return False
+
+
+def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> bool:
+    """Look for someone not yet tracked and start a tracker on them (`_search`, then `_start`)."""
+    box = _search(finder, rgb, [(p.box, p.points) for p in people if p.box is not None], search)
+    return _start(pose_mod, box, rgb, people, min_confidence)
 
 
 def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
@@ -535,14 +585,16 @@ def detect_people(
     """Every person on every frame: (T, max_people, 33, 2) MEDIAPIPE33 pixels (NaN: empty slot), (T, max_people, 33).
 
     Slots carry no identity (see `bonelift.pipeline.associate`). Chunks of the clip run in
-    `workers` processes like `detect`. `world` adds a third array (T, max_people, 33, 3): MediaPipe's
-    own 3D `pose_world_landmarks` (metres, origin between the hips, image-aligned axes x right, y down,
-    z away from the camera), for comparing a lifter with MediaPipe's 3D.
+    `workers` processes like `detect`; by default one process unless each chunk would hold at least
+    `PEOPLE_CHUNK_SECONDS` of video (the threads of `_detect_people_range` use the cores). `world` adds a
+    third array (T, max_people, 33, 3): MediaPipe's own 3D `pose_world_landmarks` (metres, origin between
+    the hips, image-aligned axes x right, y down, z away from the camera), for comparing a lifter with
+    MediaPipe's 3D.
     """
     _mediapipe_pose()
     total = source.num_frames if max_frames is None else min(source.num_frames, max_frames)
     if workers is None:
-        workers = min(default_workers(), total // MIN_CHUNK)
+        workers = min(default_workers(), total // max(MIN_CHUNK, round(PEOPLE_CHUNK_SECONDS * source.fps)))
     workers = max(1, min(workers, total)) if not _GRAPH_IN_PROCESS else 1
     with tqdm(total=total, desc="detect 2D", unit="frame", disable=not progress) as bar:
         if workers > 1:
