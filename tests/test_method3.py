@@ -242,6 +242,7 @@ def test_each_component_alone_on_both_parts_and_the_loss_scale_control() -> None
     assert bench3.row_options(sh["regression-x6@Walking"], shared) == {"lambda_2d_epoch": 3, "lambda_3d": 3.0}
     assert bench3.row_options(image["image-regression-x6"], {"lambda_3d": 0.25}) == {"lambda_3d": 1.5}
     assert bench3.row_options(sh["multiroot@Walking"], shared) == {"lambda_2d_epoch": 3, "multi_root": True}
+    assert bench3.row_options(sh["regression-g6@Walking"], shared) == {"lambda_2d_epoch": 3, "grad_3d_shared": 6.0}
 
 
 def test_six_roots_weigh_the_3d_loss_like_the_x6_control() -> None:
@@ -264,6 +265,32 @@ def test_six_roots_weigh_the_3d_loss_like_the_x6_control() -> None:
     assert 4.5 < three_d["six"] / three_d["one"] < 7.5
 
 
+def test_grad_3d_shared_scales_the_shared_layers_3d_gradient_only() -> None:
+    """`grad_3d_shared` = k (the `regression-g6` row): the same outputs and losses, k x the 3D loss's gradient in
+    fc1_3d and the trunk, the output layer's gradient unchanged, the 2D part's untouched."""
+    rng = np.random.default_rng(0)
+    poses = rng.normal(scale=0.3, size=(64, 17, 3)).astype(np.float32)
+    poses -= poses[:, :1]
+    inputs = rng.normal(size=(64, 16, 2)).astype(np.float32)
+    grads, outs = {}, {}
+    for k in (1.0, 6.0):
+        torch.manual_seed(0)
+        model = _model(grad_3d_shared=k).eval()  # no dropout: the two passes see the same network
+        model.fit_statistics(inputs, poses)
+        out = model(model.normalizer.norm_in(torch.from_numpy(inputs)))
+        model.loss(out, model.target(torch.from_numpy(poses)))["multi_root"].backward()
+        outs[k] = out["roots"].detach()
+        grads[k] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert torch.equal(outs[1.0], outs[6.0])
+    head, shared = "head.fc2_3d.0.weight", "head.fc1_3d.0.weight"
+    assert torch.allclose(grads[6.0][head], grads[1.0][head])
+    trunk = next(n for n in grads[1.0] if not n.startswith("head."))
+    for name in (shared, trunk):  # float sums in another order: compare the whole tensor
+        assert float(torch.linalg.norm(grads[6.0][name] - 6 * grads[1.0][name])) < 1e-4 * float(
+            torch.linalg.norm(6 * grads[1.0][name]))
+    assert not any(n.startswith("head.fc1_2d") or n.startswith("head.fc2_2d") for n in grads[6.0])
+
+
 @pytest.mark.slow
 def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
     root = tmp_path / "h36m"
@@ -275,7 +302,7 @@ def test_bench_method3_rows_end_to_end(tmp_path: Path) -> None:
     doc = json.loads(report.with_suffix(".json").read_text())
     assert doc["suite"] == "method3"
     assert [r["variant"] for r in doc["rows"]] == ["regression", "multiroot", "cls2d", "cls2d+multiroot",
-                                                   "regression-x6"]
+                                                   "regression-x6", "regression-g6"]
     assert doc["rows"][4]["options"] == {"lambda_2d_epoch": 2, "lambda_3d": 3.0}
     assert {r["input"] for r in doc["rows"]} == {"sh"} and {r["model"] for r in doc["rows"]} == {"method3"}
     assert all(np.isfinite(r["p1_mm"]) and r["epochs"] == 1 for r in doc["rows"])

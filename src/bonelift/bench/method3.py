@@ -5,8 +5,10 @@
   momentum 0.9, weight decay 0.001, batch 128, 28 epochs, dropout 0.3; lambda_2D 0.1 -> 0.01 after
   epoch 16 and lambda_3D 0.5 are model options): `regression` (2D loss on the shared layers, one root),
   `multiroot` (six roots), `cls2d` (2D probabilities fused into the 3D part), `cls2d+multiroot` (both), and
-  the loss-scale control `regression-x6` (one root, lambda_3D x6: eq. 6 sums six roots' 3D losses, so
-  `multiroot` also sends the shared layers ~6x the 3D gradient; this row separates that from the roots).
+  the loss-scale controls `regression-x6` (one root, lambda_3D x6: eq. 6 sums six roots' 3D losses, so
+  `multiroot` also sends the shared layers ~6x the 3D gradient; this row separates that from the roots; it also
+  multiplies the one output layer's step by 6) and `regression-g6` (one root, the 3D gradient x6 below the
+  output layer only: option `grad_3d_shared`).
   The paper's rows are image CNNs; these lift 2D detections, so only the ordering of the rows is comparable.
 - `image`: the paper's image CNN (`method3-image`) trained from scratch on ImageSet files (`--train-images`,
   `--test-images`) under the same schedule flags: `image-regression` (one root, no fusion, the 2D loss on the
@@ -62,6 +64,7 @@ ENTRIES = (
     Entry("cls2d", "method3", "M3 2D-cls", {"cls2d": True}),
     Entry("cls2d+multiroot", "method3", "M3 multi-reg + 2D-cls", {"cls2d": True, "multi_root": True}),
     Entry("regression-x6", "method3", "M3 regression, 3D loss x6 (one root, six roots' 3D gradient)"),
+    Entry("regression-g6", "method3", "M3 regression, 3D gradient x6 into the shared layers (one root)"),
 )
 IMAGE_MODEL = "method3-image"
 PER_ACTION = "sh-per-action"  # the suite part of 2D-input rows trained on some actions only
@@ -77,6 +80,9 @@ IMAGE_ENTRIES = (
 # The loss-scale controls of multi-reg: eq. 6 sums the 3D loss over the roots, so six roots send the shared layers
 # ~6x one root's 3D gradient; these rows keep one root and weight its 3D loss (lambda_3D) by the number of roots.
 LOSS_SCALED = frozenset({"regression-x6", "image-regression-x6"})
+# The same factor on the 3D gradient into the layers below the output layer only (`grad_3d_shared`): six roots'
+# output layers each take one root's step, so the x6 loss also multiplies the one output layer's step by 6.
+GRAD_SCALED = frozenset({"regression-g6"})
 PARTS = ("sh", "image")
 # Flags of the image part of its own (the others it shares with the 2D-input part: `shared_flags`).
 IMAGE_FLAGS = ("train_images", "test_images", "color_aug", "model.image_size", "model.grid",
@@ -139,10 +145,13 @@ def entries(models: str | None, part: str = "sh", actions: tuple[str, ...] = ())
 
 def row_options(entry: Entry, shared: dict[str, Any]) -> dict[str, Any]:
     """A row's network options: the suite's `--option`s, then the row's own; a loss-scaled row's lambda_3D is the
-    others' (the suite's, else the network's default) times the number of roots of multi-reg."""
+    others' (the suite's, else the network's default) times the number of roots of multi-reg, a gradient-scaled
+    row's `grad_3d_shared` that number."""
     options = {**shared, **entry.options}
     if entry.key.partition("@")[0] in LOSS_SCALED:
         options["lambda_3d"] = len(ROOT_NAMES) * float(shared.get("lambda_3d", HeadOptions.lambda_3d))
+    if entry.key.partition("@")[0] in GRAD_SCALED:
+        options["grad_3d_shared"] = float(len(ROOT_NAMES))
     return options
 
 

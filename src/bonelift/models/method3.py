@@ -18,6 +18,12 @@ Code -> paper, shared part (`Method3Head`, Fig. 2: "the structure after the last
   lambda_2D sum_j L2D(j) + lambda_3D sum_r sum_{j != r} L3D(j, r) (`losses.multi_root_sq_error`), with
   lambda_2D = 0.1 for the first 16 epochs and 0.01 after, lambda_3D = 0.5 (options `lambda_2d`,
   `lambda_2d_late`, `lambda_2d_epoch`, `lambda_3d`; Sec. 4). The trainers pass the epoch.
+- Not in the paper, a control: option `grad_3d_shared` = k multiplies the 3D loss's gradient into everything
+  below the per-root output layers (fc1_3d, fc_probs, the shared layers) and leaves the output layer's own
+  step alone. Six roots send the layers they share the sum of six 3D gradients; this gives one root the same
+  factor without eq. 6's other change, the six output layers. (Weighting one root's 3D loss by 6 instead,
+  `lambda_3d` x6, also multiplies its output layer's step by 6: under the paper's SGD at lr 0.01 that
+  diverged to NaN within 20 steps on SH 2D, 2026-12-03.)
 - Targets (Sec. 4): the ground-truth 3D is made zero-mean and scaled to unit Frobenius norm
   (`geometry.unit_frobenius`); the per-root targets are differences of that shape.
 - Deviation, option `zscore_3d` (default on): every per-root output unit regresses its target standardised
@@ -118,6 +124,8 @@ class HeadOptions(NetworkOptions):
     lambda_2d_late: float = switch(0.01, "weight of the 2D cross entropy from `lambda_2d_epoch` on")
     lambda_2d_epoch: int = switch(16, "epoch at which the 2D weight drops to `lambda_2d_late`")
     lambda_3d: float = switch(0.5, "weight of the per-root 3D loss")
+    grad_3d_shared: float = switch(1.0, "factor on the 3D loss's gradient below the per-root output layers (the "
+                                        "loss-scale control of multi_root; forward values unchanged)")
     out_std: float = switch(0.0, "std of the Gaussian drawing the two output layers (0: He like the hidden ones)")
     zscore_3d: bool = switch(True, "regress every per-root output standardised by its training mean and std")
 
@@ -158,6 +166,9 @@ class Method3Head(nn.Module):
         self.grid = int(grid)
         self.cls2d, self.multi_root = opts.cls2d, opts.multi_root
         self.lambdas = (opts.lambda_2d, opts.lambda_2d_late, opts.lambda_2d_epoch, opts.lambda_3d)
+        self.grad_3d_shared = float(opts.grad_3d_shared)
+        if not self.grad_3d_shared > 0:
+            raise BoneliftError(f"option grad_3d_shared must be > 0, got {opts.grad_3d_shared!r}")
         self.out_std = opts.out_std
         if self.out_std < 0:
             raise BoneliftError(f"option out_std must be >= 0, got {opts.out_std!r}")
@@ -207,6 +218,8 @@ class Method3Head(nn.Module):
         if self.fc_probs is not None:  # probs 2D -> fc probs 2D, no gradient back into the 2D part (Sec. 3.2)
             probs = torch.softmax(logits, dim=-1).detach().flatten(1)
             f3d = torch.cat([f3d, self.fc_probs(probs)], dim=-1)
+        if self.grad_3d_shared != 1.0:  # k x the gradient into fc1_3d / fc_probs / the trunk; the value is f3d exactly
+            f3d = f3d.detach() + (f3d - f3d.detach()) * self.grad_3d_shared
         raw = torch.stack([head(f3d) for head in self.fc2_3d], dim=1).unflatten(-1, (-1, 3))
         return {"roots": raw * self.target_std.to(raw.dtype) + self.target_mean.to(raw.dtype), "logits2d": logits}
 
