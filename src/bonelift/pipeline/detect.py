@@ -232,7 +232,7 @@ FIND_BACKOFF = 4  # doubles the wait, up to this many times FIND_EVERY (a third 
 # pick up from a single still frame.
 LEAD_SECONDS = 1.0
 # Frames per detection process below which `detect_people` keeps one process: a chunk that starts mid-clip has to
-# find everyone again (the demo clip split in two: 81 -> 45 frames with both people), and on frames with several
+# find everyone again (the demo clip split in two: 63 -> 43 frames with both people), and on frames with several
 # people the trackers' threads already use the cores (`track_threads`).
 PEOPLE_CHUNK_SECONDS = 10.0
 LOST_SEARCHES = 2  # searches at a lost person's last place (a window around it) before the usual ones resume
@@ -451,6 +451,11 @@ def _detect_people_range(
             people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
             if len(people) < tracked:  # someone lost: they may well still be there
                 misses, next_search = 0, min(next_search, n + FIND_EVERY)
+            if search is None and n >= next_search and first.box is not None and len(people) < max_people:
+                # the first tracker has just found someone (the clip's first frame): search this frame too, after it
+                where = None
+                search = pool.submit(_search, finder, rgb, [(p.box, p.points) for p in people if p.box is not None],
+                                     searches)
             if search is not None:
                 found = len(people) < max_people and _start(pose_mod, search.result(), rgb, people, min_confidence,
                                                                  where)
