@@ -431,9 +431,9 @@ def _detect_people_range(
             # trackers; while the first tracker sees nobody its own detector searches every frame.
             search = None
             if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
-                tracked = [(p.box, p.points) for p in people if p.box is not None]  # not the trackers' live state
+                known = [(p.box, p.points) for p in people if p.box is not None]  # not the trackers' live state
                 where = _window(lost[0][0], w, h, LOST_WINDOW) if lost and where is None else None
-                search = pool.submit(_search, finder, rgb, tracked, searches, where)
+                search = pool.submit(_search, finder, rgb, known, searches, where)
             jobs = []
             for k, person in enumerate(people):
                 if person is first and n < lead:
