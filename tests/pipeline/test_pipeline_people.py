@@ -274,23 +274,31 @@ def test_pose2sim_treadmill_man_is_one_track(view: str) -> None:
     assert _no_jumps(man, height)
 
 
+def _demo_frames(folder: Path, frames: int, hidden: range) -> Path:
+    """The demo clip's first `frames` frames as PNGs in `folder`, the cabinet and the man standing on it blacked
+    out on the frames `hidden`."""
+    cv2 = pytest.importorskip("cv2")
+    from bonelift.pipeline import DEMO_CLIP
+
+    cap = cv2.VideoCapture(str(DEMO_CLIP))
+    for i in range(frames):
+        ok, img = cap.read()
+        assert ok
+        if i in hidden:
+            img[:185, 120:360] = 0
+        cv2.imwrite(str(folder / f"{i:04d}.png"), img)
+    cap.release()
+    return folder
+
+
 @pytest.mark.slow
 def test_one_person_video_gives_the_single_person_keypoints(tmp_path: Path) -> None:
     """The demo clip with the man on the cabinet blacked out: the main person's 2D is the single-person run's."""
-    cv2 = pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")
-    from bonelift.pipeline import DEMO_CLIP
     from bonelift.pipeline.detect import detect, detect_people
     from bonelift.pipeline.frames import open_frames
 
-    cap = cv2.VideoCapture(str(DEMO_CLIP))
-    for i in range(20):
-        ok, img = cap.read()
-        assert ok
-        img[:185, 120:360] = 0  # the cabinet and the man standing on it
-        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), img)
-    cap.release()
-    src = open_frames(tmp_path, fps=30)
+    src = open_frames(_demo_frames(tmp_path, 20, range(20)), fps=30)
     single, _ = detect(src, progress=False, workers=1)
     points, _ = detect_people(src, max_people=4, progress=False, workers=1)
     rows = associate(points, max_lost=30, min_frames=15)
@@ -346,21 +354,12 @@ def test_searches_for_more_people_back_off_while_they_find_nobody() -> None:
 def test_a_person_hidden_for_a_moment_is_found_again_at_their_last_place(tmp_path: Path) -> None:
     """The demo clip with the man on the cabinet blacked out on frames 15-17: his tracker loses him, and the
     searches at his last place start a tracker on him again once he is back."""
-    cv2 = pytest.importorskip("cv2")
     pytest.importorskip("mediapipe")
-    from bonelift.pipeline import DEMO_CLIP
     from bonelift.pipeline.detect import detect_people
     from bonelift.pipeline.frames import open_frames
 
-    cap = cv2.VideoCapture(str(DEMO_CLIP))
-    for i in range(36):
-        ok, img = cap.read()
-        assert ok
-        if 15 <= i <= 17:
-            img[:185, 120:360] = 0  # the cabinet and the man standing on it
-        cv2.imwrite(str(tmp_path / f"{i:04d}.png"), img)
-    cap.release()
-    points, _ = detect_people(open_frames(tmp_path, fps=30), max_people=4, progress=False, workers=1)
+    points, _ = detect_people(open_frames(_demo_frames(tmp_path, 36, range(15, 18)), fps=30), max_people=4,
+                              progress=False, workers=1)
     people = np.isfinite(points).all(-1).all(-1).sum(1)
     assert (people[10:15] == 2).all() and (people[15:18] == 1).all(), people
     assert (people[26:] == 2).all(), people
