@@ -170,16 +170,20 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
             p.join(5)
 
 
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def track_threads() -> int:
     """Threads that track the people of one frame side by side: the usable cores, at most 4."""
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(1, min(4, _usable_cores()))
 
 
 def default_workers() -> int:
     """Two detection processes on Linux with at least two usable cores, else one (see `_GRAPH_IN_PROCESS`)."""
     if not sys.platform.startswith("linux") or _GRAPH_IN_PROCESS:
         return 1
-    return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    return 2 if _usable_cores() >= 2 else 1
 
 
 def detect(
@@ -431,9 +435,8 @@ def _detect_people_range(
             # trackers; while the first tracker sees nobody its own detector searches every frame.
             search = None
             if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
-                known = [(p.box, p.points) for p in people if p.box is not None]  # not the trackers' live state
                 where = _window(lost[0][0], w, h, LOST_WINDOW) if lost and where is None else None
-                search = pool.submit(_search, finder, rgb, known, searches, where)
+                search = pool.submit(_search, finder, rgb, _known(people), searches, where)
             jobs = []
             for k, person in enumerate(people):
                 if person is first and n < lead:
@@ -454,8 +457,7 @@ def _detect_people_range(
             if search is None and n >= next_search and first.box is not None and len(people) < max_people:
                 # the first tracker has just found someone (the clip's first frame): search this frame too, after it
                 where = None
-                search = pool.submit(_search, finder, rgb, [(p.box, p.points) for p in people if p.box is not None],
-                                     searches)
+                search = pool.submit(_search, finder, rgb, _known(people), searches)
             if search is not None:
                 found = len(people) < max_people and _start(pose_mod, search.result(), rgb, people, min_confidence,
                                                                  where)
@@ -522,6 +524,11 @@ def _boxed(rgb: np.ndarray, boxes: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _known(people: list[_Person]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(box, landmarks) of every person a tracker sees: a copy a search can read while the trackers update."""
+    return [(p.box, p.points) for p in people if p.box is not None]
+
+
 def _search(finder, rgb: np.ndarray, tracked: list[tuple[np.ndarray, np.ndarray]], search: int,
             where: np.ndarray | None = None) -> np.ndarray | None:
     """The box of someone who is not one of the `tracked` people ((box, landmarks) each), or None.
@@ -568,7 +575,7 @@ def _start(pose_mod, box: np.ndarray | None, rgb: np.ndarray, people: list[_Pers
 
 def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> bool:
     """Look for someone not yet tracked and start a tracker on them (`_search`, then `_start`)."""
-    box = _search(finder, rgb, [(p.box, p.points) for p in people if p.box is not None], search)
+    box = _search(finder, rgb, _known(people), search)
     return _start(pose_mod, box, rgb, people, min_confidence)
 
 
