@@ -187,9 +187,13 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
     with pytest.raises(DataError, match=r"single_frame_h36m\.json: holds rows measured under another budget "
                                         r"\(lr: 0\.001 there, 0\.002 here\); refusing to rewrite it"):
         single_frame.run_bench(changed, entries[:1], tmp_path / "runs2", report, "changed", seeds=2, data=no_data)
-    with pytest.raises(DataError, match=r"another budget \(seeds: 2 there, 1 here\)"):
-        single_frame.run_bench(base, entries, tmp_path / "runs", report, "fewer seeds", seeds=1, data=no_data)
     assert report.with_suffix(".json").read_text() == before
+    # another seed joins the same table (rows paired by seed); the header then covers seeds 0..2
+    third = replace(base, seed=2)
+    extended = single_frame.run_bench(third, entries, tmp_path / "runs", report, "third seed", seeds=1)
+    assert sorted(r["seed"] for r in extended["rows"]) == sorted([0, 1, 2] * len(entries))
+    assert (extended["budget"]["seed"], extended["budget"]["seeds"]) == (0, 3)
+    assert [r["p1_mm"] for r in extended["rows"] if r["seed"] < 2] == [r["p1_mm"] for r in doc["rows"]]
 
 
 def test_a_capacity_control_trains_at_its_own_width(tmp_path) -> None:

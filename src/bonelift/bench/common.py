@@ -205,12 +205,27 @@ def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: s
     header = old.get("parts", {}).get(part, {}) if part is not None else old
     if "budget" not in header:
         return
-    before, now = (canonical_budget(json.loads(json.dumps(b))) for b in (header["budget"], budget))
+    # Which seeds ran is not part of a row's budget: another seed's rows join the same table (paired by seed).
+    before, now = ({k: v for k, v in canonical_budget(json.loads(json.dumps(b))).items() if k not in SEED_FIELDS}
+                   for b in (header["budget"], budget))
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
         diff = ", ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} here" for k in changed)
         raise DataError(js, f"holds rows measured under another budget ({diff}); refusing to rewrite it: pass "
                             "another --report, or delete it to start the suite anew")
+
+
+SEED_FIELDS = ("seed", "seeds")
+
+
+def seed_range(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, int]:
+    """`seed`/`seeds` of a header covering the seeds of an earlier run and of this one (`--seed 2 --seeds 1` after
+    `--seeds 2` makes 0..2); this run's alone where the earlier header is missing or lacks them."""
+    if not before or not all(isinstance(b.get(k), int) for b in (before, now) for k in SEED_FIELDS):
+        return {k: now[k] for k in SEED_FIELDS if k in now}
+    low = min(before["seed"], now["seed"])
+    high = max(before["seed"] + before["seeds"], now["seed"] + now["seeds"])
+    return {"seed": low, "seeds": high - low}
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -240,7 +255,9 @@ def write_suite(
     old = _old_suite(js, suite)
     new_keys = {_key(r) for r in rows}
     kept = [r for r in old.get("rows", []) if _key(r) not in new_keys]
-    header = {"command": command, "machine": machine(device), "date": now(), "budget": budget}
+    old_header = old.get("parts", {}).get(part, {}) if part is not None else old
+    header = {"command": command, "machine": machine(device), "date": now(),
+              "budget": {**budget, **seed_range(old_header.get("budget"), budget)}}
     doc: dict[str, Any] = {"suite": suite}
     if part is None:
         doc.update(header)
