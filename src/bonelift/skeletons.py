@@ -62,6 +62,12 @@ class Layout:
         return tuple((p, c) for c, p in enumerate(self.parents) if p >= 0)
 
     @cached_property
+    def bone_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B,) parent and (B,) child joint indices of `bones` (index arrays: `np.take` with them is several times
+        faster than indexing with lists)."""
+        return np.array([p for p, _ in self.bones], np.intp), np.array([c for _, c in self.bones], np.intp)
+
+    @cached_property
     def bone_index(self) -> dict[tuple[int, int], int]:
         """(parent, child) -> index into `bones`."""
         return {bone: b for b, bone in enumerate(self.bones)}

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bonelift.geometry import rotate
 from bonelift.skeletons import H36M17
 
 # Ankle (lateral malleolus) height over stature: 0.039 (Winter, "Biomechanics and Motor Control of Human
@@ -80,7 +81,7 @@ class WorldFrame:
 
     def to_world(self, points_cam: np.ndarray) -> np.ndarray:
         """(..., 3) camera-frame points -> world frame (NaN stays NaN)."""
-        out = np.asarray(points_cam, np.float64) @ self.world_from_camera.T
+        out = rotate(np.asarray(points_cam, np.float64), self.world_from_camera)
         out[..., 1] -= self.floor_height
         return out
 

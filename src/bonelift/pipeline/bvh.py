@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bonelift.fitting import fit_skeleton, subject_bone_lengths
+from bonelift.geometry import rotate
 from bonelift.io import Columns, Numbers, write_table
 from bonelift.pipeline.track import check_fps
 from bonelift.skeletons import H36M17
@@ -211,14 +212,14 @@ def write_bvh(
     root = np.zeros((len(joints), 3))
     if trajectory is not None and np.isfinite(trajectory).all(-1).any():
         traj = _hold_missing(np.asarray(trajectory, np.float64)[:, None])[:, 0]
-        root = (traj @ to_bvh.T if world is None else world.to_world(traj)) * CM_PER_M
+        root = (rotate(traj, to_bvh) if world is None else world.to_world(traj)) * CM_PER_M
     lengths = subject_bone_lengths(joints[np.isfinite(joints).all(axis=(1, 2))], H36M17)
     fitted = np.empty(held.shape)
     euler = np.empty((len(held), len(BVH_JOINTS), 3))
     for a in range(0, len(held), ROTATION_CHUNK):  # a chunk of frames at a time: bounded memory, cache-sized arrays
         part = held[a:a + ROTATION_CHUNK]
         fitted[a:a + ROTATION_CHUNK] = fit_skeleton(part - part[:, :1], lengths, H36M17)
-        euler[a:a + ROTATION_CHUNK] = euler_zxy(solve_rotations(fitted[a:a + ROTATION_CHUNK] @ to_bvh.T * CM_PER_M))
+        euler[a:a + ROTATION_CHUNK] = euler_zxy(solve_rotations(rotate(fitted[a:a + ROTATION_CHUNK], to_bvh) * CM_PER_M))
     offs = offsets(lengths * CM_PER_M)
     children = {i: [k for k, j in enumerate(BVH_JOINTS) if j.parent == i] for i in range(len(BVH_JOINTS))}
     lines = ["HIERARCHY"]
