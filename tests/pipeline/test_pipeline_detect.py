@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,16 @@ def test_demo_clip_is_shipped_with_its_licence() -> None:
     assert DEMO_CLIP.is_file() and (DEMO_CLIP.parent / "LICENSE-sports2d_demo.txt").is_file()
     src = open_frames(DEMO_CLIP)
     assert src.fps == pytest.approx(30.0) and 60 <= src.num_frames <= 150 and (src.width, src.height) == (640, 360)
+
+
+def test_mediapipe_is_imported_without_pyplot_which_stays_importable() -> None:
+    """MediaPipe's drawing utilities import pyplot at load; the detector keeps it out until someone uses it."""
+    code = ("import sys; from bonelift.pipeline.detect import _mediapipe_pose; _mediapipe_pose(); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "from mediapipe.python.solutions import drawing_utils as du; import matplotlib.pyplot as plt; "
+            "assert du.plt.figure is plt.figure and sys.modules['matplotlib.pyplot'] is plt; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_mediapipe_finds_the_walker_on_the_demo_clip() -> None:

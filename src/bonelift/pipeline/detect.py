@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
 import sys
 import time
+import types
 
 import numpy as np
 from tqdm import tqdm
@@ -29,11 +31,26 @@ from bonelift.skeletons import MEDIAPIPE33
 MODEL_COMPLEXITY = 1
 
 
+class _PyplotLater(types.ModuleType):
+    """Stands in for `matplotlib.pyplot` while MediaPipe is imported: its drawing utilities import pyplot at load
+    (0.33 of MediaPipe's 0.8 s import on this machine, a tenth of the demo clip's detection) only to plot
+    landmarks, which bonelift never asks for. An attribute of it imports the real pyplot then."""
+
+    def __getattr__(self, name: str):
+        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+
+
 def _mediapipe_pose():
+    stand_in = None
+    if "matplotlib.pyplot" not in sys.modules:
+        stand_in = sys.modules["matplotlib.pyplot"] = _PyplotLater("matplotlib.pyplot")
     try:
         import mediapipe as mp
     except ImportError as exc:
         raise DataError(None, "video detection needs MediaPipe: pip install 'bonelift[video]' (mediapipe==0.10.21)") from exc
+    finally:
+        if stand_in is not None and sys.modules.get("matplotlib.pyplot") is stand_in:
+            del sys.modules["matplotlib.pyplot"]  # anyone importing pyplot from now on gets the real one
     return mp.solutions.pose
 
 
