@@ -194,6 +194,8 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
     assert sorted(r["seed"] for r in extended["rows"]) == sorted([0, 1, 2] * len(entries))
     assert (extended["budget"]["seed"], extended["budget"]["seeds"]) == (0, 3)
     assert [r["p1_mm"] for r in extended["rows"] if r["seed"] < 2] == [r["p1_mm"] for r in doc["rows"]]
+    with pytest.raises(DataError, match=r"holds seeds 0\.\.2; seeds 4\.\.4 would leave a gap"):
+        single_frame.run_bench(replace(base, seed=4), entries, tmp_path / "runs", report, "gap", data=no_data)
 
 
 def test_a_capacity_control_trains_at_its_own_width(tmp_path) -> None:

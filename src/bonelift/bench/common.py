@@ -213,6 +213,12 @@ def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: s
         diff = ", ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} here" for k in changed)
         raise DataError(js, f"holds rows measured under another budget ({diff}); refusing to rewrite it: pass "
                             "another --report, or delete it to start the suite anew")
+    b, n = header["budget"], budget
+    if all(isinstance(x.get(k), int) for x in (b, n) for k in SEED_FIELDS) and (
+            n["seed"] > b["seed"] + b["seeds"] or b["seed"] > n["seed"] + n["seeds"]):
+        raise DataError(js, f"holds seeds {b['seed']}..{b['seed'] + b['seeds'] - 1}; seeds {n['seed']}.."
+                            f"{n['seed'] + n['seeds'] - 1} would leave a gap its header cannot describe: run the "
+                            "seeds between too, or pass another --report")
 
 
 SEED_FIELDS = ("seed", "seeds")
