@@ -197,6 +197,9 @@ def _old_suite(js: Path, suite: str) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) and loaded.get("suite") == suite else {}
 
 
+SEED_FIELDS = ("seed", "seeds")  # which seeds a suite ran: not part of a row's budget
+
+
 def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: str | None = None) -> None:
     """Refuse (before any training) to merge rows into a results file whose header says another budget: its rows
     were measured under that one, and a new header over them would misdescribe them."""
@@ -219,9 +222,6 @@ def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: s
         raise DataError(js, f"holds seeds {b['seed']}..{b['seed'] + b['seeds'] - 1}; seeds {n['seed']}.."
                             f"{n['seed'] + n['seeds'] - 1} would leave a gap its header cannot describe: run the "
                             "seeds between too, or pass another --report")
-
-
-SEED_FIELDS = ("seed", "seeds")
 
 
 def seed_range(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, int]:

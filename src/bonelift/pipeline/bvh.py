@@ -219,7 +219,8 @@ def write_bvh(
     for a in range(0, len(held), ROTATION_CHUNK):  # a chunk of frames at a time: bounded memory, cache-sized arrays
         part = held[a:a + ROTATION_CHUNK]
         fitted[a:a + ROTATION_CHUNK] = fit_skeleton(part - part[:, :1], lengths, H36M17)
-        euler[a:a + ROTATION_CHUNK] = euler_zxy(solve_rotations(rotate(fitted[a:a + ROTATION_CHUNK], to_bvh) * CM_PER_M))
+        turned = rotate(fitted[a:a + ROTATION_CHUNK], to_bvh) * CM_PER_M
+        euler[a:a + ROTATION_CHUNK] = euler_zxy(solve_rotations(turned))
     offs = offsets(lengths * CM_PER_M)
     children = {i: [k for k, j in enumerate(BVH_JOINTS) if j.parent == i] for i in range(len(BVH_JOINTS))}
     lines = ["HIERARCHY"]

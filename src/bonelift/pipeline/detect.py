@@ -33,7 +33,7 @@ MODEL_COMPLEXITY = 1
 
 class _PyplotLater(types.ModuleType):
     """Stands in for `matplotlib.pyplot` while MediaPipe is imported: its drawing utilities import pyplot at load
-    (0.33 of MediaPipe's 0.8 s import on this machine, a tenth of the demo clip's detection) only to plot
+    (0.33 s of MediaPipe's 0.8 s import on this machine, a tenth of the demo clip's detection) only to plot
     landmarks, which bonelift never asks for. An attribute of it imports the real pyplot then."""
 
     def __getattr__(self, name: str):
