@@ -423,7 +423,7 @@ def table_chunks(parts: Sequence[Part], rows: int) -> Iterator[np.ndarray]:
         b = min(rows, a + step)
         grid = np.concatenate([p.words(a, b) for p in parts], axis=1).view(np.uint8).reshape(-1)
         # the padding bytes dropped by numpy, not `bytes.translate`: as fast alone, and numpy lets go of the GIL, so
-        # writers in threads (`lift.export_all`) run side by side (two on 2 cores: 2.3x one's throughput; translate 1.1x)
+        # writers in threads (`lift.export_all`) run side by side (2 cores: 2.3x one thread; translate: 1.1x)
         yield np.compress(grid != 0, grid)
 
 
