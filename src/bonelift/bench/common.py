@@ -200,12 +200,23 @@ def _old_suite(js: Path, suite: str) -> dict[str, Any]:
 SEED_FIELDS = ("seed", "seeds")  # which seeds a suite ran: not part of a row's budget
 
 
+def _part_header(old: dict[str, Any], part: str | None) -> dict[str, Any]:
+    """The header of `part` (None: the default part, at the top level) in a suite document, or {}."""
+    return old.get("parts", {}).get(part, {}) if part is not None else old
+
+
+def _seeds(budget: dict[str, Any] | None) -> range | None:
+    """The seeds a header's budget covers, None where it does not say."""
+    if not budget or not all(isinstance(budget.get(k), int) for k in SEED_FIELDS):
+        return None
+    return range(budget["seed"], budget["seed"] + budget["seeds"])
+
+
 def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: str | None = None) -> None:
     """Refuse (before any training) to merge rows into a results file whose header says another budget: its rows
     were measured under that one, and a new header over them would misdescribe them."""
     js = Path(report).with_suffix(".json")
-    old = _old_suite(js, suite)
-    header = old.get("parts", {}).get(part, {}) if part is not None else old
+    header = _part_header(_old_suite(js, suite), part)
     if "budget" not in header:
         return
     # Which seeds ran is not part of a row's budget: another seed's rows join the same table (paired by seed).
@@ -216,21 +227,20 @@ def check_report(report: str | Path, suite: str, budget: dict[str, Any], part: s
         diff = ", ".join(f"{k}: {before.get(k)!r} there, {now.get(k)!r} here" for k in changed)
         raise DataError(js, f"holds rows measured under another budget ({diff}); refusing to rewrite it: pass "
                             "another --report, or delete it to start the suite anew")
-    b, n = header["budget"], budget
-    if all(isinstance(x.get(k), int) for x in (b, n) for k in SEED_FIELDS) and (
-            n["seed"] > b["seed"] + b["seeds"] or b["seed"] > n["seed"] + n["seeds"]):
-        raise DataError(js, f"holds seeds {b['seed']}..{b['seed'] + b['seeds'] - 1}; seeds {n['seed']}.."
-                            f"{n['seed'] + n['seeds'] - 1} would leave a gap its header cannot describe: run the "
-                            "seeds between too, or pass another --report")
+    held, new = _seeds(header["budget"]), _seeds(budget)
+    if held is not None and new is not None and (new.start > held.stop or held.start > new.stop):
+        raise DataError(js, f"holds seeds {held.start}..{held.stop - 1}; seeds {new.start}..{new.stop - 1} would "
+                            "leave a gap its header cannot describe: run the seeds between too, or pass another "
+                            "--report")
 
 
 def seed_range(before: dict[str, Any] | None, now: dict[str, Any]) -> dict[str, int]:
     """`seed`/`seeds` of a header covering the seeds of an earlier run and of this one (`--seed 2 --seeds 1` after
     `--seeds 2` makes 0..2); this run's alone where the earlier header is missing or lacks them."""
-    if not before or not all(isinstance(b.get(k), int) for b in (before, now) for k in SEED_FIELDS):
+    held, new = _seeds(before), _seeds(now)
+    if held is None or new is None:
         return {k: now[k] for k in SEED_FIELDS if k in now}
-    low = min(before["seed"], now["seed"])
-    high = max(before["seed"] + before["seeds"], now["seed"] + now["seeds"])
+    low, high = min(held.start, new.start), max(held.stop, new.stop)
     return {"seed": low, "seeds": high - low}
 
 
@@ -261,9 +271,8 @@ def write_suite(
     old = _old_suite(js, suite)
     new_keys = {_key(r) for r in rows}
     kept = [r for r in old.get("rows", []) if _key(r) not in new_keys]
-    old_header = old.get("parts", {}).get(part, {}) if part is not None else old
     header = {"command": command, "machine": machine(device), "date": now(),
-              "budget": {**budget, **seed_range(old_header.get("budget"), budget)}}
+              "budget": {**budget, **seed_range(_part_header(old, part).get("budget"), budget)}}
     doc: dict[str, Any] = {"suite": suite}
     if part is None:
         doc.update(header)
