@@ -27,12 +27,16 @@ def test_demo_clip_is_shipped_with_its_licence() -> None:
     assert src.fps == pytest.approx(30.0) and 60 <= src.num_frames <= 150 and (src.width, src.height) == (640, 360)
 
 
-def test_mediapipe_is_imported_without_pyplot_which_stays_importable() -> None:
-    """MediaPipe's drawing utilities import pyplot at load; the detector keeps it out until someone uses it."""
+def test_mediapipe_is_imported_without_pyplot_or_sounddevice_which_stay_importable() -> None:
+    """MediaPipe imports pyplot (drawing) and sounddevice (audio) at load; the detector keeps them out until someone
+    uses them, and then they are the real modules."""
     code = ("import sys; from bonelift.pipeline.detect import _mediapipe_pose; _mediapipe_pose(); "
-            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+            "late = [m for m in ('matplotlib', 'matplotlib.pyplot', 'sounddevice') if m in sys.modules]; "
+            "assert not late, late; "
             "from mediapipe.python.solutions import drawing_utils as du; import matplotlib.pyplot as plt; "
-            "assert du.plt.figure is plt.figure and sys.modules['matplotlib.pyplot'] is plt; print('ok')")
+            "assert du.plt.figure is plt.figure and sys.modules['matplotlib.pyplot'] is plt; "
+            "import matplotlib; assert sys.modules['matplotlib'] is matplotlib and matplotlib.pyplot is plt; "
+            "print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 

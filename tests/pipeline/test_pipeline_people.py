@@ -61,8 +61,23 @@ def test_association_keeps_identities_through_a_crossing() -> None:
     assert np.isfinite(tracks[0]).all() and np.isnan(tracks[1][29:32]).all()  # b hidden for 3 frames, not lost
 
 
+def test_trying_every_pairing_gives_the_hungarian_pairs() -> None:
+    from scipy.optimize import linear_sum_assignment
+
+    from bonelift.pipeline.associate import _assign
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        cost = rng.random(rng.integers(1, 6, 2))
+        cost[rng.random(cost.shape) < 0.3] = np.inf  # beyond the gate: never paired
+        rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e9))
+        hungarian = {(int(r), int(c)) for r, c in zip(rows, cols) if np.isfinite(cost[r, c])}
+        assert set(_assign(cost)) == hungarian, cost
+
+
 def test_greedy_matcher_without_scipy_keeps_them_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
+    monkeypatch.setattr("bonelift.pipeline.associate.EXACT_LIMIT", 0)  # too many pairings to try: scipy's turn
     a, b = _crossing()
     rows = _shuffled_slots([a, b], np.random.default_rng(1))
     tracks = [gather(rows, r, np.nan) for r in associate(rows, max_lost=10)]
@@ -363,3 +378,25 @@ def test_a_person_hidden_for_a_moment_is_found_again_at_their_last_place(tmp_pat
     people = np.isfinite(points).all(-1).all(-1).sum(1)
     assert (people[10:15] == 2).all() and (people[15:18] == 1).all(), people
     assert (people[26:] == 2).all(), people
+
+
+@pytest.mark.slow
+def test_a_reused_tracker_graph_gives_the_keypoints_of_a_new_one(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The man on the cabinet lost on frames 15-17 and found again: his new tracker reuses the graph of the lost
+    one (cleared by losing him), and every keypoint is the one a new graph gives."""
+    pytest.importorskip("mediapipe")
+    from bonelift.pipeline import detect
+    from bonelift.pipeline.frames import open_frames
+
+    src = open_frames(_demo_frames(tmp_path, 30, range(15, 18)), fps=30)
+    made = []
+    make = detect._tracker_graph
+    monkeypatch.setattr(detect, "_tracker_graph", lambda *a, **k: made.append(1) or make(*a, **k))
+    reused = detect.detect_people(src, max_people=4, progress=False, workers=1, world=True)
+    graphs = len(made)
+    monkeypatch.setattr(detect._Graphs, "stop", lambda self, person: person.close())  # never reuse
+    fresh = detect.detect_people(src, max_people=4, progress=False, workers=1, world=True)
+    assert len(made) - graphs > graphs  # the run without reuse made more graphs
+    for a, b in zip(reused, fresh):
+        np.testing.assert_array_equal(a, b)

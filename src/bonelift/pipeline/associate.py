@@ -3,13 +3,17 @@
 A detector that sees several people returns them in no particular order; this module gives each
 person an identity that survives crossings. Each frame, every live track predicts where its
 keypoints are now (last keypoints moved by the track's smoothed centroid velocity), and detections
-are assigned to tracks by the Hungarian method (`scipy.optimize.linear_sum_assignment`; a greedy
-matcher when scipy is missing) on the mean keypoint distance divided by the person's size. The
-velocity term is what keeps two people apart when they pass each other: at the crossing their
-keypoints overlap, but each track's prediction still lies on its own side.
+are assigned to tracks by the cheapest one-to-one pairing (every pairing tried for a handful of
+people; `scipy.optimize.linear_sum_assignment` for more, a greedy matcher when scipy is missing) on
+the mean keypoint distance divided by the person's size. The velocity term is what keeps two people
+apart when they pass each other: at the crossing their keypoints overlap, but each track's prediction
+still lies on its own side.
 """
 
 from __future__ import annotations
+
+import itertools
+import math
 
 import numpy as np
 
@@ -17,11 +21,26 @@ GATE = 0.6  # a detection farther than this (mean joint distance / person size) 
 VELOCITY_SMOOTHING = 0.5  # weight of the newest frame-to-frame motion in a track's velocity
 
 
+EXACT_LIMIT = 5040  # assignments (7!) up to which `_assign` tries them all rather than import scipy (~0.4 s)
+
+
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
-    """Minimum-cost one-to-one pairs (row, column) of `cost`; infinite entries are never paired."""
+    """Minimum-cost one-to-one pairs (row, column) of `cost`; infinite entries are never paired.
+
+    As many pairs as the shorter side, the cheapest sum (infinite entries counted as 1e9, then dropped):
+    by trying every assignment when there are few (a frame's people: a handful), else by the Hungarian method.
+    """
     if cost.size == 0:
         return []
     finite = np.where(np.isfinite(cost), cost, 1e9)
+    tall = finite.shape[0] > finite.shape[1]
+    wide = finite.T if tall else finite  # rows <= columns: each row takes a distinct column
+    k, n = wide.shape
+    if math.perm(n, k) <= EXACT_LIMIT:
+        options = np.array(list(itertools.permutations(range(n), k)), dtype=np.int64).reshape(-1, k)
+        best = options[int(np.argmin(wide[np.arange(k), options].sum(1)))]
+        pairs = [(c, r) if tall else (r, c) for r, c in enumerate(best.tolist())]
+        return [(r, c) for r, c in pairs if np.isfinite(cost[r, c])]
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:  # greedy: cheapest pair first

@@ -31,26 +31,34 @@ from bonelift.skeletons import MEDIAPIPE33
 MODEL_COMPLEXITY = 1
 
 
-class _PyplotLater(types.ModuleType):
-    """Stands in for `matplotlib.pyplot` while MediaPipe is imported: its drawing utilities import pyplot at load
-    (0.33 s of MediaPipe's 0.8 s import on this machine, a tenth of the demo clip's detection) only to plot
-    landmarks, which bonelift never asks for. An attribute of it imports the real pyplot then."""
+class _ImportLater(types.ModuleType):
+    """Stands in for a module that MediaPipe imports at load but bonelift never uses: its drawing utilities import
+    matplotlib's pyplot (0.08-0.3 s) only to plot landmarks, its audio tasks `sounddevice` (0.05 s) only to record.
+    An attribute of a stand-in imports the real module then."""
 
     def __getattr__(self, name: str):
-        return getattr(importlib.import_module("matplotlib.pyplot"), name)
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+_LATER = ("matplotlib", "matplotlib.pyplot", "sounddevice")  # parents before their submodules
 
 
 def _mediapipe_pose():
-    stand_in = None
-    if "matplotlib.pyplot" not in sys.modules:
-        stand_in = sys.modules["matplotlib.pyplot"] = _PyplotLater("matplotlib.pyplot")
+    stand_ins = {name: _ImportLater(name) for name in _LATER if name not in sys.modules}
+    for name, module in stand_ins.items():
+        parent, _, child = name.rpartition(".")
+        if parent in stand_ins:  # `import matplotlib.pyplot as plt` takes the attribute of the parent stand-in
+            setattr(stand_ins[parent], child, module)
+        sys.modules[name] = module
     try:
         import mediapipe as mp
     except ImportError as exc:
-        raise DataError(None, "video detection needs MediaPipe: pip install 'bonelift[video]' (mediapipe==0.10.21)") from exc
+        raise DataError(None, "video detection needs MediaPipe: pip install 'bonelift[video]' "
+                              "(mediapipe==0.10.21)") from exc
     finally:
-        if stand_in is not None and sys.modules.get("matplotlib.pyplot") is stand_in:
-            del sys.modules["matplotlib.pyplot"]  # anyone importing pyplot from now on gets the real one
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]  # anyone importing it from now on gets the real one
     return mp.solutions.pose
 
 
@@ -145,7 +153,8 @@ def _parallel(
     a fresh tracker (one extra person-detector run at its first frame). Processes are forked (no
     re-import, no model reload); the parent only waits and updates the progress bar.
     """
-    bounds = np.linspace(0, total, workers + 1).round().astype(int)  # the last chunk reads to the end (the count may be an estimate)
+    # the last chunk reads to the end (the frame count may be an estimate)
+    bounds = np.linspace(0, total, workers + 1).round().astype(int)
     ctx = multiprocessing.get_context("fork")
     counter = ctx.Value("i", 0)
     pool = concurrent.futures.ProcessPoolExecutor(
@@ -316,10 +325,8 @@ class _Person:
     run without MediaPipe's landmark smoothing, which would smear the jump a window move causes.
     """
 
-    def __init__(self, pose_mod, min_confidence: float, window: np.ndarray | None = None) -> None:
-        self.pose = pose_mod.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY,
-                                  smooth_landmarks=window is None, min_detection_confidence=min_confidence,
-                                  min_tracking_confidence=min_confidence)
+    def __init__(self, pose, window: np.ndarray | None = None) -> None:
+        self.pose = pose  # a `_tracker_graph`: smoothing on for the whole-frame tracker only
         self.window = window
         self.points: np.ndarray | None = None
         self.conf: np.ndarray | None = None
@@ -355,12 +362,60 @@ class _Person:
         self.pose.close()
 
 
+def _tracker_graph(pose_mod, min_confidence: float, smooth: bool):
+    """A MediaPipe tracking-mode pose graph (`_Person.pose`)."""
+    return pose_mod.Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth,
+                         min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+
+
+_BLANK = np.zeros((64, 64, 3), np.uint8)  # a frame with nobody on it: loads a graph's models, or clears its track
+
+
+class _Graphs:
+    """The tracker graphs of the people after the first, reused: a new MediaPipe graph costs 100-300 ms (its
+    models load on its first frames), a used one is kept when its person is lost and handed to the next person
+    found. A graph that has lost its person (or seen a blank frame) detects anew on its next frame, as a new one
+    does, so reuse changes no keypoints."""
+
+    def __init__(self, pose_mod, min_confidence: float) -> None:
+        self._make = lambda: _tracker_graph(pose_mod, min_confidence, smooth=False)
+        self._spare: list[tuple[object, concurrent.futures.Future | None]] = []
+
+    def warm(self, pool: concurrent.futures.Executor) -> None:
+        """Make a spare graph load its models in `pool`, beside the first frames, before anyone needs it."""
+        graph = self._make()
+        self._spare.append((graph, pool.submit(graph.process, _BLANK)))
+
+    def tracker(self, window: np.ndarray) -> _Person:
+        """A tracker for a person found in `window`: a spare graph, else a new one."""
+        if not self._spare:
+            return _Person(self._make(), window)
+        graph, loading = self._spare.pop()
+        if loading is not None:
+            loading.result()
+        return _Person(graph, window)
+
+    def stop(self, person: _Person) -> None:
+        """Keep the graph of a tracker no longer needed; one still following someone sees a blank frame first."""
+        if person.box is not None and person.pose.process(_BLANK).pose_landmarks is not None:
+            person.close()  # not cleared (never seen): not reused
+            return
+        self._spare.append((person.pose, None))
+
+    def close(self) -> None:
+        for graph, loading in self._spare:
+            if loading is not None:
+                loading.result()
+            graph.close()
+        self._spare = []
+
+
 class StreamDetector:
     """MediaPipe's single-person tracker fed one frame at a time (`bonelift live`): the tracker `detect` runs
     over a clip and `detect_people` starts with, so a stream gives the keypoints offline detection gives."""
 
     def __init__(self, min_confidence: float = 0.5) -> None:
-        self._person = _Person(_mediapipe_pose(), min_confidence)
+        self._person = _Person(_tracker_graph(_mediapipe_pose(), min_confidence, smooth=True))
 
     def __call__(self, rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, ...] | None:
         """The person on an RGB frame (any downscale of a `width` x `height` image): (33, 2) pixels of the full
@@ -418,14 +473,15 @@ def _detect_people_range(
 
     One MediaPipe tracker per person, each fed the frame with the other people painted out (`_masked`;
     its own box kept) where the previous frame left them, so a tracker that loses its person cannot
-    jump onto someone already tracked; the trackers of a frame (and a search) run side by side in
-    `track_threads()` threads. The first tracker runs on every whole frame like the single-person
-    `detect`, so a video with one person gives exactly its keypoints. Every `FIND_EVERY` frames
-    (longer while searches find nobody, `_search_wait`) a still-image MediaPipe run on the frame with
-    everyone tracked hidden (`_search`) looks for one more person and starts a tracker on them
-    (`_start`); after a tracker loses its person, every other search looks at their last place first
-    (`LOST_SEARCHES`). A chunk that starts mid-clip runs `LEAD_SECONDS` early (those frames are not
-    returned). A slot's position in a row carries no identity: `associate` links rows into people.
+    jump onto someone already tracked; the trackers of a frame run side by side in `track_threads()`
+    threads. The first tracker runs on every whole frame like the single-person `detect`, so a video
+    with one person gives exactly its keypoints. Every `FIND_EVERY` frames (longer while searches find
+    nobody, `_search_wait`) a still-image MediaPipe run on the frame with everyone tracked hidden
+    (`_search`, in its own thread beside the frame's trackers) looks for one more person and starts a
+    tracker on them (`_start`); after a tracker loses its person, every other search looks at their last
+    place first (`LOST_SEARCHES`). A chunk that starts mid-clip runs
+    `LEAD_SECONDS` early (those frames are not returned). A slot's position in a row carries no
+    identity: `associate` links rows into people.
     """
     global _GRAPH_IN_PROCESS
     pose_mod = _mediapipe_pose()
@@ -434,12 +490,21 @@ def _detect_people_range(
     points: list[np.ndarray] = []
     confs: list[np.ndarray] = []
     worlds: list[np.ndarray] = []
-    first = _Person(pose_mod, min_confidence)
+    first = _Person(_tracker_graph(pose_mod, min_confidence, smooth=True))
     people = [first]
+    graphs = _Graphs(pose_mod, min_confidence)
     finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
                            min_detection_confidence=min_confidence)
     pool = concurrent.futures.ThreadPoolExecutor(track_threads())
+    # The finder works in its own thread (loading its models beside the first tracker's first frame, then one search
+    # at a time), so the trackers never queue behind a search; a spare tracker loads beside them too. The finder
+    # has no state: the blank frame it loads on changes nothing.
+    finding = concurrent.futures.ThreadPoolExecutor(1)
+    finder_ready = finding.submit(finder.process, _BLANK) if max_people > 1 else None
+    if max_people > 1 and track_threads() > 1:
+        graphs.warm(pool)
     searches = misses = next_search = 0
+    search = None  # this frame's search for more people (running in `finding`), if one was sent
     lost: list[list] = []  # [last box, searches there] of each person a tracker lost: every other search looks there
     where = None
     span = (source.num_frames if stop is None else stop) - start
@@ -448,12 +513,11 @@ def _detect_people_range(
         for n, rgb in enumerate(source.frames(max_side, start - lead, stop)):
             h, w = rgb.shape[:2]
             seen = [p.points for p in people]
-            # The search for more people sees the people as the last frame left them, so it runs beside the
-            # trackers; while the first tracker sees nobody its own detector searches every frame.
-            search = None
             if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
+                # the search for more people sees them where the last frame left them, beside this frame's trackers
+                # (while the first tracker sees nobody its own detector searches every frame)
                 where = _window(lost[0][0], w, h, LOST_WINDOW) if lost and where is None else None
-                search = pool.submit(_search, finder, rgb, _known(people), searches, where)
+                search = finding.submit(_search, finder, rgb, _known(people), searches, where)
             jobs = []
             for k, person in enumerate(people):
                 if person is first and n < lead:
@@ -466,18 +530,17 @@ def _detect_people_range(
             for person, seeing in [(person, pool.submit(person.see, rgb, hide)) for person, hide in jobs]:
                 if not seeing.result() and person is not first:
                     lost = [*lost, [_box(seen[people.index(person)], w, h), 0]][-max_people:]
-                    person.close()
+                    graphs.stop(person)
             tracked = len(people)
-            people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None])
+            people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None], graphs)
             if len(people) < tracked:  # someone lost: they may well still be there
                 misses, next_search = 0, min(next_search, n + FIND_EVERY)
             if search is None and n >= next_search and first.box is not None and len(people) < max_people:
-                # the first tracker has just found someone (the clip's first frame): search this frame too, after it
-                where = None
-                search = pool.submit(_search, finder, rgb, _known(people), searches)
-            if search is not None:
-                found = len(people) < max_people and _start(pose_mod, search.result(), rgb, people, min_confidence,
-                                                                 where)
+                where = None  # the first tracker has just found someone (the clip's first frame): search after it
+                search = finding.submit(_search, finder, rgb, _known(people), searches)
+            if search is not None:  # a tracker starts where this frame's search found someone
+                found = len(people) < max_people and _start(graphs, search.result(), rgb, people, where)
+                search = None
                 if where is None:
                     searches += 1
                     misses = 0 if found else misses + 1
@@ -490,7 +553,8 @@ def _detect_people_range(
                 for still in range(STILL_SEARCHES):
                     if len(people) >= max_people:
                         break
-                    _find_one(pose_mod, finder, rgb, people, min_confidence, searches + still)
+                    _ready(finder_ready)
+                    _find_one(graphs, finder, rgb, people, searches + still)
             if n < lead:
                 continue
             row = np.full((max_people, j, 2), np.nan)
@@ -508,8 +572,10 @@ def _detect_people_range(
             tick()
     finally:
         pool.shutdown(wait=True)
+        finding.shutdown(wait=True)  # a search sent after the last frame finishes unread
         for person in people:
             person.close()
+        graphs.close()
         finder.close()
     if not points:
         empty = np.zeros((0, max_people, j, 2)), np.zeros((0, max_people, j))
@@ -517,7 +583,13 @@ def _detect_people_range(
     return (np.stack(points), np.stack(confs), np.stack(worlds)) if world else (np.stack(points), np.stack(confs))
 
 
-def _drop_duplicates(people: list[_Person]) -> list[_Person]:
+def _ready(loading: concurrent.futures.Future | None) -> None:
+    """Wait for a graph's models to load (`loading`: its first, blank frame; None: nothing to wait for)."""
+    if loading is not None:
+        loading.result()
+
+
+def _drop_duplicates(people: list[_Person], graphs: _Graphs) -> list[_Person]:
     """Stop the later of two trackers that follow the same person (the first tracker is never stopped)."""
     kept: list[_Person] = []
     for person in people:
@@ -526,7 +598,7 @@ def _drop_duplicates(people: list[_Person]) -> list[_Person]:
                 other.box is not None and np.linalg.norm(other.points - person.points, axis=-1).mean()
                 < DUPLICATE * np.linalg.norm(other.box[2:] - other.box[:2]) for other in kept)
             if same:
-                person.close()
+                graphs.stop(person)
                 continue
         kept.append(person)
     return kept
@@ -572,7 +644,7 @@ def _search(finder, rgb: np.ndarray, tracked: list[tuple[np.ndarray, np.ndarray]
     return _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
 
 
-def _start(pose_mod, box: np.ndarray | None, rgb: np.ndarray, people: list[_Person], min_confidence: float,
+def _start(graphs: _Graphs, box: np.ndarray | None, rgb: np.ndarray, people: list[_Person],
            window: np.ndarray | None = None) -> bool:
     """Start a tracker on the person a search found in `box` unless they are someone already tracked; whether
     one started. Its window: `window` (where the search found them), else one around `box`."""
@@ -582,18 +654,18 @@ def _start(pose_mod, box: np.ndarray | None, rgb: np.ndarray, people: list[_Pers
     if any(_iou(box, p.box) > 0.3 for p in tracked):  # a tracked person showing beside their mask
         return False
     h, w = rgb.shape[:2]
-    person = _Person(pose_mod, min_confidence, _window(box, w, h) if window is None else window)
+    person = graphs.tracker(_window(box, w, h) if window is None else window)
     if person.see(rgb, [p.points for p in tracked]) and _iou(person.box, box) > 0.3:
         people.append(person)
         return True
-    person.close()
+    graphs.stop(person)
     return False
 
 
-def _find_one(pose_mod, finder, rgb: np.ndarray, people: list[_Person], min_confidence: float, search: int) -> bool:
+def _find_one(graphs: _Graphs, finder, rgb: np.ndarray, people: list[_Person], search: int) -> bool:
     """Look for someone not yet tracked and start a tracker on them (`_search`, then `_start`)."""
     box = _search(finder, rgb, _known(people), search)
-    return _start(pose_mod, box, rgb, people, min_confidence)
+    return _start(graphs, box, rgb, people)
 
 
 def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
