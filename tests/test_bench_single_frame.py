@@ -223,3 +223,17 @@ def test_bench_refuses_seeds_and_strides_below_one(tmp_path, capsys, flag) -> No
 def _argv(data: str) -> list[str]:
     """The tiny budget of the synthetic bench runs."""
     return ["--data", data, "--keypoints", "gt", "--epochs", "1", "--stride", "2", "--hidden", "16", "--batch-size", "64"]
+
+
+def test_every_table_step_is_compared_under_every_reading_with_rows_the_suite_trains() -> None:
+    """Each Table 1/2 step appears under the other readings, with the reading's suffix only where a network has a
+    refinement head (the basic network is the same row under every refinement reading)."""
+    from bonelift.bench.single_frame import COMPARISONS, H36M_SUITE, TABLE_STEPS
+
+    keys = {e.key for e in H36M_SUITE}
+    pairs = {(a, b) for a, b, *_ in COMPARISONS}
+    assert all(a in keys and b in keys for a, b in pairs), sorted(p for p in pairs if not set(p) <= keys)
+    assert {("hsn-single-abs", "basic"), ("hsn-single-pytorch-init", "basic-pytorch-init"),
+            ("asn-abs-pytorch-init", "basic-ref-am-abs-pytorch-init")} <= pairs
+    assert len(pairs) == len(COMPARISONS) and len([p for p in COMPARISONS if p[0].startswith("hsn-single")]) == 4
+    assert len(TABLE_STEPS) * 4 <= len(COMPARISONS)

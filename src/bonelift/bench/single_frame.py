@@ -117,25 +117,43 @@ H36M_SUITE = (
 )
 HUMANEVA_SUITE = tuple(e for e in H36M_SUITE if e.key in ("basic", "asn"))
 
-# The paired comparisons the tables stand on: (row, minus row, what the difference isolates, the paper's P1
-# difference); a comparison is shown when both rows share seeds.
-COMPARISONS = (
+# The steps of method 1's Table 1 and method 2's Table 2: (row, minus row, what the difference isolates, the paper's
+# P1 difference). Each is also compared under the papers' other readings (`reading_steps`).
+TABLE_STEPS = (
     ("hsn-single", "basic", "M1: single-channel refinement", "-0.72 (M1 Tab. 1)"),
     ("hsn-dual", "hsn-single", "M1: dual channel", "-0.23 (M1 Tab. 1)"),
     ("hsn-dual", "basic", "M1: HSN dual", "-0.95 (M1 Tab. 1)"),
-    ("hsn-dual", "hsn-dual-nores", "M1: residual fusion, residual-head reading", "-2.11 (M1 Tab. 1)"),
-    ("hsn-dual", "hsn-dual-nores-abs", "M1: residual fusion, the paper's 'wo res' (no basic-network link)",
-     "-2.11 (M1 Tab. 1)"),
-    ("hsn-dual", "basic-cap-hsn-dual", "M1: HSN dual vs basic of its parameter count", ""),
-    ("basic-ref", "basic", "M2: refinement, residual head", "+1.18 (M2 Tab. 2)"),
-    ("basic-ref-abs", "basic", "M2: refinement, absolute head (eq. 2)", "+1.18 (M2 Tab. 2)"),
+    ("hsn-dual", "hsn-dual-nores", "M1: residual fusion", "-2.11 (M1 Tab. 1)"),
+    ("basic-ref", "basic", "M2: refinement", "+1.18 (M2 Tab. 2)"),
     ("basic-ref-amstar", "basic-ref", "M2: 2D features by a plain connection (AM*)", "-1.88 (M2 Tab. 2)"),
     ("basic-ref-am", "basic-ref-amstar", "M2: attention module over the plain connection", "-0.63 (M2 Tab. 2)"),
     ("basic-ref-am", "basic-ref", "M2: attention module", "-2.51 (M2 Tab. 2)"),
     ("asn", "basic-ref-am", "M2: random enhancement module", "-0.64 (M2 Tab. 2)"),
-    ("asn-pytorch-init", "basic-ref-am-pytorch-init", "M2: random enhancement module, PyTorch init",
-     "-0.64 (M2 Tab. 2)"),
     ("asn", "basic", "M2: ASN", "-1.97 (M2 Tab. 2)"),
+)
+
+
+def reading_steps(steps: tuple[tuple[str, str, str, str], ...]) -> tuple[tuple[str, str, str, str], ...]:
+    """`steps` under every other (refinement reading, initialisation): both rows of a step take the pair's row-name
+    suffixes (the reading's only where the network has a refinement head), so a step whose sign changes with a
+    reading shows it."""
+    models = {e.key: e.model for e in TABLE_ROWS}
+
+    def name(key: str, reading: str, init: str) -> str:
+        return key + (reading if has_refinement(models[key]) else "") + init
+
+    return tuple((name(a, r_key, i_key), name(b, r_key, i_key), what + r_label + i_label, paper)
+                 for (r_key, r_label, _), (i_key, i_label, _) in product(READINGS, INITIALISATIONS) if r_key or i_key
+                 for a, b, what, paper in steps)
+
+
+# The paired comparisons the tables stand on: (row, minus row, what the difference isolates, the paper's P1
+# difference); a comparison is shown when both rows share seeds.
+COMPARISONS = (
+    *TABLE_STEPS,
+    ("hsn-dual", "hsn-dual-nores-abs", "M1: residual fusion, the paper's 'wo res' (no basic-network link)",
+     "-2.11 (M1 Tab. 1)"),
+    ("hsn-dual", "basic-cap-hsn-dual", "M1: HSN dual vs basic of its parameter count", ""),
     ("asn-abs", "asn", "M2: ASN, absolute minus residual head", ""),
     ("asn", "basic-cap-asn", "M2: ASN vs basic of its parameter count", ""),
     ("basic-cap-asn", "basic", "width: basic at ASN's parameter count", ""),
@@ -144,6 +162,7 @@ COMPARISONS = (
     ("basic-pytorch-init", "basic", "initialisation: PyTorch default minus Kaiming", ""),
     ("hsn-dual-pytorch-init", "hsn-dual", "initialisation: PyTorch default minus Kaiming", ""),
     ("asn-pytorch-init", "asn", "initialisation: PyTorch default minus Kaiming", ""),
+    *reading_steps(TABLE_STEPS),
 )
 
 # Published Protocol-1 averages on Human3.6M with Stacked Hourglass 2D (mm), per bench key.
