@@ -198,6 +198,22 @@ def test_bench_trains_every_seed_writes_results_json_and_reuses_scored_rows(tmp_
         single_frame.run_bench(replace(base, seed=4), entries, tmp_path / "runs", report, "gap", data=no_data)
 
 
+def test_resume_restarts_a_row_stopped_before_its_first_checkpoint(tmp_path) -> None:
+    """A bench killed while a row was starting leaves a run folder without weights: --resume trains that row anew
+    (nothing to continue); without it the folder is refused, not replaced."""
+    root = tmp_path / "h36m"
+    make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)
+    base = single_frame.base_config(_args(*_argv(str(root)), "--eval-stride", "5"))
+    entries = single_frame.suite_entries("h36m", "basic")
+    cut = tmp_path / "runs" / "basic" / "seed0"
+    cut.mkdir(parents=True)
+    (cut / "config.json").write_text("{}")
+    with pytest.raises(BoneliftError, match="holds a run already"):
+        single_frame.run_bench(base, entries, tmp_path / "runs", tmp_path / "r.md", "cut")
+    doc = single_frame.run_bench(base, entries, tmp_path / "runs", tmp_path / "r.md", "cut", resume=True)
+    assert len(doc["rows"]) == 1 and np.isfinite(doc["rows"][0]["p1_mm"]) and (cut / "last.pt").is_file()
+
+
 def test_a_capacity_control_trains_at_its_own_width(tmp_path) -> None:
     root = tmp_path / "h36m"
     make_h36m(root, list(TRAIN_SUBJECTS + TEST_SUBJECTS), frames=12)

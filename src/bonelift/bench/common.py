@@ -122,6 +122,14 @@ def canonical_budget(budget: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+def run_start(run_dir: str | Path, resume: bool) -> dict[str, bool]:
+    """`resume`/`overwrite` for training a bench row into `run_dir`: with the bench's --resume, a run with a
+    checkpoint continues and one stopped before its first checkpoint (nothing to continue) starts again; without
+    it, an existing run is refused (by the trainer) rather than replaced."""
+    has_checkpoint = (Path(run_dir) / "last.pt").is_file()
+    return {"resume": resume and has_checkpoint, "overwrite": resume and not has_checkpoint}
+
+
 def cached_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int) -> dict[str, Any] | None:
     """The row scored earlier in `run_dir` under exactly this budget and test stride, else None."""
     path = Path(run_dir) / ROW_FILE

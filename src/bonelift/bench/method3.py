@@ -42,6 +42,7 @@ from bonelift.bench.common import (
     mean_sd,
     metrics_row,
     row_for,
+    run_start,
     suite_budget,
     table,
     write_suite,
@@ -215,7 +216,7 @@ def run_image_bench(
         nonlocal data
         if data is None:  # the same crops for every row: load them once
             data = load_image_split(config)
-        trainer = train_image(config, resume=resume and (Path(config.out_dir) / "last.pt").is_file(), data=data)
+        trainer = train_image(config, data=data, **run_start(config.out_dir, resume))
         t0 = time.time()
         res = evaluate_image_model(trainer.model, trainer.test_set, stride=test_stride, device=trainer.device,
                                    progress=False)

@@ -30,6 +30,7 @@ from bonelift.bench.common import (
     paired_difference,
     parameter_count,
     row_for,
+    run_start,
     suite_budget,
     table,
     write_suite,
@@ -403,7 +404,7 @@ def run_bench(
         nonlocal splits
         if splits is None:  # same data for every model: load it once
             splits = load(config)
-        trainer = train(config, resume=resume and (Path(config.out_dir) / "last.pt").is_file(), splits=splits)
+        trainer = train(config, splits=splits, **run_start(config.out_dir, resume))
         t0 = time.time()
         preds, frames = predict_split(trainer.model, trainer.test_seqs, test_stride, trainer.device, progress=False)
         res = score(preds, trainer.test_seqs, frames)

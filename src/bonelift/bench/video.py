@@ -27,6 +27,7 @@ from bonelift.bench.common import (
     metrics_row,
     parameter_count,
     row_for,
+    run_start,
     suite_budget,
     table,
     write_suite,
@@ -123,9 +124,7 @@ def run_benchmark(
         if splits is None:
             splits = load(base)
         t0 = time.time()
-        trainer = train_video(
-            cfg, resume=resume and (Path(cfg.out_dir) / "last.pt").is_file(), progress=progress, splits=splits
-        )
+        trainer = train_video(cfg, progress=progress, splits=splits, **run_start(cfg.out_dir, resume))
         train_s = time.time() - t0
         res = evaluate_model(
             trainer.model, splits[1], test_stride, trainer.device, progress=False, test_flip=cfg.test_flip
