@@ -12,6 +12,7 @@ still lies on its own side.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -22,6 +23,12 @@ VELOCITY_SMOOTHING = 0.5  # weight of the newest frame-to-frame motion in a trac
 
 
 EXACT_LIMIT = 5040  # assignments (7!) up to which `_assign` tries them all rather than import scipy (~0.4 s)
+
+
+@functools.lru_cache(maxsize=64)
+def _pairings(n: int, k: int) -> np.ndarray:
+    """(n!/(n-k)!, k) every way to give k rows distinct columns out of n (built once per shape, not per frame)."""
+    return np.array(list(itertools.permutations(range(n), k)), dtype=np.int64).reshape(-1, k)
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
@@ -37,7 +44,7 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     wide = finite.T if tall else finite  # rows <= columns: each row takes a distinct column
     k, n = wide.shape
     if math.perm(n, k) <= EXACT_LIMIT:
-        options = np.array(list(itertools.permutations(range(n), k)), dtype=np.int64).reshape(-1, k)
+        options = _pairings(n, k)
         best = options[int(np.argmin(wide[np.arange(k), options].sum(1)))]
         pairs = [(c, r) if tall else (r, c) for r, c in enumerate(best.tolist())]
         return [(r, c) for r, c in pairs if np.isfinite(cost[r, c])]

@@ -371,6 +371,12 @@ def _tracker_graph(pose_mod, min_confidence: float, smooth: bool):
 _BLANK = np.zeros((64, 64, 3), np.uint8)  # a frame with nobody on it: loads a graph's models, or clears its track
 
 
+def _ready(loading: concurrent.futures.Future | None) -> None:
+    """Wait for a graph's models to load (`loading`: its first, blank frame; None: nothing to wait for)."""
+    if loading is not None:
+        loading.result()
+
+
 class _Graphs:
     """The tracker graphs of the people after the first, reused: a new MediaPipe graph costs 100-300 ms (its
     models load on its first frames), a used one is kept when its person is lost and handed to the next person
@@ -391,8 +397,7 @@ class _Graphs:
         if not self._spare:
             return _Person(self._make(), window)
         graph, loading = self._spare.pop()
-        if loading is not None:
-            loading.result()
+        _ready(loading)
         return _Person(graph, window)
 
     def stop(self, person: _Person) -> None:
@@ -404,8 +409,7 @@ class _Graphs:
 
     def close(self) -> None:
         for graph, loading in self._spare:
-            if loading is not None:
-                loading.result()
+            _ready(loading)
             graph.close()
         self._spare = []
 
@@ -581,12 +585,6 @@ def _detect_people_range(
         empty = np.zeros((0, max_people, j, 2)), np.zeros((0, max_people, j))
         return (*empty, np.zeros((0, max_people, j, 3))) if world else empty
     return (np.stack(points), np.stack(confs), np.stack(worlds)) if world else (np.stack(points), np.stack(confs))
-
-
-def _ready(loading: concurrent.futures.Future | None) -> None:
-    """Wait for a graph's models to load (`loading`: its first, blank frame; None: nothing to wait for)."""
-    if loading is not None:
-        loading.result()
 
 
 def _drop_duplicates(people: list[_Person], graphs: _Graphs) -> list[_Person]:
