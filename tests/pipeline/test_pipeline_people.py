@@ -400,3 +400,60 @@ def test_a_reused_tracker_graph_gives_the_keypoints_of_a_new_one(tmp_path: Path,
     assert len(made) - graphs > graphs  # the run without reuse made more graphs
     for a, b in zip(reused, fresh):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_a_search_finds_the_man_on_the_cabinet_on_the_first_frame(tmp_path: Path) -> None:
+    """The searches run MediaPipe's person detector alone (the tracker they start checks it with landmarks): on
+    the demo clip the woman is tracked from the first frame and the man on the cabinet found on that frame too
+    (the still-image Pose run searches used before found him on the ninth)."""
+    pytest.importorskip("mediapipe")
+    from bonelift.pipeline.detect import detect_people
+    from bonelift.pipeline.frames import open_frames
+
+    points, _ = detect_people(open_frames(_demo_frames(tmp_path, 6, range(0)), fps=30), max_people=4,
+                              progress=False, workers=1)
+    people = np.isfinite(points).all(-1).all(-1)
+    assert (people.sum(1) == 2).all(), people.sum(1)
+    man = points[0][people[0]][np.argmin(points[0][people[0]][:, 0, 1])]  # the higher head
+    assert man[:, 1].max() < 190  # on the cabinet (its top is at y ~ 165 of 360)
+
+
+def test_a_spare_tracker_graph_loads_ahead_only_while_more_people_can_come() -> None:
+    """`_Graphs` keeps one graph loading beside the trackers while fewer than `others` trackers are out, so a
+    person found later starts on a loaded graph; once every slot is out, nothing more loads."""
+    import concurrent.futures
+
+    from bonelift.pipeline import detect
+
+    made = []
+
+    class Graph:
+        def __init__(self) -> None:
+            made.append(self)
+            self.frames = 0
+
+        def process(self, image: np.ndarray):
+            self.frames += 1
+            return type("Result", (), {"pose_landmarks": None})()
+
+        def close(self) -> None:
+            pass
+
+    pose_mod = type("PoseModule", (), {"Pose": lambda self, **kwargs: Graph()})()
+    with concurrent.futures.ThreadPoolExecutor(1) as loader:
+        graphs = detect._Graphs(pose_mod, 0.5, loader, others=2)
+        graphs.warm()
+        graphs.warm()  # one spare at a time
+        assert len(made) == 1
+        a = graphs.tracker(np.array([0, 0, 10, 10]))
+        assert a.pose is made[0] and made[0].frames == 1  # it had loaded on a blank frame
+        graphs.warm()
+        b = graphs.tracker(np.array([0, 0, 10, 10]))
+        assert b.pose is made[1] and len(made) == 2
+        graphs.warm()  # both slots out: no spare
+        assert len(made) == 2
+        graphs.stop(a)  # lost: kept as the spare
+        graphs.warm()
+        assert len(made) == 2 and graphs.tracker(np.array([0, 0, 10, 10])).pose is made[0]
+        graphs.close()

@@ -16,8 +16,10 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import types
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -269,6 +271,7 @@ LOST_SEARCHES = 2  # searches at a lost person's last place (a window around it)
 LOST_WINDOW = 1.2  # side of that window / the person's last box: little room for the people around them
 STILL_SEARCHES = 12  # searches on a photograph (whole frame and tiles in turn) for everyone in it
 DUPLICATE = 0.15  # two trackers whose keypoints lie this close (mean distance / person size) follow one person
+FOUND_WINDOW = 1.7  # side of a found person's first window / the square around their circle (~ a tracked one's)
 
 
 def _box(points: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -276,13 +279,6 @@ def _box(points: np.ndarray, width: int, height: int) -> np.ndarray:
     lo, hi = points.min(0), points.max(0)
     pad = 0.1 * (hi - lo).max() + 4
     return np.clip(np.r_[lo - pad, hi + pad], 0, [width, height, width, height])
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w, h = max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 # MediaPipe-33 limbs and torso edges painted over a person to hide them (feet and hands included).
@@ -378,34 +374,46 @@ def _ready(loading: concurrent.futures.Future | None) -> None:
 
 
 class _Graphs:
-    """The tracker graphs of the people after the first, reused: a new MediaPipe graph costs 100-300 ms (its
-    models load on its first frames), a used one is kept when its person is lost and handed to the next person
-    found. A graph that has lost its person (or seen a blank frame) detects anew on its next frame, as a new one
-    does, so reuse changes no keypoints."""
+    """The tracker graphs of the people after the first, reused and loaded ahead: a new MediaPipe graph costs
+    100-400 ms (its models load on its first frame), so a spare loads in `loader` beside the trackers while more
+    people may come (at most `others` trackers besides the first), and a lost person's graph is kept and handed to
+    the next person found. A graph that has lost its person (or seen a blank frame) detects anew on its next frame,
+    as a new one does, so neither changes any keypoints."""
 
-    def __init__(self, pose_mod, min_confidence: float) -> None:
+    def __init__(self, pose_mod, min_confidence: float, loader: concurrent.futures.Executor | None,
+                 others: int) -> None:
         self._make = lambda: _tracker_graph(pose_mod, min_confidence, smooth=False)
+        self._loader = loader  # None: no spare loads ahead (one core: it would only delay the trackers)
+        self._others = others
+        self._out = 0  # graphs handed to trackers and not yet given back
         self._spare: list[tuple[object, concurrent.futures.Future | None]] = []
+        self._lock = threading.Lock()  # searches start trackers in their own thread while the loop stops others
 
-    def warm(self, pool: concurrent.futures.Executor) -> None:
-        """Make a spare graph load its models in `pool`, beside the first frames, before anyone needs it."""
-        graph = self._make()
-        self._spare.append((graph, pool.submit(graph.process, _BLANK)))
+    def warm(self) -> None:
+        """Load a spare graph in the loader unless one is ready or no one else can come."""
+        with self._lock:
+            if self._loader is None or self._spare or self._out >= self._others:
+                return
+            graph = self._make()
+            self._spare.append((graph, self._loader.submit(graph.process, _BLANK)))
 
     def tracker(self, window: np.ndarray) -> _Person:
         """A tracker for a person found in `window`: a spare graph, else a new one."""
-        if not self._spare:
-            return _Person(self._make(), window)
-        graph, loading = self._spare.pop()
+        with self._lock:
+            graph, loading = self._spare.pop() if self._spare else (None, None)
+            self._out += 1
         _ready(loading)
-        return _Person(graph, window)
+        return _Person(self._make() if graph is None else graph, window)
 
     def stop(self, person: _Person) -> None:
         """Keep the graph of a tracker no longer needed; one still following someone sees a blank frame first."""
+        with self._lock:
+            self._out -= 1
         if person.box is not None and person.pose.process(_BLANK).pose_landmarks is not None:
             person.close()  # not cleared (never seen): not reused
             return
-        self._spare.append((person.pose, None))
+        with self._lock:
+            self._spare.append((person.pose, None))
 
     def close(self) -> None:
         for graph, loading in self._spare:
@@ -480,9 +488,9 @@ def _detect_people_range(
     jump onto someone already tracked; the trackers of a frame run side by side in `track_threads()`
     threads. The first tracker runs on every whole frame like the single-person `detect`, so a video
     with one person gives exactly its keypoints. Every `FIND_EVERY` frames (longer while searches find
-    nobody, `_search_wait`) a still-image MediaPipe run on the frame with everyone tracked hidden
-    (`_search`, in its own thread beside the frame's trackers) looks for one more person and starts a
-    tracker on them (`_start`); after a tracker loses its person, every other search looks at their last
+    nobody, `_search_wait`) MediaPipe's person detector on the frame with everyone tracked hidden
+    (`_search`) looks for one more person and starts a tracker on them (`_seek`), both in their own thread
+    beside the frame's trackers; after a tracker loses its person, every other search looks at their last
     place first (`LOST_SEARCHES`). A chunk that starts mid-clip runs
     `LEAD_SECONDS` early (those frames are not returned). A slot's position in a row carries no
     identity: `associate` links rows into people.
@@ -496,17 +504,16 @@ def _detect_people_range(
     worlds: list[np.ndarray] = []
     first = _Person(_tracker_graph(pose_mod, min_confidence, smooth=True))
     people = [first]
-    graphs = _Graphs(pose_mod, min_confidence)
-    finder = pose_mod.Pose(static_image_mode=True, model_complexity=MODEL_COMPLEXITY,
-                           min_detection_confidence=min_confidence)
+    finder = _finder_graph()
     pool = concurrent.futures.ThreadPoolExecutor(track_threads())
     # The finder works in its own thread (loading its models beside the first tracker's first frame, then one search
     # at a time), so the trackers never queue behind a search; a spare tracker loads beside them too. The finder
     # has no state: the blank frame it loads on changes nothing.
     finding = concurrent.futures.ThreadPoolExecutor(1)
     finder_ready = finding.submit(finder.process, _BLANK) if max_people > 1 else None
-    if max_people > 1 and track_threads() > 1:
-        graphs.warm(pool)
+    loader = concurrent.futures.ThreadPoolExecutor(1) if track_threads() > 1 else None
+    graphs = _Graphs(pose_mod, min_confidence, loader, max_people - 1)
+    graphs.warm()
     searches = misses = next_search = 0
     search = None  # this frame's search for more people (running in `finding`), if one was sent
     lost: list[list] = []  # [last box, searches there] of each person a tracker lost: every other search looks there
@@ -521,7 +528,7 @@ def _detect_people_range(
                 # the search for more people sees them where the last frame left them, beside this frame's trackers
                 # (while the first tracker sees nobody its own detector searches every frame)
                 where = _window(lost[0][0], w, h, LOST_WINDOW) if lost and where is None else None
-                search = finding.submit(_search, finder, rgb, _known(people), searches, where)
+                search = finding.submit(_seek, finder, graphs, rgb, _known(people), searches, min_confidence, where)
             jobs = []
             for k, person in enumerate(people):
                 if person is first and n < lead:
@@ -541,9 +548,9 @@ def _detect_people_range(
                 misses, next_search = 0, min(next_search, n + FIND_EVERY)
             if search is None and n >= next_search and first.box is not None and len(people) < max_people:
                 where = None  # the first tracker has just found someone (the clip's first frame): search after it
-                search = finding.submit(_search, finder, rgb, _known(people), searches)
-            if search is not None:  # a tracker starts where this frame's search found someone
-                found = len(people) < max_people and _start(graphs, search.result(), rgb, people, where)
+                search = finding.submit(_seek, finder, graphs, rgb, _known(people), searches, min_confidence)
+            if search is not None:  # the tracker this frame's search started on someone joins the others
+                found = _join(graphs, search.result(), people, max_people)
                 search = None
                 if where is None:
                     searches += 1
@@ -553,12 +560,14 @@ def _detect_people_range(
                     lost = lost[1:] if found or lost[0][1] >= LOST_SEARCHES else lost
                     misses = 0 if found else misses
                 next_search = n + _search_wait(misses)
+                graphs.warm()  # a tracker started (or failed and was kept): the next spare loads while none is left
             if source.num_frames == 1:  # a photograph: no later frames to find the others on, so search now
                 for still in range(STILL_SEARCHES):
                     if len(people) >= max_people:
                         break
                     _ready(finder_ready)
-                    _find_one(graphs, finder, rgb, people, searches + still)
+                    _join(graphs, _seek(finder, graphs, rgb, _known(people), searches + still, min_confidence),
+                          people, max_people)
             if n < lead:
                 continue
             row = np.full((max_people, j, 2), np.nan)
@@ -577,6 +586,8 @@ def _detect_people_range(
     finally:
         pool.shutdown(wait=True)
         finding.shutdown(wait=True)  # a search sent after the last frame finishes unread
+        if loader is not None:
+            loader.shutdown(wait=True)
         for person in people:
             person.close()
         graphs.close()
@@ -616,14 +627,48 @@ def _known(people: list[_Person]) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(p.box, p.points) for p in people if p.box is not None]
 
 
+class _Found(NamedTuple):
+    """A person the detector found: the middle of their hips and the radius of the circle around their body
+    (BlazePose's detection keypoints 0 and 1), in pixels of the frame."""
+
+    centre: np.ndarray
+    radius: float
+
+    def box(self, width: int, height: int) -> np.ndarray:
+        """The square around that circle, clipped to the image."""
+        r = self.radius
+        return np.clip(np.r_[self.centre - r, self.centre + r], 0, [width, height, width, height])
+
+
+# BlazePose's person detector alone, the first half of a still-image Pose graph: a search needs only to know where
+# someone is (the tracker started there runs the landmarks), and this costs 13 ms a frame here against 34.
+_FINDER_GRAPH = """
+input_stream: "image"
+output_stream: "detections"
+node { calculator: "PoseDetectionCpu" input_stream: "IMAGE:image" output_stream: "DETECTIONS:detections" }
+"""
+
+
+def _finder_graph():
+    """A MediaPipe graph running only the pose detector (`_FINDER_GRAPH`); its `process` returns `detections`."""
+    _mediapipe_pose()
+    from google.protobuf import text_format
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python.solution_base import SolutionBase
+
+    config = text_format.Parse(_FINDER_GRAPH, calculator_pb2.CalculatorGraphConfig())
+    return SolutionBase(graph_config=config, outputs=["detections"])
+
+
 def _search(finder, rgb: np.ndarray, tracked: list[tuple[np.ndarray, np.ndarray]], search: int,
-            where: np.ndarray | None = None) -> np.ndarray | None:
-    """The box of someone who is not one of the `tracked` people ((box, landmarks) each), or None.
+            min_confidence: float, where: np.ndarray | None = None) -> _Found | None:
+    """Someone who is not one of the `tracked` people ((box, landmarks) each), or None.
 
     Searches alternate between the whole frame with every tracked person's box blacked out (finds
     people apart from them) and one of `_tiles` in turn with the tracked people painted out (finds
     people next to or behind them, and people too small for a whole-frame detection); a window `where`
-    (a lost person's last place) is searched like a tile.
+    (a lost person's last place) is searched like a tile. Of the detector's people (at least `min_confidence`),
+    the likeliest whose hips are in no tracked person's box (one showing beside their mask is not new).
     """
     h, w = rgb.shape[:2]
     if search % 2 == 0 and where is None:
@@ -634,36 +679,47 @@ def _search(finder, rgb: np.ndarray, tracked: list[tuple[np.ndarray, np.ndarray]
         area = tiles[search // 2 % len(tiles)] if where is None else where
         x0, y0, x1, y1 = area
         image = _masked(rgb[y0:y1, x0:x1], [points - area[:2] for _, points in tracked], None)
-    result = finder.process(np.ascontiguousarray(image))
-    if result.pose_landmarks is None:
-        return None
     x0, y0, x1, y1 = area
-    lm = result.pose_landmarks.landmark
-    return _box(np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in lm]), w, h)
+    found = []
+    for d in finder.process(np.ascontiguousarray(image)).detections or []:
+        hips, edge = ([k.x * (x1 - x0) + x0, k.y * (y1 - y0) + y0] for k in d.location_data.relative_keypoints[:2])
+        centre = np.array(hips)
+        if d.score[0] >= min_confidence and not any(_inside(centre, box) for box, _ in tracked):
+            found.append((d.score[0], _Found(centre, float(np.linalg.norm(np.subtract(edge, hips))))))
+    return max(found, key=lambda f: f[0])[1] if found else None
 
 
-def _start(graphs: _Graphs, box: np.ndarray | None, rgb: np.ndarray, people: list[_Person],
-           window: np.ndarray | None = None) -> bool:
-    """Start a tracker on the person a search found in `box` unless they are someone already tracked; whether
-    one started. Its window: `window` (where the search found them), else one around `box`."""
-    if box is None:
-        return False
-    tracked = [p for p in people if p.box is not None]
-    if any(_iou(box, p.box) > 0.3 for p in tracked):  # a tracked person showing beside their mask
-        return False
+def _inside(point: np.ndarray, box: np.ndarray) -> bool:
+    return bool((point >= box[:2]).all() and (point <= box[2:]).all())
+
+
+def _seek(finder, graphs: _Graphs, rgb: np.ndarray, tracked: list[tuple[np.ndarray, np.ndarray]], search: int,
+          min_confidence: float, where: np.ndarray | None = None) -> _Person | None:
+    """A tracker started on someone a search (`_search`) found, seeing them on this frame with the `tracked`
+    people painted out, or None. Its landmarks must hold the hips the detector saw; its window: `where` (where the
+    search looked), else one around the person's circle. It runs in the search's thread, beside the frame's
+    trackers: a start that fails (the detector also fires on things no landmarks confirm) delays no frame."""
+    found = _search(finder, rgb, tracked, search, min_confidence, where)
+    if found is None:
+        return None
     h, w = rgb.shape[:2]
-    person = graphs.tracker(_window(box, w, h) if window is None else window)
-    if person.see(rgb, [p.points for p in tracked]) and _iou(person.box, box) > 0.3:
-        people.append(person)
-        return True
+    person = graphs.tracker(_window(found.box(w, h), w, h, FOUND_WINDOW) if where is None else where)
+    if person.see(rgb, [points for _, points in tracked]) and _inside(found.centre, person.box):
+        return person
     graphs.stop(person)
-    return False
+    return None
 
 
-def _find_one(graphs: _Graphs, finder, rgb: np.ndarray, people: list[_Person], search: int) -> bool:
-    """Look for someone not yet tracked and start a tracker on them (`_search`, then `_start`)."""
-    box = _search(finder, rgb, _known(people), search)
-    return _start(graphs, box, rgb, people)
+def _join(graphs: _Graphs, person: _Person | None, people: list[_Person], max_people: int) -> bool:
+    """Add a tracker a search started to `people` unless they are full or it follows someone they hold (the
+    trackers moved on this frame); whether it joined."""
+    if person is None:
+        return False
+    if len(people) >= max_people:
+        graphs.stop(person)
+        return False
+    people[:] = _drop_duplicates([*people, person], graphs)
+    return people[-1] is person
 
 
 def _people_worker(source: FrameSource, start: int, stop: int | None, max_side: int | None, min_confidence: float,
