@@ -507,8 +507,8 @@ def _detect_people_range(
     finder = _finder_graph()
     pool = concurrent.futures.ThreadPoolExecutor(track_threads())
     # The finder works in its own thread (loading its models beside the first tracker's first frame, then one search
-    # at a time), so the trackers never queue behind a search; a spare tracker loads beside them too. The finder
-    # has no state: the blank frame it loads on changes nothing.
+    # and the start of its tracker at a time), so the trackers never queue behind a search; spare tracker graphs
+    # load in a third thread (`loader`). The finder has no state: the blank frame it loads on changes nothing.
     finding = concurrent.futures.ThreadPoolExecutor(1)
     finder_ready = finding.submit(finder.process, _BLANK) if max_people > 1 else None
     loader = concurrent.futures.ThreadPoolExecutor(1) if track_threads() > 1 else None
