@@ -69,6 +69,22 @@ def test_fusion_recovers_the_truth_better_than_either_input():
     assert np.abs(fused[:, 0] - cam[:, 0]).mean() < 0.25
 
 
+def test_a_clip_in_several_chunks_fits_as_in_one(monkeypatch):
+    """A clip of one chunk reuses its factorised normal equations for the frames' step; in several chunks each
+    chunk's system is built again (bounded memory): both are the same Gauss-Newton step."""
+    import bonelift.fusion as fusion
+
+    rng = np.random.default_rng(4)
+    cam = _clip(40, seed=5)
+    rel = cam - cam[:, :1]
+    pixels = _project(cam) + rng.normal(0, 2.0, cam.shape[:2] + (2,))
+    priors = [_corrupt(rel, rng, 10.0, flip=False), _corrupt(rel, rng, 10.0, flip=True)]
+    whole = fuse_clip(pixels, None, priors, H36M17, FOCAL, PRINCIPAL)
+    monkeypatch.setattr(fusion, "CHUNK", 7)
+    chunked = fuse_clip(pixels, None, priors, H36M17, FOCAL, PRINCIPAL)
+    np.testing.assert_allclose(chunked, whole, atol=1e-9)
+
+
 def test_causal_fusion_equals_running_fusion_frame_by_frame():
     rng = np.random.default_rng(2)
     cam = _clip(20, seed=3)

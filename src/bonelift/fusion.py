@@ -161,19 +161,23 @@ def _solve(kp: np.ndarray, conf: np.ndarray, priors: list[np.ndarray], rows: np.
 
     for _ in range(s.steps):
         length_step = np.zeros_like(offsets)
+        solved = None  # A^-1 [g, C] of a clip in one chunk: the frames' step below reuses it (no second solve)
         if fit_lengths:  # the offsets' step with every frame's block eliminated (Schur complement), summed by chunk
             reduced = np.eye(len(offsets)) / s.length_sigma**2
             rhs = offsets / s.length_sigma**2
             for c in chunks:
                 normal, grad, cross, jac_len, wl, res = system(c)
-                solved = np.linalg.solve(normal, np.concatenate([grad[..., None], cross], -1))  # A^-1 [g, C]
+                solved = np.linalg.solve(normal, np.concatenate([grad[..., None], cross], -1))
                 reduced += np.einsum("tkg,tkh->gh", wl, jac_len) - np.einsum("tpg,tph->gh", cross, solved[..., 1:])
                 rhs += np.einsum("tkg,tk->g", wl, res) - np.einsum("tpg,tp->g", cross, solved[..., 0])
             reduced[np.diag_indices_from(reduced)] *= 1.0 + s.damping
             length_step = -np.linalg.solve(reduced, rhs)
-        for c in chunks:  # each frame's step, given the offsets' step
-            normal, grad, cross, *_ = system(c)
-            step = -np.linalg.solve(normal, (grad + cross @ length_step)[..., None])[..., 0]
+        for c in chunks:  # each frame's step, given the offsets' step: A^-1 (g + C dl)
+            if solved is not None and len(chunks) == 1:
+                step = -(solved[..., 0] + solved[..., 1:] @ length_step)
+            else:  # several chunks: building a chunk's system again costs less memory than keeping every chunk's
+                normal, grad, cross, *_ = system(c)
+                step = -np.linalg.solve(normal, (grad + cross @ length_step)[..., None])[..., 0]
             moved = dirs[c] + np.einsum("tbcd,tbd->tbc", _tangents(dirs[c]), step[:, : 2 * nb].reshape(-1, nb, 2))
             dirs[c] = moved / np.linalg.norm(moved, axis=-1, keepdims=True)
             root[c] = root[c] + step[:, 2 * nb :]

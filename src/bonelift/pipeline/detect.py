@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bonelift.config import LiftConfig
 from bonelift.errors import DataError
-from bonelift.pipeline.frames import FrameSource
+from bonelift.pipeline.frames import READ_AHEAD, FrameSource
 from bonelift.pipeline.track import Track2D
 from bonelift.skeletons import MEDIAPIPE33
 
@@ -88,7 +88,7 @@ def _detect_range(
         static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=True,
         min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence,
     ) as pose:
-        for rgb in source.frames(max_side, start, stop):
+        for rgb in source.frames(max_side, start, stop, ahead=READ_AHEAD):
             result = pose.process(rgb)
             tick()
             if result.pose_landmarks is None:
@@ -490,8 +490,10 @@ def _detect_people_range(
     with one person gives exactly its keypoints. Every `FIND_EVERY` frames (longer while searches find
     nobody, `_search_wait`) MediaPipe's person detector on the frame with everyone tracked hidden
     (`_search`) looks for one more person and starts a tracker on them (`_seek`), both in their own thread
-    beside the frame's trackers; after a tracker loses its person, every other search looks at their last
-    place first (`LOST_SEARCHES`). A chunk that starts mid-clip runs
+    beside the trackers of that frame and the next; the person joins on the frame after (the start often fails,
+    and no frame waits for it; on the frame where the first tracker first finds someone the search runs after it
+    and they join at once); after a tracker loses its person, every other search looks at their last place first
+    (`LOST_SEARCHES`). A chunk that starts mid-clip runs
     `LEAD_SECONDS` early (those frames are not returned). A slot's position in a row carries no
     identity: `associate` links rows into people.
     """
@@ -515,20 +517,42 @@ def _detect_people_range(
     graphs = _Graphs(pose_mod, min_confidence, loader, max_people - 1)
     graphs.warm()
     searches = misses = next_search = 0
-    search = None  # this frame's search for more people (running in `finding`), if one was sent
+    # (`_seek` running in `finding`, the frame it was sent on, where it looked): a search for more people and the
+    # start of a tracker on whom it found, beside the trackers of two frames; the person joins on the frame after
+    seeking: tuple[concurrent.futures.Future, int, np.ndarray | None] | None = None
     lost: list[list] = []  # [last box, searches there] of each person a tracker lost: every other search looks there
     where = None
+
+    def settle(person: _Person | None, sent: int, where: np.ndarray | None) -> None:
+        """The tracker a search started on someone (or None) joins the people; the search cadence goes on."""
+        nonlocal searches, misses, lost, next_search
+        joined = _join(graphs, person, people, max_people)
+        if where is None:
+            searches += 1
+            misses = 0 if joined else misses + 1
+        else:  # a lost person's place is searched LOST_SEARCHES times, or until someone is found there;
+            lost[0][1] += 1  # it neither counts as a miss nor takes a turn of the whole frame and tiles
+            lost = lost[1:] if joined or lost[0][1] >= LOST_SEARCHES else lost
+            misses = 0 if joined else misses
+        next_search = sent + _search_wait(misses)
+        graphs.warm()  # a tracker started (or failed and was kept): the next spare loads while none is left
+
     span = (source.num_frames if stop is None else stop) - start
     lead = max(0, min(start, round(LEAD_SECONDS * source.fps), span // 3))  # at most a third more work
     try:
-        for n, rgb in enumerate(source.frames(max_side, start - lead, stop)):
+        for n, rgb in enumerate(source.frames(max_side, start - lead, stop, ahead=READ_AHEAD)):
             h, w = rgb.shape[:2]
+            if seeking is not None and n >= seeking[1] + 2:  # sent two frames ago: whom it found joins now
+                settle(seeking[0].result(), *seeking[1:])
+                seeking = None
             seen = [p.points for p in people]
-            if n >= next_search and (first.box is not None or n < lead) and len(people) < max_people:
+            if seeking is None and n >= next_search and (first.box is not None or n < lead) \
+                    and len(people) < max_people:
                 # the search for more people sees them where the last frame left them, beside this frame's trackers
                 # (while the first tracker sees nobody its own detector searches every frame)
                 where = _window(lost[0][0], w, h, LOST_WINDOW) if lost and where is None else None
-                search = finding.submit(_seek, finder, graphs, rgb, _known(people), searches, min_confidence, where)
+                seeking = (finding.submit(_seek, finder, graphs, rgb, _known(people), searches, min_confidence, where),
+                           n, where)
             jobs = []
             for k, person in enumerate(people):
                 if person is first and n < lead:
@@ -546,21 +570,11 @@ def _detect_people_range(
             people = _drop_duplicates([first] + [p for p in people[1:] if p.box is not None], graphs)
             if len(people) < tracked:  # someone lost: they may well still be there
                 misses, next_search = 0, min(next_search, n + FIND_EVERY)
-            if search is None and n >= next_search and first.box is not None and len(people) < max_people:
-                where = None  # the first tracker has just found someone (the clip's first frame): search after it
-                search = finding.submit(_seek, finder, graphs, rgb, _known(people), searches, min_confidence)
-            if search is not None:  # the tracker this frame's search started on someone joins the others
-                found = _join(graphs, search.result(), people, max_people)
-                search = None
-                if where is None:
-                    searches += 1
-                    misses = 0 if found else misses + 1
-                else:  # a lost person's place is searched LOST_SEARCHES times, or until someone is found there;
-                    lost[0][1] += 1  # it neither counts as a miss nor takes a turn of the whole frame and tiles
-                    lost = lost[1:] if found or lost[0][1] >= LOST_SEARCHES else lost
-                    misses = 0 if found else misses
-                next_search = n + _search_wait(misses)
-                graphs.warm()  # a tracker started (or failed and was kept): the next spare loads while none is left
+            if seeking is None and n >= next_search and first.box is not None and len(people) < max_people:
+                # the first tracker has just found someone (the clip's first frame): search after it, join at once
+                where = None
+                settle(finding.submit(_seek, finder, graphs, rgb, _known(people), searches, min_confidence).result(),
+                       n, None)
             if source.num_frames == 1:  # a photograph: no later frames to find the others on, so search now
                 for still in range(STILL_SEARCHES):
                     if len(people) >= max_people:
@@ -585,7 +599,10 @@ def _detect_people_range(
             tick()
     finally:
         pool.shutdown(wait=True)
-        finding.shutdown(wait=True)  # a search sent after the last frame finishes unread
+        finding.shutdown(wait=True)  # a search sent on the last frames finishes unread
+        late = seeking[0].result() if seeking is not None and seeking[0].exception() is None else None
+        if late is not None:
+            late.close()
         if loader is not None:
             loader.shutdown(wait=True)
         for person in people:
@@ -697,8 +714,8 @@ def _seek(finder, graphs: _Graphs, rgb: np.ndarray, tracked: list[tuple[np.ndarr
           min_confidence: float, where: np.ndarray | None = None) -> _Person | None:
     """A tracker started on someone a search (`_search`) found, seeing them on this frame with the `tracked`
     people painted out, or None. Its landmarks must hold the hips the detector saw; its window: `where` (where the
-    search looked), else one around the person's circle. It runs in the search's thread, beside the frame's
-    trackers: a start that fails (the detector also fires on things no landmarks confirm) delays no frame."""
+    search looked), else one around the person's circle. It runs in the search's thread, beside the trackers: a start
+    that fails (the detector also fires on things no landmarks confirm) delays no frame."""
     found = _search(finder, rgb, tracked, search, min_confidence, where)
     if found is None:
         return None

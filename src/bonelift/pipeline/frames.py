@@ -6,6 +6,9 @@ that names the file instead of an OpenCV traceback half-way through a run.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from bonelift.cameras import MAX_FPS, MIN_FPS
 from bonelift.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+READ_AHEAD = 2  # frames a consumer that works on each frame for a while (a tracker, a renderer) has decoded ahead
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
@@ -50,8 +54,14 @@ class FrameSource:
     num_frames: int
     images: tuple[Path, ...] = ()
 
-    def frames(self, max_side: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
-        """RGB frames start..stop-1, downscaled (aspect kept) so the longer side is at most `max_side` pixels."""
+    def frames(self, max_side: int | None = None, start: int = 0, stop: int | None = None,
+               ahead: int = 0) -> Iterator[np.ndarray]:
+        """RGB frames start..stop-1, downscaled (aspect kept) so the longer side is at most `max_side` pixels; with
+        `ahead`, decoded up to that many frames ahead in a thread of their own (`read_ahead`)."""
+        frames = self._rgb_frames(max_side, start, stop)
+        return read_ahead(frames, ahead) if ahead > 0 else frames
+
+    def _rgb_frames(self, max_side: int | None, start: int, stop: int | None) -> Iterator[np.ndarray]:
         cv2 = _cv2()
         for bgr in self._bgr_frames(cv2, start, stop):
             if bgr.shape[1] != self.width or bgr.shape[0] != self.height:
@@ -80,6 +90,50 @@ class FrameSource:
                 yield img
         finally:
             cap.release()
+
+
+_DONE = object()  # the end of a `read_ahead` queue
+
+
+def read_ahead(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]:
+    """`frames` produced in a thread of their own, at most `depth` ahead of the consumer: OpenCV decodes, resizes
+    and converts without the GIL, so a frame's decoding overlaps the work on the frames before it (a 1080p frame
+    takes several ms, as much as a quarter of a pose tracker's). An error while reading is raised in the consumer at
+    the frame it happened; a consumer that stops early stops the thread."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        slots.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            slots.put(exc)
+        finally:
+            if stop.is_set() and hasattr(frames, "close"):
+                frames.close()  # releases the video file from this thread, which owns the generator
+
+    reader = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            with contextlib.suppress(queue.Empty):
+                slots.get_nowait()
+            reader.join(0.05)
 
 
 def open_frames(path: str | Path, fps: float | None = None) -> FrameSource:

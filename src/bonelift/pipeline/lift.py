@@ -36,6 +36,7 @@ from bonelift.errors import DataError, OptionError
 from bonelift.filters import smooth
 from bonelift.io import writable_dir
 from bonelift.pipeline import biomech_files, bvh, export, render, viewer
+from bonelift.pipeline.frames import READ_AHEAD
 from bonelift.pipeline.gaps import fill_gaps
 from bonelift.pipeline.keypoint_io import is_keypoint_input, read_people
 from bonelift.pipeline.lifters import (
@@ -424,7 +425,7 @@ def _stages(
         export_all(poses, people, tmp, o.biomech)
     if o.pictures:
         with stage("render"):
-            frames = frame_source.frames(plan.max_side) if frame_source is not None else None
+            frames = frame_source.frames(plan.max_side, ahead=READ_AHEAD) if frame_source is not None else None
             render.render_video(poses, frames, tmp / "overlay.mp4", tmp / "overlay.gif", progress=o.progress,
                                 people=people)
     files = _commit(tmp, out_dir)
