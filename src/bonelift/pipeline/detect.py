@@ -523,11 +523,11 @@ def _detect_people_range(
     lost: list[list] = []  # [last box, searches there] of each person a tracker lost: every other search looks there
     where = None
 
-    def settle(person: _Person | None, sent: int, where: np.ndarray | None) -> None:
+    def settle(person: _Person | None, sent: int, looked: np.ndarray | None) -> None:
         """The tracker a search started on someone (or None) joins the people; the search cadence goes on."""
         nonlocal searches, misses, lost, next_search
         joined = _join(graphs, person, people, max_people)
-        if where is None:
+        if looked is None:  # the whole frame or a tile
             searches += 1
             misses = 0 if joined else misses + 1
         else:  # a lost person's place is searched LOST_SEARCHES times, or until someone is found there;
