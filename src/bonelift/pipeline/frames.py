@@ -103,17 +103,12 @@ def read_ahead(frames: Iterator[np.ndarray], depth: int) -> Iterator[np.ndarray]
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def produce() -> None:
+    def produce() -> None:  # a put blocked on a full queue is freed by the consumer draining it when it stops
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        slots.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
                 if stop.is_set():
                     return
+                slots.put(frame)
             slots.put(_DONE)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             slots.put(exc)
