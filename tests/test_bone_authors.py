@@ -174,7 +174,8 @@ def test_bench_rows_and_honest_labels(tmp_path, monkeypatch) -> None:
     from bonelift.bench import video
     from bonelift.models.bone_video import BoneOptions
 
-    assert list(video.ROWS)[-3:] == ["jsl-aug", "bone-aug", "bone-authors"]
+    assert list(video.ROWS)[-4:] == ["jsl-aug", "bone-aug", "bone-authors", "bone-e2e"]
+    assert BoneOptions.parse(video.ROWS["bone-e2e"][2], "bone").pose_grad  # the one deviation, its own row
     authors = BoneOptions.parse(video.ROWS["bone-authors"][2], "bone")
     assert authors.aug is True and authors.aug_joint_loss and authors.aug_trajectory == "random"
     assert authors.att_abs and authors.bn_decay == "bottom"

@@ -160,6 +160,22 @@ def test_joint_shift_loss_updates_only_the_direction_network() -> None:
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
 
 
+@pytest.mark.parametrize("pose_grad", [False, True])
+def test_final_joint_loss_reaches_the_directions_only_with_pose_grad(pose_grad: bool) -> None:
+    torch.manual_seed(0)
+    model = BoneVideoLifter(_config("bone", lambda_d=0.0, lambda_l=0.0, lambda_j=0.0, lambda_js=0.0,
+                                    pose_grad=pose_grad))
+    seq = _sequences(1, 20)[0]
+    target = torch.from_numpy(seq.root_relative[:4])
+    batch = {"window": torch.randn(4, 9, 17, 2), "target": target, "length_inputs": torch.randn(4, 6, 17, 2),
+             "length_targets": target[:, None].expand(4, 6, 17, 3)}
+    model.training_loss(batch)["total"].backward()
+    moved = [any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters()) for net in model.direction]
+    assert moved == [False, pose_grad]  # the top sub-network only; the bottom one stays detached
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.length.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.joint_fusion.parameters())
+
+
 def test_attention_weights_sum_to_one_per_bone() -> None:
     torch.manual_seed(0)
     model = BoneVideoLifter(_config("bone"))

@@ -67,6 +67,7 @@ ROWS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
     "bone-authors": ("method 5, authors' code readings", "bone", {"aug": True, "aug_joint_loss": True,
                                                                    "aug_trajectory": "random", "att_abs": True,
                                                                    "bn_decay": "bottom"}, False),
+    "bone-e2e": ("method 5, final-joint loss into the directions", "bone", {"pose_grad": True}, False),
 }
 # Training options a row sets over the base run (the authors' schedule readings: every window both ways per
 # epoch, the learning rate annealed as far as 80 epochs x 0.95 take it).

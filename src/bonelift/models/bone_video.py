@@ -65,6 +65,10 @@ Readings of the authors' code (github sunnychencool/Anatomy3D, `common/model.py`
 - Augmentation itself: always on in the authors' code (no switch); `aug` "auto" follows the paper (Sec. 4.3:
   none for GT 2D), so `bone-authors` sets `aug` true.
 
+A deviation, off by default: `pose_grad` lets the final-joint loss reach the top direction sub-network (the
+paper's "trained together with the whole network" read as end to end). Measured (docs/results.md 5.g, GT 2D, one
+seed): 66.14 vs 66.36 mm P1 - no measurable gain; the directions themselves hold method 5 back.
+
 Training cost: lengths are a per-video quantity, so the trainer draws l frames once per distinct
 video of a batch (`length_video` maps samples to draws) and the length network runs over those
 only. Parameter shapes changed with this design (fusion heads, expand-free upper sub-network):
@@ -127,6 +131,9 @@ class BoneOptions(NetworkOptions):
     att_abs: bool = switch(False, "length attention on [X, |X|] with a bias (authors' code); off: W X, no bias")
     bn_decay: str = switch("all", "batch norms whose momentum decays in training: all, or the bottom direction "
                                   "sub-network's only (authors' code)", ("all", "bottom"))
+    # A deviation from the authors' code, measured in docs/results.md 5.g.
+    pose_grad: bool = switch(False, "the final joints' MPJPE also trains the top direction sub-network (end to end; "
+                                    "authors' code: directions detached)")
 
 
 def bone_options(config: VideoModelConfig) -> BoneOptions:
@@ -367,9 +374,10 @@ class BoneVideoLifter(nn.Module):
                 chosen, _ = self.frame_estimates(x_aug[rows, pick])
                 loss_j = loss_j + mpjpe_loss(chosen.unflatten(-1, (-1, 3)), batch["aug_targets"][rows, pick])
 
-        # Final joints: both inputs detached, so this loss trains only the fusion layers (authors' code).
+        # Final joints: both inputs detached, so this loss trains only the fusion layers (authors' code); with
+        # `pose_grad` it also reaches the top direction sub-network.
         lengths = pooled.detach()
-        joints = self.fuse(dirs[-1].detach(), lengths)
+        joints = self.fuse(dirs[-1] if o.pose_grad else dirs[-1].detach(), lengths)
         loss_pose = mpjpe_loss(joints, target)
         # Joint shift loss: per sub-network, lengths detached -> updates the direction network (and shift heads).
         if o.jsl:
