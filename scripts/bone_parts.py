@@ -10,11 +10,10 @@ scores, on the checkpoint's test split (no test-time flip, every `--stride`-th f
 - `eq1 gt D x L`: ground-truth directions with the predicted lengths;
 - `length net`: the length network's own per-frame 3D joints (a single-frame lifter, eq. 5's output);
 
-A TCN checkpoint gets the same table from its joints' decomposition (`eq1`: its directions with its lengths
-averaged over the video, as method 5 pools them), the control for which part method 5 predicts worse;
-
-plus the mean angle between predicted and true directions per bone and sub-network, and the length errors. Protocol 1 and 2 in mm, mean over
-actions as the benches score.
+plus the mean angle between predicted and true directions per bone and sub-network, and the length errors.
+Protocol 1 and 2 in mm, mean over actions as the benches score. A TCN checkpoint gets the same table from its
+joints' own decomposition (`eq1`: its directions with its lengths averaged over the video, as method 5 pools
+them): the control for which part method 5 predicts worse.
 
 Run: `PYTHONPATH=src python scripts/bone_parts.py RUN/last.pt [RUN/last.pt ...] [--stride 5]`.
 """
@@ -32,66 +31,63 @@ from bonelift.evaluation import scored_frames
 from bonelift.models.base import with_root
 from bonelift.models.bone_video import BoneVideoLifter
 from bonelift.models.tcn import TemporalConvLifter
+from bonelift.skeletons import Layout
 
 PARTS = ("fused", "eq1", "eq1 D x gt L", "eq1 gt D x L", "length net")
 
 
+def _decomposed(dirs: torch.Tensor, pooled: torch.Tensor, every: list[torch.Tensor], gt: np.ndarray,
+                lay: Layout) -> dict[str, np.ndarray]:
+    """Eq. 1 on predicted directions (F, B, 3) and one set of lengths (1, B), crossed with the truth of `gt`
+    (F, J, 3); the angle of each of `every`'s directions to the true ones, and the length error per bone."""
+    y_dir, y_len = geometry.bone_directions(torch.from_numpy(gt.astype(np.float32)), lay)
+    true_len = y_len.mean(0, keepdim=True)  # a video's lengths: its frames' mean
+    n = len(dirs)
+    out = {
+        "eq1": geometry.joints_from_directions(dirs, pooled.expand(n, -1), lay),
+        "eq1 D x gt L": geometry.joints_from_directions(dirs, true_len.expand(n, -1), lay),
+        "eq1 gt D x L": geometry.joints_from_directions(y_dir, pooled.expand(n, -1), lay),
+        # (sub-networks, frames, bones)
+        "angle": torch.stack([torch.rad2deg(torch.acos((d * y_dir).sum(-1).clamp(-1, 1))) for d in every]),
+        "len_err": (pooled - true_len).abs().expand(n, -1),
+    }
+    return {k: v.numpy() for k, v in out.items()}
+
+
 @torch.no_grad()
 def parts(model: BoneVideoLifter, screen: np.ndarray, gt: np.ndarray, frames: np.ndarray) -> dict[str, np.ndarray]:
-    """Every variant's joints (len(frames), J, 3) for one video, and the predicted / true directions."""
-    lay = model.layout
+    """Every variant's joints (len(frames), J, 3) for one video, with the direction and length errors."""
     x = torch.from_numpy(np.ascontiguousarray(screen, dtype=np.float32))
     f = torch.from_numpy(frames)
     lengths = model.video_lengths(x)  # (1, bones): one set per video
     win = geometry.pad_edges(x, *model.config.pad).unfold(0, model.config.receptive_field, 1)[f].permute(0, 3, 1, 2)
     every = model.directions(win)
-    dirs = every[-1]
-    y = torch.from_numpy(gt.astype(np.float32))
-    y_dir, y_len = geometry.bone_directions(y, lay)
-    gt_len = y_len.mean(0, keepdim=True).expand(len(f), -1)
-    pooled = lengths.expand(len(f), -1)
     own, _ = model.length(x[f].flatten(1))
-    out = {
-        "fused": model.fuse(dirs, pooled),
-        "eq1": geometry.joints_from_directions(dirs, pooled, lay),
-        "eq1 D x gt L": geometry.joints_from_directions(dirs, gt_len, lay),
-        "eq1 gt D x L": geometry.joints_from_directions(y_dir, pooled, lay),
-        "length net": with_root(own.unflatten(-1, (-1, 3)), lay),
+    return {
+        "fused": model.fuse(every[-1], lengths.expand(len(f), -1)).numpy(),
+        "length net": with_root(own.unflatten(-1, (-1, 3)), model.layout).numpy(),
+        **_decomposed(every[-1], lengths, every, gt, model.layout),
     }
-    out = {k: v.numpy() for k, v in out.items()}
-    # (sub-networks, frames, bones): the angle between each sub-network's direction and the true one
-    out["angle"] = torch.stack([torch.rad2deg(torch.acos((d * y_dir).sum(-1).clamp(-1, 1))) for d in every]).numpy()
-    out["len_err"] = (lengths - y_len.mean(0, keepdim=True)).abs().expand(len(f), -1).numpy()
-    return out
 
 
 @torch.no_grad()
-def tcn_parts(model: TemporalConvLifter, screen: np.ndarray, gt: np.ndarray, frames: np.ndarray) -> dict[str, np.ndarray]:
-    """The same table for a TCN, from its joints' own decomposition: its per-frame directions with the true lengths,
-    the true directions with its lengths averaged over the video (method 5's one set per video); no length net."""
+def tcn_parts(
+    model: TemporalConvLifter, screen: np.ndarray, gt: np.ndarray, frames: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The same table for a TCN, from its joints' own decomposition (its lengths averaged over the video, as
+    method 5 pools them); it has no length network."""
     lay = model.config.out_layout
     x = torch.from_numpy(np.ascontiguousarray(screen, dtype=np.float32))
     joints = model.infer(x, frames=torch.from_numpy(frames))
     dirs, lengths = geometry.bone_directions(joints, lay)
-    y_dir, y_len = geometry.bone_directions(torch.from_numpy(gt.astype(np.float32)), lay)
-    pooled = lengths.mean(0, keepdim=True)
-    out = {
-        "fused": joints,
-        "eq1": geometry.joints_from_directions(dirs, pooled.expand(len(frames), -1), lay),
-        "eq1 D x gt L": geometry.joints_from_directions(dirs, y_len.mean(0, keepdim=True).expand(len(frames), -1), lay),
-        "eq1 gt D x L": geometry.joints_from_directions(y_dir, pooled.expand(len(frames), -1), lay),
-        "length net": torch.full_like(joints, float("nan")),
-    }
-    out = {k: v.numpy() for k, v in out.items()}
-    out["angle"] = torch.rad2deg(torch.acos((dirs * y_dir).sum(-1).clamp(-1, 1)))[None].numpy()
-    out["len_err"] = (pooled - y_len.mean(0, keepdim=True)).abs().expand(len(frames), -1).numpy()
-    return out
+    return {"fused": joints.numpy(), **_decomposed(dirs, lengths.mean(0, keepdim=True), [dirs], gt, lay)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoints", nargs="+")
-    ap.add_argument("--stride", type=int, default=5, help="score every N-th test frame pair (the benches' --test-stride)")
+    ap.add_argument("--stride", type=int, default=5, 
+                    help="score every N-th test frame pair (the benches' --test-stride)")
     a = ap.parse_args()
     print("| checkpoint | " + " | ".join(PARTS) + " |")
     print("|---" * (len(PARTS) + 1) + "|")
@@ -107,10 +103,10 @@ def main() -> None:
         actions = np.concatenate([np.full(len(f), s.action) for s, f in zip(seqs, frames)])
         cells = []
         for k in PARTS:
-            pred = np.concatenate([g[k] for g in got])
-            if np.isnan(pred).any():  # a TCN has no length network
+            if k not in got[0]:  # a TCN has no length network
                 cells.append("–")
                 continue
+            pred = np.concatenate([g[k] for g in got])
             p1, p2 = (metrics.average_over_groups(metrics.group_mean(err * 1000, actions))
                       for err in (metrics.mpjpe(pred, gt), metrics.p_mpjpe(pred, gt)))
             cells.append(f"{p1:.2f} / {p2:.2f}")
@@ -122,10 +118,11 @@ def main() -> None:
         print("per bone: mean direction error of each sub-network, bottom first (deg) / mean |length error| (mm)")
         print(", ".join(f"{n} {'/'.join(f'{a:.1f}' for a in d)}/{e:.0f}" for n, d, e in zip(names, angle.T, len_err)))
         print("all bones: " + " / ".join(f"{a:.2f} deg" for a in angle.mean(1)) + f", {len_err.mean():.1f} mm")
-        per_joint = {k: metrics.joint_errors(np.concatenate([g[k] for g in got]), gt).mean(0) * 1000 for k in PARTS}
-        print("per joint P1 (mm), " + " | ".join(PARTS))
+        have = [k for k in PARTS if k in got[0]]
+        per_joint = {k: metrics.joint_errors(np.concatenate([g[k] for g in got]), gt).mean(0) * 1000 for k in have}
+        print("per joint P1 (mm), " + " | ".join(have))
         for j, n in enumerate(lay.joints):
-            print(f"  {n}: " + " ".join(f"{per_joint[k][j]:.1f}" for k in PARTS))
+            print(f"  {n}: " + " ".join(f"{per_joint[k][j]:.1f}" for k in have))
 
 
 if __name__ == "__main__":
