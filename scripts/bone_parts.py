@@ -86,7 +86,7 @@ def tcn_parts(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoints", nargs="+")
-    ap.add_argument("--stride", type=int, default=5, 
+    ap.add_argument("--stride", type=int, default=5,
                     help="score every N-th test frame pair (the benches' --test-stride)")
     a = ap.parse_args()
     print("| checkpoint | " + " | ".join(PARTS) + " |")
