@@ -265,7 +265,7 @@ def test_bench_anatomy_tiny_synthetic_run(tmp_path, one_thread):
     doc = run(bench, tmp_path / "runs", report, "bonelift bench anatomy (test)", test_stride=2, seeds=2)
     rows = {(r["variant"], r["seed"]): r for r in doc["rows"]}
     for variant in ("s1-3d", "s1-3d+weak-2d-reproj", "s1-3d+weak-2d-geometry", "s1-3d+weak-2d-angle",
-                    "s1-3d+weak-2d", "tpnet-online", "tpnet-bidirectional"):
+                    "s1-3d+weak-2d", "tpnet-online", "tpnet-bidirectional", "tpnet-single-frame"):
         for seed in (0, 1):
             r = rows[(variant, seed)]
             assert np.isfinite(r["p1_mm"]) and np.isfinite(r["p2_mm"]) and r["input"] == "gt"

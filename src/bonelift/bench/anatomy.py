@@ -14,6 +14,8 @@
 2. TP-Net online and bidirectional on the full method's predictions, windows at the paper's 40 ms step
    (`--tpnet-frame-step` 2 at 50 Hz); each row records its single-frame input's P1 and its gain over it; the
    online net's streaming latency is `streaming.tpnet_latency_ms` (the project's one latency statistic, CPU).
+   `tpnet-single-frame`, the control, is the same network and training on a window of one pose: its gain is
+   what a refiner learns from the 3D it trains on, so the online row's gain over it is what the time window adds.
    TP-Net trains on predictions the lifter was not fitted on (`--tpnet-train-on 2d-only`, the default): the
    full lifter's predictions for the 2D-only subjects S5-S8, against their 3D, which supervises TP-Net only
    (the lifter never sees it). Trained on the lifter's own 3D subject (`3d`, S1, the earlier design), TP-Net
@@ -40,6 +42,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -97,6 +100,12 @@ BASE = "s1-3d"  # the row every paired difference is taken against
 TPNET_SOURCES = ("2d-only", "3d")
 TABLE6 = (("ground-truth", "Ground truth"), ("s1-3d", "Baseline"), (FULL, "With losses"),
           ("tpnet-online", "TP-Net online"), ("tpnet-bidirectional", "TP-Net bidirectional"))
+# TP-Net rows: variant, label, window. The single-frame control trains the same network on the same predictions and
+# 3D with a window of one pose, so what it gains is learning from that 3D, and the online row's gain over it is time.
+TPNET_KINDS = (("tpnet-online", "+ TP-Net online", TPNetConfig.online),
+               ("tpnet-bidirectional", "+ TP-Net bidirectional", TPNetConfig.bidirectional),
+               ("tpnet-single-frame", "control: the same refiner on the frame's own pose (window 1)",
+                TPNetConfig.single_frame))
 
 
 # Fields of the lifters' run configuration that each row sets (or the bench fixes): no flag of their own.
@@ -174,8 +183,8 @@ class AnatomyBench(Options):
             symmetry_epoch=max(warmup, int(round(self.symmetry_fraction * epochs))),
         )
 
-    def tpnet(self, out: Path, online: bool, seed: int) -> TPNetTrainConfig:
-        make = TPNetConfig.online if online else TPNetConfig.bidirectional
+    def tpnet(self, out: Path, make: Callable[..., TPNetConfig], seed: int) -> TPNetTrainConfig:
+        """TP-Net's run for one window kind (`TPNET_KINDS`)."""
         return TPNetTrainConfig(
             model=make(hidden=self.tpnet_hidden, frame_step=self.tpnet_frame_step),
             stride=self.tpnet_sample_stride,
@@ -269,16 +278,15 @@ def run(
         full_test = predict_split(full_model, test_seqs, 1, device, progress=False)[0]
         train_preds = predict_split(full_model, tpnet_seqs, 1, device, progress=False)[0]
         train_gts = [q.root_relative for q in tpnet_seqs]
-        for slug, label, online in (("tpnet-online", "+ TP-Net online", True),
-                                    ("tpnet-bidirectional", "+ TP-Net bidirectional", False)):
-            config = bench.tpnet(out / slug / f"seed{seed}", online, seed)
+        for slug, label, make in TPNET_KINDS:
+            config = bench.tpnet(out / slug / f"seed{seed}", make, seed)
             if _complete(config.out_dir, config):
                 net = checkpoints.rebuild(Path(config.out_dir) / "last.pt", device)[0]
             else:
                 net = train_tpnet(config, train_preds, train_gts, progress=False, overwrite=True)
             refined = [refine_sequence(net, p, f) for p, f in zip(full_test, frames)]
             extra: dict[str, Any] = {"frame_step": net.config.frame_step, "window": net.config.window}
-            if online:
+            if slug == "tpnet-online":
                 extra["latency_ms"] = tpnet_latency_ms(copy.deepcopy(net).cpu())
                 extra["latency_statistic"] = "median"
             row = add_row(slug, label, "tpnet", seed, refined, input_variant=FULL, input_p1_mm=full_p1,
@@ -315,7 +323,7 @@ def _mean_validity(items: list[dict[str, Any]]) -> dict[str, Any]:
 def render(doc: dict[str, Any]) -> str:
     b = doc["budget"]
     gt = input_label("gt")  # the benchmark trains and tests on ground-truth 2D
-    known = {v[0] for v in (*VARIANTS, RECORD_ALL)} | {v for v, _ in TABLE6}
+    known = {v[0] for v in (*VARIANTS, RECORD_ALL)} | {v for v, _ in TABLE6} | {v[0] for v in TPNET_KINDS}
     rows = [r for r in doc["rows"] if r.get("variant") in known]  # rows of the pre-#14 bench stay in the JSON only
     budget_text = (
         f"per lifter {b.get('epochs')} epochs (row overrides {b.get('row_epochs') or 'none'}), training stride "

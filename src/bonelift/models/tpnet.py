@@ -52,6 +52,11 @@ class TPNetConfig:
     def bidirectional(cls, **kw: Any) -> TPNetConfig:
         return cls(past=10, future=10, **kw)
 
+    @classmethod
+    def single_frame(cls, **kw: Any) -> TPNetConfig:
+        """The frame's own pose only: the same refiner without time, a control for what the window adds."""
+        return cls(past=0, future=0, **kw)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
