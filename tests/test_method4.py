@@ -286,6 +286,11 @@ def test_bench_anatomy_tiny_synthetic_run(tmp_path, one_thread):
     subset = run(replace(bench, rows=("s1-3d", "s1-3d+weak-2d-reproj")), tmp_path / "runs", report, "subset",
                  test_stride=2, seeds=2)
     assert len(subset["rows"]) == len(doc["rows"])
+    # TP-Net fitted on the lifter's own 3D subject trains into its own folders, not over the S5-trained ones.
+    on_3d = run(replace(bench, rows=("s1-3d+weak-2d", "tpnet"), tpnet_train_on="3d"), tmp_path / "runs",
+                tmp_path / "on_3d.md", "on 3d", test_stride=2, seeds=1)
+    assert (tmp_path / "runs" / "tpnet-online-train-on-3d" / "seed0" / "last.pt").is_file()
+    assert {r["tpnet_subjects"][0] for r in on_3d["rows"] if r["model"] == "tpnet"} == {"S1"}
 
 
 def test_bench_anatomy_rows_option_and_paired_differences():

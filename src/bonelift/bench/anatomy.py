@@ -278,8 +278,10 @@ def run(
         full_test = predict_split(full_model, test_seqs, 1, device, progress=False)[0]
         train_preds = predict_split(full_model, tpnet_seqs, 1, device, progress=False)[0]
         train_gts = [q.root_relative for q in tpnet_seqs]
+        # TP-Nets fitted on other data live in their own folders: a folder is reused when its budget matches.
+        data = "" if bench.tpnet_train_on == "2d-only" else f"-train-on-{bench.tpnet_train_on}"
         for slug, label, make in TPNET_KINDS:
-            config = bench.tpnet(out / slug / f"seed{seed}", make, seed)
+            config = bench.tpnet(out / f"{slug}{data}" / f"seed{seed}", make, seed)
             if _complete(config.out_dir, config):
                 net = checkpoints.rebuild(Path(config.out_dir) / "last.pt", device)[0]
             else:
