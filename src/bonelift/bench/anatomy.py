@@ -100,8 +100,9 @@ BASE = "s1-3d"  # the row every paired difference is taken against
 TPNET_SOURCES = ("2d-only", "3d")
 TABLE6 = (("ground-truth", "Ground truth"), ("s1-3d", "Baseline"), (FULL, "With losses"),
           ("tpnet-online", "TP-Net online"), ("tpnet-bidirectional", "TP-Net bidirectional"))
-# TP-Net rows: variant, label, window configuration. The single-frame control trains the same network on the same predictions and
-# 3D with a window of one pose, so what it gains is learning from that 3D, and the online row's gain over it is time.
+# TP-Net rows: variant, label, window configuration. The single-frame control trains the same network on the same
+# predictions and 3D with a window of one pose, so what it gains is learning from that 3D, and the online row's
+# gain over it is what time adds.
 TPNET_KINDS = (("tpnet-online", "+ TP-Net online", TPNetConfig.online),
                ("tpnet-bidirectional", "+ TP-Net bidirectional", TPNetConfig.bidirectional),
                ("tpnet-single-frame", "control: the same refiner on the frame's own pose (window 1)",
