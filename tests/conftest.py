@@ -29,7 +29,9 @@ def random_poses(n: int, rng: np.random.Generator, offset: tuple[float, float] =
     poses = REST_POSE[None] + rng.normal(0, 0.02, (n, 17, 3))
     yaw = rng.uniform(-np.pi, np.pi) + np.linspace(0, 1.0, n)
     c, s = np.cos(yaw), np.sin(yaw)
-    rot = np.stack([np.stack([c, -s, 0 * c], -1), np.stack([s, c, 0 * c], -1), np.stack([0 * c, 0 * c, 1 + 0 * c], -1)], -2)
+    rot = np.stack(
+        [np.stack([c, -s, 0 * c], -1), np.stack([s, c, 0 * c], -1), np.stack([0 * c, 0 * c, 1 + 0 * c], -1)], -2
+    )
     poses = poses @ np.swapaxes(rot, -1, -2)
     poses[..., 0] += offset[0] + np.linspace(0, 0.3, n)[:, None]
     poses[..., 1] += offset[1]

@@ -130,7 +130,9 @@ def test_tpnet_online_uses_no_future_frames():
     assert (a[:, 0] == 0).all()
 
 
-@pytest.mark.parametrize("past,future,step,length", [(4, 0, 1, 9), (3, 2, 1, 9), (4, 0, 2, 13), (3, 2, 2, 13), (3, 2, 2, 3)])
+@pytest.mark.parametrize(
+    "past,future,step,length", [(4, 0, 1, 9), (3, 2, 1, 9), (4, 0, 2, 13), (3, 2, 2, 13), (3, 2, 2, 3)]
+)
 def test_tpnet_stream_matches_batch_with_bounded_memory(past, future, step, length):
     model = _tiny(past, future, step)
     seq = np.random.default_rng(3).standard_normal((length, 17, 3))

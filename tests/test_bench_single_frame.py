@@ -238,7 +238,20 @@ def test_bench_refuses_seeds_and_strides_below_one(tmp_path, capsys, flag) -> No
 
 def _argv(data: str) -> list[str]:
     """The tiny budget of the synthetic bench runs."""
-    return ["--data", data, "--keypoints", "gt", "--epochs", "1", "--stride", "2", "--hidden", "16", "--batch-size", "64"]
+    return [
+        "--data",
+        data,
+        "--keypoints",
+        "gt",
+        "--epochs",
+        "1",
+        "--stride",
+        "2",
+        "--hidden",
+        "16",
+        "--batch-size",
+        "64",
+    ]
 
 
 def test_every_table_step_is_compared_under_every_reading_with_rows_the_suite_trains() -> None:

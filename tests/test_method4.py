@@ -42,7 +42,9 @@ def test_weak_pose_of_ground_truth_reproduces_it_and_its_losses():
     rng = np.random.default_rng(0)
     gt = STANDING[None] + 0.03 * rng.standard_normal((16, 17, 3))
     gt = gt - gt[:, :1]
-    absolute = gt + np.stack([rng.uniform(-1, 1, 16), rng.uniform(-0.5, 0.5, 16), rng.uniform(3.5, 6.5, 16)], -1)[:, None]
+    absolute = (
+        gt + np.stack([rng.uniform(-1, 1, 16), rng.uniform(-0.5, 0.5, 16), rng.uniform(3.5, 6.5, 16)], -1)[:, None]
+    )
     rays = torch.tensor(cam.image_coords(cam.project(absolute)))  # pixels with distortion -> undistorted rays
     pose = torch.tensor(gt)
     wp, residual = weak_pose(pose, rays, H36M17)

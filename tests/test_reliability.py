@@ -97,7 +97,9 @@ def test_restricted_loader_reads_containers_scalars_and_plain_arrays(tmp_path: P
     assert got["metadata"] == meta and type(got["metadata"]["num_joints"]) is np.int64
     np.testing.assert_array_equal(got["value"]["S1"]["Walking 1"][0], value["S1"]["Walking 1"][0])
     assert got["value"]["S1"]["Walking 1"][1].dtype == np.float32
-    with pytest.raises(DataError, match="is not a dict of sequences"):  # a plain (non-pickled) array is read without pickle
+    with pytest.raises(
+        DataError, match="is not a dict of sequences"
+    ):  # a plain (non-pickled) array is read without pickle
         np.savez(tmp_path / "plain.npz", positions_2d=np.zeros((3, 2)))
         load_pickled_npz(tmp_path / "plain.npz", "positions_2d")
 

@@ -56,7 +56,11 @@ def test_models_shapes_and_final_pose(name: str, inp: str, out: str) -> None:
         outputs = model(x)
         assert outputs["pose"].shape == (4, model.out_dim)
         assert torch.isfinite(model.loss(outputs, torch.randn(4, model.out_dim))["total"])
-        assert model.predict(torch.randn(4, model.config.in_layout.num_joints, 2)).shape == (4, model.config.out_layout.num_joints, 3)
+        assert model.predict(torch.randn(4, model.config.in_layout.num_joints, 2)).shape == (
+            4,
+            model.config.out_layout.num_joints,
+            3,
+        )
         if "refined" in outputs:
             # Hard joints come from the refinement, all other joints from the basic network.
             refined = outputs["refined"] if outputs["refined"].dim() == 3 else outputs["refined"][:, None]
@@ -66,7 +70,9 @@ def test_models_shapes_and_final_pose(name: str, inp: str, out: str) -> None:
                 assert torch.equal(outputs["pose"][:, q], refined[:, k][:, q])
                 hard |= q
             assert torch.equal(outputs["pose"][:, ~hard], outputs["basic"][:, ~hard])
-            assert _unit_joints(model.config, hard) == {model.config.out_layout.joints[j] for j in model.config.out_layout.hard_joints}
+            assert _unit_joints(model.config, hard) == {
+                model.config.out_layout.joints[j] for j in model.config.out_layout.hard_joints
+            }
 
 
 @pytest.mark.parametrize("name", NEW_MODELS)
@@ -171,7 +177,12 @@ def test_rem_only_in_first_basic_layer() -> None:
 
 def test_ablation_variants() -> None:
     fusions = {n: build_model(_config(n)).fusion for n in ("basic-ref", "basic-ref-amstar", "basic-ref-am", "asn")}
-    assert fusions == {"basic-ref": "none", "basic-ref-amstar": "plain", "basic-ref-am": "attention", "asn": "attention"}
+    assert fusions == {
+        "basic-ref": "none",
+        "basic-ref-amstar": "plain",
+        "basic-ref-am": "attention",
+        "asn": "attention",
+    }
     assert isinstance(build_model(_config("asn")), ASN)
     assert {"baseline", *NEW_MODELS} <= set(MODELS)
 

@@ -140,7 +140,11 @@ SIZE = "width and height must be two whole numbers of pixels from 1 to 100000"
 LIVE = [
     Case("1-live-width-nan", live_frame(lambda k: k, float("nan")), SIZE + r", got \(nan, 480\)"),
     Case("1-live-width-1e-300", live_frame(lambda k: k, 1e-300), SIZE),
-    Case("1-live-coordinates-x1e200", live_frame(lambda k: k * 1e200), r"keypoint coordinates reach [\d.]+e\+202, not pixel positions"),
+    Case(
+        "1-live-coordinates-x1e200",
+        live_frame(lambda k: k * 1e200),
+        r"keypoint coordinates reach [\d.]+e\+202, not pixel positions",
+    ),
     Case("1-live-width-0", live_frame(lambda k: k, 0), SIZE + r", got \(0, 480\)"),
     Case("1-live-width-string-320", live_frame(lambda k: k, "320"), SIZE + r", got \('320', 480\)"),
     Case("1-live-height-negative", live_frame(lambda k: k, W, -480), SIZE),
@@ -192,26 +196,64 @@ LIFT = ("lift", "--model", "{ckpt}", "--no-pictures", "--quiet", "-o", "{tmp}/ou
 EVAL = ("evaluate", "{tmp}/tiny.pt", "--device", "cpu", "--data", "{tmp}/h36m")
 BOMB = r"declares [\d,]+ MB, more than a [\d,]+-byte file may inflate to .*: a zip bomb or a corrupt file"
 MEMORY = [
-    Case("2-keypoint-npz-of-compressed-zeros", cli(*LIFT[:-2], "{tmp}/bomb.npz", "-o", "{tmp}/out",
-                                                   setup=lambda env: _zeros_bomb(env.tmp / "bomb.npz",
-                                                                                 (200_000, 33, 2))),
-         r"bomb\.npz: keypoints \(200000, 33, 2\) float64 " + BOMB, ("out",)),
-    Case("2-npz-declaring-1e7x1e6x2-lift", cli(*LIFT, "{tmp}/huge.npz", setup=lambda env: _header_only_npz(
-        env.tmp / "huge.npz", {"keypoints": (10**7, 10**6, 2)})), r"huge\.npz: keypoints .*declares 152,587,891 MB",
-         ("out",)),
-    Case("2-npz-declaring-1e7x1e6x2-validity", cli("validity", "{tmp}/huge.npz", setup=lambda env: _header_only_npz(
-        env.tmp / "huge.npz", {"poses": (10**7, 10**6, 2)})), r"huge\.npz: poses .*declares 152,587,891 MB"),
-    Case("2-bytearray-in-a-dataset-pickle", cli(*EVAL, setup=_pickled_dataset(lambda d: {**d, "S1": {"Walking": _Alloc(10**13)}})),
-         r"data_3d_h36m_17j\.npz: refusing to unpickle builtins\.bytearray"),
-    Case("2-shared-nested-lists-pickle", cli(*EVAL, setup=_pickled_dataset(lambda d: {**d, "S1": {"Walking": _shared_lists()}})),
-         r"data_3d_h36m_17j\.npz: positions_3d\.npy holds containers (nested deeper than 16|with more than 1,000,000)"),
-    Case("2-json-nested-200000-deep", cli(*LIFT, "{tmp}/deep.json", setup=_deep_json),
-         r"deep\.json: JSON nested 200000 levels deep \(at most 100\)", ("out",)),
-    Case("2-json-of-40-mb", cli(*LIFT, "{tmp}/big.json", setup=_big_json),
-         r"big\.json: JSON file of 40 MB \(at most 32 MB\)", ("out",)),
-    Case("6-pickled-dict-of-lists-in-data", cli(*EVAL, setup=_pickled_dataset(
-        lambda d: {s: [p.tolist() for p in t.values()] for s, t in d.items()})),
-         r"data_3d_h36m_17j\.npz: 'positions_3d'\['S1'\] is a list, not a dict of takes"),
+    Case(
+        "2-keypoint-npz-of-compressed-zeros",
+        cli(
+            *LIFT[:-2],
+            "{tmp}/bomb.npz",
+            "-o",
+            "{tmp}/out",
+            setup=lambda env: _zeros_bomb(env.tmp / "bomb.npz", (200_000, 33, 2)),
+        ),
+        r"bomb\.npz: keypoints \(200000, 33, 2\) float64 " + BOMB,
+        ("out",),
+    ),
+    Case(
+        "2-npz-declaring-1e7x1e6x2-lift",
+        cli(
+            *LIFT,
+            "{tmp}/huge.npz",
+            setup=lambda env: _header_only_npz(env.tmp / "huge.npz", {"keypoints": (10**7, 10**6, 2)}),
+        ),
+        r"huge\.npz: keypoints .*declares 152,587,891 MB",
+        ("out",),
+    ),
+    Case(
+        "2-npz-declaring-1e7x1e6x2-validity",
+        cli(
+            "validity",
+            "{tmp}/huge.npz",
+            setup=lambda env: _header_only_npz(env.tmp / "huge.npz", {"poses": (10**7, 10**6, 2)}),
+        ),
+        r"huge\.npz: poses .*declares 152,587,891 MB",
+    ),
+    Case(
+        "2-bytearray-in-a-dataset-pickle",
+        cli(*EVAL, setup=_pickled_dataset(lambda d: {**d, "S1": {"Walking": _Alloc(10**13)}})),
+        r"data_3d_h36m_17j\.npz: refusing to unpickle builtins\.bytearray",
+    ),
+    Case(
+        "2-shared-nested-lists-pickle",
+        cli(*EVAL, setup=_pickled_dataset(lambda d: {**d, "S1": {"Walking": _shared_lists()}})),
+        r"data_3d_h36m_17j\.npz: positions_3d\.npy holds containers (nested deeper than 16|with more than 1,000,000)",
+    ),
+    Case(
+        "2-json-nested-200000-deep",
+        cli(*LIFT, "{tmp}/deep.json", setup=_deep_json),
+        r"deep\.json: JSON nested 200000 levels deep \(at most 100\)",
+        ("out",),
+    ),
+    Case(
+        "2-json-of-40-mb",
+        cli(*LIFT, "{tmp}/big.json", setup=_big_json),
+        r"big\.json: JSON file of 40 MB \(at most 32 MB\)",
+        ("out",),
+    ),
+    Case(
+        "6-pickled-dict-of-lists-in-data",
+        cli(*EVAL, setup=_pickled_dataset(lambda d: {s: [p.tolist() for p in t.values()] for s, t in d.items()})),
+        r"data_3d_h36m_17j\.npz: 'positions_3d'\['S1'\] is a list, not a dict of takes",
+    ),
 ]
 
 

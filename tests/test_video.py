@@ -67,7 +67,9 @@ def test_bone_joint_conversions_are_exact_inverses() -> None:
     torch.testing.assert_close(geometry.joints_from_directions(d, n, H36M17), t)
     # Bones -> joints -> bones too, and for a layout with a different tree.
     bones = rng.normal(size=(7, 15, 3))
-    np.testing.assert_allclose(geometry.bone_vectors(geometry.joints_from_bones(bones, H36M16), H36M16), bones, atol=1e-12)
+    np.testing.assert_allclose(
+        geometry.bone_vectors(geometry.joints_from_bones(bones, H36M16), H36M16), bones, atol=1e-12
+    )
 
 
 def test_non_bone_pairs_excludes_exactly_the_bones() -> None:

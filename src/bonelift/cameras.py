@@ -25,7 +25,12 @@ MIN_FPS, MAX_FPS = 1e-3, 1e5
 MIN_FOCAL, MAX_FOCAL = 1.0, 1e6
 
 # Image sizes used for screen-coordinate normalisation of the four Human3.6M cameras.
-H36M_IMAGE_SIZE = {"54138969": (1000, 1002), "55011271": (1000, 1000), "58860488": (1000, 1000), "60457274": (1000, 1002)}
+H36M_IMAGE_SIZE = {
+    "54138969": (1000, 1002),
+    "55011271": (1000, 1000),
+    "58860488": (1000, 1000),
+    "60457274": (1000, 1002),
+}
 H36M_CAMERA_IDS = tuple(H36M_IMAGE_SIZE)
 
 

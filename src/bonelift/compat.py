@@ -46,7 +46,12 @@ def legacy_fields(cls: type) -> dict[str, Any]:
 def upgrade_checkpoint(ckpt: Any, fmt: str, tpnet_kind: str) -> Any:
     """A loaded checkpoint in the current format `fmt`: `bonelift-tpnet-v1` files become `tpnet_kind` ones."""
     if isinstance(ckpt, dict) and ckpt.get("format") == TPNET_V1 and isinstance(ckpt.get("config"), dict):
-        return {"format": fmt, "kind": tpnet_kind, "train_config": {"model": ckpt["config"]}, "model": ckpt.get("model")}
+        return {
+            "format": fmt,
+            "kind": tpnet_kind,
+            "train_config": {"model": ckpt["config"]},
+            "model": ckpt.get("model"),
+        }
     return ckpt
 
 

@@ -297,7 +297,9 @@ class Numbers:
         self.last: tuple[int, int, np.ndarray] | None = None  # the chunk laid out last (`Omit` of it reuses it)
         self.scale = 10.0 ** np.array(dec, np.float64)
         split = [d > 5 for d in dec]  # two lookups: '.' and 3 digits, then the other digits and the separator
-        first = [(b"." if d else b"", 3 if cut else d, b"" if cut else sp.encode()) for d, sp, cut in zip(dec, seps, split)]
+        first = [
+            (b"." if d else b"", 3 if cut else d, b"" if cut else sp.encode()) for d, sp, cut in zip(dec, seps, split)
+        ]
         second = [(b"", d - 3 if cut else 0, sp.encode() if cut else b"") for d, sp, cut in zip(dec, seps, split)]
         self.segments = []  # (divisor per column: the segment's digits are frac // divisor, table, offset per column)
         for specs, div in ((first, [10.0 ** (d - 3) if cut else 1.0 for d, cut in zip(dec, split)]), (second, None)):

@@ -20,7 +20,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError, ValueError):
-        raise OptionError(f"device (--device) {name!r} is not a device name (use auto, cpu, cuda, cuda:N or mps)") from None
+        raise OptionError(
+            f"device (--device) {name!r} is not a device name (use auto, cpu, cuda, cuda:N or mps)"
+        ) from None
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

@@ -84,7 +84,9 @@ class Layout:
     @cached_property
     def left(self) -> tuple[int, ...]:
         """Joints on the subject's left, each paired with the entry of `right` at the same position."""
-        return tuple(i for i, n in enumerate(self.joints) if _mirror(n) != n and n[0] == "L" and _mirror(n) in self.joints)
+        return tuple(
+            i for i, n in enumerate(self.joints) if _mirror(n) != n and n[0] == "L" and _mirror(n) in self.joints
+        )
 
     @cached_property
     def right(self) -> tuple[int, ...]:

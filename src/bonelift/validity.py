@@ -94,7 +94,9 @@ def markdown_validity(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validity_file(path: str | Path, layout: str | None = None, unit: str = "m", out: str | Path | None = None) -> tuple[dict, str]:
+def validity_file(
+    path: str | Path, layout: str | None = None, unit: str = "m", out: str | Path | None = None
+) -> tuple[dict, str]:
     """Python API of `bonelift validity`: report on a prediction file; writes `<out>.json/.md` when given."""
     import json
 
@@ -102,7 +104,9 @@ def validity_file(path: str | Path, layout: str | None = None, unit: str = "m", 
         raise DataError(None, f"unit must be 'm' or 'mm', got {unit!r}")
     seqs, lay = load_predictions(path, layout)
     report = validity(seqs, lay, MM if unit == "m" else 1.0)
-    md = f"### Structural validity of {Path(path).name} ({report['frames']} frames, {report['sequences']} sequences)\n\n"
+    md = (
+        f"### Structural validity of {Path(path).name} ({report['frames']} frames, {report['sequences']} sequences)\n\n"
+    )
     md += markdown_validity({Path(path).stem: report})
     if out is not None:
         prefix = Path(out)

@@ -40,7 +40,9 @@ def test_openpose_body25_with_undetected_joints(tmp_path: Path) -> None:
     kp, conf = rng.uniform(10, 600, (2, 25, 2)), rng.uniform(0.1, 1.0, (2, 25))
     kp[1, 17], conf[1, 17] = 0.0, 0.0  # OpenPose writes an undetected joint (right ear) as 0, 0, 0
     for t in range(2):
-        (tmp_path / f"f{t}_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": _flat(kp[t], conf[t])}]}))
+        (tmp_path / f"f{t}_keypoints.json").write_text(
+            json.dumps({"people": [{"pose_keypoints_2d": _flat(kp[t], conf[t])}]})
+        )
     track = read_keypoints(tmp_path, image_size=(640, 480))
     assert track.layout == OPENPOSE25 and list(track.status) == [0, 2]
     assert np.isnan(track.keypoints[1, 17]).all() and np.isfinite(track.keypoints[1, :17]).all()
@@ -51,7 +53,9 @@ def test_openpose_body25_with_undetected_joints(tmp_path: Path) -> None:
 
 def test_alphapose_results_are_ordered_by_image(tmp_path: Path) -> None:
     kp, conf = _coco_people(11)
-    dets = [{"image_id": f"{t}.jpg", "category_id": 1, "keypoints": _flat(kp[t], conf[t]), "score": 2.0} for t in range(11)]
+    dets = [
+        {"image_id": f"{t}.jpg", "category_id": 1, "keypoints": _flat(kp[t], conf[t]), "score": 2.0} for t in range(11)
+    ]
     path = tmp_path / "alphapose-results.json"
     path.write_text(json.dumps(dets[::-1]))  # written out of order; '10.jpg' must come after '9.jpg'
     with pytest.warns(UserWarning, match="image size unknown"):
@@ -77,7 +81,10 @@ def test_coco_annotations_carry_the_image_size(tmp_path: Path) -> None:
 
 def test_mmpose_predictions(tmp_path: Path) -> None:
     kp, conf = _coco_people(2)
-    frames = [{"frame_id": t, "instances": [{"keypoints": kp[t].tolist(), "keypoint_scores": conf[t].tolist()}]} for t in range(2)]
+    frames = [
+        {"frame_id": t, "instances": [{"keypoints": kp[t].tolist(), "keypoint_scores": conf[t].tolist()}]}
+        for t in range(2)
+    ]
     path = tmp_path / "mmpose.json"
     path.write_text(json.dumps({"meta_info": {}, "instance_info": frames}))
     track = read_keypoints(path, image_size=(640, 640))

@@ -131,7 +131,9 @@ def test_bvh_round_trip_within_a_millimetre(lifted) -> None:
     # the BVH skeleton's bones have the median lengths of the prediction
     from bonelift.geometry import bone_lengths
 
-    np.testing.assert_allclose(bone_lengths(read_back, H36M17), np.broadcast_to(lengths, (poses.num_frames, 16)), atol=1e-5)
+    np.testing.assert_allclose(
+        bone_lengths(read_back, H36M17), np.broadcast_to(lengths, (poses.num_frames, 16)), atol=1e-5
+    )
 
 
 def test_bvh_solver_on_awkward_poses(tmp_path: Path) -> None:
@@ -199,7 +201,11 @@ def test_rerun_replaces_outputs_in_existing_folder(tmp_path: Path, tiny_checkpoi
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     lift(kp_file, out, model=tiny_checkpoint, pictures=False, progress=False)
-    assert (out / "keep.txt").read_text() == "mine" and (out / "poses3d.bvh").exists() and not (out / "overlay.mp4").exists()
+    assert (
+        (out / "keep.txt").read_text() == "mine"
+        and (out / "poses3d.bvh").exists()
+        and not (out / "overlay.mp4").exists()
+    )
 
 
 def test_cli_lift_reports_errors_and_summary(tmp_path: Path, tiny_checkpoint: Path, capsys) -> None:
@@ -207,9 +213,25 @@ def test_cli_lift_reports_errors_and_summary(tmp_path: Path, tiny_checkpoint: Pa
 
     assert bonelift.lift is lift  # the Python entry point of the issue: bonelift.lift(...)
     kp_file = _keypoint_file(tmp_path / "walk.npz", frames=10, drop=())
-    assert main(["lift", str(kp_file), "-o", str(tmp_path / "o"), "--model", str(tiny_checkpoint), "--no-pictures", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "lift",
+                str(kp_file),
+                "-o",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_checkpoint),
+                "--no-pictures",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "frames: 10" in capsys.readouterr().out
-    assert main(["lift", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o2"), "--model", str(tiny_checkpoint)]) == 2
+    assert (
+        main(["lift", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o2"), "--model", str(tiny_checkpoint)]) == 2
+    )
     assert "missing.mp4: input not found" in capsys.readouterr().err
 
 
@@ -245,7 +267,10 @@ def test_mp4_falls_back_to_opencv_without_ffmpeg(tmp_path: Path, monkeypatch: py
     poses = Poses3D(joints, np.full((5, 17, 2), 50.0), np.ones((5, 17)), np.zeros(5, np.int8), 30.0, 200, 100, "x")
     assert render_video(poses, None, tmp_path / "a.mp4", None, panel_height=100, progress=False) == 5
     cap = cv2.VideoCapture(str(tmp_path / "a.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"mp4v", b"FMP4") and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+    assert (
+        int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little") in (b"mp4v", b"FMP4")
+        and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+    )
     cap.release()
 
 

@@ -78,7 +78,9 @@ def test_bad_keypoint_npz_is_one_clear_line(tmp_path: Path, tiny_checkpoint: Pat
     with pytest.raises(DataError, match=problem) as info:
         read_keypoints(path)
     assert info.value.source == str(path)
-    rc, err = _run_cli([str(path), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint), "--no-pictures"], capsys)
+    rc, err = _run_cli(
+        [str(path), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint), "--no-pictures"], capsys
+    )
     _assert_one_line_error(rc, err, f"{case}.npz: ", problem)
     assert not (tmp_path / "out").exists() and not _temp_debris(tmp_path)
 
@@ -182,9 +184,17 @@ def test_two_processes_never_mix_their_outputs(tmp_path: Path, tiny_checkpoint: 
     """A second process started while the first holds the lock fails cleanly; the folder is the first one's."""
     path, out = _npz(tmp_path / "walk.npz"), tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from bonelift.pipeline.lift import _locked\n"
-         "with _locked(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(30)", str(out)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from bonelift.pipeline.lift import _locked\n"
+            "with _locked(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(30)",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         proc = subprocess.run([sys.executable, "-m", "bonelift.cli", "lift", str(path), "-o", str(out), "--model",
@@ -408,17 +418,31 @@ def _bad_values(rng: np.random.Generator) -> dict:
 def _bad_json(path: Path, rng: np.random.Generator) -> Path:
     flat = np.hstack([_pixels(1)[0], np.ones((17, 1))]).ravel().tolist()
     docs = [
-        '{"people": [', "[]", "{}", "[1, 2, 3]", '"text"', "null",
-        json.dumps({"people": "nobody"}), json.dumps({"people": [{"pose_keypoints_2d": ["a"] * 51}]}),
-        json.dumps({"people": [{"pose_keypoints_2d": flat[:50]}]}), json.dumps({"people": [{}]}),
+        '{"people": [',
+        "[]",
+        "{}",
+        "[1, 2, 3]",
+        '"text"',
+        "null",
+        json.dumps({"people": "nobody"}),
+        json.dumps({"people": [{"pose_keypoints_2d": ["a"] * 51}]}),
+        json.dumps({"people": [{"pose_keypoints_2d": flat[:50]}]}),
+        json.dumps({"people": [{}]}),
         json.dumps([{"image_id": 0, "keypoints": flat, "score": "high"}]),
-        json.dumps([{"image_id": [0], "keypoints": flat}]), json.dumps([{"keypoints": None}]),
-        json.dumps({"images": [{"id": 0, "width": 0, "height": 480}], "annotations": [{"image_id": 0, "keypoints": flat}]}),
-        json.dumps({"images": [{"id": 0, "width": "w", "height": 4}], "annotations": [{"image_id": 0, "keypoints": flat}]}),
+        json.dumps([{"image_id": [0], "keypoints": flat}]),
+        json.dumps([{"keypoints": None}]),
+        json.dumps(
+            {"images": [{"id": 0, "width": 0, "height": 480}], "annotations": [{"image_id": 0, "keypoints": flat}]}
+        ),
+        json.dumps(
+            {"images": [{"id": 0, "width": "w", "height": 4}], "annotations": [{"image_id": 0, "keypoints": flat}]}
+        ),
         json.dumps({"images": [{"id": 0}], "annotations": [{"image_id": 1, "keypoints": flat}]}),
-        json.dumps({"annotations": "none"}), json.dumps({"instance_info": [{"instances": [{"keypoints": [[1]]}]}]}),
+        json.dumps({"annotations": "none"}),
+        json.dumps({"instance_info": [{"instances": [{"keypoints": [[1]]}]}]}),
         json.dumps([{"frame_id": "x", "instances": [{"keypoints": [[1, 2]] * 17, "keypoint_scores": [1] * 3}]}]),
-        json.dumps([{"instances": 5}]), json.dumps([{"image_id": 0, "keypoints": [1e400] * 51}]).replace("Infinity", "1e400"),
+        json.dumps([{"instances": 5}]),
+        json.dumps([{"image_id": 0, "keypoints": [1e400] * 51}]).replace("Infinity", "1e400"),
     ]
     path.write_text(docs[int(rng.integers(len(docs)))])
     return path

@@ -39,7 +39,9 @@ def _chromium() -> str | None:
     return next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 
 
-@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (apt-get install -y chromium); viewer not rendered")
+@pytest.mark.skipif(
+    _chromium() is None, reason="chromium not installed (apt-get install -y chromium); viewer not rendered"
+)
 @pytest.mark.parametrize("two", [False, True])
 def test_page_draws_the_skeleton_in_headless_chromium(tmp_path: Path, two: bool) -> None:
     page = _page(tmp_path, two)
@@ -47,9 +49,18 @@ def test_page_draws_the_skeleton_in_headless_chromium(tmp_path: Path, two: bool)
     def bone_pixels(frame: int) -> list[int]:
         shot = tmp_path / f"shot{frame}.png"
         cmd = [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=800,700", "--virtual-time-budget=1000", f"--screenshot={shot}", f"{page.as_uri()}#frame={frame}",
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=800,700",
+            "--virtual-time-budget=1000",
+            f"--screenshot={shot}",
+            f"{page.as_uri()}#frame={frame}",
         ]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
         from PIL import Image

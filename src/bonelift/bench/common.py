@@ -136,7 +136,10 @@ def cached_row(run_dir: str | Path, budget: dict[str, Any], test_stride: int) ->
     if not path.is_file():
         return None
     saved = load_json(path)
-    if canonical_budget(saved.get("budget", {})) == canonical_budget(budget) and saved.get("test_stride") == test_stride:
+    if (
+        canonical_budget(saved.get("budget", {})) == canonical_budget(budget)
+        and saved.get("test_stride") == test_stride
+    ):
         return saved["row"]
     return None
 

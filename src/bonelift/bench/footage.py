@@ -379,8 +379,8 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
       limbs); symmetry_mm: over the four limb pairs (`metrics.symmetry_error`, as elsewhere);
     the per-view ones averaged over views; `*_per_view_mm` entries give each view's value;
     - p_mpjpe_ref_own_mm / n_mpjpe_ref_own_mm (frames_own): every view that tracks the person, scored on its own
-      agreeing frames (so a view that agrees on too few frames for the common set, cam03 for the man, is scored too). The
-    issue-17 figures match bone_std_all_mm, asymmetry_all_mm and mpjve_views_mm.
+      agreeing frames (so a view that agrees on too few frames for the common set, cam03 for the man, is scored
+      too). The issue-17 figures match bone_std_all_mm, asymmetry_all_mm and mpjve_views_mm.
     """
     footage = cache if isinstance(cache, Footage) else load_footage(cache)
     everywhere = footage.person(person)
@@ -405,7 +405,9 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
             pose = _root_relative(_h36m(t.world)[0]) @ MEDIAPIPE_TO_CAMERA.T
         else:
             kp, conf = _h36m(t.keypoints, t.confidence)
-            extra = {"world": _h36m(t.world)[0] @ MEDIAPIPE_TO_CAMERA.T} if getattr(lift_fn, "takes_world", False) else {}
+            extra = (
+                {"world": _h36m(t.world)[0] @ MEDIAPIPE_TO_CAMERA.T} if getattr(lift_fn, "takes_world", False) else {}
+            )
             pose = np.asarray(lift_fn(kp, conf, footage.width, footage.height, footage.fps, **extra), np.float64)
             if pose.shape != kp.shape[:2] + (3,):
                 raise DataError(None, f"lift_fn returned shape {pose.shape} for {v}, expected {kp.shape[:2] + (3,)}")
@@ -414,7 +416,11 @@ def score_footage(lift_fn: LiftFn | str, cache: Footage | str | Path = CACHE_DIR
     for v in given:
         mine = np.isfinite(ref).all((1, 2)) & agree[v] & np.isfinite(poses[v]).all((1, 2))
         if mine.sum() >= 3:
-            own[v] = (int(mine.sum()), p_mpjpe(poses[v][mine], ref[mine]).mean(), n_mpjpe(poses[v][mine], ref[mine]).mean())
+            own[v] = (
+                int(mine.sum()),
+                p_mpjpe(poses[v][mine], ref[mine]).mean(),
+                n_mpjpe(poses[v][mine], ref[mine]).mean(),
+            )
     frames = np.isfinite(ref).all((1, 2))
     for v in views:
         frames &= agree[v] & np.isfinite(poses[v]).all((1, 2))
@@ -540,9 +546,15 @@ def world_rows(lift_fn: LiftFn, cache: Footage | str | Path = CACHE_DIR, person:
             continue
         yaw.append(_yaw_aligned_error(posed[a][both], posed[b][both]))
         anyrot.append(_best_rotation_error(posed[a][both], posed[b][both]))
-    return {"person": person, "views": sorted(up_err), "up_error_deg": {v: round(x, 2) for v, x in up_err.items()},
-            "up_error_worst_deg": round(max(up_err.values()), 2) if up_err else None, "feet_floor_cm": feet,
-            "yaw_only_mm": _mm(np.mean(yaw)) if yaw else None, "any_rotation_mm": _mm(np.mean(anyrot)) if anyrot else None}
+    return {
+        "person": person,
+        "views": sorted(up_err),
+        "up_error_deg": {v: round(x, 2) for v, x in up_err.items()},
+        "up_error_worst_deg": round(max(up_err.values()), 2) if up_err else None,
+        "feet_floor_cm": feet,
+        "yaw_only_mm": _mm(np.mean(yaw)) if yaw else None,
+        "any_rotation_mm": _mm(np.mean(anyrot)) if anyrot else None,
+    }
 
 
 def _best_rotation_error(a: np.ndarray, b: np.ndarray) -> float:

@@ -46,8 +46,17 @@ from bonelift.training import train
 
 Splits = tuple[list[PoseSequence], list[PoseSequence]]
 # Fields a suite sets per row (or that would change what is compared); every other training option is a flag.
-SET_PER_ROW = ("train_subjects", "test_subjects", "out_dir", "model.name", "model.options", "init_from", "weak_subjects",
-               "losses", "warmup_epochs")
+SET_PER_ROW = (
+    "train_subjects",
+    "test_subjects",
+    "out_dir",
+    "model.name",
+    "model.options",
+    "init_from",
+    "weak_subjects",
+    "losses",
+    "warmup_epochs",
+)
 
 
 @dataclass(frozen=True)
@@ -511,8 +520,11 @@ def render(doc: dict[str, Any]) -> str:
     rows = [
         [
             rs[0]["label"],
-            f"`{rs[0]['model']}`" + _options_text(rs[0]["options"])
-            + (f" width {rs[0]['hidden']}" if rs[0].get("hidden", b["model"]["hidden"]) != b["model"]["hidden"] else ""),
+            f"`{rs[0]['model']}`"
+            + _options_text(rs[0]["options"])
+            + (
+                f" width {rs[0]['hidden']}" if rs[0].get("hidden", b["model"]["hidden"]) != b["model"]["hidden"] else ""
+            ),
             rs[0]["input"].upper(),
             mean_sd([r["p1_mm"] for r in rs]),
             mean_sd([r["p2_mm"] for r in rs]),

@@ -85,7 +85,9 @@ def matched_channels(model: VideoModelConfig, step: int = 8) -> int:
 
 def add_parser(suites: argparse._SubParsersAction) -> None:
     p = suites.add_parser("video", help="TCN vs method 5 (+ablation, causal) under one budget")
-    add_arguments(p, VideoTrainConfig(), skip=("out_dir", "model.name", "model.causal", "train_subjects", "test_subjects"))
+    add_arguments(
+        p, VideoTrainConfig(), skip=("out_dir", "model.name", "model.causal", "train_subjects", "test_subjects")
+    )
     p.add_argument(
         "--rows", default="tcn,bone,tcn-causal,bone-causal", help=f"comma-separated rows, or 'all' ({', '.join(ROWS)})"
     )

@@ -101,6 +101,15 @@ def humaneva_rows(lifters: dict[str, LiftFn], seqs: list[PoseSequence], stride: 
         preds, frames = lift_split(fn, seqs, stride, fps=60.0)
         preds = [convert(p, H36M17, HUMANEVA15)[0] for p in preds]
         per = subject_action_errors(preds, seqs, frames)
-        rows.append({"model": name, "input": "gt", "dataset": "humaneva", "seed": 0, **metrics_row(score(preds, seqs, frames)),
-                     "p2_per_action_mm": per["p2"], "p1_per_action_mm": per["p1"]})
+        rows.append(
+            {
+                "model": name,
+                "input": "gt",
+                "dataset": "humaneva",
+                "seed": 0,
+                **metrics_row(score(preds, seqs, frames)),
+                "p2_per_action_mm": per["p2"],
+                "p1_per_action_mm": per["p1"],
+            }
+        )
     return rows

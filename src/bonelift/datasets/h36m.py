@@ -71,7 +71,9 @@ def _read_3d(root: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
             for take, arr in takes.items():
                 arr = np.asarray(arr)
                 if arr.ndim != 3 or arr.shape[1:] not in ((17, 3), (32, 3)):
-                    raise DataError(path, f"{subject}/{take}: 3D array has shape {arr.shape}, expected (N, 17, 3) or (N, 32, 3)")
+                    raise DataError(
+                        path, f"{subject}/{take}: 3D array has shape {arr.shape}, expected (N, 17, 3) or (N, 32, 3)"
+                    )
                 if arr.shape[1] == 32:
                     arr = arr[:, H36M32_TO_17]
                 out[subject][take] = check_array(arr.astype(np.float32), path, f"{subject}/{take}", (None, 17, 3))
@@ -92,7 +94,9 @@ def _read_3d(root: Path) -> tuple[dict[str, dict[str, np.ndarray]], str]:
             poses = arr.T.reshape(-1, 32, 3)[:, H36M32_TO_17] / MM
             out.setdefault(subject, {})[path.stem] = poses.astype(np.float32)
         return out, "archive"
-    raise DataError(root, "no Human3.6M 3D poses: expected data_3d_h36m_17j.npz, data_3d_h36m.npz or S*/MyPoses/3D_positions/*.h5")
+    raise DataError(
+        root, "no Human3.6M 3D poses: expected data_3d_h36m_17j.npz, data_3d_h36m.npz or S*/MyPoses/3D_positions/*.h5"
+    )
 
 
 def _layout_for(num_joints: int, layout_name: str | None, path: Path) -> Layout:
@@ -104,7 +108,9 @@ def _layout_for(num_joints: int, layout_name: str | None, path: Path) -> Layout:
         return layout
     by_count = {17: H36M17, 16: MPII16}
     if num_joints not in by_count:
-        raise DataError(path, f"cannot infer the joint layout of {num_joints}-joint detections; give metadata['layout_name']")
+        raise DataError(
+            path, f"cannot infer the joint layout of {num_joints}-joint detections; give metadata['layout_name']"
+        )
     return by_count[num_joints]
 
 
@@ -124,10 +130,14 @@ def _read_detections(path: Path) -> tuple[dict[str, dict[str, dict[str, np.ndarr
             for cam_id, arr in items.items():
                 arr = np.asarray(arr)
                 if arr.ndim != 3 or arr.shape[-1] not in (2, 3):
-                    raise DataError(path, f"{subject}/{take}/{cam_id}: detections have shape {arr.shape}, expected (N, J, 2)")
+                    raise DataError(
+                        path, f"{subject}/{take}/{cam_id}: detections have shape {arr.shape}, expected (N, J, 2)"
+                    )
                 num_joints = num_joints or arr.shape[1]
                 if arr.shape[1] != num_joints:
-                    raise DataError(path, f"{subject}/{take}/{cam_id}: {arr.shape[1]} joints, other sequences have {num_joints}")
+                    raise DataError(
+                        path, f"{subject}/{take}/{cam_id}: {arr.shape[1]} joints, other sequences have {num_joints}"
+                    )
                 arr = arr[..., :2].astype(np.float32)
                 check_array(arr, path, f"{subject}/{take}/{cam_id}", (None, num_joints, 2))
                 out[subject].setdefault(_take_key(take), {})[cam_id] = arr

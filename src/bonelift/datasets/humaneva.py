@@ -88,6 +88,9 @@ def _calibrate(poses: dict, kps: dict, source: Path) -> dict:
         cam = calibrate_dlt(X, u, f"{subject}-C{c + 1}", *HUMANEVA_IMAGE_SIZE)
         err = np.linalg.norm(cam.project(cam.world_to_camera(X), distort=False) - u, axis=-1)
         if not np.isfinite(err).all() or np.median(err) > _MAX_CALIBRATION_ERROR_PX:
-            raise DataError(source, f"2D of {subject} camera {c + 1} is not a projection of the 3D (median error {np.median(err):.1f} px)")
+            raise DataError(
+                source,
+                f"2D of {subject} camera {c + 1} is not a projection of the 3D (median error {np.median(err):.1f} px)",
+            )
         cameras[(subject, c)] = cam
     return cameras

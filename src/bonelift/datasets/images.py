@@ -122,7 +122,9 @@ class ImageSet:
     """N square person crops, each with the ground truth of the 3D layout's joints."""
 
     images: np.ndarray  # (N, S, S, 3) uint8 RGB, the person centred, S = the stored size (250 in the paper)
-    joints2d: np.ndarray  # (N, J, 2) float32 projected 3D joints, crop coordinates: (0, 0) top-left, (1, 1) bottom-right
+    joints2d: (
+        np.ndarray
+    )  # (N, J, 2) float32 projected 3D joints, crop coordinates: (0, 0) top-left, (1, 1) bottom-right
     poses: np.ndarray  # (N, J, 3) float32 metres, camera frame, relative to the root joint
     layout: Layout  # the joints of `joints2d` and `poses` (h36m17 on Human3.6M)
     subject: np.ndarray  # (N,) str

@@ -33,7 +33,9 @@ class ResidualModule(nn.Module):
 
     def __init__(self, width: int, dropout: float, max_norm: bool) -> None:
         super().__init__()
-        self.layers = nn.Sequential(DenseBlock(width, width, dropout, max_norm), DenseBlock(width, width, dropout, max_norm))
+        self.layers = nn.Sequential(
+            DenseBlock(width, width, dropout, max_norm), DenseBlock(width, width, dropout, max_norm)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)

@@ -71,7 +71,9 @@ class HSN(LiftingModel):
         self.dual, self.residual, self.fusion_at = dual, residual, opt.fusion_at
         self.net = ResidualMLP(self.in_dim, self.out_dim, config.hidden, config.blocks, config.dropout, config.max_norm)
         lay = config.out_layout
-        groups = [joints_by_name(lay, CHANNEL_A), joints_by_name(lay, CHANNEL_B)] if dual else [list(range(lay.num_joints))]
+        groups = (
+            [joints_by_name(lay, CHANNEL_A), joints_by_name(lay, CHANNEL_B)] if dual else [list(range(lay.num_joints))]
+        )
         self.channels = torch.nn.ModuleList()
         for k, group in enumerate(groups):
             # Positions of the group's predicted joints inside the (J_out, 3) output view.

@@ -378,8 +378,15 @@ class Method3ImageNet(nn.Module):
         pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)  # noqa: E731
         self.trunk = nn.Sequential(_conv(3, c1, 7, 2), pool(), _conv(c1, c2, 5, 2), pool(),
                                    _conv(c2, c3, 3, 1), _conv(c3, c4, 3, 1), _conv(c4, c5, 3, 1), pool())
-        self.head = Method3Head(config, ImageOptions.parse(config.options, config.name), c5 * side * side, config.fc_width,
-                                config.grid, config.dropout, max_norm=False)
+        self.head = Method3Head(
+            config,
+            ImageOptions.parse(config.options, config.name),
+            c5 * side * side,
+            config.fc_width,
+            config.grid,
+            config.dropout,
+            max_norm=False,
+        )
         lay = config.out_layout
         self.register_buffer("pixel_mean", torch.zeros(3))
         self.register_buffer("pixel_std", torch.ones(3))

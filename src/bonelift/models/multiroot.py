@@ -30,7 +30,14 @@ from bonelift.models.base import INITS, LayoutsMixin, LiftingModel, MaxNormLinea
 from bonelift.models.baseline import Baseline
 from bonelift.models.options import NetworkOptions, switch
 
-ROOT_NAMES: tuple[tuple[str, ...], ...] = (("Hip",), ("Neck/Nose", "Thorax"), ("LElbow",), ("RElbow",), ("LKnee",), ("RKnee",))
+ROOT_NAMES: tuple[tuple[str, ...], ...] = (
+    ("Hip",),
+    ("Neck/Nose", "Thorax"),
+    ("LElbow",),
+    ("RElbow",),
+    ("LKnee",),
+    ("RKnee",),
+)
 
 
 def root_joints(config: LayoutsMixin) -> list[int]:

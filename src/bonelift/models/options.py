@@ -59,7 +59,9 @@ class NetworkOptions:
             ok = any(_accepts(k, value) for k in kinds) and not (isinstance(value, str) and choices
                                                                    and value not in choices)
             if not ok:
-                raise OptionError(f"option {f.name}={value!r} of model {network!r}: expected {_allowed(kinds, choices)}")
+                raise OptionError(
+                    f"option {f.name}={value!r} of model {network!r}: expected {_allowed(kinds, choices)}"
+                )
             out[f.name] = float(value) if kinds == (float,) else value
         return cls(**out)
 

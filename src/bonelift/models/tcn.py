@@ -214,7 +214,9 @@ class TemporalConvLifter(nn.Module):
             conf_channels=j_in if config.confidence and TCNOptions.parse(config.options, config.name).score_att else 0,
         )
 
-    def forward(self, x: torch.Tensor, conf: torch.Tensor | None = None, dense: bool = False) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, conf: torch.Tensor | None = None, dense: bool = False
+    ) -> dict[str, torch.Tensor]:
         """(B, T, J, 2) screen keypoints (T = RF in windowed mode) -> "pose" (B, T', J_out, 3) metres."""
         inp = x.flatten(2).transpose(1, 2)
         c = conf.transpose(1, 2) if conf is not None and self.backbone.score is not None else None

@@ -73,7 +73,8 @@ def _build() -> tuple[_Joint, ...]:
     ]
     names = [s[0] for s in spec]
     return tuple(
-        _Joint(n, -1 if p is None else names.index(p), None if h is None else H36M17.index(h), r, a) for n, p, h, r, a in spec
+        _Joint(n, -1 if p is None else names.index(p), None if h is None else H36M17.index(h), r, a)
+        for n, p, h, r, a in spec
     )
 
 
@@ -175,7 +176,8 @@ ROTATION_CHUNK = 4096  # frames whose rotations are solved at a time: (frames, 2
 
 
 def euler_zxy(rot: np.ndarray) -> np.ndarray:
-    """(..., 3) angles in degrees (z, x, y) with rot = Rz @ Rx @ Ry: the BVH channel order "Zrotation Xrotation Yrotation".
+    """(..., 3) angles in degrees (z, x, y) with rot = Rz @ Rx @ Ry: the BVH channel order
+    "Zrotation Xrotation Yrotation".
 
     Near gimbal lock (x = +-90 degrees) y is set to 0 and z takes the whole turn, which gives the same matrix.
     """

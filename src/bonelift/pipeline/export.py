@@ -221,8 +221,11 @@ def pose_parts(joints: np.ndarray, places: int, last: str) -> list[Part]:
     t, j, k = joints.shape
     null = _not_whole(joints)
     flat = joints.reshape(t, -1)
-    return [Text(["[[", "null"], null.astype(np.int8)), Omit(Numbers(flat, places, _array_seps(j * k, k), "null"), null),
-            Text([last, ""], (np.arange(t) == t - 1).astype(np.int8))]
+    return [
+        Text(["[[", "null"], null.astype(np.int8)),
+        Omit(Numbers(flat, places, _array_seps(j * k, k), "null"), null),
+        Text([last, ""], (np.arange(t) == t - 1).astype(np.int8)),
+    ]
 
 
 def write_csv(poses: Poses3D, path: Path, people: list[Poses3D] | None = None) -> None:
@@ -279,9 +282,21 @@ def read_npz(path: str | Path) -> Poses3D:
         lifter = {k[len("lifter_"):]: z[k].item() for k in z if k.startswith("lifter_")} or None
         camera = {k[len("camera_"):]: z[k].tolist() for k in z if k.startswith("camera_")} or None
         config = loads_json(str(z["config"]), path) if "config" in z else None
-        return Poses3D(z["joints"].astype(np.float64), z["keypoints_2d"].astype(np.float64), z["confidence"].astype(np.float64),
-                       z["status"], float(z["fps"]), int(z["width"]), int(z["height"]), str(z["source"]),
-                       int(z["person"]) if "person" in z else 0, traj, lifter, camera, config)
+        return Poses3D(
+            z["joints"].astype(np.float64),
+            z["keypoints_2d"].astype(np.float64),
+            z["confidence"].astype(np.float64),
+            z["status"],
+            float(z["fps"]),
+            int(z["width"]),
+            int(z["height"]),
+            str(z["source"]),
+            int(z["person"]) if "person" in z else 0,
+            traj,
+            lifter,
+            camera,
+            config,
+        )
     except (KeyError, ValueError, TypeError) as exc:
         raise DataError(path, f"not a bonelift poses3d.npz ({type(exc).__name__}: {exc})") from None
 

@@ -65,7 +65,9 @@ class FrameSource:
         cv2 = _cv2()
         for bgr in self._bgr_frames(cv2, start, stop):
             if bgr.shape[1] != self.width or bgr.shape[0] != self.height:
-                raise DataError(self.path, f"frame size changes from {self.width}x{self.height} to {bgr.shape[1]}x{bgr.shape[0]}")
+                raise DataError(
+                    self.path, f"frame size changes from {self.width}x{self.height} to {bgr.shape[1]}x{bgr.shape[0]}"
+                )
             yield rgb_frame(bgr, max_side)
 
     def _bgr_frames(self, cv2, start: int, stop: int | None) -> Iterator[np.ndarray]:

@@ -55,7 +55,9 @@ def _layout_for(num_joints: int, source: Path, layout: str | None) -> Layout:
         return lay
     if num_joints not in DEFAULT_LAYOUTS:
         known = ", ".join(f"{n} ({lay.name})" for n, lay in DEFAULT_LAYOUTS.items())
-        raise DataError(source, f"has {num_joints} joints per frame; supported joint counts: {known} (or pass a layout)")
+        raise DataError(
+            source, f"has {num_joints} joints per frame; supported joint counts: {known} (or pass a layout)"
+        )
     return DEFAULT_LAYOUTS[num_joints]
 
 
@@ -156,7 +158,9 @@ def _read_json(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | No
         if isinstance(exc, DataError):
             raise
         raise DataError(path, f"malformed keypoint JSON ({type(exc).__name__}: {exc})") from exc
-    raise DataError(path, "unrecognised JSON: expected OpenPose, AlphaPose/COCO results, COCO annotations or MMPose output")
+    raise DataError(
+        path, "unrecognised JSON: expected OpenPose, AlphaPose/COCO results, COCO annotations or MMPose output"
+    )
 
 
 def _natural_key(key) -> tuple:
@@ -334,7 +338,9 @@ def read_people(
         raise DataError(path, f"no keypoint in any of its {kp.shape[-3]} frames")
     extreme = float(np.nanmax(np.abs(kp)))
     if extreme > MAX_COORD:
-        raise DataError(path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})")
+        raise DataError(
+            path, f"keypoint coordinates reach {extreme:.3g}, not pixel positions (at most {MAX_COORD:.0e})"
+        )
     if image_size is not None or file_size is not None:
         w, h = check_size(image_size if image_size is not None else file_size, path,
                           "image_size (--size)" if image_size is not None else "the image size stored in the file")
@@ -342,8 +348,11 @@ def read_people(
     else:
         w, h = _frame_size(kp, path)
         if max(w, h) > MAX_SIDE:
-            raise DataError(path, f"keypoints spread over {w}x{h} px, more than an image of at most {MAX_SIDE} px a side "
-                                  "(pass the image size, --size WxH, if they really are pixels)")
+            raise DataError(
+                path,
+                f"keypoints spread over {w}x{h} px, more than an image of at most {MAX_SIDE} px a side "
+                "(pass the image size, --size WxH, if they really are pixels)",
+            )
     conf = np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     rate = float(fps or file_fps or 30.0)
     if kp.ndim == 3:

@@ -212,8 +212,8 @@ def lift_track(
     """(T, 17, 3) root-relative metres for an H36M17 track; NaN on frames with no pose (rules: module docstring).
 
     `fusion` (`check_fusion`) fits the clip to its 2D with the camera's `focal` length and `principal` point in pixels
-    (None: assumed, `cameras.assumed_intrinsics`) and supersedes `skeleton`; `fit_frames` limits the fit to those frames (others
-    NaN); `fusion_settings` its noise model (None: the defaults).
+    (None: assumed, `cameras.assumed_intrinsics`) and supersedes `skeleton`; `fit_frames` limits the fit to those
+    frames (others NaN); `fusion_settings` its noise model (None: the defaults).
 
     `skeleton` (`check_skeleton`): one symmetric skeleton for the whole track (`fitting.fit_clip_skeleton`,
     over every posed frame; causal lifters: the running mean of the frames so far, as `LiveLifter` does).

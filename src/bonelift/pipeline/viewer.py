@@ -136,8 +136,10 @@ def write_html(poses: Poses3D, path: Path, title: str = "", people: list[Poses3D
                           for rank, p in enumerate(everyone) if rank > 0]
         frames += [p.joints for p in everyone[1:]]
     safe_title = (title or Path(poses.source).name).replace("&", "&amp;").replace("<", "&lt;")
-    before, after = (part.replace("__OTHERS__", _OTHERS_JS if len(everyone) > 1 else "").replace("__TITLE__", safe_title)
-                     for part in _PAGE.split("__DATA__"))
+    before, after = (
+        part.replace("__OTHERS__", _OTHERS_JS if len(everyone) > 1 else "").replace("__TITLE__", safe_title)
+        for part in _PAGE.split("__DATA__")
+    )
     # the JSON text around the frames (no "</" inside a script); the frames, millions of numbers, a chunk at a time
     texts = re.split(r'"\\u0000\d+"', json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
     with path.open("wb") as fh:

@@ -220,7 +220,9 @@ def train_video(
     override: bool = False,
 ) -> VideoTrainer:
     """Python API of `bonelift train-video`."""
-    trainer = VideoTrainer(config, resume=resume, progress=progress, splits=splits, overwrite=overwrite, override=override)
+    trainer = VideoTrainer(
+        config, resume=resume, progress=progress, splits=splits, overwrite=overwrite, override=override
+    )
     trainer.fit()
     return trainer
 
