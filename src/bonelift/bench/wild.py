@@ -213,43 +213,16 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["### Pose2Sim four views, MediaPipe 2D (mm; between views: every ordered pair, world axes)", ""]
         lines += ["The man is a real take; the woman is a computer-rendered person composited into the views "
                   "(a synthetic check, labelled `woman (rendered)`). Only the reference columns measure accuracy.", ""]
-        lines += table(
-            [
-                "Model",
-                "seed",
-                "2D input",
-                "person",
-                "views",
-                "N-MPJPE views",
-                "P-MPJPE views",
-                "bone std (16)",
-                "L/R asymmetry (6)",
-                "MPJVE views",
-                "N-MPJPE ref",
-                "P-MPJPE ref",
-                "limbs P-MPJPE ref",
-                "MPJVE ref",
-            ],
-            [
-                [
-                    r["model"],
-                    str(r["seed"]),
-                    r["input"],
-                    r["person"] + (" (rendered)" if r["person"] == "woman" else ""),
-                    "/".join(r["views"]),
-                    _f(r["n_mpjpe_views_mm"]),
-                    _f(r["p_mpjpe_views_mm"]),
-                    _f(r["bone_std_all_mm"]),
-                    _f(r["asymmetry_all_mm"]),
-                    _f(r["mpjve_views_mm"]),
-                    _f(r["n_mpjpe_ref_mm"]),
-                    _f(r["p_mpjpe_ref_mm"]),
-                    _f(r.get("p_mpjpe_limbs_ref_mm", float("nan"))),
-                    _f(r["mpjve_ref_mm"]),
-                ]
-                for r in sorted(foot, key=lambda r: (r["person"] != "man", r["model"]))
-            ],
-        )
+        lines += table(["Model", "seed", "2D input", "person", "views", "N-MPJPE views", "P-MPJPE views",
+                        "bone std (16)", "L/R asymmetry (6)", "MPJVE views", "N-MPJPE ref", "P-MPJPE ref",
+                        "limbs P-MPJPE ref", "MPJVE ref"],
+                       [[r["model"], str(r["seed"]), r["input"],
+                         r["person"] + (" (rendered)" if r["person"] == "woman" else ""), "/".join(r["views"]),
+                         _f(r["n_mpjpe_views_mm"]), _f(r["p_mpjpe_views_mm"]), _f(r["bone_std_all_mm"]),
+                         _f(r["asymmetry_all_mm"]), _f(r["mpjve_views_mm"]), _f(r["n_mpjpe_ref_mm"]),
+                         _f(r["p_mpjpe_ref_mm"]), _f(r.get("p_mpjpe_limbs_ref_mm", float("nan"))),
+                         _f(r["mpjve_ref_mm"])]
+                        for r in sorted(foot, key=lambda r: (r["person"] != "man", r["model"]))])
     fused = [r for r in rows if str(r.get("variant", "")).startswith("fusion/")]
     if fused:
         mp = {r["person"]: r for r in foot if r["model"] == footage.MEDIAPIPE_WORLD}
@@ -272,53 +245,21 @@ def render(doc: dict[str, Any]) -> str:
                   "floor, views' agreement after a turn about the vertical", "",
                   "Up direction from: `scene` = the scene's vertical lines where found, else the body cues (the "
                   "default); `body` = foot contacts and the body's vertical only.", ""]
-        lines += table(
-            [
-                "Model",
-                "up from",
-                "person",
-                "views",
-                "up error per view (deg)",
-                "worst",
-                "planted feet off the floor (cm)",
-                "views, yaw-only (mm)",
-                "views, any rotation (mm)",
-            ],
-            [
-                [
-                    r["model"],
-                    "body" if r["variant"].startswith("world-body/") else "scene",
-                    r["person"],
-                    "/".join(r["views"]),
-                    ", ".join(f"{v} {x:.1f}" for v, x in r["up_error_deg"].items()),
-                    _f(r["up_error_worst_deg"]),
-                    ", ".join(f"{v} {x}" for v, x in r["feet_floor_cm"].items()),
-                    _f(r["yaw_only_mm"]),
-                    _f(r["any_rotation_mm"]),
-                ]
-                for r in sorted(world, key=lambda r: (r["person"], r["model"], r["variant"]))
-            ],
-        )
+        lines += table(["Model", "up from", "person", "views", "up error per view (deg)", "worst",
+                        "planted feet off the floor (cm)", "views, yaw-only (mm)", "views, any rotation (mm)"],
+                       [[r["model"], "body" if r["variant"].startswith("world-body/") else "scene", r["person"],
+                         "/".join(r["views"]), ", ".join(f"{v} {x:.1f}" for v, x in r["up_error_deg"].items()),
+                         _f(r["up_error_worst_deg"]), ", ".join(f"{v} {x}" for v, x in r["feet_floor_cm"].items()),
+                         _f(r["yaw_only_mm"]), _f(r["any_rotation_mm"])]
+                        for r in sorted(world, key=lambda r: (r["person"], r["model"], r["variant"]))])
     views = [r for r in rows if str(r.get("variant", "")).startswith("views/")]
     if views:
         lines += ["### Human3.6M S9/S11 from virtual cameras, detector-like 2D from GT (mm)", ""]
-        lines += table(
-            ["Model", "seed", "2D input", "cameras", "P1", "P2", "P1 / P1 on h36m cameras", "MPJVE", "bone std"],
-            [
-                [
-                    r["model"],
-                    str(r["seed"]),
-                    f"{r['input']} ({r['two_d']})",
-                    r["views"],
-                    _f(r["p1_mm"]),
-                    _f(r["p2_mm"]),
-                    f"{r['p1_vs_h36m']:.2f}" if r.get("p1_vs_h36m") else "–",
-                    _f(r["mpjve_mm"]),
-                    _f(r["bone_std_mm"]),
-                ]
-                for r in views
-            ],
-        )
+        lines += table(["Model", "seed", "2D input", "cameras", "P1", "P2", "P1 / P1 on h36m cameras", "MPJVE",
+                        "bone std"],
+                       [[r["model"], str(r["seed"]), f"{r['input']} ({r['two_d']})", r["views"], _f(r["p1_mm"]),
+                         _f(r["p2_mm"]), f"{r['p1_vs_h36m']:.2f}" if r.get("p1_vs_h36m") else "–",
+                         _f(r["mpjve_mm"]), _f(r["bone_std_mm"])] for r in views])
     he = [r for r in rows if r.get("variant") == "humaneva"]
     if he:
         groups = sorted(he[0]["p2_per_action_mm"])

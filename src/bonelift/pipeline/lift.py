@@ -57,19 +57,8 @@ from bonelift.world import estimate_world
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEMO_CLIP = PACKAGE_DIR / "assets" / "demo_walk.mp4"
-OUTPUT_FILES = (
-    "poses3d.npz",
-    "poses3d.json",
-    "poses3d.csv",
-    "poses3d.bvh",
-    "poses3d.trc",
-    "poses3d.c3d",
-    "poses3d.mot",
-    "poses3d_angles.csv",
-    "viewer.html",
-    "overlay.mp4",
-    "overlay.gif",
-)
+OUTPUT_FILES = ("poses3d.npz", "poses3d.json", "poses3d.csv", "poses3d.bvh", "poses3d.trc", "poses3d.c3d",
+                "poses3d.mot", "poses3d_angles.csv", "viewer.html", "overlay.mp4", "overlay.gif")
 # each further person's BVH and biomechanics files (the main person's keep the names in OUTPUT_FILES)
 PERSON_FILE = re.compile(r"poses3d_person(\d+)(\.bvh|\.trc|\.c3d|\.mot|_angles\.csv)")
 DEFAULT_OUT = "bonelift_out"  # `lift`'s output folder when none is named (`bonelift lift -o`)
@@ -504,14 +493,5 @@ def _describe(lifter: Lifter, plan: _Plan, poses: export.Poses3D) -> str:
     return f"{lifter} + fusion ({'lifter and detector 3D' if 'detector-3d' in used else '2D-only path: lifter only'})"
 
 
-__all__ = [
-    "DEFAULT_OUT",
-    "DEFAULT_WEIGHTS",
-    "DEMO_CLIP",
-    "OUTPUT_FILES",
-    "LiftSummary",
-    "export_all",
-    "frame_like_training",
-    "lift",
-    "lift_track",
-]
+__all__ = ["DEFAULT_OUT", "DEFAULT_WEIGHTS", "DEMO_CLIP", "OUTPUT_FILES", "LiftSummary", "export_all",
+           "frame_like_training", "lift", "lift_track"]

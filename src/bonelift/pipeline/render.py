@@ -100,14 +100,8 @@ class SideBySide:
             for a, b in (((k, -1.0), (k, 1.0)), ((-1.0, k), (1.0, k))):
                 p = np.array([[a[0], self.floor, a[1]], [b[0], self.floor, b[1]]]) @ self.rot.T
                 q = (p[:, :2] - self.centre) * self.scale + np.array([self.h / 2, self.h / 2])
-                cv2.line(
-                    img,
-                    tuple(np.round(q[0]).astype(int)),
-                    tuple(np.round(q[1]).astype(int)),
-                    (70, 70, 70),
-                    1,
-                    cv2.LINE_AA,
-                )
+                ends = [tuple(np.round(x).astype(int)) for x in q]
+                cv2.line(img, ends[0], ends[1], (70, 70, 70), 1, cv2.LINE_AA)
 
     def compose(self, t: int, frame_rgb: np.ndarray | None) -> np.ndarray:
         """One (H, W_left + H, 3) RGB picture for frame t."""
@@ -147,31 +141,9 @@ class _Mp4Writer:
             exe = None
         if exe is not None:
             cmd = [
-                exe,
-                "-y",
-                "-loglevel",
-                "error",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                f"{size[0]}x{size[1]}",
-                "-r",
-                f"{fps}",
-                "-i",
-                "-",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "23",
-                "-pix_fmt",
-                "yuv420p",
-                "-movflags",
-                "+faststart",
-                str(path),
+                exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}",
+                "-r", f"{fps}", "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt",
+                "yuv420p", "-movflags", "+faststart", str(path),
             ]
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         else:
